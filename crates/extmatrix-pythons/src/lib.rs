@@ -1,0 +1,370 @@
+//! Find the CPython interpreters of this machine that can be embedded, and
+//! describe each one as the interpreter itself reports it.
+//!
+//! Discovery looks in PATH, pyenv's versions, `/usr/bin` and `/usr/local/bin`
+//! (Debian's `python3.X` and debug `python3.Xd`) and uv-managed installs. Each
+//! candidate is asked for `sys.version_info` and its `sysconfig` variables;
+//! its id (`cp313`, `cp313t`, `cp311d`) comes from those answers, never from
+//! its path. An interpreter is embeddable when its headers and its
+//! `python-config` script are present.
+
+use anyhow::{bail, Context, Result};
+use extmatrix_core::{python_id, PythonVersion};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One embeddable interpreter build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Python {
+    /// `cp313`, `cp313t`, `cp311d`, `cp313td`, or the id a matrix gave it.
+    pub id: String,
+    pub version: PythonVersion,
+    pub debug: bool,
+    pub free_threaded: bool,
+    /// The interpreter's own executable (symlinks resolved).
+    pub path: PathBuf,
+    /// How it was found: `PATH`, `pyenv`, `system`, `uv`, `matrix`.
+    pub found_via: String,
+    /// What building against it needs.
+    pub build: BuildConfig,
+}
+
+/// The `sysconfig` facts needed to compile the harness and extensions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildConfig {
+    pub include_dir: PathBuf,
+    /// `python3.X-config`: its `--embed` flags link the harness.
+    pub config_script: PathBuf,
+    pub libdir: PathBuf,
+    pub cc: String,
+    pub cflags: String,
+    pub ccshared: String,
+    pub ldshared: String,
+    pub ext_suffix: String,
+}
+
+/// A candidate that is a Python but cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Discovery {
+    /// One interpreter per id: when several share an id, the newest patch
+    /// release wins, then the first found.
+    pub pythons: Vec<Python>,
+    /// Embeddable interpreters that lost their id to another one.
+    pub shadowed: Vec<Python>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Discovery {
+    pub fn get(&self, id: &str) -> Option<&Python> {
+        self.pythons.iter().find(|p| p.id == id)
+    }
+
+    pub fn ids(&self) -> String {
+        if self.pythons.is_empty() {
+            return "none".into();
+        }
+        self.pythons.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Where to look. [`SearchPlaces::from_env`] is what the tool uses; tests
+/// build their own.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPlaces {
+    pub path_dirs: Vec<PathBuf>,
+    pub pyenv_root: Option<PathBuf>,
+    pub system_dirs: Vec<PathBuf>,
+    pub uv_dirs: Vec<PathBuf>,
+}
+
+impl SearchPlaces {
+    pub fn from_env() -> Self {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let path_dirs = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default();
+        let pyenv_root = std::env::var_os("PYENV_ROOT")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".pyenv")));
+        let mut uv_dirs = Vec::new();
+        if let Some(dir) = std::env::var_os("UV_PYTHON_INSTALL_DIR") {
+            uv_dirs.push(PathBuf::from(dir));
+        }
+        let data_home = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".local/share")));
+        if let Some(data) = data_home {
+            uv_dirs.push(data.join("uv/python"));
+        }
+        SearchPlaces {
+            path_dirs,
+            pyenv_root,
+            system_dirs: vec![PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/bin")],
+            uv_dirs,
+        }
+    }
+
+    /// Candidate executables with how they were found, in search order.
+    fn candidates(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut out = Vec::new();
+        let shims = self.pyenv_root.as_ref().map(|r| r.join("shims"));
+        for dir in &self.path_dirs {
+            // pyenv shims are scripts that re-dispatch; pyenv's versions are
+            // searched directly below.
+            if Some(dir) == shims.as_ref() || dir.ends_with("shims") {
+                continue;
+            }
+            push_pythons_in(dir, "PATH", &mut out);
+        }
+        if let Some(root) = &self.pyenv_root {
+            for version in sorted_dir(&root.join("versions")) {
+                push_pythons_in(&version.join("bin"), "pyenv", &mut out);
+            }
+        }
+        for dir in &self.system_dirs {
+            push_pythons_in(dir, "system", &mut out);
+        }
+        for dir in &self.uv_dirs {
+            for install in sorted_dir(dir) {
+                push_pythons_in(&install.join("bin"), "uv", &mut out);
+            }
+        }
+        out
+    }
+}
+
+fn sorted_dir(dir: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries
+}
+
+/// `python3`, `python3.13`, `python3.13t`, `python3.11d`, `python3.13td`.
+fn is_python_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("python3") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(rest) = rest.strip_prefix('.') else {
+        return false;
+    };
+    let digits = rest.trim_end_matches(['t', 'd']);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && rest[digits.len()..].len() <= 2
+}
+
+fn push_pythons_in(dir: &Path, via: &'static str, out: &mut Vec<(PathBuf, &'static str)>) {
+    for path in sorted_dir(dir) {
+        let is_candidate = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_python_name);
+        if is_candidate && path.is_file() {
+            out.push((path, via));
+        }
+    }
+}
+
+/// Asked of every candidate; must run on any Python 3.
+const PROBE: &str = r#"
+import json, os, sys, sysconfig
+v = sysconfig.get_config_var
+exe = getattr(sys, "_base_executable", None) or sys.executable
+print(json.dumps({
+    "implementation": sys.implementation.name,
+    "version": list(sys.version_info[:3]),
+    "executable": os.path.realpath(exe),
+    "debug": bool(v("Py_DEBUG")),
+    "free_threaded": bool(v("Py_GIL_DISABLED")),
+    "abiflags": getattr(sys, "abiflags", ""),
+    "ldversion": v("LDVERSION") or "",
+    "bindir": v("BINDIR") or "",
+    "libdir": v("LIBDIR") or "",
+    "include": sysconfig.get_paths()["include"],
+    "cc": v("CC") or "",
+    "cflags": v("CFLAGS") or "",
+    "ccshared": v("CCSHARED") or "",
+    "ldshared": v("LDSHARED") or "",
+    "ext_suffix": v("EXT_SUFFIX") or "",
+}))
+"#;
+
+#[derive(Debug, Deserialize)]
+struct ProbeAnswer {
+    implementation: String,
+    version: [u32; 3],
+    executable: PathBuf,
+    debug: bool,
+    free_threaded: bool,
+    abiflags: String,
+    ldversion: String,
+    bindir: PathBuf,
+    libdir: PathBuf,
+    include: PathBuf,
+    cc: String,
+    cflags: String,
+    ccshared: String,
+    ldshared: String,
+    ext_suffix: String,
+}
+
+/// The oldest CPython extmatrix drives (PyConfig arrived in 3.8).
+pub const MIN_VERSION: PythonVersion = PythonVersion::new(3, 8, 0);
+
+/// Ask the interpreter at `path` what it is. `id` overrides the derived id.
+pub fn probe(path: &Path, found_via: &str, id: Option<&str>) -> Result<Python> {
+    let output = Command::new(path)
+        .args(["-I", "-c", PROBE])
+        .output()
+        .with_context(|| format!("could not run {}", path.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} -c <probe> failed ({}): {}",
+            path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+        );
+    }
+    let answer: ProbeAnswer = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{} answered the probe with something that is not its JSON", path.display()))?;
+    describe(answer, found_via, id)
+}
+
+fn describe(a: ProbeAnswer, found_via: &str, id: Option<&str>) -> Result<Python> {
+    if a.implementation != "cpython" {
+        bail!("{} is {}, not CPython", a.executable.display(), a.implementation);
+    }
+    let version = PythonVersion::new(a.version[0], a.version[1], a.version[2]);
+    if version < MIN_VERSION {
+        bail!("CPython {version} is older than {MIN_VERSION}, the oldest extmatrix can embed");
+    }
+    let header = a.include.join("Python.h");
+    if !header.is_file() {
+        bail!(
+            "CPython {version} has no headers ({} is missing); install its development package (e.g. python{}.{}-dev)",
+            header.display(),
+            version.major,
+            version.minor
+        );
+    }
+    let config_script = find_config_script(&a, version).with_context(|| {
+        format!(
+            "CPython {version} has no python-config script in {}; install its development package (e.g. python{}.{}-dev)",
+            a.bindir.display(),
+            version.major,
+            version.minor
+        )
+    })?;
+    Ok(Python {
+        id: id
+            .map(str::to_owned)
+            .unwrap_or_else(|| python_id(version, a.free_threaded, a.debug)),
+        version,
+        debug: a.debug,
+        free_threaded: a.free_threaded,
+        path: a.executable,
+        found_via: found_via.to_owned(),
+        build: BuildConfig {
+            include_dir: a.include,
+            config_script,
+            libdir: a.libdir,
+            cc: a.cc,
+            cflags: a.cflags,
+            ccshared: a.ccshared,
+            ldshared: a.ldshared,
+            ext_suffix: a.ext_suffix,
+        },
+    })
+}
+
+fn find_config_script(a: &ProbeAnswer, version: PythonVersion) -> Option<PathBuf> {
+    let short = format!("{}.{}", version.major, version.minor);
+    let mut names = Vec::new();
+    if !a.ldversion.is_empty() {
+        names.push(format!("python{}-config", a.ldversion));
+    }
+    names.push(format!("python{short}{}-config", a.abiflags));
+    // A plain `python3-config` beside a build with ABI flags would describe
+    // the other build; only trust it when there are none.
+    if a.abiflags.is_empty() {
+        names.push(format!("python{short}-config"));
+        names.push("python3-config".into());
+    }
+    let dirs = [Some(a.bindir.clone()), a.executable.parent().map(Path::to_path_buf)];
+    dirs.iter()
+        .flatten()
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Find every embeddable CPython in `places`.
+pub fn discover(places: &SearchPlaces) -> Discovery {
+    let mut seen = HashSet::new();
+    let candidates: Vec<_> = places
+        .candidates()
+        .into_iter()
+        .filter(|(path, _)| seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())))
+        .collect();
+
+    // Probing is a process start each; do it concurrently.
+    let answers: Vec<(PathBuf, Result<Python>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = candidates
+            .iter()
+            .map(|(path, via)| s.spawn(move || (path.clone(), probe(path, via, None))))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("probe thread panicked")).collect()
+    });
+
+    let mut discovery = Discovery::default();
+    let mut by_id: BTreeMap<String, Vec<Python>> = BTreeMap::new();
+    let mut seen_exe = HashSet::new();
+    for (path, answer) in answers {
+        match answer {
+            Ok(py) => {
+                if seen_exe.insert(py.path.clone()) {
+                    by_id.entry(py.id.clone()).or_default().push(py);
+                }
+            }
+            Err(e) => discovery.rejected.push(Rejected {
+                path,
+                reason: format!("{e:#}"),
+            }),
+        }
+    }
+    for (_, mut same_id) in by_id {
+        // Newest patch release first; the sort is stable, so search order breaks ties.
+        same_id.sort_by(|a, b| b.version.cmp(&a.version));
+        let mut it = same_id.into_iter();
+        discovery.pythons.extend(it.next());
+        discovery.shadowed.extend(it);
+    }
+    discovery.pythons.sort_by(|a, b| (a.version.major, a.version.minor, &a.id).cmp(&(b.version.major, b.version.minor, &b.id)));
+    discovery
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_names() {
+        for ok in ["python3", "python3.13", "python3.13t", "python3.11d", "python3.13td"] {
+            assert!(is_python_name(ok), "{ok}");
+        }
+        for bad in ["python3-config", "python3.11-config", "python", "python3.", "python3.x", "python3.13tdd", "python2.7"] {
+            assert!(!is_python_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! Parse and validate a matrix file (`matrices/*.yaml`) into a [`Matrix`].
+//!
+//! This is the first arrow of the flow: text in, a validated value out. Every
+//! error names `file:line:column` and says what is allowed; nothing here
+//! panics on bad input. Paths in the file are relative to the file itself and
+//! come out absolute.
+
+mod node;
+
+use extmatrix_core::Scenario;
+use node::{Node, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A validated matrix file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// The file it came from (as given), for messages.
+    pub source: PathBuf,
+    /// Which interpreters to run on, in file order. Empty list is an error.
+    pub pythons: Vec<PythonSelector>,
+    /// Which scenarios to run, in file order, no duplicates. Default: all.
+    pub scenarios: Vec<Scenario>,
+    pub options: Options,
+    pub targets: Vec<TargetSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PythonSelector {
+    /// `auto`: every interpreter discovery finds.
+    Auto,
+    /// `cp313`: the discovered interpreter with this id.
+    Id { id: String, at: Location },
+    /// `{id: cp311-debian, path: /usr/bin/python3.11}`: this executable, under this id.
+    Path { id: String, path: PathBuf, at: Location },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Init/finalize cycles in `reinit` (>= 1, default 5).
+    pub cycles: u32,
+    /// Per-cell timeout in seconds (>= 1, default 60).
+    pub timeout_s: u64,
+    /// Parallel cells; `None` = number of cores.
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    /// Unique within the file; [A-Za-z0-9_.-]+.
+    pub name: String,
+    pub kind: TargetKind,
+    /// Import name; defaults to the C file's stem. Must be a valid dotted Python identifier.
+    pub module: String,
+    /// Python code run with the module bound to `m`; `None` = nothing.
+    pub smoke: Option<String>,
+    /// Where the target's mapping starts in the file.
+    pub at: Location,
+}
+
+/// How a target is built. One variant today; pip projects, sdists and PyO3
+/// crates are later additions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetKind {
+    /// `c: path/to/file.c`: one C file is one extension module. Absolute path, exists.
+    CFile { source: PathBuf },
+}
+
+/// A place in the matrix file (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A matrix file that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:{column}: {message}")]
+pub struct SpecError {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Default for Options {
+    /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core.
+    fn default() -> Self {
+        Options {
+            cycles: 5,
+            timeout_s: 60,
+            jobs: None,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    /// `line:column`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// Keys allowed at the top of a matrix file.
+const TOP_KEYS: &[&str] = &["pythons", "scenarios", "options", "targets"];
+const OPTION_KEYS: &[&str] = &["cycles", "timeout_s", "jobs"];
+const TARGET_KEYS: &[&str] = &["name", "c", "module", "smoke"];
+const PYTHON_PATH_KEYS: &[&str] = &["id", "path"];
+
+/// Read and validate the matrix file at `path`.
+pub fn load(path: &Path) -> Result<Matrix, SpecError> {
+    let bytes = std::fs::read(path).map_err(|err| SpecError {
+        path: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the matrix file: {err}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let at = text_location(err.as_bytes(), err.utf8_error().valid_up_to());
+        SpecError {
+            path: path.display().to_string(),
+            line: at.line,
+            column: at.column,
+            message: "the matrix file is not valid UTF-8".to_owned(),
+        }
+    })?;
+    parse(&text, path)
+}
+
+/// Validate matrix text as if it were read from `path` (relative paths resolve against `path`'s directory).
+pub fn parse(text: &str, path: &Path) -> Result<Matrix, SpecError> {
+    let cx = Context::new(path);
+    let root = node::parse(text).map_err(|err| cx.error(err.at, err.message))?;
+    if root.value == Value::Null {
+        return Err(cx.error(
+            root.at,
+            format!(
+                "the matrix file is empty; it must be a mapping with keys {}",
+                TOP_KEYS.join(", ")
+            ),
+        ));
+    }
+    let top = cx.fields(&root, "the matrix file", TOP_KEYS)?;
+    let pythons = cx.pythons(top.require(&cx, "pythons")?)?;
+    let scenarios = match top.get("scenarios") {
+        Some(node) => cx.scenarios(node)?,
+        None => Scenario::ALL.to_vec(),
+    };
+    let options = match top.get("options") {
+        Some(node) => cx.options(node)?,
+        None => Options::default(),
+    };
+    let targets = cx.targets(top.require(&cx, "targets")?)?;
+    Ok(Matrix {
+        source: path.to_path_buf(),
+        pythons,
+        scenarios,
+        options,
+        targets,
+    })
+}
+
+/// The 1-based line and column of byte `offset` in `bytes`, which are valid
+/// UTF-8 up to `offset`.
+fn text_location(bytes: &[u8], offset: usize) -> Location {
+    let before = String::from_utf8_lossy(&bytes[..offset.min(bytes.len())]);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Location {
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    }
+}
+
+/// What validation needs to know about the file: its name for messages and
+/// the directory its relative paths start from.
+struct Context<'a> {
+    path: &'a Path,
+    dir: PathBuf,
+}
+
+/// The entries of a mapping whose keys have been checked against a list.
+struct Fields<'n> {
+    /// Where the mapping starts (for "missing key" errors).
+    at: Location,
+    /// What the mapping is, e.g. "`options`".
+    what: &'static str,
+    entries: Vec<(&'n str, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, node)| *node)
+    }
+
+    fn require(&self, cx: &Context, key: &str) -> Result<&'n Node, SpecError> {
+        self.get(key)
+            .ok_or_else(|| cx.error(self.at, format!("missing required key `{key}` in {}", self.what)))
+    }
+}
+
+impl Context<'_> {
+    fn new(path: &Path) -> Context<'_> {
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        Context { path, dir }
+    }
+
+    fn error(&self, at: Location, message: impl Into<String>) -> SpecError {
+        SpecError {
+            path: self.path.display().to_string(),
+            line: at.line,
+            column: at.column,
+            message: message.into(),
+        }
+    }
+
+    /// "{expected}, found {what the node is}", at the node.
+    fn wrong_type(&self, node: &Node, expected: &str) -> SpecError {
+        self.error(node.at, format!("{expected}, found {}", node.value.describe()))
+    }
+
+    /// Check that `node` is a mapping whose keys are all in `allowed`.
+    fn fields<'n>(&self, node: &'n Node, what: &'static str, allowed: &[&str]) -> Result<Fields<'n>, SpecError> {
+        let Value::Map(entries) = &node.value else {
+            return Err(self.wrong_type(
+                node,
+                &format!("{what} must be a mapping with keys {}", allowed.join(", ")),
+            ));
+        };
+        let mut fields = Fields {
+            at: node.at,
+            what,
+            entries: Vec::with_capacity(entries.len()),
+        };
+        for (key, value) in entries {
+            match &key.value {
+                Value::Str(k) if allowed.contains(&k.as_str()) => fields.entries.push((k, value)),
+                other => {
+                    return Err(self.error(
+                        key.at,
+                        format!(
+                            "unknown key `{}` in {what}; allowed keys: {}",
+                            other.key_text(),
+                            allowed.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(fields)
+    }
+
+    /// A string scalar (quoted or not); anything else is a type error.
+    fn string<'n>(&self, node: &'n Node, expected: &str) -> Result<&'n str, SpecError> {
+        match &node.value {
+            Value::Str(s) => Ok(s),
+            _ => Err(self.wrong_type(node, expected)),
+        }
+    }
+
+    /// An integer >= 1 that fits in `T`.
+    fn positive_int<T: TryFrom<i128>>(&self, node: &Node, key: &str) -> Result<T, SpecError> {
+        let expected = format!("`{key}` must be an integer >= 1");
+        match node.value {
+            Value::Int(i) if i >= 1 => T::try_from(i)
+                .map_err(|_| self.error(node.at, format!("{expected}, found integer {i}, which is too large"))),
+            _ => Err(self.wrong_type(node, &expected)),
+        }
+    }
+
+    /// A path from the file, made absolute against the file's directory.
+    fn resolve(&self, path: &str) -> PathBuf {
+        self.dir.join(path)
+    }
+
+    /// `pythons: auto` or a list of selectors.
+    fn pythons(&self, node: &Node) -> Result<Vec<PythonSelector>, SpecError> {
+        const EXPECTED: &str = "`pythons` must be `auto` or a list of `auto`, interpreter ids (like cp313) \
+                                and {id, path} mappings";
+        let items = match &node.value {
+            Value::Str(s) if s == "auto" => return Ok(vec![PythonSelector::Auto]),
+            Value::Seq(items) => items,
+            _ => return Err(self.wrong_type(node, EXPECTED)),
+        };
+        if items.is_empty() {
+            return Err(self.error(
+                node.at,
+                "`pythons` must not be empty; write `auto` for every interpreter found, or list ids like cp313",
+            ));
+        }
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut selectors = Vec::with_capacity(items.len());
+        for item in items {
+            let selector = self.python(item)?;
+            if let PythonSelector::Id { id, at } | PythonSelector::Path { id, at, .. } = &selector {
+                if let Some(first) = seen.insert(id.clone(), *at) {
+                    return Err(self.error(*at, format!("interpreter id `{id}` is listed twice (first at {first})")));
+                }
+            }
+            selectors.push(selector);
+        }
+        Ok(selectors)
+    }
+
+    /// One entry of the `pythons` list.
+    fn python(&self, node: &Node) -> Result<PythonSelector, SpecError> {
+        match &node.value {
+            Value::Str(s) if s == "auto" => Ok(PythonSelector::Auto),
+            Value::Str(id) => {
+                self.python_id(node, id)?;
+                Ok(PythonSelector::Id {
+                    id: id.clone(),
+                    at: node.at,
+                })
+            }
+            Value::Map(_) => {
+                let fields = self.fields(node, "a `pythons` entry", PYTHON_PATH_KEYS)?;
+                let id_node = fields.require(self, "id")?;
+                let id = self.string(id_node, "`id` must be an interpreter id string like cp313")?;
+                self.python_id(id_node, id)?;
+                if id == "auto" {
+                    return Err(self.error(
+                        id_node.at,
+                        "`auto` is reserved and cannot be the `id` of an interpreter path",
+                    ));
+                }
+                let path_node = fields.require(self, "path")?;
+                let path = self.string(path_node, "`path` must be the path of a Python executable")?;
+                if path.is_empty() {
+                    return Err(self.error(
+                        path_node.at,
+                        "`path` must not be empty; give the path of a Python executable",
+                    ));
+                }
+                Ok(PythonSelector::Path {
+                    id: id.to_owned(),
+                    path: self.resolve(path),
+                    at: node.at,
+                })
+            }
+            _ => Err(self.wrong_type(
+                node,
+                "a `pythons` entry must be `auto`, an interpreter id like cp313, or a mapping {id, path}",
+            )),
+        }
+    }
+
+    fn python_id(&self, node: &Node, id: &str) -> Result<(), SpecError> {
+        let valid = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if valid {
+            Ok(())
+        } else {
+            Err(self.error(
+                node.at,
+                format!(
+                    "invalid interpreter id {id:?}: ids are non-empty and use only lowercase letters, digits, \
+                     `_`, `.` and `-` (like cp313, cp313t, cp311d)"
+                ),
+            ))
+        }
+    }
+
+    /// `scenarios: [...]`: known ids, no duplicates, at least one.
+    fn scenarios(&self, node: &Node) -> Result<Vec<Scenario>, SpecError> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.wrong_type(
+                node,
+                &format!(
+                    "`scenarios` must be a list of scenario ids ({})",
+                    Scenario::allowed_ids()
+                ),
+            ));
+        };
+        if items.is_empty() {
+            return Err(self.error(
+                node.at,
+                format!(
+                    "`scenarios` must not be empty; leave it out to run all of them ({})",
+                    Scenario::allowed_ids()
+                ),
+            ));
+        }
+        let mut seen: HashMap<Scenario, Location> = HashMap::new();
+        let mut scenarios = Vec::with_capacity(items.len());
+        for item in items {
+            let id = self.string(item, &format!("a scenario must be one of {}", Scenario::allowed_ids()))?;
+            let scenario: Scenario = id.parse().map_err(|message: String| self.error(item.at, message))?;
+            if let Some(first) = seen.insert(scenario, item.at) {
+                return Err(self.error(
+                    item.at,
+                    format!("scenario `{scenario}` is listed twice (first at {first})"),
+                ));
+            }
+            scenarios.push(scenario);
+        }
+        Ok(scenarios)
+    }
+
+    /// `options: {cycles, timeout_s, jobs}`, each optional.
+    fn options(&self, node: &Node) -> Result<Options, SpecError> {
+        let fields = self.fields(node, "`options`", OPTION_KEYS)?;
+        let mut options = Options::default();
+        if let Some(cycles) = fields.get("cycles") {
+            options.cycles = self.positive_int(cycles, "cycles")?;
+        }
+        if let Some(timeout_s) = fields.get("timeout_s") {
+            options.timeout_s = self.positive_int(timeout_s, "timeout_s")?;
+        }
+        if let Some(jobs) = fields.get("jobs") {
+            options.jobs = Some(self.positive_int(jobs, "jobs")?);
+        }
+        Ok(options)
+    }
+
+    /// `targets: [...]`: at least one, names unique.
+    fn targets(&self, node: &Node) -> Result<Vec<TargetSpec>, SpecError> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.wrong_type(node, "`targets` must be a list of targets ({name, c, module, smoke})"));
+        };
+        if items.is_empty() {
+            return Err(self.error(
+                node.at,
+                "`targets` must not be empty; list at least one {name, c} target",
+            ));
+        }
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut targets = Vec::with_capacity(items.len());
+        for item in items {
+            let (target, name_at) = self.target(item)?;
+            if let Some(first) = seen.insert(target.name.clone(), name_at) {
+                return Err(self.error(
+                    name_at,
+                    format!(
+                        "duplicate target name `{}` (first at {first}); target names must be unique",
+                        target.name
+                    ),
+                ));
+            }
+            targets.push(target);
+        }
+        Ok(targets)
+    }
+
+    /// One target, and where its name is (for duplicate-name errors).
+    fn target(&self, node: &Node) -> Result<(TargetSpec, Location), SpecError> {
+        let fields = self.fields(node, "a target", TARGET_KEYS)?;
+
+        let name_node = fields.require(self, "name")?;
+        let name = self.string(
+            name_node,
+            "`name` must be a string of letters, digits, `_`, `.` and `-`",
+        )?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(self.error(
+                name_node.at,
+                format!("invalid target name {name:?}: use only letters, digits, `_`, `.` and `-`"),
+            ));
+        }
+
+        let c_node = fields.require(self, "c")?;
+        let c = self.string(c_node, "`c` must be the path of a C source file")?;
+        let source = self.c_file(c_node, c)?;
+
+        let module = match fields.get("module") {
+            Some(module_node) => {
+                let module = self.string(module_node, "`module` must be a dotted Python module name")?;
+                if !is_dotted_identifier(module) {
+                    return Err(self.error(
+                        module_node.at,
+                        format!(
+                            "invalid module name {module:?}: it must be a dotted Python identifier like `pkg.mod` \
+                             (ASCII letters, digits and `_`, not starting with a digit, no keywords)"
+                        ),
+                    ));
+                }
+                module.to_owned()
+            }
+            None => {
+                let stem = Path::new(c)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !is_dotted_identifier(&stem) {
+                    return Err(self.error(
+                        c_node.at,
+                        format!(
+                            "the C file's stem {stem:?} is not a valid Python module name; \
+                             set `module:` to the name the extension is imported as"
+                        ),
+                    ));
+                }
+                stem
+            }
+        };
+
+        let smoke = match fields.get("smoke") {
+            Some(smoke) => Some(
+                self.string(smoke, "`smoke` must be a string of Python code")?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+
+        let target = TargetSpec {
+            name: name.to_owned(),
+            kind: TargetKind::CFile { source },
+            module,
+            smoke,
+            at: node.at,
+        };
+        Ok((target, name_node.at))
+    }
+
+    /// The canonical path of the readable file `c` names.
+    fn c_file(&self, node: &Node, c: &str) -> Result<PathBuf, SpecError> {
+        if c.is_empty() {
+            return Err(self.error(node.at, "`c` must not be empty; give the path of a C source file"));
+        }
+        let resolved = self.resolve(c);
+        let relative_note = if Path::new(c).is_absolute() {
+            String::new()
+        } else {
+            format!(
+                " (`c` paths are relative to the matrix file's directory, {})",
+                self.dir.display()
+            )
+        };
+        let problem = match std::fs::metadata(&resolved) {
+            Err(err) => Some(format!("cannot read C file {}: {err}", resolved.display())),
+            Ok(meta) if !meta.is_file() => Some(format!("C file {} is not a regular file", resolved.display())),
+            Ok(_) => std::fs::File::open(&resolved)
+                .err()
+                .map(|err| format!("cannot read C file {}: {err}", resolved.display())),
+        };
+        if let Some(problem) = problem {
+            return Err(self.error(node.at, format!("{problem}{relative_note}")));
+        }
+        std::fs::canonicalize(&resolved)
+            .map_err(|err| self.error(node.at, format!("cannot resolve C file {}: {err}", resolved.display())))
+    }
+}
+
+/// `a`, `a.b_c`, `_x1`; not `1a`, `a..b`, `class`.
+fn is_dotted_identifier(name: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+        "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    ];
+    name.split('.').all(|part| {
+        let mut chars = part.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !KEYWORDS.contains(&part)
+    })
+}

@@ -1,0 +1,453 @@
+//! Matrix files in, `Matrix` values or located errors out.
+
+use extmatrix_core::Scenario;
+use extmatrix_spec::{load, parse, Location, Matrix, Options, PythonSelector, SpecError, TargetKind, TargetSpec};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// A scratch project: `matrices/` for matrix files and a real C file at
+/// `harness-c/fixtures/isolated_ok.c`, like the repository's layout.
+struct Project {
+    dir: TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("matrices")).unwrap();
+        std::fs::create_dir_all(dir.path().join("harness-c/fixtures")).unwrap();
+        std::fs::write(dir.path().join("harness-c/fixtures/isolated_ok.c"), "/* module */\n").unwrap();
+        std::fs::write(dir.path().join("matrices/other-mod.c"), "/* module */\n").unwrap();
+        Project { dir }
+    }
+
+    fn matrix_path(&self) -> PathBuf {
+        self.dir.path().join("matrices/m.yaml")
+    }
+
+    fn matrices_dir(&self) -> PathBuf {
+        self.dir.path().join("matrices")
+    }
+
+    fn c_file(&self) -> PathBuf {
+        std::fs::canonicalize(self.dir.path().join("harness-c/fixtures/isolated_ok.c")).unwrap()
+    }
+
+    fn parse(&self, text: &str) -> Result<Matrix, SpecError> {
+        parse(text, &self.matrix_path())
+    }
+
+    /// Parse text that must fail; check where and return the message.
+    fn error_at(&self, text: &str, line: usize, column: usize) -> String {
+        let err = match self.parse(text) {
+            Ok(matrix) => panic!("expected an error, got {matrix:?}"),
+            Err(err) => err,
+        };
+        assert_eq!((err.line, err.column), (line, column), "wrong location for: {err}");
+        assert_eq!(err.path, self.matrix_path().display().to_string());
+        err.message
+    }
+}
+
+fn at(line: usize, column: usize) -> Location {
+    Location { line, column }
+}
+
+/// A minimal valid target, for tests about other sections.
+const TARGETS: &str = "targets:\n  - {name: t, c: ../harness-c/fixtures/isolated_ok.c}\n";
+
+#[test]
+fn valid_full_file_round_trips() {
+    let project = Project::new();
+    let text = "\
+pythons:
+  - auto
+  - cp313t
+  - {id: cp311-debian, path: bin/python3.11}
+  - id: system
+    path: /usr/bin/python3
+scenarios: [reinit, import, subinterp-own]
+options: { cycles: 3, timeout_s: 120, jobs: 2 }
+targets:
+  - name: isolated_ok
+    c: ../harness-c/fixtures/isolated_ok.c
+    module: pkg.isolated_ok
+    smoke: |
+      assert m.bump() >= 1
+      assert m.bump() >= 2
+  - name: plain.2
+    c: ../harness-c/fixtures/isolated_ok.c
+    smoke: \"m.bump()\"
+";
+    let expected = Matrix {
+        source: project.matrix_path(),
+        pythons: vec![
+            PythonSelector::Auto,
+            PythonSelector::Id {
+                id: "cp313t".into(),
+                at: at(3, 5),
+            },
+            PythonSelector::Path {
+                id: "cp311-debian".into(),
+                path: project.matrices_dir().join("bin/python3.11"),
+                at: at(4, 5),
+            },
+            PythonSelector::Path {
+                id: "system".into(),
+                path: PathBuf::from("/usr/bin/python3"),
+                at: at(5, 5),
+            },
+        ],
+        scenarios: vec![Scenario::Reinit, Scenario::Import, Scenario::SubinterpOwn],
+        options: Options {
+            cycles: 3,
+            timeout_s: 120,
+            jobs: Some(2),
+        },
+        targets: vec![
+            TargetSpec {
+                name: "isolated_ok".into(),
+                kind: TargetKind::CFile {
+                    source: project.c_file(),
+                },
+                module: "pkg.isolated_ok".into(),
+                smoke: Some("assert m.bump() >= 1\nassert m.bump() >= 2\n".into()),
+                at: at(10, 5),
+            },
+            TargetSpec {
+                name: "plain.2".into(),
+                kind: TargetKind::CFile {
+                    source: project.c_file(),
+                },
+                module: "isolated_ok".into(),
+                smoke: Some("m.bump()".into()),
+                at: at(16, 5),
+            },
+        ],
+    };
+    assert_eq!(project.parse(text).unwrap(), expected);
+}
+
+#[test]
+fn optional_sections_default() {
+    let project = Project::new();
+    let matrix = project.parse(&format!("pythons: auto\n{TARGETS}")).unwrap();
+    assert_eq!(matrix.pythons, vec![PythonSelector::Auto]);
+    assert_eq!(matrix.scenarios, Scenario::ALL.to_vec());
+    assert_eq!(
+        matrix.options,
+        Options {
+            cycles: 5,
+            timeout_s: 60,
+            jobs: None
+        }
+    );
+    assert_eq!(matrix.targets[0].module, "isolated_ok");
+    assert_eq!(matrix.targets[0].smoke, None);
+    assert_eq!(matrix.targets[0].at, at(3, 5));
+
+    let matrix = project
+        .parse(&format!("pythons: auto\noptions: {{jobs: 8}}\n{TARGETS}"))
+        .unwrap();
+    assert_eq!(
+        matrix.options,
+        Options {
+            cycles: 5,
+            timeout_s: 60,
+            jobs: Some(8)
+        }
+    );
+}
+
+#[test]
+fn load_reads_the_file() {
+    let project = Project::new();
+    let text = format!("pythons: auto\n{TARGETS}");
+    std::fs::write(project.matrix_path(), &text).unwrap();
+    assert_eq!(load(&project.matrix_path()).unwrap(), project.parse(&text).unwrap());
+}
+
+#[test]
+fn load_unreadable_file_is_at_line_0() {
+    let project = Project::new();
+    let err = load(&project.matrix_path()).unwrap_err();
+    assert_eq!((err.line, err.column), (0, 0));
+    assert!(err.message.contains("cannot read the matrix file"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("{}:0:0: {}", project.matrix_path().display(), err.message)
+    );
+}
+
+#[test]
+fn load_invalid_utf8_names_the_first_bad_byte() {
+    let project = Project::new();
+    std::fs::write(project.matrix_path(), b"pythons: auto\ntargets: [\xc3\xa9, \xff]\n").unwrap();
+    let err = load(&project.matrix_path()).unwrap_err();
+    assert_eq!((err.line, err.column), (2, 14), "{err}");
+    assert!(err.message.contains("not valid UTF-8"), "{err}");
+}
+
+#[test]
+fn display_is_path_line_column_message() {
+    let err = parse("pythons: auto\nbogus: 1\n", Path::new("matrices/x.yaml")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "matrices/x.yaml:2:1: unknown key `bogus` in the matrix file; allowed keys: pythons, scenarios, options, targets"
+    );
+}
+
+#[test]
+fn unknown_key_in_options() {
+    let project = Project::new();
+    let message = project.error_at(&format!("pythons: auto\n\noptions: {{ retries: 3 }}\n{TARGETS}"), 3, 12);
+    assert_eq!(
+        message,
+        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs"
+    );
+}
+
+#[test]
+fn unknown_key_in_target() {
+    let project = Project::new();
+    let text = "pythons: auto\ntargets:\n  - name: t\n    c: ../harness-c/fixtures/isolated_ok.c\n    smok: x\n";
+    let message = project.error_at(text, 5, 5);
+    assert!(
+        message.contains("unknown key `smok`") && message.contains("name, c, module, smoke"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_scenario_in_flow_list() {
+    let project = Project::new();
+    let message = project.error_at(
+        &format!("pythons: auto\nscenarios: [import, subinterp]\n{TARGETS}"),
+        2,
+        21,
+    );
+    assert_eq!(message, "subinterp".parse::<Scenario>().unwrap_err());
+    assert!(message.contains("allowed: import, reinit"), "{message}");
+}
+
+#[test]
+fn duplicate_scenario() {
+    let project = Project::new();
+    let text = format!("pythons: auto\nscenarios:\n  - import\n  - reinit\n  - import\n{TARGETS}");
+    let message = project.error_at(&text, 5, 5);
+    assert_eq!(message, "scenario `import` is listed twice (first at 3:5)");
+}
+
+#[test]
+fn wrong_type_for_an_option() {
+    let project = Project::new();
+    let text = format!("pythons: auto\noptions:\n  timeout_s: 10\n  cycles: five\n{TARGETS}");
+    let message = project.error_at(&text, 4, 11);
+    assert_eq!(message, "`cycles` must be an integer >= 1, found string \"five\"");
+
+    let message = project.error_at(&format!("pythons: auto\noptions: {{jobs: 0}}\n{TARGETS}"), 2, 17);
+    assert_eq!(message, "`jobs` must be an integer >= 1, found integer 0");
+
+    let message = project.error_at(&format!("pythons: auto\noptions: {{cycles: \"5\"}}\n{TARGETS}"), 2, 19);
+    assert_eq!(message, "`cycles` must be an integer >= 1, found string \"5\"");
+
+    let message = project.error_at(&format!("pythons: auto\noptions: [cycles]\n{TARGETS}"), 2, 10);
+    assert!(message.starts_with("`options` must be a mapping with keys cycles, timeout_s, jobs, found a list"));
+}
+
+#[test]
+fn wrong_type_for_pythons_and_targets() {
+    let project = Project::new();
+    let message = project.error_at(&format!("pythons: cp313\n{TARGETS}"), 1, 10);
+    assert!(message.starts_with("`pythons` must be `auto` or a list"), "{message}");
+    assert!(message.ends_with("found string \"cp313\""), "{message}");
+
+    let message = project.error_at("pythons: auto\ntargets:\n", 2, 8);
+    assert!(
+        message.contains("`targets` must be a list") && message.ends_with("found nothing (null)"),
+        "{message}"
+    );
+
+    let message = project.error_at("pythons: auto\ntargets: [{name: t, c: 3}]\n", 2, 24);
+    assert!(
+        message.contains("`c` must be the path of a C source file, found integer 3"),
+        "{message}"
+    );
+}
+
+#[test]
+fn invalid_python_entries() {
+    let project = Project::new();
+    let message = project.error_at(&format!("pythons: [auto, CPython3.13]\n{TARGETS}"), 1, 17);
+    assert!(
+        message.starts_with("invalid interpreter id \"CPython3.13\""),
+        "{message}"
+    );
+
+    let message = project.error_at(&format!("pythons:\n  - id: cp311\n    exe: /x\n{TARGETS}"), 3, 5);
+    assert!(
+        message.contains("unknown key `exe`") && message.contains("id, path"),
+        "{message}"
+    );
+
+    let message = project.error_at(&format!("pythons:\n  - auto\n  - id: cp311\n{TARGETS}"), 3, 5);
+    assert_eq!(message, "missing required key `path` in a `pythons` entry");
+
+    let message = project.error_at(&format!("pythons: [cp313, {{id: cp313, path: x}}]\n{TARGETS}"), 1, 18);
+    assert_eq!(message, "interpreter id `cp313` is listed twice (first at 1:11)");
+}
+
+#[test]
+fn missing_c_file() {
+    let project = Project::new();
+    let text = "pythons: auto\ntargets:\n  - name: gone\n    c: fixtures/gone.c\n";
+    let message = project.error_at(text, 4, 8);
+    let resolved = project.matrices_dir().join("fixtures/gone.c");
+    assert!(message.contains(&resolved.display().to_string()), "{message}");
+    assert!(message.contains("relative to the matrix file's directory"), "{message}");
+}
+
+#[test]
+fn c_path_that_is_a_directory() {
+    let project = Project::new();
+    let message = project.error_at("pythons: auto\ntargets: [{name: d, c: ../harness-c}]\n", 2, 24);
+    assert!(message.contains("is not a regular file"), "{message}");
+}
+
+#[test]
+fn duplicate_target_name() {
+    let project = Project::new();
+    let text = "\
+pythons: auto
+targets:
+  - name: a
+    c: ../harness-c/fixtures/isolated_ok.c
+  - name: b
+    c: ../harness-c/fixtures/isolated_ok.c
+  - c: ../harness-c/fixtures/isolated_ok.c
+    name: a
+";
+    let message = project.error_at(text, 8, 11);
+    assert_eq!(
+        message,
+        "duplicate target name `a` (first at 3:11); target names must be unique"
+    );
+}
+
+#[test]
+fn invalid_target_name() {
+    let project = Project::new();
+    let message = project.error_at("pythons: auto\ntargets: [{name: a/b, c: other-mod.c}]\n", 2, 18);
+    assert!(message.starts_with("invalid target name \"a/b\""), "{message}");
+}
+
+#[test]
+fn missing_required_keys_point_at_the_enclosing_mapping() {
+    let project = Project::new();
+    let message = project.error_at("# a comment\nscenarios: [import]\npythons: auto\n", 2, 1);
+    assert_eq!(message, "missing required key `targets` in the matrix file");
+
+    let message = project.error_at("pythons: auto\ntargets:\n  - name: t\n    module: x\n", 3, 5);
+    assert_eq!(message, "missing required key `c` in a target");
+}
+
+#[test]
+fn invalid_module_names() {
+    let project = Project::new();
+    let text = "pythons: auto\ntargets:\n  - name: t\n    c: other-mod.c\n    module: pkg.2fast\n";
+    let message = project.error_at(text, 5, 13);
+    assert!(message.starts_with("invalid module name \"pkg.2fast\""), "{message}");
+
+    // The default (the C file's stem) must be a valid name too.
+    let message = project.error_at("pythons: auto\ntargets:\n  - name: t\n    c: other-mod.c\n", 4, 8);
+    assert!(
+        message.contains("\"other-mod\"") && message.contains("set `module:`"),
+        "{message}"
+    );
+
+    let ok = project.parse("pythons: auto\ntargets: [{name: t, c: other-mod.c, module: other_mod}]\n");
+    assert_eq!(ok.unwrap().targets[0].module, "other_mod");
+}
+
+#[test]
+fn empty_lists() {
+    let project = Project::new();
+    let message = project.error_at(&format!("pythons: []\n{TARGETS}"), 1, 10);
+    assert!(message.starts_with("`pythons` must not be empty"), "{message}");
+
+    let message = project.error_at(&format!("pythons: auto\nscenarios: []\n{TARGETS}"), 2, 12);
+    assert!(message.starts_with("`scenarios` must not be empty"), "{message}");
+
+    let message = project.error_at("pythons: auto\ntargets: []\n", 2, 10);
+    assert!(message.starts_with("`targets` must not be empty"), "{message}");
+}
+
+#[test]
+fn yaml_syntax_errors_use_the_parser_location() {
+    let project = Project::new();
+    let message = project.error_at(&format!("{TARGETS}scenarios: [import, reinit\n"), 3, 12);
+    assert!(
+        message.starts_with("invalid YAML: ") && message.contains("bracket"),
+        "{message}"
+    );
+
+    let message = project.error_at("pythons:\n\t- auto\n", 2, 2);
+    assert!(message.contains("tabs"), "{message}");
+}
+
+#[test]
+fn duplicate_yaml_key() {
+    let project = Project::new();
+    let message = project.error_at(&format!("pythons: auto\n{TARGETS}pythons: [cp313]\n"), 4, 1);
+    assert_eq!(
+        message,
+        "duplicate key `pythons`; each key may appear only once in a mapping"
+    );
+}
+
+#[test]
+fn junk_input_is_an_error_not_a_panic() {
+    let deep_block: String = (0..500).map(|i| format!("{}- \n", "  ".repeat(i))).collect();
+    let deep_flow = "[".repeat(10_000);
+    let laughs = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n\
+                  d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n";
+    let junk = [
+        "",
+        "   \n\n",
+        "hello",
+        "42",
+        "- pythons\n- targets\n",
+        "\t",
+        "pythons: auto\n\tx: 1\n",
+        "{",
+        "]",
+        ":",
+        "? ",
+        "\0\u{1}\u{7f}",
+        "*nope",
+        "a: &x [*x]",
+        "---\npythons: auto\n---\npythons: auto\n",
+        "pythons: {}\ntargets: {}\n",
+        "pythons: [[auto]]\ntargets: [[]]\n",
+        "pythons: [{}]\ntargets: [{}]\n",
+        "pythons: auto\ntargets: [{name: '', c: ''}]\n",
+        "pythons: [{id: '', path: ''}]\n",
+        "pythons: auto\noptions: {cycles: 1e99, jobs: -1, timeout_s: .inf}\n",
+        "pythons: auto\n? [complex, key]\n: 1\n",
+        "!!binary aGVsbG8=: 1",
+        "pythons: !!int auto\n",
+        "pythons: \"\\ud800\"\n",
+        "%YAML 9.9\n---\n",
+        &deep_block,
+        &deep_flow,
+        laughs,
+    ];
+    for text in junk {
+        let result = std::panic::catch_unwind(|| parse(text, Path::new("junk.yaml")));
+        let Ok(result) = result else {
+            panic!("panicked on {text:?}")
+        };
+        let err = result.expect_err(text);
+        assert!(err.line >= 1 && err.column >= 1, "no location for {text:?}: {err}");
+    }
+}

@@ -1,0 +1,122 @@
+//! `extmatrix`: does a CPython extension module survive the modern
+//! interpreter? The thin binary on top of the crates: argument parsing,
+//! progress, and exit codes. The flow (spec → plan → provision → run → judge
+//! → report) is in `run.rs`; each arrow belongs to its own crate.
+
+mod pythons_cmd;
+mod run;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use extmatrix_core::Scenario;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "extmatrix",
+    version,
+    about = "Run CPython extension modules through a matrix of interpreter builds and embedding scenarios",
+    long_about = "Run CPython extension modules through a matrix of interpreter builds and embedding \
+scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated subinterpreters \
+(shared and own GIL). Each target is compiled against every interpreter, a C harness runs each \
+scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, \
+import-error, crash, hang, build-failed or harness-error.",
+    after_help = "Examples:\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a matrix file and report a verdict for every cell.
+    ///
+    /// Exit status: 0 when no cell is crash, hang, import-error,
+    /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
+    /// or command line.
+    Run(RunArgs),
+    /// List the CPython interpreters found on this machine that can be embedded.
+    Pythons(PythonsArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The matrix file (YAML); paths in it are relative to it.
+    matrix: PathBuf,
+    /// Also write the full report as JSON (schema_version 1) to this path.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// Only these interpreter ids (repeat or comma-separate).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    python: Vec<String>,
+    /// Only these scenarios (repeat or comma-separate).
+    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
+    scenario: Vec<Scenario>,
+    /// Only these targets, by name (repeat or comma-separate).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    target: Vec<String>,
+    /// Where builds are cached [default: $EXTMATRIX_CACHE_DIR, else $XDG_CACHE_HOME/extmatrix, else ~/.cache/extmatrix].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Colour in the table: auto = when stdout is a terminal and NO_COLOR is unset.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(clap::Args)]
+struct PythonsArgs {
+    /// Print the discovery as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// A bad matrix file or command line: exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Pythons(args) => pythons_cmd::pythons(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 })
+        }
+    }
+}

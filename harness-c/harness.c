@@ -1,0 +1,474 @@
+/* The extmatrix embedding harness: entry point, observation channel and the
+ * interpreter/target helpers every scenario shares. The scenarios themselves
+ * are in scenarios.c, one short function each. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------------------
+ * Observation channel
+ * ------------------------------------------------------------------------- */
+
+static int obs_fd = -1;
+
+#define OBS_LINE_MAX 65536
+
+struct obs_line {
+    char buf[OBS_LINE_MAX];
+    size_t len;
+    int truncated;
+};
+
+static obs_line the_line; /* the harness is single-threaded while it reports */
+
+static void obs_raw(obs_line *l, const char *s, size_t n)
+{
+    /* Leave room for the closing "}\n". */
+    if (l->len + n + 2 >= OBS_LINE_MAX) {
+        n = OBS_LINE_MAX - 2 - l->len - 1;
+        l->truncated = 1;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void obs_escaped(obs_line *l, const char *s)
+{
+    obs_raw(l, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            obs_raw(l, esc, 2);
+        } else if (*p == '\n') {
+            obs_raw(l, "\\n", 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            obs_raw(l, esc, 6);
+        } else {
+            obs_raw(l, (const char *)p, 1);
+        }
+        if (l->len > OBS_LINE_MAX - 64) { /* keep the line valid JSON */
+            l->truncated = 1;
+            break;
+        }
+    }
+    obs_raw(l, "\"", 1);
+}
+
+static void obs_key(obs_line *l, const char *key)
+{
+    obs_raw(l, ",", 1);
+    obs_escaped(l, key);
+    obs_raw(l, ":", 1);
+}
+
+obs_line *obs_begin(const char *ev)
+{
+    obs_line *l = &the_line;
+    l->len = 0;
+    l->truncated = 0;
+    obs_raw(l, "{\"ev\":", 6);
+    obs_escaped(l, ev);
+    return l;
+}
+
+void obs_str(obs_line *l, const char *key, const char *value)
+{
+    obs_key(l, key);
+    obs_escaped(l, value ? value : "");
+}
+
+void obs_int(obs_line *l, const char *key, long long value)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", value);
+    obs_key(l, key);
+    obs_raw(l, num, (size_t)n);
+}
+
+void obs_bool(obs_line *l, const char *key, int value)
+{
+    obs_key(l, key);
+    obs_raw(l, value ? "true" : "false", value ? 4 : 5);
+}
+
+void obs_end(obs_line *l)
+{
+    if (l->truncated) {
+        /* obs_raw always leaves room for this suffix. */
+        l->len = l->len > OBS_LINE_MAX - 24 ? OBS_LINE_MAX - 24 : l->len;
+    }
+    l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    size_t off = 0;
+    while (off < l->len) {
+        ssize_t w = write(obs_fd, l->buf + off, l->len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(4); /* the driver is gone; nothing left to report to */
+        }
+        off += (size_t)w;
+    }
+}
+
+void step(const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    obs_line *l = obs_begin("step");
+    obs_str(l, "step", text);
+    obs_end(l);
+}
+
+void harness_fatal(const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    obs_line *l = obs_begin("fatal");
+    obs_str(l, "message", text);
+    obs_end(l);
+    _exit(3);
+}
+
+void report_unsupported(const char *reason)
+{
+    obs_line *l = obs_begin("unsupported");
+    obs_str(l, "reason", reason);
+    obs_end(l);
+}
+
+/* ---------------------------------------------------------------------------
+ * Interpreter lifetime
+ * ------------------------------------------------------------------------- */
+
+void init_python(const harness_args *a)
+{
+    PyConfig config;
+    /* Isolated: the user's PYTHON* variables and user site must not change
+     * what a cell observes. */
+    PyConfig_InitIsolatedConfig(&config);
+    /* getpath derives prefix and stdlib location from the executable, as if
+     * this process were that interpreter. */
+    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, a->python_exe);
+    if (!PyStatus_Exception(status))
+        status = PyConfig_SetBytesString(&config, &config.executable, a->python_exe);
+    if (!PyStatus_Exception(status))
+        status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        harness_fatal("Py_InitializeFromConfig failed in %s: %s",
+                      status.func ? status.func : "?", status.err_msg ? status.err_msg : "?");
+    }
+}
+
+void finalize_python(void)
+{
+    if (Py_FinalizeEx() < 0) {
+        /* Only flushing sys.stdout/stderr can fail here; worth knowing, not fatal. */
+        obs_line *l = obs_begin("note");
+        obs_str(l, "message", "Py_FinalizeEx() returned -1 (flushing buffered data failed)");
+        obs_end(l);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Errors raised by the target
+ * ------------------------------------------------------------------------- */
+
+/* Turn the pending exception into an "error" event and clear it. */
+static void report_exception(const char *where, const char *phase)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+
+    obs_line *l = obs_begin("error");
+    obs_str(l, "where", where);
+    obs_str(l, "phase", phase);
+
+    const char *type_name = type ? ((PyTypeObject *)type)->tp_name : "?";
+    PyObject *msg = value ? PyObject_Str(value) : NULL;
+    PyObject *formatted = NULL;
+    PyObject *traceback = PyImport_ImportModule("traceback");
+    if (traceback && value) {
+        PyObject *lines = PyObject_CallMethod(traceback, "format_exception", "OOO",
+                                              type, value, tb ? tb : Py_None);
+        if (lines) {
+            PyObject *empty = PyUnicode_FromString("");
+            if (empty)
+                formatted = PyUnicode_Join(empty, lines);
+            Py_XDECREF(empty);
+            Py_DECREF(lines);
+        }
+    }
+    PyErr_Clear(); /* a failure while formatting must not mask the original */
+
+    obs_str(l, "exc_type", type_name);
+    obs_str(l, "message", msg ? PyUnicode_AsUTF8(msg) : "<unprintable>");
+    PyErr_Clear();
+    if (formatted) {
+        const char *text = PyUnicode_AsUTF8(formatted);
+        obs_str(l, "traceback", text ? text : "");
+        PyErr_Clear();
+    }
+    obs_end(l);
+
+    Py_XDECREF(formatted);
+    Py_XDECREF(traceback);
+    Py_XDECREF(msg);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/* ---------------------------------------------------------------------------
+ * The target
+ * ------------------------------------------------------------------------- */
+
+static int put_module_dir_on_path(const harness_args *a)
+{
+    PyObject *path = PySys_GetObject("path"); /* borrowed */
+    if (path == NULL || !PyList_Check(path)) {
+        PyErr_SetString(PyExc_RuntimeError, "sys.path is missing or not a list");
+        return -1;
+    }
+    PyObject *dir = PyUnicode_DecodeFSDefault(a->module_dir);
+    if (dir == NULL)
+        return -1;
+    int present = PySequence_Contains(path, dir);
+    int rc = present < 0 ? -1 : present ? 0 : PyList_Insert(path, 0, dir);
+    Py_DECREF(dir);
+    return rc;
+}
+
+PyObject *import_target(const harness_args *a, const char *where)
+{
+    if (put_module_dir_on_path(a) < 0) {
+        report_exception(where, "import");
+        return NULL;
+    }
+    PyObject *module = PyImport_ImportModule(a->module);
+    if (module == NULL) {
+        report_exception(where, "import");
+        return NULL;
+    }
+    return module;
+}
+
+int run_smoke(const harness_args *a, PyObject *module, const char *where)
+{
+    if (a->smoke == NULL || a->smoke[0] == '\0')
+        return 0;
+    PyObject *globals = PyDict_New();
+    PyObject *code = NULL, *result = NULL;
+    if (globals == NULL
+        || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0
+        || PyDict_SetItemString(globals, "m", module) < 0)
+        goto done;
+    code = Py_CompileString(a->smoke, "<smoke>", Py_file_input);
+    if (code == NULL)
+        goto done;
+    result = PyEval_EvalCode(code, globals, globals);
+done:
+    if (result == NULL)
+        report_exception(where, "smoke");
+    Py_XDECREF(result);
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    return result ? 0 : -1;
+}
+
+int forget_target(const harness_args *a)
+{
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    if (PyDict_DelItemString(modules, a->module) < 0) {
+        report_exception("reimport", "forget");
+        return -1;
+    }
+    return 0;
+}
+
+/* Values of the PEP 489 slots, spelled as in the C API docs. */
+#ifdef Py_mod_multiple_interpreters
+static const char *multiple_interpreters_name(void *value)
+{
+    if (value == Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED)
+        return "not-supported";
+    if (value == Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED)
+        return "supported";
+    if (value == Py_MOD_PER_INTERPRETER_GIL_SUPPORTED)
+        return "per-interpreter-gil";
+    return "unknown";
+}
+#endif
+
+#ifdef Py_mod_gil
+static const char *gil_name(void *value)
+{
+    if (value == Py_MOD_GIL_USED)
+        return "used";
+    if (value == Py_MOD_GIL_NOT_USED)
+        return "not-used";
+    return "unknown";
+}
+#endif
+
+void report_declaration(PyObject *module)
+{
+    obs_line *l = obs_begin("declared");
+    PyModuleDef *def = PyModule_Check(module) ? PyModule_GetDef(module) : NULL;
+    PyErr_Clear();
+    if (def == NULL) {
+        obs_str(l, "init", "none");
+        obs_end(l);
+        return;
+    }
+    obs_str(l, "init", def->m_slots ? "multi-phase" : "single-phase");
+    obs_int(l, "m_size", (long long)def->m_size);
+    for (PyModuleDef_Slot *slot = def->m_slots; slot && slot->slot; slot++) {
+#ifdef Py_mod_multiple_interpreters
+        if (slot->slot == Py_mod_multiple_interpreters)
+            obs_str(l, "multiple_interpreters", multiple_interpreters_name(slot->value));
+#endif
+#ifdef Py_mod_gil
+        if (slot->slot == Py_mod_gil)
+            obs_str(l, "gil", gil_name(slot->value));
+#endif
+    }
+    obs_end(l);
+}
+
+/* ---------------------------------------------------------------------------
+ * Figures
+ * ------------------------------------------------------------------------- */
+
+static long long call_sys_int(const char *name)
+{
+    PyObject *fn = PySys_GetObject(name); /* borrowed */
+    if (fn == NULL)
+        return -1;
+    PyObject *r = PyObject_CallNoArgs(fn);
+    long long v = r ? PyLong_AsLongLong(r) : -1;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return v;
+}
+
+long long allocated_blocks(void) { return call_sys_int("getallocatedblocks"); }
+
+long long total_refcount(void)
+{
+    /* sys.gettotalrefcount exists only on --with-pydebug builds. */
+    return call_sys_int("gettotalrefcount");
+}
+
+long long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = -1;
+    if (f) {
+        if (fscanf(f, "%lld %lld", &size, &resident) != 2)
+            resident = -1;
+        fclose(f);
+    }
+    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void report_cycle(int n, double seconds, long long blocks, long long total_refs, long long rss)
+{
+    obs_line *l = obs_begin("cycle");
+    obs_int(l, "n", n);
+    obs_int(l, "us", (long long)(seconds * 1e6));
+    obs_int(l, "allocated_blocks", blocks);
+    if (total_refs >= 0)
+        obs_int(l, "total_refcount", total_refs);
+    obs_int(l, "rss_kb", rss);
+    obs_end(l);
+}
+
+/* ---------------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------------- */
+
+static int fcntl_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: extmatrix-harness --scenario NAME --module NAME --module-dir DIR\n"
+            "                         --python-exe PATH [--smoke CODE] [--cycles N] [--obs-fd FD]\n"
+            "scenarios: %s\n"
+            "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open).\n",
+            scenario_names());
+}
+
+int main(int argc, char **argv)
+{
+    harness_args a = {.smoke = "", .cycles = 5};
+    int fd = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(opt, "--help") == 0) {
+            usage();
+            return 0;
+        }
+        if (val == NULL) {
+            usage();
+            return 2;
+        }
+        i++;
+        if (strcmp(opt, "--scenario") == 0) a.scenario = val;
+        else if (strcmp(opt, "--module") == 0) a.module = val;
+        else if (strcmp(opt, "--module-dir") == 0) a.module_dir = val;
+        else if (strcmp(opt, "--smoke") == 0) a.smoke = val;
+        else if (strcmp(opt, "--python-exe") == 0) a.python_exe = val;
+        else if (strcmp(opt, "--cycles") == 0) a.cycles = atoi(val);
+        else if (strcmp(opt, "--obs-fd") == 0) fd = atoi(val);
+        else {
+            fprintf(stderr, "unknown option %s\n", opt);
+            usage();
+            return 2;
+        }
+    }
+    obs_fd = fcntl_is_open(fd) ? fd : 1;
+    if (!a.scenario || !a.module || !a.module_dir || !a.python_exe || a.cycles < 1) {
+        usage();
+        return 2;
+    }
+    scenario_fn fn = find_scenario(a.scenario);
+    if (fn == NULL)
+        harness_fatal("unknown scenario '%s' (known: %s)", a.scenario, scenario_names());
+
+    obs_line *l = obs_begin("start");
+    obs_str(l, "scenario", a.scenario);
+    obs_str(l, "compiled_for", PY_VERSION);
+    obs_int(l, "pid", getpid());
+    obs_end(l);
+
+    int rc = fn(&a);
+
+    obs_end(obs_begin("done"));
+    return rc;
+}

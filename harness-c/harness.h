@@ -1,0 +1,104 @@
+/* The extmatrix embedding harness: shared declarations.
+ *
+ * The harness is one program, compiled by the driver once per interpreter. It
+ * runs exactly one scenario per process and reports what it observes as JSON
+ * lines on a dedicated file descriptor, so that whatever the target module
+ * prints on stdout/stderr cannot corrupt the protocol. docs/harness-protocol.md
+ * lists every event.
+ */
+#ifndef EXTMATRIX_HARNESS_H
+#define EXTMATRIX_HARNESS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the driver asked for (command line). */
+typedef struct {
+    const char *scenario;
+    const char *module;      /* import name */
+    const char *module_dir;  /* put first on sys.path in every interpreter */
+    const char *smoke;       /* code run with the module bound to `m`; may be empty */
+    const char *python_exe;  /* the interpreter's own executable, so getpath finds its stdlib */
+    int cycles;              /* reinit */
+} harness_args;
+
+/* ---- observation channel (harness.c) ---- */
+
+/* One JSON object per line; built field by field, written with one write(2)
+ * so a crash right after still leaves every finished line intact. */
+typedef struct obs_line obs_line;
+obs_line *obs_begin(const char *ev);
+void obs_str(obs_line *l, const char *key, const char *value);
+void obs_int(obs_line *l, const char *key, long long value);
+void obs_bool(obs_line *l, const char *key, int value);
+void obs_end(obs_line *l);
+
+/* A "step" marker before every risky step: a crash or hang is attributed to
+ * the last step the driver saw. */
+void step(const char *fmt, ...);
+
+/* Unrecoverable harness failure (not the target's fault): report and exit 3. */
+void harness_fatal(const char *fmt, ...);
+
+/* The scenario cannot run on this build: report and let the caller return. */
+void report_unsupported(const char *reason);
+
+/* ---- interpreter and target (harness.c) ---- */
+
+void init_python(const harness_args *a);
+void finalize_python(void);
+
+/* Import the target in the current interpreter (after putting module_dir on
+ * its sys.path). NULL after reporting an "error" event for `where`. */
+PyObject *import_target(const harness_args *a, const char *where);
+
+/* Run the smoke code against `module`; -1 after reporting an "error" event. */
+int run_smoke(const harness_args *a, PyObject *module, const char *where);
+
+/* Report what the module declares: init style and the PEP 489 slots that
+ * decide whether CPython lets it into subinterpreters. */
+void report_declaration(PyObject *module);
+
+/* Remove the target from the current interpreter's sys.modules. */
+int forget_target(const harness_args *a);
+
+/* Per-cycle figures for reinit (debug builds add the total refcount). */
+void report_cycle(int n, double seconds, long long blocks, long long total_refs, long long rss_kb);
+long long allocated_blocks(void);
+long long total_refcount(void); /* -1 on non-debug builds */
+long long rss_kb(void);
+
+/* ---- identity checks (identity.c) ---- */
+
+/* The objects reachable from a module: its dict values and the attributes of
+ * the types among them. Each is held (a strong reference) so that no address
+ * can be reused while two sets are compared. */
+typedef struct {
+    PyObject *obj;
+    uintptr_t addr;
+    char path[160];
+} reach_item;
+
+typedef struct {
+    reach_item *items;
+    size_t len, cap;
+} reach_set;
+
+void reach_collect(PyObject *module, reach_set *out);
+/* Report every object present in both sets at the same address, with where
+ * it lives; `label` names the comparison ("main/subinterp", "old/new");
+ * `module` (from the current interpreter) tells which image is the extension's. */
+void reach_compare(const reach_set *before, const reach_set *after, const char *label,
+                   PyObject *module);
+/* Drop the references; call in the interpreter the set was collected in. */
+void reach_release(reach_set *set);
+
+/* ---- scenarios (scenarios.c) ---- */
+
+typedef int (*scenario_fn)(const harness_args *a);
+scenario_fn find_scenario(const char *name);
+const char *scenario_names(void);
+
+#endif

@@ -1,0 +1,185 @@
+/* Identity checks: which objects reachable from a module are the very same
+ * objects in another interpreter, or after a re-import.
+ *
+ * The harness only observes: for each object alive in both sets at one
+ * address it reports where the object lives (dladdr: the extension's image,
+ * libpython's image, or the heap), whether it is immortal and whether it is
+ * an interned string. Whether that counts as shared state is the judge's
+ * call (crates/extmatrix-judge), so the rule lives in one place. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Any static of the harness executable, to find that image's load base. */
+static const char main_marker = 0;
+
+static void reach_add(reach_set *s, PyObject *obj, const char *path)
+{
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        reach_item *items = realloc(s->items, cap * sizeof *items);
+        if (items == NULL)
+            harness_fatal("out of memory collecting reachable objects");
+        s->items = items;
+        s->cap = cap;
+    }
+    reach_item *it = &s->items[s->len++];
+    Py_INCREF(obj);
+    it->obj = obj;
+    it->addr = (uintptr_t)obj;
+    snprintf(it->path, sizeof it->path, "%s", path);
+}
+
+static const char *key_text(PyObject *key)
+{
+    const char *text = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+    PyErr_Clear();
+    return text ? text : "<non-str key>";
+}
+
+/* The attributes of a type, as its __dict__ (a mappingproxy) lists them. */
+static void collect_type_attributes(PyObject *type, const char *type_path, reach_set *out)
+{
+    PyObject *proxy = PyObject_GetAttrString(type, "__dict__");
+    PyObject *items = proxy ? PyMapping_Items(proxy) : NULL;
+    PyErr_Clear();
+    for (Py_ssize_t i = 0; items && i < PyList_GET_SIZE(items); i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        char path[160];
+        snprintf(path, sizeof path, "%s.%s", type_path, key_text(PyTuple_GET_ITEM(pair, 0)));
+        reach_add(out, PyTuple_GET_ITEM(pair, 1), path);
+    }
+    Py_XDECREF(items);
+    Py_XDECREF(proxy);
+}
+
+void reach_collect(PyObject *module, reach_set *out)
+{
+    /* A snapshot of the dict: collecting type attributes runs Python code. */
+    PyObject *items = PyDict_Items(PyModule_GetDict(module));
+    if (items == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        PyObject *value = PyTuple_GET_ITEM(pair, 1);
+        const char *name = key_text(PyTuple_GET_ITEM(pair, 0));
+        reach_add(out, value, name);
+        if (PyType_Check(value))
+            collect_type_attributes(value, name, out);
+    }
+    Py_DECREF(items);
+
+    obs_line *l = obs_begin("reachable");
+    obs_int(l, "count", (long long)out->len);
+    obs_end(l);
+}
+
+void reach_release(reach_set *set)
+{
+    for (size_t i = 0; i < set->len; i++)
+        Py_DECREF(set->items[i].obj);
+    free(set->items);
+    set->items = NULL;
+    set->len = set->cap = 0;
+}
+
+static int is_immortal(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return _Py_IsImmortal(obj);
+#else
+    (void)obj;
+    return 0; /* immortal objects arrived in 3.12 (PEP 683) */
+#endif
+}
+
+/* The image an address belongs to, by load base; NULL for heap memory. */
+static const char *image_of(const void *addr, void **base)
+{
+    Dl_info info;
+    if (dladdr(addr, &info) && info.dli_fname) {
+        *base = info.dli_fbase;
+        return info.dli_fname;
+    }
+    *base = NULL;
+    return NULL;
+}
+
+/* The real path of the module's own shared object, by its __file__ (a
+ * single-phase module re-created from its cached copy may not point at the
+ * extension's own PyModuleDef). Empty when it has no file. */
+static void extension_path(PyObject *module, char out[PATH_MAX])
+{
+    out[0] = '\0';
+    PyObject *file = PyModule_GetFilenameObject(module);
+    const char *path = file ? PyUnicode_AsUTF8(file) : NULL;
+    if (path == NULL || realpath(path, out) == NULL)
+        out[0] = '\0';
+    Py_XDECREF(file);
+    PyErr_Clear();
+}
+
+static int is_file(const char *image, const char *wanted)
+{
+    char real[PATH_MAX];
+    return wanted[0] && realpath(image, real) && strcmp(real, wanted) == 0;
+}
+
+void reach_compare(const reach_set *before, const reach_set *after, const char *label,
+                   PyObject *module)
+{
+    void *py_base = NULL, *exe_base = NULL;
+    /* None is a static of libpython. The harness executable counts as
+     * libpython too: it defines no Python objects of its own, and when
+     * libpython is linked in statically the runtime's statics are there. */
+    image_of(Py_None, &py_base);
+    image_of((void *)&main_marker, &exe_base);
+    char ext_path[PATH_MAX];
+    extension_path(module, ext_path);
+
+    size_t shared = 0;
+    for (size_t i = 0; i < after->len; i++) {
+        const reach_item *a = &after->items[i];
+        const reach_item *b = NULL;
+        for (size_t j = 0; j < before->len && b == NULL; j++)
+            if (before->items[j].addr == a->addr)
+                b = &before->items[j];
+        if (b == NULL)
+            continue;
+        shared++;
+        void *base;
+        const char *image = image_of(a->obj, &base);
+        const char *lives = image == NULL       ? "heap"
+                            : is_file(image, ext_path) ? "extension"
+                            : base == py_base || base == exe_base ? "libpython"
+                                                : "other-image";
+        char addr[32];
+        snprintf(addr, sizeof addr, "0x%lx", (unsigned long)a->addr);
+        obs_line *l = obs_begin("shared");
+        obs_str(l, "label", label);
+        obs_str(l, "path", a->path);
+        if (strcmp(a->path, b->path) != 0)
+            obs_str(l, "path_before", b->path);
+        obs_str(l, "type", Py_TYPE(a->obj)->tp_name);
+        obs_str(l, "addr", addr);
+        obs_str(l, "lives", lives);
+        if (image)
+            obs_str(l, "image", image);
+        obs_bool(l, "immortal", is_immortal(a->obj));
+        obs_bool(l, "interned", PyUnicode_Check(a->obj) && PyUnicode_CHECK_INTERNED(a->obj));
+        obs_end(l);
+    }
+    obs_line *l = obs_begin("compared");
+    obs_str(l, "label", label);
+    obs_int(l, "before", (long long)before->len);
+    obs_int(l, "after", (long long)after->len);
+    obs_int(l, "same_address", (long long)shared);
+    obs_end(l);
+}

@@ -50,6 +50,9 @@ struct RunArgs {
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// Per-cell timeout in seconds, overriding the matrix's options.timeout_s.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
     /// Only these interpreter ids (repeat or comma-separate).
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     python: Vec<String>,

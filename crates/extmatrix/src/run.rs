@@ -39,7 +39,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
         scenarios: args.scenario,
         targets: args.target,
     };
-    let plan = extmatrix_plan::expand(&matrix, pythons, &filters).map_err(|e| UsageError(e.to_string()))?;
+    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters).map_err(|e| UsageError(e.to_string()))?;
+    if let Some(secs) = args.timeout {
+        plan.options.timeout_s = secs;
+    }
 
     let cache = Cache::from_env(args.cache_dir)?;
     let jobs = args

@@ -1,0 +1,76 @@
+//! Helpers for the end-to-end tests: run the real `extmatrix` binary on real
+//! matrix files, with a build cache shared by all tests of one `target/` dir.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("harness-c/fixtures").join(name)
+}
+
+/// One cache for every test: harness and target builds are reused, and
+/// concurrent tests exercise the cache's rename-into-place.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extmatrix-cache")
+}
+
+pub fn extmatrix(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("EXTMATRIX_CACHE_DIR", cache_dir())
+        .output()
+        .expect("extmatrix runs")
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub report: Value,
+}
+
+/// `extmatrix run MATRIX --json <tmp> EXTRA...` and its parsed report.
+pub fn run_matrix(matrix: &Path, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut args = vec!["run", matrix.to_str().unwrap(), "--json", json.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = extmatrix(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        report: serde_json::from_str(&text).unwrap(),
+    }
+}
+
+/// The cell (target, python, scenario) of a report.
+pub fn cell<'a>(report: &'a Value, target: &str, python: &str, scenario: &str) -> &'a Value {
+    report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == target && c["python"] == python && c["scenario"] == scenario)
+        .unwrap_or_else(|| panic!("no cell {target} × {python} × {scenario}"))
+}
+
+/// A matrix file in a fresh directory; `{fixtures}` in `yaml` is replaced by
+/// the fixtures directory.
+pub fn write_matrix(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("matrix.yaml");
+    let fixtures = repo_root().join("harness-c/fixtures");
+    std::fs::write(&path, yaml.replace("{fixtures}", fixtures.to_str().unwrap())).unwrap();
+    path
+}

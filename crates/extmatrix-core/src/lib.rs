@@ -67,7 +67,11 @@ impl Scenario {
     }
 
     pub fn allowed_ids() -> String {
-        Scenario::ALL.iter().map(|s| s.id()).collect::<Vec<_>>().join(", ")
+        Scenario::ALL
+            .iter()
+            .map(|s| s.id())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -84,7 +88,12 @@ impl FromStr for Scenario {
             .iter()
             .copied()
             .find(|sc| sc.id() == s)
-            .ok_or_else(|| format!("unknown scenario `{s}`; allowed: {}", Scenario::allowed_ids()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown scenario `{s}`; allowed: {}",
+                    Scenario::allowed_ids()
+                )
+            })
     }
 }
 
@@ -155,7 +164,11 @@ impl Outcome {
     pub fn fails_run(self) -> bool {
         matches!(
             self,
-            Outcome::ImportError | Outcome::Crash | Outcome::Hang | Outcome::BuildFailed | Outcome::HarnessError
+            Outcome::ImportError
+                | Outcome::Crash
+                | Outcome::Hang
+                | Outcome::BuildFailed
+                | Outcome::HarnessError
         )
     }
 }
@@ -187,7 +200,11 @@ pub struct PythonVersion {
 
 impl PythonVersion {
     pub const fn new(major: u32, minor: u32, micro: u32) -> Self {
-        PythonVersion { major, minor, micro }
+        PythonVersion {
+            major,
+            minor,
+            micro,
+        }
     }
 }
 
@@ -218,7 +235,9 @@ mod tests {
         assert!(Outcome::Pass < Outcome::Refused);
         assert!(Outcome::SharedState < Outcome::Crash);
         assert_eq!(
-            [Outcome::SharedState, Outcome::Crash, Outcome::Pass].into_iter().max(),
+            [Outcome::SharedState, Outcome::Crash, Outcome::Pass]
+                .into_iter()
+                .max(),
             Some(Outcome::Crash)
         );
     }
@@ -230,9 +249,15 @@ mod tests {
         }
         for o in Outcome::ALL {
             assert_eq!(o.id().parse::<Outcome>().unwrap(), o);
-            assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{}\"", o.id()));
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.id())
+            );
         }
-        assert!("subinterp".parse::<Scenario>().unwrap_err().contains("subinterp-own"));
+        assert!("subinterp"
+            .parse::<Scenario>()
+            .unwrap_err()
+            .contains("subinterp-own"));
     }
 
     #[test]
@@ -240,13 +265,22 @@ mod tests {
         let v = PythonVersion::new(3, 13, 0);
         assert_eq!(python_id(v, false, false), "cp313");
         assert_eq!(python_id(v, true, true), "cp313td");
-        assert_eq!(python_id(PythonVersion::new(3, 11, 2), false, true), "cp311d");
+        assert_eq!(
+            python_id(PythonVersion::new(3, 11, 2), false, true),
+            "cp311d"
+        );
     }
 
     #[test]
     fn own_gil_needs_312() {
-        assert!(Scenario::SubinterpOwn.unsupported_reason(PythonVersion::new(3, 11, 7)).is_some());
-        assert!(Scenario::SubinterpOwn.unsupported_reason(PythonVersion::new(3, 12, 1)).is_none());
-        assert!(Scenario::SubinterpLegacy.unsupported_reason(PythonVersion::new(3, 8, 0)).is_none());
+        assert!(Scenario::SubinterpOwn
+            .unsupported_reason(PythonVersion::new(3, 11, 7))
+            .is_some());
+        assert!(Scenario::SubinterpOwn
+            .unsupported_reason(PythonVersion::new(3, 12, 1))
+            .is_none());
+        assert!(Scenario::SubinterpLegacy
+            .unsupported_reason(PythonVersion::new(3, 8, 0))
+            .is_none());
     }
 }

@@ -7,7 +7,9 @@
 //! wins (`Outcome`'s order), and every observation stays in the details.
 
 use extmatrix_core::{Outcome, Scenario};
-use extmatrix_runner::{CycleFigures, Declaration, Event, ImportFailure, Observation, SharedObject, Termination};
+use extmatrix_runner::{
+    CycleFigures, Declaration, Event, ImportFailure, Observation, SharedObject, Termination,
+};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -102,7 +104,9 @@ pub fn refusal_expected(scenario: Scenario, declared: &Declaration) -> bool {
 pub fn is_refusal(err: &ImportFailure) -> bool {
     err.exc_type == "ImportError"
         && err.phase == "import"
-        && err.message.contains("does not support loading in subinterpreters")
+        && err
+            .message
+            .contains("does not support loading in subinterpreters")
 }
 
 /// Judge one harness run of `scenario` that was given `timeout`.
@@ -125,29 +129,46 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
             Event::Shared(s) if counts_as_shared(s) => details.shared_objects.push(s.clone()),
             Event::Shared(_) => details.core_objects_ignored += 1,
             Event::Compared { .. } => compared += 1,
-            Event::Unsupported { reason } => findings.push((Outcome::NotApplicable, reason.clone())),
+            Event::Unsupported { reason } => {
+                findings.push((Outcome::NotApplicable, reason.clone()))
+            }
             Event::Note { message } => details.notes.push(message.clone()),
             Event::Fatal { message } => fatal = Some(message.clone()),
             Event::Done => done = true,
             Event::Start { .. } | Event::Step { .. } | Event::Reachable { .. } => {}
         }
     }
-    details.notes.extend(obs.protocol_errors.iter().map(|e| format!("not an event: {e}")));
+    details.notes.extend(
+        obs.protocol_errors
+            .iter()
+            .map(|e| format!("not an event: {e}")),
+    );
 
     for err in &details.errors {
-        let expected = details.declared.as_ref().is_some_and(|d| refusal_expected(scenario, d));
+        let expected = details
+            .declared
+            .as_ref()
+            .is_some_and(|d| refusal_expected(scenario, d));
         if is_refusal(err) && expected {
-            findings.push((Outcome::Refused, format!("refused as declared: {}", err.message)));
+            findings.push((
+                Outcome::Refused,
+                format!("refused as declared: {}", err.message),
+            ));
         } else {
             findings.push((
                 Outcome::ImportError,
-                format!("{} in {} ({}): {}", err.exc_type, err.location, err.phase, err.message),
+                format!(
+                    "{} in {} ({}): {}",
+                    err.exc_type, err.location, err.phase, err.message
+                ),
             ));
         }
     }
 
     // Objects in the extension's own image are the plainest evidence; list them first.
-    details.shared_objects.sort_by_key(|s| s.lives != "extension");
+    details
+        .shared_objects
+        .sort_by_key(|s| s.lives != "extension");
     if !details.shared_objects.is_empty() {
         let first = &details.shared_objects[0];
         let more = details.shared_objects.len() - 1;
@@ -158,8 +179,16 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
                 first.path,
                 first.type_name,
                 first.lives,
-                if first.label == "old/new" { "after re-import" } else { "in the subinterpreter" },
-                if more > 0 { format!(", and {more} more") } else { String::new() }
+                if first.label == "old/new" {
+                    "after re-import"
+                } else {
+                    "in the subinterpreter"
+                },
+                if more > 0 {
+                    format!(", and {more} more")
+                } else {
+                    String::new()
+                }
             ),
         ));
     }
@@ -169,7 +198,10 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
         Termination::Signaled { name, .. } => {
             details.signal = Some(name.clone());
             details.step = step.clone();
-            findings.push((Outcome::Crash, format!("{name} in step `{}`", step.as_deref().unwrap_or("start"))));
+            findings.push((
+                Outcome::Crash,
+                format!("{name} in step `{}`", step.as_deref().unwrap_or("start")),
+            ));
         }
         Termination::TimedOut => {
             details.step = step.clone();
@@ -189,7 +221,10 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
             if let Some(message) = fatal {
                 findings.push((Outcome::HarnessError, message));
             } else if *code != 0 {
-                findings.push((Outcome::HarnessError, format!("harness exited with status {code}")));
+                findings.push((
+                    Outcome::HarnessError,
+                    format!("harness exited with status {code}"),
+                ));
             } else if !done {
                 details.step = step.clone();
                 findings.push((
@@ -326,16 +361,25 @@ mod tests {
     fn most_severe_wins_and_crash_keeps_its_step() {
         let obs = observation(
             vec![
-                Event::Step { step: "cycle 2: import".into() },
+                Event::Step {
+                    step: "cycle 2: import".into(),
+                },
                 Event::Shared(shared("extension", true, false)),
             ],
-            Termination::Signaled { signal: 11, name: "SIGSEGV".into() },
+            Termination::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            },
         );
         let v = judge(Scenario::Reinit, &obs, Duration::from_secs(5));
         assert_eq!(v.outcome, Outcome::Crash);
         assert_eq!(v.details.step.as_deref(), Some("cycle 2: import"));
         assert_eq!(v.details.signal.as_deref(), Some("SIGSEGV"));
-        assert_eq!(v.details.shared_objects.len(), 1, "lesser findings stay in the details");
+        assert_eq!(
+            v.details.shared_objects.len(),
+            1,
+            "lesser findings stay in the details"
+        );
     }
 
     #[test]
@@ -347,12 +391,23 @@ mod tests {
             message: "module x does not support loading in subinterpreters".into(),
             traceback: None,
         };
-        let events = |d: Declaration| vec![Event::Declared(d), Event::Error(err.clone()), Event::Done];
-        let ok = judge(Scenario::SubinterpShared, &observation(events(declared("single-phase", None)), Termination::Exited(0)), Duration::from_secs(1));
+        let events =
+            |d: Declaration| vec![Event::Declared(d), Event::Error(err.clone()), Event::Done];
+        let ok = judge(
+            Scenario::SubinterpShared,
+            &observation(
+                events(declared("single-phase", None)),
+                Termination::Exited(0),
+            ),
+            Duration::from_secs(1),
+        );
         assert_eq!(ok.outcome, Outcome::Refused);
         let bad = judge(
             Scenario::SubinterpShared,
-            &observation(events(declared("multi-phase", Some("per-interpreter-gil"))), Termination::Exited(0)),
+            &observation(
+                events(declared("multi-phase", Some("per-interpreter-gil"))),
+                Termination::Exited(0),
+            ),
             Duration::from_secs(1),
         );
         assert_eq!(bad.outcome, Outcome::ImportError);
@@ -362,7 +417,12 @@ mod tests {
     fn a_silent_exit_is_a_harness_error() {
         let v = judge(
             Scenario::Import,
-            &observation(vec![Event::Step { step: "smoke".into() }], Termination::Exited(0)),
+            &observation(
+                vec![Event::Step {
+                    step: "smoke".into(),
+                }],
+                Termination::Exited(0),
+            ),
             Duration::from_secs(1),
         );
         assert_eq!(v.outcome, Outcome::HarnessError);

@@ -65,8 +65,12 @@ pub fn resolve_pythons(
                     )))
                 }
             },
-            PythonSelector::Path { id, path, at } => vec![probe(path, id)
-                .map_err(|e| PlanError(format!("{source}:{at}: python `{id}` at {}: {e:#}", path.display())))?],
+            PythonSelector::Path { id, path, at } => vec![probe(path, id).map_err(|e| {
+                PlanError(format!(
+                    "{source}:{at}: python `{id}` at {}: {e:#}",
+                    path.display()
+                ))
+            })?],
         };
         for py in found {
             if !out.iter().any(|p| p.id == py.id) {
@@ -102,11 +106,18 @@ pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Resul
     let target_names: Vec<&str> = matrix.targets.iter().map(|t| t.name.as_str()).collect();
     check_filter("target", &filters.targets, &target_names)?;
     let scenario_ids: Vec<&str> = matrix.scenarios.iter().map(|s| s.id()).collect();
-    let wanted_scenarios: Vec<String> = filters.scenarios.iter().map(|s| s.id().to_owned()).collect();
+    let wanted_scenarios: Vec<String> = filters
+        .scenarios
+        .iter()
+        .map(|s| s.id().to_owned())
+        .collect();
     check_filter("scenario", &wanted_scenarios, &scenario_ids)?;
 
     let keep = |list: &[String], name: &str| list.is_empty() || list.iter().any(|w| w == name);
-    let pythons: Vec<Python> = pythons.into_iter().filter(|p| keep(&filters.pythons, &p.id)).collect();
+    let pythons: Vec<Python> = pythons
+        .into_iter()
+        .filter(|p| keep(&filters.pythons, &p.id))
+        .collect();
     let targets: Vec<TargetSpec> = matrix
         .targets
         .iter()
@@ -124,7 +135,11 @@ pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Resul
     for target in 0..targets.len() {
         for python in 0..pythons.len() {
             for &scenario in &scenarios {
-                cells.push(Cell { target, python, scenario });
+                cells.push(Cell {
+                    target,
+                    python,
+                    scenario,
+                });
             }
         }
     }

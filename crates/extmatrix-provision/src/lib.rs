@@ -21,7 +21,10 @@ const HARNESS_SOURCES: [(&str, &str); 4] = [
     ("harness.h", include_str!("../../../harness-c/harness.h")),
     ("harness.c", include_str!("../../../harness-c/harness.c")),
     ("identity.c", include_str!("../../../harness-c/identity.c")),
-    ("scenarios.c", include_str!("../../../harness-c/scenarios.c")),
+    (
+        "scenarios.c",
+        include_str!("../../../harness-c/scenarios.c"),
+    ),
 ];
 
 /// The cache root: `--cache-dir`, else `$EXTMATRIX_CACHE_DIR`, else
@@ -67,7 +70,9 @@ impl Cache {
         let staging_root = self.root.join("tmp");
         std::fs::create_dir_all(&staging_root)?;
         std::fs::create_dir_all(dir.parent().expect("entry has a parent"))?;
-        let staging = tempfile::Builder::new().prefix(key).tempdir_in(&staging_root)?;
+        let staging = tempfile::Builder::new()
+            .prefix(key)
+            .tempdir_in(&staging_root)?;
         build(staging.path())?;
         match std::fs::rename(staging.path(), &dir) {
             Ok(()) => {
@@ -107,7 +112,11 @@ fn hash_hex(parts: &[&[u8]]) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    h.finalize().iter().take(10).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(10)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What identifies an interpreter for caching: where it is and how it builds.
@@ -124,7 +133,11 @@ fn python_fingerprint(py: &Python) -> Vec<u8> {
 }
 
 /// Run a build step; its command line and output go to `log`.
-fn run_step(program: &str, args: &[String], log: &mut String) -> std::result::Result<String, BuildFailure> {
+fn run_step(
+    program: &str,
+    args: &[String],
+    log: &mut String,
+) -> std::result::Result<String, BuildFailure> {
     let command = std::iter::once(program.to_owned())
         .chain(args.iter().map(|a| shell_words::quote(a).into_owned()))
         .collect::<Vec<_>>()
@@ -169,7 +182,10 @@ fn split(words: &str) -> std::result::Result<Vec<String>, BuildFailure> {
 
 /// The harness binary for `py`, compiled on a cache miss.
 pub fn harness(cache: &Cache, py: &Python) -> std::result::Result<PathBuf, BuildFailure> {
-    let mut parts: Vec<&[u8]> = HARNESS_SOURCES.iter().map(|(_, src)| src.as_bytes()).collect();
+    let mut parts: Vec<&[u8]> = HARNESS_SOURCES
+        .iter()
+        .map(|(_, src)| src.as_bytes())
+        .collect();
     let fingerprint = python_fingerprint(py);
     parts.push(&fingerprint);
     let key = format!("{}-{}", py.id, hash_hex(&parts));
@@ -182,13 +198,21 @@ pub fn harness(cache: &Cache, py: &Python) -> std::result::Result<PathBuf, Build
     Ok(dir.join("extmatrix-harness"))
 }
 
-fn compile_harness(py: &Python, dir: &Path, log: &mut String) -> std::result::Result<(), BuildFailure> {
+fn compile_harness(
+    py: &Python,
+    dir: &Path,
+    log: &mut String,
+) -> std::result::Result<(), BuildFailure> {
     for (name, src) in HARNESS_SOURCES {
         std::fs::write(dir.join(name), src)?;
     }
     let script = py.build.config_script.to_string_lossy().into_owned();
     let cflags = split(&run_step(&script, &["--cflags".into()], log)?)?;
-    let ldflags = split(&run_step(&script, &["--embed".into(), "--ldflags".into()], log)?)?;
+    let ldflags = split(&run_step(
+        &script,
+        &["--embed".into(), "--ldflags".into()],
+        log,
+    )?)?;
     let mut cc = split(&py.build.cc)?;
     if cc.is_empty() {
         cc.push("cc".into());
@@ -223,20 +247,33 @@ pub struct BuiltTarget {
 }
 
 /// Build `target` for `py`, or reuse the cached build.
-pub fn build_target(cache: &Cache, target: &TargetSpec, py: &Python) -> std::result::Result<BuiltTarget, BuildFailure> {
+pub fn build_target(
+    cache: &Cache,
+    target: &TargetSpec,
+    py: &Python,
+) -> std::result::Result<BuiltTarget, BuildFailure> {
     match &target.kind {
         TargetKind::CFile { source } => build_c_file(cache, source, &target.module, py),
     }
 }
 
-fn build_c_file(cache: &Cache, source: &Path, module: &str, py: &Python) -> std::result::Result<BuiltTarget, BuildFailure> {
+fn build_c_file(
+    cache: &Cache,
+    source: &Path,
+    module: &str,
+    py: &Python,
+) -> std::result::Result<BuiltTarget, BuildFailure> {
     let text = std::fs::read(source).map_err(|e| BuildFailure {
         summary: format!("cannot read {}: {e}", source.display()),
         command: String::new(),
         output: String::new(),
     })?;
     let fingerprint = python_fingerprint(py);
-    let key = format!("{module}-{}-{}", py.id, hash_hex(&[&text, module.as_bytes(), &fingerprint]));
+    let key = format!(
+        "{module}-{}-{}",
+        py.id,
+        hash_hex(&[&text, module.as_bytes(), &fingerprint])
+    );
     // `pkg.mod` lives at pkg/mod<suffix>, with an __init__.py per package level.
     let mut components: Vec<&str> = module.split('.').collect();
     let leaf = components.pop().expect("split yields at least one part");
@@ -279,7 +316,11 @@ fn compile_extension(
     args.extend(split(&py.build.cflags)?);
     args.extend(split(&py.build.ccshared)?);
     args.push(format!("-I{}", py.build.include_dir.display()));
-    args.extend(["-c".into(), source.to_string_lossy().into_owned(), "-o".into()]);
+    args.extend([
+        "-c".into(),
+        source.to_string_lossy().into_owned(),
+        "-o".into(),
+    ]);
     args.push(object.to_string_lossy().into_owned());
     run_step(&cc[0], &args, log)?;
 

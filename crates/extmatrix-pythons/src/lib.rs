@@ -72,7 +72,11 @@ impl Discovery {
         if self.pythons.is_empty() {
             return "none".into();
         }
-        self.pythons.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+        self.pythons
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -162,7 +166,9 @@ fn is_python_name(name: &str) -> bool {
         return false;
     };
     let digits = rest.trim_end_matches(['t', 'd']);
-    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && rest[digits.len()..].len() <= 2
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && rest[digits.len()..].len() <= 2
 }
 
 fn push_pythons_in(dir: &Path, via: &'static str, out: &mut Vec<(PathBuf, &'static str)>) {
@@ -234,17 +240,28 @@ pub fn probe(path: &Path, found_via: &str, id: Option<&str>) -> Result<Python> {
             "{} -c <probe> failed ({}): {}",
             path.display(),
             output.status,
-            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         );
     }
-    let answer: ProbeAnswer = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("{} answered the probe with something that is not its JSON", path.display()))?;
+    let answer: ProbeAnswer = serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "{} answered the probe with something that is not its JSON",
+            path.display()
+        )
+    })?;
     describe(answer, found_via, id)
 }
 
 fn describe(a: ProbeAnswer, found_via: &str, id: Option<&str>) -> Result<Python> {
     if a.implementation != "cpython" {
-        bail!("{} is {}, not CPython", a.executable.display(), a.implementation);
+        bail!(
+            "{} is {}, not CPython",
+            a.executable.display(),
+            a.implementation
+        );
     }
     let version = PythonVersion::new(a.version[0], a.version[1], a.version[2]);
     if version < MIN_VERSION {
@@ -302,7 +319,10 @@ fn find_config_script(a: &ProbeAnswer, version: PythonVersion) -> Option<PathBuf
         names.push(format!("python{short}-config"));
         names.push("python3-config".into());
     }
-    let dirs = [Some(a.bindir.clone()), a.executable.parent().map(Path::to_path_buf)];
+    let dirs = [
+        Some(a.bindir.clone()),
+        a.executable.parent().map(Path::to_path_buf),
+    ];
     dirs.iter()
         .flatten()
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
@@ -315,7 +335,9 @@ pub fn discover(places: &SearchPlaces) -> Discovery {
     let candidates: Vec<_> = places
         .candidates()
         .into_iter()
-        .filter(|(path, _)| seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())))
+        .filter(|(path, _)| {
+            seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+        })
         .collect();
 
     // Probing is a process start each; do it concurrently.
@@ -324,7 +346,10 @@ pub fn discover(places: &SearchPlaces) -> Discovery {
             .iter()
             .map(|(path, via)| s.spawn(move || (path.clone(), probe(path, via, None))))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("probe thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("probe thread panicked"))
+            .collect()
     });
 
     let mut discovery = Discovery::default();
@@ -345,12 +370,14 @@ pub fn discover(places: &SearchPlaces) -> Discovery {
     }
     for (_, mut same_id) in by_id {
         // Newest patch release first; the sort is stable, so search order breaks ties.
-        same_id.sort_by(|a, b| b.version.cmp(&a.version));
+        same_id.sort_by_key(|p| std::cmp::Reverse(p.version));
         let mut it = same_id.into_iter();
         discovery.pythons.extend(it.next());
         discovery.shadowed.extend(it);
     }
-    discovery.pythons.sort_by(|a, b| (a.version.major, a.version.minor, &a.id).cmp(&(b.version.major, b.version.minor, &b.id)));
+    discovery.pythons.sort_by(|a, b| {
+        (a.version.major, a.version.minor, &a.id).cmp(&(b.version.major, b.version.minor, &b.id))
+    });
     discovery
 }
 
@@ -360,10 +387,24 @@ mod tests {
 
     #[test]
     fn python_names() {
-        for ok in ["python3", "python3.13", "python3.13t", "python3.11d", "python3.13td"] {
+        for ok in [
+            "python3",
+            "python3.13",
+            "python3.13t",
+            "python3.11d",
+            "python3.13td",
+        ] {
             assert!(is_python_name(ok), "{ok}");
         }
-        for bad in ["python3-config", "python3.11-config", "python", "python3.", "python3.x", "python3.13tdd", "python2.7"] {
+        for bad in [
+            "python3-config",
+            "python3.11-config",
+            "python",
+            "python3.",
+            "python3.x",
+            "python3.13tdd",
+            "python2.7",
+        ] {
             assert!(!is_python_name(bad), "{bad}");
         }
     }

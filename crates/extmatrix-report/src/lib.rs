@@ -67,7 +67,12 @@ pub struct CellResult {
 }
 
 impl Report {
-    pub fn new(matrix: &Path, pythons: &[Python], cells: Vec<CellResult>, wall_time_ms: u64) -> Self {
+    pub fn new(
+        matrix: &Path,
+        pythons: &[Python],
+        cells: Vec<CellResult>,
+        wall_time_ms: u64,
+    ) -> Self {
         let mut summary = BTreeMap::new();
         for c in &cells {
             *summary.entry(c.outcome).or_insert(0) += 1;
@@ -153,7 +158,9 @@ pub fn render_terminal(report: &Report, style: TableStyle) -> String {
     }
     match style.width {
         Some(w) => {
-            table.set_width(w).set_content_arrangement(ContentArrangement::Dynamic);
+            table
+                .set_width(w)
+                .set_content_arrangement(ContentArrangement::Dynamic);
         }
         None => {
             table.set_content_arrangement(ContentArrangement::Disabled);
@@ -185,7 +192,10 @@ pub fn render_terminal(report: &Report, style: TableStyle) -> String {
     }
     for target in &targets {
         for (i, scenario) in scenarios.iter().enumerate() {
-            let mut row = vec![Cell::new(if i == 0 { *target } else { "" }), Cell::new(scenario.id())];
+            let mut row = vec![
+                Cell::new(if i == 0 { *target } else { "" }),
+                Cell::new(scenario.id()),
+            ];
             for py in &report.pythons {
                 row.push(match report.cell(target, &py.id, *scenario) {
                     Some(c) if style.color => Cell::new(c.outcome.id()).fg(color_of(c.outcome)),
@@ -202,22 +212,27 @@ pub fn render_terminal(report: &Report, style: TableStyle) -> String {
     let notable: Vec<&CellResult> = report
         .cells
         .iter()
-        .filter(|c| !matches!(c.outcome, Outcome::Pass | Outcome::NotApplicable | Outcome::Refused))
+        .filter(|c| {
+            !matches!(
+                c.outcome,
+                Outcome::Pass | Outcome::NotApplicable | Outcome::Refused
+            )
+        })
         .collect();
     if !notable.is_empty() {
         out.push_str("\nWorth a look:\n");
         for c in notable {
             out.push_str(&format!(
                 "  {} · {} · {}: {} — {}\n",
-                c.target,
-                c.python,
-                c.scenario,
-                c.outcome,
-                c.details.summary
+                c.target, c.python, c.scenario, c.outcome, c.details.summary
             ));
         }
     }
-    let counts: Vec<String> = report.summary.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    let counts: Vec<String> = report
+        .summary
+        .iter()
+        .map(|(o, n)| format!("{n} {o}"))
+        .collect();
     out.push_str(&format!(
         "\n{} cells in {:.1}s: {}\n",
         report.cells.len(),
@@ -268,14 +283,29 @@ mod tests {
 
     #[test]
     fn table_has_every_cell_and_lists_the_notable_ones() {
-        let text = render_terminal(&report(), TableStyle { color: false, width: None });
+        let text = render_terminal(
+            &report(),
+            TableStyle {
+                color: false,
+                width: None,
+            },
+        );
         assert!(!text.contains('\u{1b}'), "no escape codes without colour");
         assert!(text.contains("cp312"));
         assert!(text.contains("a · cp312 · reimport: shared-state — why shared-state"));
         assert!(text.contains("b · cp312 · import: crash — why crash"));
-        assert!(!text.contains("a · cp312 · import"), "pass cells are not listed");
+        assert!(
+            !text.contains("a · cp312 · import"),
+            "pass cells are not listed"
+        );
         assert!(text.contains("3 cells in 1.5s: 1 pass, 1 shared-state, 1 crash"));
-        let colored = render_terminal(&report(), TableStyle { color: true, width: Some(80) });
+        let colored = render_terminal(
+            &report(),
+            TableStyle {
+                color: true,
+                width: Some(80),
+            },
+        );
         assert!(colored.contains('\u{1b}'));
     }
 
@@ -285,7 +315,8 @@ mod tests {
         let path = dir.path().join("r.json");
         let r = report();
         r.write_json(&path).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["schema_version"], 1);
         assert_eq!(v["cells"][1]["outcome"], "shared-state");
         assert_eq!(v["cells"][1]["scenario"], "reimport");

@@ -39,7 +39,10 @@ pub struct CellCommand {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Termination {
     Exited(i32),
-    Signaled { signal: i32, name: String },
+    Signaled {
+        signal: i32,
+        name: String,
+    },
     /// Still running at the timeout; its process group was killed.
     TimedOut,
 }
@@ -220,7 +223,10 @@ where
             });
         }
     });
-    results.into_iter().map(|r| r.expect("every item ran")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -231,9 +237,14 @@ mod tests {
     fn parallel_map_keeps_order_and_reports_each() {
         let items: Vec<u32> = (0..50).collect();
         let done = AtomicUsize::new(0);
-        let out = parallel_map(&items, 4, |x| x * 2, |_, _| {
-            done.fetch_add(1, Ordering::Relaxed);
-        });
+        let out = parallel_map(
+            &items,
+            4,
+            |x| x * 2,
+            |_, _| {
+                done.fetch_add(1, Ordering::Relaxed);
+            },
+        );
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(done.load(Ordering::Relaxed), 50);
     }

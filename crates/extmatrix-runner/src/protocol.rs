@@ -8,22 +8,41 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event {
-    Start { scenario: String, compiled_for: String, pid: u32 },
+    Start {
+        scenario: String,
+        compiled_for: String,
+        pid: u32,
+    },
     /// Announced before every risky step.
-    Step { step: String },
+    Step {
+        step: String,
+    },
     Declared(Declaration),
     Error(ImportFailure),
     Cycle(CycleFigures),
     /// How many objects were collected from one module for an identity check.
-    Reachable { count: u64 },
+    Reachable {
+        count: u64,
+    },
     /// An object reachable in both compared sets at the same address.
     Shared(SharedObject),
-    Compared { label: String, before: u64, after: u64, same_address: u64 },
+    Compared {
+        label: String,
+        before: u64,
+        after: u64,
+        same_address: u64,
+    },
     /// The scenario cannot run on this build.
-    Unsupported { reason: String },
-    Note { message: String },
+    Unsupported {
+        reason: String,
+    },
+    Note {
+        message: String,
+    },
     /// The harness itself failed (not the target).
-    Fatal { message: String },
+    Fatal {
+        message: String,
+    },
     Done,
 }
 
@@ -101,7 +120,10 @@ pub fn parse(text: &str) -> (Vec<Event>, Vec<String>) {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str(line) {
             Ok(ev) => events.push(ev),
-            Err(e) => errors.push(format!("{e}: {}", line.chars().take(200).collect::<String>())),
+            Err(e) => errors.push(format!(
+                "{e}: {}",
+                line.chars().take(200).collect::<String>()
+            )),
         }
     }
     (events, errors)
@@ -123,7 +145,9 @@ mod tests {
         let (events, errors) = parse(text);
         assert_eq!(events.len(), 4);
         assert_eq!(errors.len(), 1);
-        assert!(matches!(&events[1], Event::Error(f) if f.location == "main" && f.exc_type == "ImportError"));
+        assert!(
+            matches!(&events[1], Event::Error(f) if f.location == "main" && f.exc_type == "ImportError")
+        );
         assert!(matches!(&events[2], Event::Shared(s) if s.lives == "extension" && s.immortal));
     }
 }

@@ -33,7 +33,11 @@ pub enum PythonSelector {
     /// `cp313`: the discovered interpreter with this id.
     Id { id: String, at: Location },
     /// `{id: cp311-debian, path: /usr/bin/python3.11}`: this executable, under this id.
-    Path { id: String, path: PathBuf, at: Location },
+    Path {
+        id: String,
+        path: PathBuf,
+        at: Location,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,12 +194,19 @@ struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, node)| *node)
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, node)| *node)
     }
 
     fn require(&self, cx: &Context, key: &str) -> Result<&'n Node, SpecError> {
-        self.get(key)
-            .ok_or_else(|| cx.error(self.at, format!("missing required key `{key}` in {}", self.what)))
+        self.get(key).ok_or_else(|| {
+            cx.error(
+                self.at,
+                format!("missing required key `{key}` in {}", self.what),
+            )
+        })
     }
 }
 
@@ -220,11 +231,19 @@ impl Context<'_> {
 
     /// "{expected}, found {what the node is}", at the node.
     fn wrong_type(&self, node: &Node, expected: &str) -> SpecError {
-        self.error(node.at, format!("{expected}, found {}", node.value.describe()))
+        self.error(
+            node.at,
+            format!("{expected}, found {}", node.value.describe()),
+        )
     }
 
     /// Check that `node` is a mapping whose keys are all in `allowed`.
-    fn fields<'n>(&self, node: &'n Node, what: &'static str, allowed: &[&str]) -> Result<Fields<'n>, SpecError> {
+    fn fields<'n>(
+        &self,
+        node: &'n Node,
+        what: &'static str,
+        allowed: &[&str],
+    ) -> Result<Fields<'n>, SpecError> {
         let Value::Map(entries) = &node.value else {
             return Err(self.wrong_type(
                 node,
@@ -266,8 +285,12 @@ impl Context<'_> {
     fn positive_int<T: TryFrom<i128>>(&self, node: &Node, key: &str) -> Result<T, SpecError> {
         let expected = format!("`{key}` must be an integer >= 1");
         match node.value {
-            Value::Int(i) if i >= 1 => T::try_from(i)
-                .map_err(|_| self.error(node.at, format!("{expected}, found integer {i}, which is too large"))),
+            Value::Int(i) if i >= 1 => T::try_from(i).map_err(|_| {
+                self.error(
+                    node.at,
+                    format!("{expected}, found integer {i}, which is too large"),
+                )
+            }),
             _ => Err(self.wrong_type(node, &expected)),
         }
     }
@@ -279,7 +302,8 @@ impl Context<'_> {
 
     /// `pythons: auto` or a list of selectors.
     fn pythons(&self, node: &Node) -> Result<Vec<PythonSelector>, SpecError> {
-        const EXPECTED: &str = "`pythons` must be `auto` or a list of `auto`, interpreter ids (like cp313) \
+        const EXPECTED: &str =
+            "`pythons` must be `auto` or a list of `auto`, interpreter ids (like cp313) \
                                 and {id, path} mappings";
         let items = match &node.value {
             Value::Str(s) if s == "auto" => return Ok(vec![PythonSelector::Auto]),
@@ -298,7 +322,10 @@ impl Context<'_> {
             let selector = self.python(item)?;
             if let PythonSelector::Id { id, at } | PythonSelector::Path { id, at, .. } = &selector {
                 if let Some(first) = seen.insert(id.clone(), *at) {
-                    return Err(self.error(*at, format!("interpreter id `{id}` is listed twice (first at {first})")));
+                    return Err(self.error(
+                        *at,
+                        format!("interpreter id `{id}` is listed twice (first at {first})"),
+                    ));
                 }
             }
             selectors.push(selector);
@@ -390,8 +417,13 @@ impl Context<'_> {
         let mut seen: HashMap<Scenario, Location> = HashMap::new();
         let mut scenarios = Vec::with_capacity(items.len());
         for item in items {
-            let id = self.string(item, &format!("a scenario must be one of {}", Scenario::allowed_ids()))?;
-            let scenario: Scenario = id.parse().map_err(|message: String| self.error(item.at, message))?;
+            let id = self.string(
+                item,
+                &format!("a scenario must be one of {}", Scenario::allowed_ids()),
+            )?;
+            let scenario: Scenario = id
+                .parse()
+                .map_err(|message: String| self.error(item.at, message))?;
             if let Some(first) = seen.insert(scenario, item.at) {
                 return Err(self.error(
                     item.at,
@@ -422,7 +454,10 @@ impl Context<'_> {
     /// `targets: [...]`: at least one, names unique.
     fn targets(&self, node: &Node) -> Result<Vec<TargetSpec>, SpecError> {
         let Value::Seq(items) = &node.value else {
-            return Err(self.wrong_type(node, "`targets` must be a list of targets ({name, c, module, smoke})"));
+            return Err(self.wrong_type(
+                node,
+                "`targets` must be a list of targets ({name, c, module, smoke})",
+            ));
         };
         if items.is_empty() {
             return Err(self.error(
@@ -457,7 +492,11 @@ impl Context<'_> {
             name_node,
             "`name` must be a string of letters, digits, `_`, `.` and `-`",
         )?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
             return Err(self.error(
                 name_node.at,
                 format!("invalid target name {name:?}: use only letters, digits, `_`, `.` and `-`"),
@@ -470,7 +509,8 @@ impl Context<'_> {
 
         let module = match fields.get("module") {
             Some(module_node) => {
-                let module = self.string(module_node, "`module` must be a dotted Python module name")?;
+                let module =
+                    self.string(module_node, "`module` must be a dotted Python module name")?;
                 if !is_dotted_identifier(module) {
                     return Err(self.error(
                         module_node.at,
@@ -521,7 +561,10 @@ impl Context<'_> {
     /// The canonical path of the readable file `c` names.
     fn c_file(&self, node: &Node, c: &str) -> Result<PathBuf, SpecError> {
         if c.is_empty() {
-            return Err(self.error(node.at, "`c` must not be empty; give the path of a C source file"));
+            return Err(self.error(
+                node.at,
+                "`c` must not be empty; give the path of a C source file",
+            ));
         }
         let resolved = self.resolve(c);
         let relative_note = if Path::new(c).is_absolute() {
@@ -534,7 +577,10 @@ impl Context<'_> {
         };
         let problem = match std::fs::metadata(&resolved) {
             Err(err) => Some(format!("cannot read C file {}: {err}", resolved.display())),
-            Ok(meta) if !meta.is_file() => Some(format!("C file {} is not a regular file", resolved.display())),
+            Ok(meta) if !meta.is_file() => Some(format!(
+                "C file {} is not a regular file",
+                resolved.display()
+            )),
             Ok(_) => std::fs::File::open(&resolved)
                 .err()
                 .map(|err| format!("cannot read C file {}: {err}", resolved.display())),
@@ -542,21 +588,28 @@ impl Context<'_> {
         if let Some(problem) = problem {
             return Err(self.error(node.at, format!("{problem}{relative_note}")));
         }
-        std::fs::canonicalize(&resolved)
-            .map_err(|err| self.error(node.at, format!("cannot resolve C file {}: {err}", resolved.display())))
+        std::fs::canonicalize(&resolved).map_err(|err| {
+            self.error(
+                node.at,
+                format!("cannot resolve C file {}: {err}", resolved.display()),
+            )
+        })
     }
 }
 
 /// `a`, `a.b_c`, `_x1`; not `1a`, `a..b`, `class`.
 fn is_dotted_identifier(name: &str) -> bool {
     const KEYWORDS: &[&str] = &[
-        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-        "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+        "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+        "try", "while", "with", "yield",
     ];
     name.split('.').all(|part| {
         let mut chars = part.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !KEYWORDS.contains(&part)
     })

@@ -85,7 +85,10 @@ fn yaml_error(err: serde_saphyr::Error) -> YamlError {
             let msg = msg.split(" at line ").next().unwrap_or(msg);
             format!("invalid YAML: {msg}")
         }
-        other => format!("invalid YAML: {}", UserMessageFormatter.format_message(other)),
+        other => format!(
+            "invalid YAML: {}",
+            UserMessageFormatter.format_message(other)
+        ),
     };
     YamlError { at, message }
 }

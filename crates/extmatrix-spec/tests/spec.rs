@@ -1,7 +1,9 @@
 //! Matrix files in, `Matrix` values or located errors out.
 
 use extmatrix_core::Scenario;
-use extmatrix_spec::{load, parse, Location, Matrix, Options, PythonSelector, SpecError, TargetKind, TargetSpec};
+use extmatrix_spec::{
+    load, parse, Location, Matrix, Options, PythonSelector, SpecError, TargetKind, TargetSpec,
+};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -16,7 +18,11 @@ impl Project {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("matrices")).unwrap();
         std::fs::create_dir_all(dir.path().join("harness-c/fixtures")).unwrap();
-        std::fs::write(dir.path().join("harness-c/fixtures/isolated_ok.c"), "/* module */\n").unwrap();
+        std::fs::write(
+            dir.path().join("harness-c/fixtures/isolated_ok.c"),
+            "/* module */\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("matrices/other-mod.c"), "/* module */\n").unwrap();
         Project { dir }
     }
@@ -43,7 +49,11 @@ impl Project {
             Ok(matrix) => panic!("expected an error, got {matrix:?}"),
             Err(err) => err,
         };
-        assert_eq!((err.line, err.column), (line, column), "wrong location for: {err}");
+        assert_eq!(
+            (err.line, err.column),
+            (line, column),
+            "wrong location for: {err}"
+        );
         assert_eq!(err.path, self.matrix_path().display().to_string());
         err.message
     }
@@ -164,7 +174,10 @@ fn load_reads_the_file() {
     let project = Project::new();
     let text = format!("pythons: auto\n{TARGETS}");
     std::fs::write(project.matrix_path(), &text).unwrap();
-    assert_eq!(load(&project.matrix_path()).unwrap(), project.parse(&text).unwrap());
+    assert_eq!(
+        load(&project.matrix_path()).unwrap(),
+        project.parse(&text).unwrap()
+    );
 }
 
 #[test]
@@ -182,7 +195,11 @@ fn load_unreadable_file_is_at_line_0() {
 #[test]
 fn load_invalid_utf8_names_the_first_bad_byte() {
     let project = Project::new();
-    std::fs::write(project.matrix_path(), b"pythons: auto\ntargets: [\xc3\xa9, \xff]\n").unwrap();
+    std::fs::write(
+        project.matrix_path(),
+        b"pythons: auto\ntargets: [\xc3\xa9, \xff]\n",
+    )
+    .unwrap();
     let err = load(&project.matrix_path()).unwrap_err();
     assert_eq!((err.line, err.column), (2, 14), "{err}");
     assert!(err.message.contains("not valid UTF-8"), "{err}");
@@ -200,7 +217,11 @@ fn display_is_path_line_column_message() {
 #[test]
 fn unknown_key_in_options() {
     let project = Project::new();
-    let message = project.error_at(&format!("pythons: auto\n\noptions: {{ retries: 3 }}\n{TARGETS}"), 3, 12);
+    let message = project.error_at(
+        &format!("pythons: auto\n\noptions: {{ retries: 3 }}\n{TARGETS}"),
+        3,
+        12,
+    );
     assert_eq!(
         message,
         "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs"
@@ -243,23 +264,46 @@ fn wrong_type_for_an_option() {
     let project = Project::new();
     let text = format!("pythons: auto\noptions:\n  timeout_s: 10\n  cycles: five\n{TARGETS}");
     let message = project.error_at(&text, 4, 11);
-    assert_eq!(message, "`cycles` must be an integer >= 1, found string \"five\"");
+    assert_eq!(
+        message,
+        "`cycles` must be an integer >= 1, found string \"five\""
+    );
 
-    let message = project.error_at(&format!("pythons: auto\noptions: {{jobs: 0}}\n{TARGETS}"), 2, 17);
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: {{jobs: 0}}\n{TARGETS}"),
+        2,
+        17,
+    );
     assert_eq!(message, "`jobs` must be an integer >= 1, found integer 0");
 
-    let message = project.error_at(&format!("pythons: auto\noptions: {{cycles: \"5\"}}\n{TARGETS}"), 2, 19);
-    assert_eq!(message, "`cycles` must be an integer >= 1, found string \"5\"");
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: {{cycles: \"5\"}}\n{TARGETS}"),
+        2,
+        19,
+    );
+    assert_eq!(
+        message,
+        "`cycles` must be an integer >= 1, found string \"5\""
+    );
 
-    let message = project.error_at(&format!("pythons: auto\noptions: [cycles]\n{TARGETS}"), 2, 10);
-    assert!(message.starts_with("`options` must be a mapping with keys cycles, timeout_s, jobs, found a list"));
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: [cycles]\n{TARGETS}"),
+        2,
+        10,
+    );
+    assert!(message.starts_with(
+        "`options` must be a mapping with keys cycles, timeout_s, jobs, found a list"
+    ));
 }
 
 #[test]
 fn wrong_type_for_pythons_and_targets() {
     let project = Project::new();
     let message = project.error_at(&format!("pythons: cp313\n{TARGETS}"), 1, 10);
-    assert!(message.starts_with("`pythons` must be `auto` or a list"), "{message}");
+    assert!(
+        message.starts_with("`pythons` must be `auto` or a list"),
+        "{message}"
+    );
     assert!(message.ends_with("found string \"cp313\""), "{message}");
 
     let message = project.error_at("pythons: auto\ntargets:\n", 2, 8);
@@ -284,17 +328,32 @@ fn invalid_python_entries() {
         "{message}"
     );
 
-    let message = project.error_at(&format!("pythons:\n  - id: cp311\n    exe: /x\n{TARGETS}"), 3, 5);
+    let message = project.error_at(
+        &format!("pythons:\n  - id: cp311\n    exe: /x\n{TARGETS}"),
+        3,
+        5,
+    );
     assert!(
         message.contains("unknown key `exe`") && message.contains("id, path"),
         "{message}"
     );
 
-    let message = project.error_at(&format!("pythons:\n  - auto\n  - id: cp311\n{TARGETS}"), 3, 5);
+    let message = project.error_at(
+        &format!("pythons:\n  - auto\n  - id: cp311\n{TARGETS}"),
+        3,
+        5,
+    );
     assert_eq!(message, "missing required key `path` in a `pythons` entry");
 
-    let message = project.error_at(&format!("pythons: [cp313, {{id: cp313, path: x}}]\n{TARGETS}"), 1, 18);
-    assert_eq!(message, "interpreter id `cp313` is listed twice (first at 1:11)");
+    let message = project.error_at(
+        &format!("pythons: [cp313, {{id: cp313, path: x}}]\n{TARGETS}"),
+        1,
+        18,
+    );
+    assert_eq!(
+        message,
+        "interpreter id `cp313` is listed twice (first at 1:11)"
+    );
 }
 
 #[test]
@@ -303,14 +362,24 @@ fn missing_c_file() {
     let text = "pythons: auto\ntargets:\n  - name: gone\n    c: fixtures/gone.c\n";
     let message = project.error_at(text, 4, 8);
     let resolved = project.matrices_dir().join("fixtures/gone.c");
-    assert!(message.contains(&resolved.display().to_string()), "{message}");
-    assert!(message.contains("relative to the matrix file's directory"), "{message}");
+    assert!(
+        message.contains(&resolved.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("relative to the matrix file's directory"),
+        "{message}"
+    );
 }
 
 #[test]
 fn c_path_that_is_a_directory() {
     let project = Project::new();
-    let message = project.error_at("pythons: auto\ntargets: [{name: d, c: ../harness-c}]\n", 2, 24);
+    let message = project.error_at(
+        "pythons: auto\ntargets: [{name: d, c: ../harness-c}]\n",
+        2,
+        24,
+    );
     assert!(message.contains("is not a regular file"), "{message}");
 }
 
@@ -337,8 +406,15 @@ targets:
 #[test]
 fn invalid_target_name() {
     let project = Project::new();
-    let message = project.error_at("pythons: auto\ntargets: [{name: a/b, c: other-mod.c}]\n", 2, 18);
-    assert!(message.starts_with("invalid target name \"a/b\""), "{message}");
+    let message = project.error_at(
+        "pythons: auto\ntargets: [{name: a/b, c: other-mod.c}]\n",
+        2,
+        18,
+    );
+    assert!(
+        message.starts_with("invalid target name \"a/b\""),
+        "{message}"
+    );
 }
 
 #[test]
@@ -347,7 +423,11 @@ fn missing_required_keys_point_at_the_enclosing_mapping() {
     let message = project.error_at("# a comment\nscenarios: [import]\npythons: auto\n", 2, 1);
     assert_eq!(message, "missing required key `targets` in the matrix file");
 
-    let message = project.error_at("pythons: auto\ntargets:\n  - name: t\n    module: x\n", 3, 5);
+    let message = project.error_at(
+        "pythons: auto\ntargets:\n  - name: t\n    module: x\n",
+        3,
+        5,
+    );
     assert_eq!(message, "missing required key `c` in a target");
 }
 
@@ -356,16 +436,24 @@ fn invalid_module_names() {
     let project = Project::new();
     let text = "pythons: auto\ntargets:\n  - name: t\n    c: other-mod.c\n    module: pkg.2fast\n";
     let message = project.error_at(text, 5, 13);
-    assert!(message.starts_with("invalid module name \"pkg.2fast\""), "{message}");
+    assert!(
+        message.starts_with("invalid module name \"pkg.2fast\""),
+        "{message}"
+    );
 
     // The default (the C file's stem) must be a valid name too.
-    let message = project.error_at("pythons: auto\ntargets:\n  - name: t\n    c: other-mod.c\n", 4, 8);
+    let message = project.error_at(
+        "pythons: auto\ntargets:\n  - name: t\n    c: other-mod.c\n",
+        4,
+        8,
+    );
     assert!(
         message.contains("\"other-mod\"") && message.contains("set `module:`"),
         "{message}"
     );
 
-    let ok = project.parse("pythons: auto\ntargets: [{name: t, c: other-mod.c, module: other_mod}]\n");
+    let ok =
+        project.parse("pythons: auto\ntargets: [{name: t, c: other-mod.c, module: other_mod}]\n");
     assert_eq!(ok.unwrap().targets[0].module, "other_mod");
 }
 
@@ -373,13 +461,22 @@ fn invalid_module_names() {
 fn empty_lists() {
     let project = Project::new();
     let message = project.error_at(&format!("pythons: []\n{TARGETS}"), 1, 10);
-    assert!(message.starts_with("`pythons` must not be empty"), "{message}");
+    assert!(
+        message.starts_with("`pythons` must not be empty"),
+        "{message}"
+    );
 
     let message = project.error_at(&format!("pythons: auto\nscenarios: []\n{TARGETS}"), 2, 12);
-    assert!(message.starts_with("`scenarios` must not be empty"), "{message}");
+    assert!(
+        message.starts_with("`scenarios` must not be empty"),
+        "{message}"
+    );
 
     let message = project.error_at("pythons: auto\ntargets: []\n", 2, 10);
-    assert!(message.starts_with("`targets` must not be empty"), "{message}");
+    assert!(
+        message.starts_with("`targets` must not be empty"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -407,7 +504,9 @@ fn duplicate_yaml_key() {
 
 #[test]
 fn junk_input_is_an_error_not_a_panic() {
-    let deep_block: String = (0..500).map(|i| format!("{}- \n", "  ".repeat(i))).collect();
+    let deep_block: String = (0..500)
+        .map(|i| format!("{}- \n", "  ".repeat(i)))
+        .collect();
     let deep_flow = "[".repeat(10_000);
     let laughs = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n\
                   d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n";
@@ -448,6 +547,9 @@ fn junk_input_is_an_error_not_a_panic() {
             panic!("panicked on {text:?}")
         };
         let err = result.expect_err(text);
-        assert!(err.line >= 1 && err.column >= 1, "no location for {text:?}: {err}");
+        assert!(
+            err.line >= 1 && err.column >= 1,
+            "no location for {text:?}: {err}"
+        );
     }
 }

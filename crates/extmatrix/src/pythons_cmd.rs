@@ -35,10 +35,18 @@ pub fn pythons(args: PythonsArgs) -> Result<u8> {
     }
     println!("{table}");
     if !discovery.shadowed.is_empty() {
-        println!("\nAlso found, but another interpreter has the same id (the newest patch release wins;");
+        println!(
+            "\nAlso found, but another interpreter has the same id (the newest patch release wins;"
+        );
         println!("name one in a matrix with {{id: <your-id>, path: <path>}}):");
         for p in &discovery.shadowed {
-            println!("  {} {} {} ({})", p.id, p.version, p.path.display(), p.found_via);
+            println!(
+                "  {} {} {} ({})",
+                p.id,
+                p.version,
+                p.path.display(),
+                p.found_via
+            );
         }
     }
     if !discovery.rejected.is_empty() {

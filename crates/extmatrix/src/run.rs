@@ -39,7 +39,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         scenarios: args.scenario,
         targets: args.target,
     };
-    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters).map_err(|e| UsageError(e.to_string()))?;
+    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters)
+        .map_err(|e| UsageError(e.to_string()))?;
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
@@ -86,9 +87,11 @@ struct Provisioned {
 fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>5.bold} [{bar:30}] {pos}/{len} {elapsed:>4} {wide_msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>5.bold} [{bar:30}] {pos}/{len} {elapsed:>4} {wide_msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(what.to_owned());
     bar
@@ -114,13 +117,17 @@ fn provision(plan: &Plan, cache: &Cache, jobs: usize) -> Provisioned {
         jobs,
         |&(t, p)| extmatrix_provision::build_target(cache, &plan.targets[t], &plan.pythons[p]),
         |&(t, p), _| {
-            bar.set_message(format!("{} for {}", plan.targets[t].name, plan.pythons[p].id));
+            bar.set_message(format!(
+                "{} for {}",
+                plan.targets[t].name, plan.pythons[p].id
+            ));
             bar.inc(1);
         },
     );
     bar.finish_and_clear();
 
-    let mut targets: Vec<Vec<Result<BuiltTarget, BuildFailure>>> = plan.targets.iter().map(|_| Vec::new()).collect();
+    let mut targets: Vec<Vec<Result<BuiltTarget, BuildFailure>>> =
+        plan.targets.iter().map(|_| Vec::new()).collect();
     for ((t, _), b) in pairs.into_iter().zip(built) {
         targets[t].push(b);
     }
@@ -147,7 +154,10 @@ fn run_cells(plan: &Plan, provisioned: &Provisioned, jobs: usize) -> Vec<CellRes
             }
         },
         |_, r| {
-            bar.set_message(format!("{} · {} · {}: {}", r.target, r.python, r.scenario, r.outcome));
+            bar.set_message(format!(
+                "{} · {} · {}: {}",
+                r.target, r.python, r.scenario, r.outcome
+            ));
             bar.inc(1);
         },
     );
@@ -175,7 +185,13 @@ fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Durati
     };
     let built = match &provisioned.targets[cell.target][cell.python] {
         Ok(b) => b,
-        Err(f) => return extmatrix_judge::build_failed(f.summary.clone(), f.command.clone(), f.output.clone()),
+        Err(f) => {
+            return extmatrix_judge::build_failed(
+                f.summary.clone(),
+                f.command.clone(),
+                f.output.clone(),
+            )
+        }
     };
     let command = CellCommand {
         harness: harness.clone(),
@@ -189,6 +205,9 @@ fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Durati
     };
     match extmatrix_runner::run_cell(&command) {
         Ok(obs) => extmatrix_judge::judge(cell.scenario, &obs, timeout),
-        Err(e) => extmatrix_judge::harness_error(format!("could not run the harness {}: {e}", harness.display())),
+        Err(e) => extmatrix_judge::harness_error(format!(
+            "could not run the harness {}: {e}",
+            harness.display()
+        )),
     }
 }

@@ -7,7 +7,10 @@ use common::*;
 
 fn stderr_of(args: &[&str]) -> (i32, String) {
     let out = extmatrix(args);
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -33,14 +36,20 @@ fn unknown_scenario_is_located() {
     );
     let (status, stderr) = stderr_of(&["run", m.to_str().unwrap()]);
     assert_eq!(status, 2);
-    assert!(stderr.contains("matrix.yaml:2:21: unknown scenario `subinterp`"), "{stderr}");
+    assert!(
+        stderr.contains("matrix.yaml:2:21: unknown scenario `subinterp`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("subinterp-own"), "{stderr}");
 }
 
 #[test]
 fn missing_c_file_is_located() {
     let dir = tempfile::tempdir().unwrap();
-    let m = write_matrix(dir.path(), "pythons: [cp313]\ntargets:\n  - name: a\n    c: nowhere/missing.c\n");
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp313]\ntargets:\n  - name: a\n    c: nowhere/missing.c\n",
+    );
     let (status, stderr) = stderr_of(&["run", m.to_str().unwrap()]);
     assert_eq!(status, 2);
     assert!(stderr.contains("matrix.yaml:4:8: "), "{stderr}");
@@ -50,11 +59,20 @@ fn missing_c_file_is_located() {
 #[test]
 fn unknown_python_lists_what_is_there() {
     let dir = tempfile::tempdir().unwrap();
-    let m = write_matrix(dir.path(), "pythons: [cp312, cp399]\ntargets:\n  - name: a\n    c: {fixtures}/isolated_ok.c\n");
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp312, cp399]\ntargets:\n  - name: a\n    c: {fixtures}/isolated_ok.c\n",
+    );
     let (status, stderr) = stderr_of(&["run", m.to_str().unwrap()]);
     assert_eq!(status, 2);
-    assert!(stderr.contains("matrix.yaml:1:18: no interpreter `cp399`"), "{stderr}");
-    assert!(stderr.contains("cp311") && stderr.contains("cp312") && stderr.contains("cp313"), "{stderr}");
+    assert!(
+        stderr.contains("matrix.yaml:1:18: no interpreter `cp399`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cp311") && stderr.contains("cp312") && stderr.contains("cp313"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -62,7 +80,10 @@ fn unknown_filter_value_exits_2() {
     let m = repo_root().join("matrices/default.yaml");
     let (status, stderr) = stderr_of(&["run", m.to_str().unwrap(), "--target", "nope"]);
     assert_eq!(status, 2);
-    assert!(stderr.contains("--target nope") && stderr.contains("isolated_ok"), "{stderr}");
+    assert!(
+        stderr.contains("--target nope") && stderr.contains("isolated_ok"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -79,7 +100,11 @@ fn a_clean_module_exits_0_and_filters_narrow_the_plan() {
 #[test]
 fn a_compile_error_is_a_build_failed_cell_not_an_abort() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("broken.c"), "#include <Python.h>\nthis is not C;\n").unwrap();
+    std::fs::write(
+        dir.path().join("broken.c"),
+        "#include <Python.h>\nthis is not C;\n",
+    )
+    .unwrap();
     let m = write_matrix(
         dir.path(),
         "pythons: [cp313]\nscenarios: [import, reinit]\ntargets:\n  - name: broken\n    c: broken.c\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
@@ -89,8 +114,14 @@ fn a_compile_error_is_a_build_failed_cell_not_an_abort() {
     let c = cell(&run.report, "broken", "cp313", "import");
     assert_eq!(c["outcome"], "build-failed");
     let output = c["details"]["build"]["output"].as_str().unwrap();
-    assert!(output.contains("broken.c:2"), "the compiler's message names the line: {output}");
-    assert_eq!(cell(&run.report, "ok", "cp313", "reinit")["outcome"], "pass");
+    assert!(
+        output.contains("broken.c:2"),
+        "the compiler's message names the line: {output}"
+    );
+    assert_eq!(
+        cell(&run.report, "ok", "cp313", "reinit")["outcome"],
+        "pass"
+    );
 }
 
 #[test]
@@ -109,7 +140,10 @@ fn smoke_failures_are_import_errors_with_the_traceback() {
     assert_eq!(err["message"], "bump is not 42");
     assert!(err["traceback"].as_str().unwrap().contains("<smoke>"));
     // What the module prints cannot break the protocol; it is kept.
-    assert!(c["details"]["stdout_tail"].as_str().unwrap().contains("chatter on stdout"));
+    assert!(c["details"]["stdout_tail"]
+        .as_str()
+        .unwrap()
+        .contains("chatter on stdout"));
 }
 
 #[test]
@@ -122,7 +156,13 @@ fn a_target_that_exits_the_process_is_a_harness_error() {
     let run = run_matrix(&m, &[]);
     let c = cell(&run.report, "t", "cp313", "import");
     assert_eq!(c["outcome"], "harness-error");
-    assert!(c["details"]["summary"].as_str().unwrap().contains("`smoke`"), "{c}");
+    assert!(
+        c["details"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("`smoke`"),
+        "{c}"
+    );
 }
 
 #[test]
@@ -132,7 +172,10 @@ fn pythons_lists_the_interpreters_by_what_they_say() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pythons = v["pythons"].as_array().unwrap();
     for (id, minor) in [("cp311", 11), ("cp312", 12), ("cp313", 13)] {
-        let p = pythons.iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("{id} not found: {v}"));
+        let p = pythons
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not found: {v}"));
         assert_eq!(p["version"]["minor"], minor);
         assert_eq!(p["debug"], false);
         assert_eq!(p["free_threaded"], false);
@@ -146,7 +189,15 @@ fn pythons_lists_the_interpreters_by_what_they_say() {
 fn help_teaches() {
     let out = extmatrix(&["run", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--json", "--python", "--scenario", "--target", "--timeout", "Exit status", "--jobs"] {
+    for needle in [
+        "--json",
+        "--python",
+        "--scenario",
+        "--target",
+        "--timeout",
+        "Exit status",
+        "--jobs",
+    ] {
         assert!(text.contains(needle), "run --help lacks {needle}:\n{text}");
     }
 }

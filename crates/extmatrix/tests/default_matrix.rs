@@ -19,30 +19,65 @@ const SCENARIOS: [&str; 6] = [
 /// Per fixture, the outcome per scenario (in SCENARIOS order) on 3.12+.
 /// On 3.11 the isolated-subinterpreter scenarios are n/a.
 const EXPECTED: [(&str, [&str; 6]); 6] = [
-    ("isolated_ok", ["pass", "pass", "pass", "pass", "pass", "pass"]),
+    (
+        "isolated_ok",
+        ["pass", "pass", "pass", "pass", "pass", "pass"],
+    ),
     (
         "legacy_single",
-        ["pass", "pass", "shared-state", "shared-state", "refused", "refused"],
+        [
+            "pass",
+            "pass",
+            "shared-state",
+            "shared-state",
+            "refused",
+            "refused",
+        ],
     ),
     (
         "static_type_liar",
-        ["pass", "pass", "shared-state", "shared-state", "shared-state", "shared-state"],
+        [
+            "pass",
+            "pass",
+            "shared-state",
+            "shared-state",
+            "shared-state",
+            "shared-state",
+        ],
     ),
     (
         "crash_on_reinit",
-        ["pass", "crash", "shared-state", "shared-state", "shared-state", "refused"],
+        [
+            "pass",
+            "crash",
+            "shared-state",
+            "shared-state",
+            "shared-state",
+            "refused",
+        ],
     ),
-    ("hang_in_subinterp", ["pass", "pass", "pass", "hang", "hang", "hang"]),
+    (
+        "hang_in_subinterp",
+        ["pass", "pass", "pass", "hang", "hang", "hang"],
+    ),
     (
         "exec_fails_on_reimport",
-        ["pass", "import-error", "import-error", "import-error", "import-error", "refused"],
+        [
+            "pass",
+            "import-error",
+            "import-error",
+            "import-error",
+            "import-error",
+            "refused",
+        ],
     ),
 ];
 
 const TIMEOUT_S: u64 = 3;
 
 fn expected(target_row: &[&'static str; 6], python: &str, scenario_index: usize) -> &'static str {
-    let isolated = SCENARIOS[scenario_index].starts_with("subinterp-") && SCENARIOS[scenario_index] != "subinterp-legacy";
+    let isolated = SCENARIOS[scenario_index].starts_with("subinterp-")
+        && SCENARIOS[scenario_index] != "subinterp-legacy";
     if python == "cp311" && isolated {
         "n/a"
     } else {
@@ -55,7 +90,12 @@ fn shared_paths(cell: &Value) -> Vec<(String, String)> {
         .as_array()
         .map(|objs| {
             objs.iter()
-                .map(|o| (o["path"].as_str().unwrap().to_owned(), o["lives"].as_str().unwrap().to_owned()))
+                .map(|o| {
+                    (
+                        o["path"].as_str().unwrap().to_owned(),
+                        o["lives"].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -68,9 +108,17 @@ fn every_fixture_gets_its_outcome_on_every_interpreter() {
     let report = &run.report;
 
     assert_eq!(report["schema_version"], 1);
-    let ids: Vec<&str> = report["pythons"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = report["pythons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, PYTHONS);
-    assert_eq!(report["cells"].as_array().unwrap().len(), EXPECTED.len() * PYTHONS.len() * SCENARIOS.len());
+    assert_eq!(
+        report["cells"].as_array().unwrap().len(),
+        EXPECTED.len() * PYTHONS.len() * SCENARIOS.len()
+    );
 
     let mut wrong = Vec::new();
     for (target, row) in &EXPECTED {
@@ -87,24 +135,38 @@ fn every_fixture_gets_its_outcome_on_every_interpreter() {
             }
         }
     }
-    assert!(wrong.is_empty(), "wrong outcomes:\n{}\n\ntable:\n{}", wrong.join("\n"), run.stdout);
+    assert!(
+        wrong.is_empty(),
+        "wrong outcomes:\n{}\n\ntable:\n{}",
+        wrong.join("\n"),
+        run.stdout
+    );
 
     // crash, hang and import-error cells make the run fail.
     assert_eq!(run.status, 1, "stderr: {}", run.stderr);
-    assert!(run.stdout.contains("crash_on_reinit · cp313 · reinit: crash — SIGSEGV in step `cycle 2: import`"));
+    assert!(run
+        .stdout
+        .contains("crash_on_reinit · cp313 · reinit: crash — SIGSEGV in step `cycle 2: import`"));
 }
 
 #[test]
 fn crash_is_attributed_to_its_signal_and_step() {
     let matrix = repo_root().join("matrices/default.yaml");
-    let run = run_matrix(&matrix, &["--target", "crash_on_reinit", "--scenario", "reinit"]);
+    let run = run_matrix(
+        &matrix,
+        &["--target", "crash_on_reinit", "--scenario", "reinit"],
+    );
     for python in PYTHONS {
         let c = cell(&run.report, "crash_on_reinit", python, "reinit");
         assert_eq!(c["outcome"], "crash", "{python}: {c}");
         assert_eq!(c["details"]["signal"], "SIGSEGV", "{python}");
         assert_eq!(c["details"]["step"], "cycle 2: import", "{python}");
         // The first cycle completed and reported its figures.
-        assert_eq!(c["details"]["cycles"].as_array().unwrap().len(), 1, "{python}");
+        assert_eq!(
+            c["details"]["cycles"].as_array().unwrap().len(),
+            1,
+            "{python}"
+        );
     }
 }
 
@@ -113,7 +175,16 @@ fn hang_is_killed_within_timeout_plus_five_seconds() {
     let matrix = repo_root().join("matrices/default.yaml");
     let run = run_matrix(
         &matrix,
-        &["--target", "hang_in_subinterp", "--scenario", "subinterp-own,subinterp-legacy", "--python", "cp313", "--timeout", "2"],
+        &[
+            "--target",
+            "hang_in_subinterp",
+            "--scenario",
+            "subinterp-own,subinterp-legacy",
+            "--python",
+            "cp313",
+            "--timeout",
+            "2",
+        ],
     );
     for scenario in ["subinterp-own", "subinterp-legacy"] {
         let c = cell(&run.report, "hang_in_subinterp", "cp313", scenario);
@@ -121,36 +192,62 @@ fn hang_is_killed_within_timeout_plus_five_seconds() {
         let label = scenario.trim_start_matches("subinterp-");
         assert_eq!(c["details"]["step"], format!("subinterp {label}: import"));
         let ms = c["duration_ms"].as_u64().unwrap();
-        assert!((2000..7000).contains(&ms), "hang took {ms} ms for a 2 s timeout");
+        assert!(
+            (2000..7000).contains(&ms),
+            "hang took {ms} ms for a 2 s timeout"
+        );
     }
 }
 
 #[test]
 fn shared_objects_name_path_type_and_where_they_live() {
     let matrix = repo_root().join("matrices/default.yaml");
-    let run = run_matrix(&matrix, &["--target", "legacy_single,static_type_liar,isolated_ok", "--scenario", "reimport,subinterp-own"]);
+    let run = run_matrix(
+        &matrix,
+        &[
+            "--target",
+            "legacy_single,static_type_liar,isolated_ok",
+            "--scenario",
+            "reimport,subinterp-own",
+        ],
+    );
     let report = &run.report;
     for python in PYTHONS {
         // The _collections.deque story: the static type survives del sys.modules.
         let legacy = shared_paths(cell(report, "legacy_single", python, "reimport"));
-        assert!(legacy.contains(&("Widget".into(), "extension".into())), "{python}: {legacy:?}");
+        assert!(
+            legacy.contains(&("Widget".into(), "extension".into())),
+            "{python}: {legacy:?}"
+        );
         let liar = shared_paths(cell(report, "static_type_liar", python, "reimport"));
-        assert_eq!(liar.first(), Some(&("Thing".into(), "extension".into())), "{python}: {liar:?}");
+        assert_eq!(
+            liar.first(),
+            Some(&("Thing".into(), "extension".into())),
+            "{python}: {liar:?}"
+        );
         // A well-isolated module shares nothing; what sits at the same
         // address is CPython's own (None, interned names) and is ignored.
         let ok = cell(report, "isolated_ok", python, "reimport");
         assert!(shared_paths(ok).is_empty(), "{python}: {ok}");
-        assert!(ok["details"]["core_objects_ignored"].as_u64().unwrap() > 0, "{python}: {ok}");
+        assert!(
+            ok["details"]["core_objects_ignored"].as_u64().unwrap() > 0,
+            "{python}: {ok}"
+        );
     }
     // Since 3.13 an extension's static type is immortal; it still counts,
     // because it lives in the extension's image.
-    let thing = &cell(report, "static_type_liar", "cp313", "subinterp-own")["details"]["shared_objects"][0];
+    let thing =
+        &cell(report, "static_type_liar", "cp313", "subinterp-own")["details"]["shared_objects"][0];
     assert_eq!(thing["path"], "Thing");
     assert_eq!(thing["type"], "type");
     assert_eq!(thing["immortal"], true);
-    assert!(thing["image"].as_str().unwrap().ends_with(".cpython-313-x86_64-linux-gnu.so"));
+    assert!(thing["image"]
+        .as_str()
+        .unwrap()
+        .ends_with(".cpython-313-x86_64-linux-gnu.so"));
     // What the module declared is in the details.
-    let declared = &cell(report, "static_type_liar", "cp313", "subinterp-own")["details"]["declared"];
+    let declared =
+        &cell(report, "static_type_liar", "cp313", "subinterp-own")["details"]["declared"];
     assert_eq!(declared["init"], "multi-phase");
     assert_eq!(declared["multiple_interpreters"], "per-interpreter-gil");
     assert_eq!(declared["gil"], "not-used");
@@ -159,12 +256,19 @@ fn shared_objects_name_path_type_and_where_they_live() {
 #[test]
 fn reinit_reports_figures_for_every_cycle() {
     let matrix = repo_root().join("matrices/default.yaml");
-    let run = run_matrix(&matrix, &["--target", "isolated_ok", "--scenario", "reinit"]);
+    let run = run_matrix(
+        &matrix,
+        &["--target", "isolated_ok", "--scenario", "reinit"],
+    );
     assert_eq!(run.status, 0, "{}", run.stdout);
     for python in PYTHONS {
         let c = cell(&run.report, "isolated_ok", python, "reinit");
         let cycles = c["details"]["cycles"].as_array().unwrap();
-        assert_eq!(cycles.len(), 5, "{python}: cycles from the matrix's options");
+        assert_eq!(
+            cycles.len(),
+            5,
+            "{python}: cycles from the matrix's options"
+        );
         for (i, cycle) in cycles.iter().enumerate() {
             assert_eq!(cycle["n"], i as u64 + 1);
             assert!(cycle["us"].as_u64().unwrap() > 0);

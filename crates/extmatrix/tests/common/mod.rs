@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -41,7 +44,12 @@ pub struct Run {
 pub fn run_matrix(matrix: &Path, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let mut args = vec!["run", matrix.to_str().unwrap(), "--json", json.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        matrix.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let out = extmatrix(&args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -71,6 +79,10 @@ pub fn cell<'a>(report: &'a Value, target: &str, python: &str, scenario: &str) -
 pub fn write_matrix(dir: &Path, yaml: &str) -> PathBuf {
     let path = dir.join("matrix.yaml");
     let fixtures = repo_root().join("harness-c/fixtures");
-    std::fs::write(&path, yaml.replace("{fixtures}", fixtures.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &path,
+        yaml.replace("{fixtures}", fixtures.to_str().unwrap()),
+    )
+    .unwrap();
     path
 }

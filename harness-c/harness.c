@@ -259,31 +259,122 @@ static int put_module_dir_on_path(const harness_args *a)
     return rc;
 }
 
+/* Import through importlib inside warnings.catch_warnings: CPython reports a
+ * module that re-enables the GIL (free-threaded builds) with a
+ * RuntimeWarning, and what else the import warns about is worth keeping. */
+static const char IMPORT_CODE[] =
+    "import importlib, warnings\n"
+    "with warnings.catch_warnings(record=True) as caught:\n"
+    "    warnings.simplefilter('always')\n"
+    "    module = importlib.import_module(name)\n";
+
+static void report_warnings(PyObject *caught, const char *where)
+{
+    for (Py_ssize_t i = 0; caught && PyList_Check(caught) && i < PyList_GET_SIZE(caught); i++) {
+        PyObject *w = PyList_GET_ITEM(caught, i);
+        PyObject *category = PyObject_GetAttrString(w, "category");
+        PyObject *message = PyObject_GetAttrString(w, "message");
+        PyObject *text = message ? PyObject_Str(message) : NULL;
+        const char *text_utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
+        obs_line *l = obs_begin("warning");
+        obs_str(l, "where", where);
+        obs_str(l, "category", category && PyType_Check(category) ? ((PyTypeObject *)category)->tp_name : "?");
+        obs_str(l, "message", text_utf8 ? text_utf8 : "<unprintable>");
+        obs_end(l);
+        Py_XDECREF(text);
+        Py_XDECREF(message);
+        Py_XDECREF(category);
+        PyErr_Clear();
+    }
+}
+
+/* On free-threaded builds: is the GIL on now? (sys._is_gil_enabled, 3.13+) */
+void report_gil(const char *where)
+{
+#ifdef Py_GIL_DISABLED
+    PyObject *fn = PySys_GetObject("_is_gil_enabled"); /* borrowed */
+    PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
+    if (r) {
+        obs_line *l = obs_begin("gil");
+        obs_str(l, "where", where);
+        obs_bool(l, "enabled", PyObject_IsTrue(r) == 1);
+        obs_end(l);
+    }
+    Py_XDECREF(r);
+    PyErr_Clear();
+#else
+    (void)where;
+#endif
+}
+
 PyObject *import_target(const harness_args *a, const char *where)
 {
     if (put_module_dir_on_path(a) < 0) {
         report_exception(where, "import");
         return NULL;
     }
-    PyObject *module = PyImport_ImportModule(a->module);
-    if (module == NULL) {
+    PyObject *globals = PyDict_New();
+    PyObject *name = PyUnicode_FromString(a->module);
+    PyObject *result = NULL, *module = NULL;
+    if (globals && name
+        && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0
+        && PyDict_SetItemString(globals, "name", name) == 0)
+        result = PyRun_String(IMPORT_CODE, Py_file_input, globals, globals);
+    if (result == NULL)
         report_exception(where, "import");
-        return NULL;
+    if (globals) {
+        /* Warnings are reported whether or not the import succeeded. */
+        report_warnings(PyDict_GetItemString(globals, "caught"), where);
+        module = result ? PyDict_GetItemString(globals, "module") : NULL;
+        Py_XINCREF(module);
     }
+    Py_XDECREF(result);
+    Py_XDECREF(name);
+    Py_XDECREF(globals);
+    if (module)
+        report_gil(where);
     return module;
 }
 
-int run_smoke(const harness_args *a, PyObject *module, const char *where)
+/* The smoke code on N threads at once: a barrier releases them together so
+ * they really overlap; every thread runs in its own namespace. */
+static const char THREADED_SMOKE[] =
+    "import threading\n"
+    "errors = []\n"
+    "code = compile(smoke, '<smoke>', 'exec')\n"
+    "barrier = threading.Barrier(threads)\n"
+    "def work():\n"
+    "    barrier.wait()\n"
+    "    try:\n"
+    "        exec(code, {'m': m, '__builtins__': __builtins__})\n"
+    "    except BaseException as e:\n"
+    "        errors.append(e)\n"
+    "workers = [threading.Thread(target=work) for _ in range(threads)]\n"
+    "for t in workers: t.start()\n"
+    "for t in workers: t.join()\n"
+    "if errors:\n"
+    "    raise errors[0]\n";
+
+/* Run `source` with the module bound to `m`; `threaded` also binds the smoke
+ * code and the thread count for THREADED_SMOKE. */
+static int run_with_module(const harness_args *a, PyObject *module, const char *source,
+                           int threaded, const char *where)
 {
-    if (a->smoke == NULL || a->smoke[0] == '\0')
-        return 0;
     PyObject *globals = PyDict_New();
-    PyObject *code = NULL, *result = NULL;
+    PyObject *code = NULL, *result = NULL, *smoke = NULL, *threads = NULL;
     if (globals == NULL
         || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0
         || PyDict_SetItemString(globals, "m", module) < 0)
         goto done;
-    code = Py_CompileString(a->smoke, "<smoke>", Py_file_input);
+    if (threaded) {
+        smoke = PyUnicode_FromString(a->smoke);
+        threads = PyLong_FromLong(a->threads);
+        if (!smoke || !threads
+            || PyDict_SetItemString(globals, "smoke", smoke) < 0
+            || PyDict_SetItemString(globals, "threads", threads) < 0)
+            goto done;
+    }
+    code = Py_CompileString(source, threaded ? "<extmatrix threads>" : "<smoke>", Py_file_input);
     if (code == NULL)
         goto done;
     result = PyEval_EvalCode(code, globals, globals);
@@ -292,8 +383,24 @@ done:
         report_exception(where, "smoke");
     Py_XDECREF(result);
     Py_XDECREF(code);
+    Py_XDECREF(smoke);
+    Py_XDECREF(threads);
     Py_XDECREF(globals);
     return result ? 0 : -1;
+}
+
+int run_smoke(const harness_args *a, PyObject *module, const char *where)
+{
+    if (a->smoke == NULL || a->smoke[0] == '\0')
+        return 0;
+    return run_with_module(a, module, a->smoke, 0, where);
+}
+
+int run_smoke_threaded(const harness_args *a, PyObject *module, const char *where)
+{
+    if (a->smoke == NULL || a->smoke[0] == '\0')
+        return 0;
+    return run_with_module(a, module, THREADED_SMOKE, 1, where);
 }
 
 int forget_target(const harness_args *a)
@@ -417,7 +524,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: extmatrix-harness --scenario NAME --module NAME --module-dir DIR\n"
-            "                         --python-exe PATH [--smoke CODE] [--cycles N] [--obs-fd FD]\n"
+            "                         --python-exe PATH [--smoke CODE] [--cycles N] [--threads N]\n"
+            "                         [--obs-fd FD]\n"
             "scenarios: %s\n"
             "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open).\n",
             scenario_names());
@@ -425,7 +533,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    harness_args a = {.smoke = "", .cycles = 5};
+    harness_args a = {.smoke = "", .cycles = 5, .threads = 4};
     int fd = 3;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
@@ -445,6 +553,7 @@ int main(int argc, char **argv)
         else if (strcmp(opt, "--smoke") == 0) a.smoke = val;
         else if (strcmp(opt, "--python-exe") == 0) a.python_exe = val;
         else if (strcmp(opt, "--cycles") == 0) a.cycles = atoi(val);
+        else if (strcmp(opt, "--threads") == 0) a.threads = atoi(val);
         else if (strcmp(opt, "--obs-fd") == 0) fd = atoi(val);
         else {
             fprintf(stderr, "unknown option %s\n", opt);
@@ -453,7 +562,7 @@ int main(int argc, char **argv)
         }
     }
     obs_fd = fcntl_is_open(fd) ? fd : 1;
-    if (!a.scenario || !a.module || !a.module_dir || !a.python_exe || a.cycles < 1) {
+    if (!a.scenario || !a.module || !a.module_dir || !a.python_exe || a.cycles < 1 || a.threads < 1) {
         usage();
         return 2;
     }

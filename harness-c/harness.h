@@ -22,6 +22,7 @@ typedef struct {
     const char *smoke;       /* code run with the module bound to `m`; may be empty */
     const char *python_exe;  /* the interpreter's own executable, so getpath finds its stdlib */
     int cycles;              /* reinit */
+    int threads;             /* free-threading: smoke code on this many threads at once */
 } harness_args;
 
 /* ---- observation channel (harness.c) ---- */
@@ -56,6 +57,13 @@ PyObject *import_target(const harness_args *a, const char *where);
 
 /* Run the smoke code against `module`; -1 after reporting an "error" event. */
 int run_smoke(const harness_args *a, PyObject *module, const char *where);
+
+/* Run the smoke code on a->threads threads released at once by a barrier;
+ * the first exception raised in any thread is reported. */
+int run_smoke_threaded(const harness_args *a, PyObject *module, const char *where);
+
+/* On free-threaded builds, report whether the GIL is enabled now. */
+void report_gil(const char *where);
 
 /* Report what the module declares: init style and the PEP 489 slots that
  * decide whether CPython lets it into subinterpreters. */

@@ -201,6 +201,34 @@ static int scenario_subinterp_legacy(const harness_args *a) { return run_subinte
 static int scenario_subinterp_shared(const harness_args *a) { return run_subinterpreter(a, SUB_SHARED_GIL); }
 static int scenario_subinterp_own(const harness_args *a) { return run_subinterpreter(a, SUB_OWN_GIL); }
 
+/* free-threading: on a free-threaded build, does importing the module
+ * re-enable the GIL (CPython does so for modules without
+ * Py_mod_gil = Py_MOD_GIL_NOT_USED)? Then the smoke code on several threads
+ * at once. */
+static int scenario_free_threading(const harness_args *a)
+{
+#ifndef Py_GIL_DISABLED
+    report_unsupported("needs a free-threaded build (--disable-gil, PEP 703, 3.13+)");
+    return 0;
+#else
+    step("init");
+    init_python(a);
+    report_gil("before import");
+    step("import");
+    PyObject *m = import_target(a, "import");
+    if (m) {
+        report_declaration(m);
+        step("smoke: %d threads", a->threads);
+        run_smoke_threaded(a, m, "threaded smoke");
+        report_gil("after smoke");
+        Py_DECREF(m);
+    }
+    step("finalize");
+    finalize_python();
+    return 0;
+#endif
+}
+
 static const struct {
     const char *name;
     scenario_fn fn;
@@ -211,6 +239,7 @@ static const struct {
     {"subinterp-legacy", scenario_subinterp_legacy},
     {"subinterp-shared", scenario_subinterp_shared},
     {"subinterp-own", scenario_subinterp_own},
+    {"free-threading", scenario_free_threading},
 };
 
 scenario_fn find_scenario(const char *name)

@@ -27,16 +27,20 @@ pub enum Scenario {
     SubinterpShared,
     /// Isolated subinterpreter with its own GIL (3.12+, PEP 684).
     SubinterpOwn,
+    /// On a free-threaded build: does the import re-enable the GIL? Then the
+    /// smoke code from several threads at once.
+    FreeThreading,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Import,
         Scenario::Reinit,
         Scenario::Reimport,
         Scenario::SubinterpLegacy,
         Scenario::SubinterpShared,
         Scenario::SubinterpOwn,
+        Scenario::FreeThreading,
     ];
 
     pub fn id(self) -> &'static str {
@@ -47,20 +51,25 @@ impl Scenario {
             Scenario::SubinterpLegacy => "subinterp-legacy",
             Scenario::SubinterpShared => "subinterp-shared",
             Scenario::SubinterpOwn => "subinterp-own",
+            Scenario::FreeThreading => "free-threading",
         }
     }
 
-    /// Why this scenario cannot run on `version`, if it cannot.
+    /// Why this scenario cannot run on an interpreter of `version`
+    /// (free-threaded or not), if it cannot.
     ///
     /// This is a property of CPython, not of the target: the cell becomes
     /// `n/a` without running anything.
-    pub fn unsupported_reason(self, version: PythonVersion) -> Option<String> {
+    pub fn unsupported_reason(self, version: PythonVersion, free_threaded: bool) -> Option<String> {
         match self {
             Scenario::SubinterpShared | Scenario::SubinterpOwn if version < PythonVersion::new(3, 12, 0) => {
                 Some(format!(
                     "Py_NewInterpreterFromConfig (isolated subinterpreters, PEP 684) needs CPython 3.12+; this is {}",
                     version
                 ))
+            }
+            Scenario::FreeThreading if !free_threaded => {
+                Some("needs a free-threaded build (--disable-gil, PEP 703, 3.13+)".to_owned())
             }
             _ => None,
         }
@@ -113,6 +122,9 @@ pub enum Outcome {
     /// survive a re-import.
     #[serde(rename = "shared-state")]
     SharedState,
+    /// On a free-threaded build, importing the module re-enabled the GIL.
+    #[serde(rename = "gil-enabled")]
+    GilEnabled,
     /// The import or the smoke code raised.
     #[serde(rename = "import-error")]
     ImportError,
@@ -131,11 +143,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Pass,
         Outcome::Refused,
         Outcome::NotApplicable,
         Outcome::SharedState,
+        Outcome::GilEnabled,
         Outcome::ImportError,
         Outcome::Crash,
         Outcome::Hang,
@@ -149,6 +162,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::NotApplicable => "n/a",
             Outcome::SharedState => "shared-state",
+            Outcome::GilEnabled => "gil-enabled",
             Outcome::ImportError => "import-error",
             Outcome::Crash => "crash",
             Outcome::Hang => "hang",
@@ -187,6 +201,55 @@ impl FromStr for Outcome {
             .copied()
             .find(|o| o.id() == s)
             .ok_or_else(|| format!("unknown outcome `{s}`"))
+    }
+}
+
+/// A build flavour of CPython, as a matrix names it; `extmatrix-cpython-build`
+/// maps each to its `./configure` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    Default,
+    Debug,
+    FreeThreaded,
+    FreeThreadedDebug,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] = [
+        Variant::Default,
+        Variant::Debug,
+        Variant::FreeThreaded,
+        Variant::FreeThreadedDebug,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Variant::Default => "default",
+            Variant::Debug => "debug",
+            Variant::FreeThreaded => "free-threaded",
+            Variant::FreeThreadedDebug => "free-threaded-debug",
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Variant::ALL
+            .iter()
+            .copied()
+            .find(|v| v.id() == s)
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = Variant::ALL.iter().map(|v| v.id()).collect();
+                format!("unknown variant `{s}`; allowed: {}", allowed.join(", "))
+            })
     }
 }
 
@@ -274,13 +337,20 @@ mod tests {
     #[test]
     fn own_gil_needs_312() {
         assert!(Scenario::SubinterpOwn
-            .unsupported_reason(PythonVersion::new(3, 11, 7))
+            .unsupported_reason(PythonVersion::new(3, 11, 7), false)
             .is_some());
         assert!(Scenario::SubinterpOwn
-            .unsupported_reason(PythonVersion::new(3, 12, 1))
+            .unsupported_reason(PythonVersion::new(3, 12, 1), false)
             .is_none());
         assert!(Scenario::SubinterpLegacy
-            .unsupported_reason(PythonVersion::new(3, 8, 0))
+            .unsupported_reason(PythonVersion::new(3, 8, 0), false)
+            .is_none());
+        let v313 = PythonVersion::new(3, 13, 0);
+        assert!(Scenario::FreeThreading
+            .unsupported_reason(v313, false)
+            .is_some());
+        assert!(Scenario::FreeThreading
+            .unsupported_reason(v313, true)
             .is_none());
     }
 }

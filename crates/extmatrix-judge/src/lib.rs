@@ -8,7 +8,8 @@
 
 use extmatrix_core::{Outcome, Scenario};
 use extmatrix_runner::{
-    CycleFigures, Declaration, Event, ImportFailure, Observation, SharedObject, Termination,
+    CycleFigures, Declaration, Event, GilState, ImportFailure, ImportWarning, Observation,
+    SharedObject, Termination,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -46,6 +47,12 @@ pub struct Details {
     /// interned, or in libpython's image) and so do not count.
     #[serde(skip_serializing_if = "is_zero")]
     pub core_objects_ignored: usize,
+    /// Warnings raised by imports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ImportWarning>,
+    /// Free-threaded builds: the GIL's state at each point reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gil: Vec<GilState>,
     /// reinit: figures per cycle.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cycles: Vec<CycleFigures>,
@@ -89,12 +96,16 @@ pub fn counts_as_shared(obj: &SharedObject) -> bool {
 /// declares. Isolated subinterpreters (check_multi_interp_extensions=1)
 /// refuse single-phase modules and modules declaring `not-supported`; an
 /// own-GIL one also refuses everything short of `per-interpreter-gil`
-/// (multi-phase without the slot means `supported`).
-pub fn refusal_expected(scenario: Scenario, declared: &Declaration) -> bool {
+/// (multi-phase without the slot means `supported`). On free-threaded
+/// builds even the legacy `Py_NewInterpreter()` checks
+/// (`_PyInterpreterConfig_LEGACY_INIT` sets check_multi_interp_extensions
+/// under Py_GIL_DISABLED).
+pub fn refusal_expected(scenario: Scenario, free_threaded: bool, declared: &Declaration) -> bool {
     let single_phase = declared.init == "single-phase";
     let slot = declared.multiple_interpreters.as_deref();
     match scenario {
         Scenario::SubinterpShared => single_phase || slot == Some("not-supported"),
+        Scenario::SubinterpLegacy if free_threaded => single_phase || slot == Some("not-supported"),
         Scenario::SubinterpOwn => single_phase || slot != Some("per-interpreter-gil"),
         _ => false,
     }
@@ -109,8 +120,19 @@ pub fn is_refusal(err: &ImportFailure) -> bool {
             .contains("does not support loading in subinterpreters")
 }
 
-/// Judge one harness run of `scenario` that was given `timeout`.
-pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdict {
+/// What the judge needs to know about a cell besides its observation.
+#[derive(Debug, Clone, Copy)]
+pub struct CellFacts {
+    pub scenario: Scenario,
+    /// The interpreter is a free-threaded build.
+    pub free_threaded: bool,
+    /// The timeout the cell was given.
+    pub timeout: Duration,
+}
+
+/// Judge one harness run.
+pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
+    let scenario = facts.scenario;
     let mut details = Details {
         stderr_tail: obs.stderr_tail.clone(),
         stdout_tail: obs.stdout_tail.clone(),
@@ -126,6 +148,8 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
             Event::Declared(d) => details.declared = Some(d.clone()),
             Event::Error(e) => details.errors.push(e.clone()),
             Event::Cycle(c) => details.cycles.push(c.clone()),
+            Event::Warning(w) => details.warnings.push(w.clone()),
+            Event::Gil(g) => details.gil.push(g.clone()),
             Event::Shared(s) if counts_as_shared(s) => details.shared_objects.push(s.clone()),
             Event::Shared(_) => details.core_objects_ignored += 1,
             Event::Compared { .. } => compared += 1,
@@ -148,7 +172,7 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
         let expected = details
             .declared
             .as_ref()
-            .is_some_and(|d| refusal_expected(scenario, d));
+            .is_some_and(|d| refusal_expected(scenario, facts.free_threaded, d));
         if is_refusal(err) && expected {
             findings.push((
                 Outcome::Refused,
@@ -193,6 +217,23 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
         ));
     }
 
+    if scenario == Scenario::FreeThreading {
+        if let Some(on) = details.gil.iter().find(|g| g.enabled) {
+            let warning = details
+                .warnings
+                .iter()
+                .find(|w| w.category == "RuntimeWarning" && w.message.contains("GIL"))
+                .map_or_else(
+                    || format!("the GIL is enabled ({})", on.location),
+                    |w| w.message.clone(),
+                );
+            findings.push((
+                Outcome::GilEnabled,
+                format!("importing re-enabled the GIL: {warning}"),
+            ));
+        }
+    }
+
     let step = obs.last_step().map(str::to_owned);
     match &obs.termination {
         Termination::Signaled { name, .. } => {
@@ -210,7 +251,7 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
                 format!(
                     "still in step `{}` after {}s; process group killed",
                     step.as_deref().unwrap_or("start"),
-                    timeout.as_secs()
+                    facts.timeout.as_secs()
                 ),
             ));
         }
@@ -253,6 +294,9 @@ pub fn judge(scenario: Scenario, obs: &Observation, timeout: Duration) -> Verdic
 
 fn pass_summary(scenario: Scenario, details: &Details, compared: u64) -> String {
     match scenario {
+        Scenario::FreeThreading => {
+            "the GIL stayed disabled; smoke code ran on several threads at once".into()
+        }
         Scenario::Reinit => format!("{} init/finalize cycles", details.cycles.len()),
         _ if compared > 0 => "no shared objects".into(),
         _ => "imported; smoke code ran".into(),
@@ -337,13 +381,66 @@ mod tests {
         let multi = declared("multi-phase", None);
         let per_gil = declared("multi-phase", Some("per-interpreter-gil"));
         let not_supported = declared("multi-phase", Some("not-supported"));
-        assert!(refusal_expected(SubinterpShared, &single));
-        assert!(refusal_expected(SubinterpOwn, &single));
-        assert!(!refusal_expected(SubinterpLegacy, &single));
-        assert!(!refusal_expected(SubinterpShared, &multi));
-        assert!(refusal_expected(SubinterpOwn, &multi));
-        assert!(!refusal_expected(SubinterpOwn, &per_gil));
-        assert!(refusal_expected(SubinterpShared, &not_supported));
+        assert!(refusal_expected(SubinterpShared, false, &single));
+        assert!(refusal_expected(SubinterpOwn, false, &single));
+        assert!(!refusal_expected(SubinterpLegacy, false, &single));
+        assert!(!refusal_expected(SubinterpShared, false, &multi));
+        assert!(refusal_expected(SubinterpOwn, false, &multi));
+        assert!(!refusal_expected(SubinterpOwn, false, &per_gil));
+        assert!(refusal_expected(SubinterpShared, false, &not_supported));
+        // Free-threaded builds check even in legacy subinterpreters.
+        assert!(refusal_expected(SubinterpLegacy, true, &single));
+        assert!(!refusal_expected(SubinterpLegacy, true, &per_gil));
+    }
+
+    fn facts(scenario: Scenario) -> CellFacts {
+        CellFacts {
+            scenario,
+            free_threaded: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn gil_enabled_only_counts_in_the_free_threading_scenario() {
+        let events = vec![
+            Event::Gil(GilState {
+                location: "before import".into(),
+                enabled: false,
+            }),
+            Event::Warning(ImportWarning {
+                location: "import".into(),
+                category: "RuntimeWarning".into(),
+                message: "The global interpreter lock (GIL) has been enabled to load module 'x'"
+                    .into(),
+            }),
+            Event::Gil(GilState {
+                location: "import".into(),
+                enabled: true,
+            }),
+            Event::Done,
+        ];
+        let ft = CellFacts {
+            free_threaded: true,
+            ..facts(Scenario::FreeThreading)
+        };
+        let v = judge(&ft, &observation(events.clone(), Termination::Exited(0)));
+        assert_eq!(v.outcome, Outcome::GilEnabled);
+        assert!(
+            v.details
+                .summary
+                .contains("has been enabled to load module 'x'"),
+            "{}",
+            v.details.summary
+        );
+        let import = CellFacts {
+            free_threaded: true,
+            ..facts(Scenario::Import)
+        };
+        assert_eq!(
+            judge(&import, &observation(events, Termination::Exited(0))).outcome,
+            Outcome::Pass
+        );
     }
 
     fn observation(events: Vec<Event>, termination: Termination) -> Observation {
@@ -371,7 +468,7 @@ mod tests {
                 name: "SIGSEGV".into(),
             },
         );
-        let v = judge(Scenario::Reinit, &obs, Duration::from_secs(5));
+        let v = judge(&facts(Scenario::Reinit), &obs);
         assert_eq!(v.outcome, Outcome::Crash);
         assert_eq!(v.details.step.as_deref(), Some("cycle 2: import"));
         assert_eq!(v.details.signal.as_deref(), Some("SIGSEGV"));
@@ -394,21 +491,19 @@ mod tests {
         let events =
             |d: Declaration| vec![Event::Declared(d), Event::Error(err.clone()), Event::Done];
         let ok = judge(
-            Scenario::SubinterpShared,
+            &facts(Scenario::SubinterpShared),
             &observation(
                 events(declared("single-phase", None)),
                 Termination::Exited(0),
             ),
-            Duration::from_secs(1),
         );
         assert_eq!(ok.outcome, Outcome::Refused);
         let bad = judge(
-            Scenario::SubinterpShared,
+            &facts(Scenario::SubinterpShared),
             &observation(
                 events(declared("multi-phase", Some("per-interpreter-gil"))),
                 Termination::Exited(0),
             ),
-            Duration::from_secs(1),
         );
         assert_eq!(bad.outcome, Outcome::ImportError);
     }
@@ -416,14 +511,13 @@ mod tests {
     #[test]
     fn a_silent_exit_is_a_harness_error() {
         let v = judge(
-            Scenario::Import,
+            &facts(Scenario::Import),
             &observation(
                 vec![Event::Step {
                     step: "smoke".into(),
                 }],
                 Termination::Exited(0),
             ),
-            Duration::from_secs(1),
         );
         assert_eq!(v.outcome, Outcome::HarnessError);
         assert!(v.details.summary.contains("smoke"));

@@ -7,7 +7,8 @@
 
 use extmatrix_core::Scenario;
 use extmatrix_pythons::{Discovery, Python};
-use extmatrix_spec::{Matrix, Options, PythonSelector, TargetSpec};
+use extmatrix_spec::{BuildSpec, Matrix, Options, PythonSelector, TargetSpec};
+use std::collections::HashMap;
 
 /// A matrix or filter that cannot be planned on this machine.
 #[derive(Debug, thiserror::Error)]
@@ -40,40 +41,76 @@ pub struct Plan {
     pub cells: Vec<Cell>,
 }
 
-/// The interpreters `matrix` names, in file order, each once.
+/// The build entries of `matrix` that the `--python` filter keeps: what must
+/// be built (or found in the build cache) before the plan can be made.
+pub fn builds_needed<'a>(matrix: &'a Matrix, filters: &Filters) -> Vec<&'a BuildSpec> {
+    matrix
+        .pythons
+        .iter()
+        .filter_map(|s| match s {
+            PythonSelector::Build(b) if keep(&filters.pythons, &b.id) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
+fn keep(wanted: &[String], id: &str) -> bool {
+    wanted.is_empty() || wanted.iter().any(|w| w == id)
+}
+
+/// The interpreters `matrix` names that the `--python` filter keeps, in file
+/// order, each once.
 ///
-/// `probe` is asked about `{id, path}` entries (the executable is not
-/// necessarily one discovery would find).
+/// `built` holds the interpreters of [`builds_needed`], by id. `probe` is
+/// asked about `{id, path}` entries (the executable is not necessarily one
+/// discovery would find).
 pub fn resolve_pythons(
     matrix: &Matrix,
     discovery: &Discovery,
+    built: &HashMap<String, Python>,
     probe: impl Fn(&std::path::Path, &str) -> anyhow::Result<Python>,
+    filters: &Filters,
 ) -> Result<Vec<Python>, PlanError> {
-    let mut out: Vec<Python> = Vec::new();
     let source = matrix.source.display();
+    let mut named: Vec<&str> = Vec::new();
+    for selector in &matrix.pythons {
+        match selector.id() {
+            Some(id) => named.push(id),
+            None => named.extend(discovery.pythons.iter().map(|p| p.id.as_str())),
+        }
+    }
+    check_filter("python", &filters.pythons, &named)?;
+
+    let mut out: Vec<Python> = Vec::new();
     for selector in &matrix.pythons {
         let found = match selector {
             PythonSelector::Auto => discovery.pythons.clone(),
+            PythonSelector::Id { id, .. } | PythonSelector::Path { id, .. } | PythonSelector::Build(BuildSpec { id, .. })
+                if !keep(&filters.pythons, id) =>
+            {
+                continue
+            }
             PythonSelector::Id { id, at } => match discovery.get(id) {
                 Some(py) => vec![py.clone()],
                 None => {
                     return Err(PlanError(format!(
                         "{source}:{at}: no interpreter `{id}` on this machine; found: {} \
                          (run `extmatrix pythons` to see where they are; \
-                         use {{id: {id}, path: /path/to/python}} for one discovery does not find)",
+                         use {{id: {id}, path: /path/to/python}} for one discovery does not find, \
+                         or {{id: {id}, source: ..., variant: ...}} to build it)",
                         discovery.ids()
                     )))
                 }
             },
-            PythonSelector::Path { id, path, at } => vec![probe(path, id).map_err(|e| {
-                PlanError(format!(
-                    "{source}:{at}: python `{id}` at {}: {e:#}",
-                    path.display()
-                ))
-            })?],
+            PythonSelector::Path { id, path, at } => vec![probe(path, id)
+                .map_err(|e| PlanError(format!("{source}:{at}: python `{id}` at {}: {e:#}", path.display())))?],
+            PythonSelector::Build(b) => match built.get(&b.id) {
+                Some(py) => vec![py.clone()],
+                None => return Err(PlanError(format!("{source}:{}: python `{}` was not built", b.at, b.id))),
+            },
         };
         for py in found {
-            if !out.iter().any(|p| p.id == py.id) {
+            if keep(&filters.pythons, &py.id) && !out.iter().any(|p| p.id == py.id) {
                 out.push(py);
             }
         }
@@ -99,25 +136,20 @@ fn check_filter(kind: &str, wanted: &[String], known: &[&str]) -> Result<(), Pla
     Ok(())
 }
 
-/// Expand `matrix` on `pythons`, narrowed by `filters`.
-pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Result<Plan, PlanError> {
-    let python_ids: Vec<&str> = pythons.iter().map(|p| p.id.as_str()).collect();
-    check_filter("python", &filters.pythons, &python_ids)?;
+/// Check the target and scenario filters against `matrix` (cheap; done
+/// before anything is built).
+pub fn check_filters(matrix: &Matrix, filters: &Filters) -> Result<(), PlanError> {
     let target_names: Vec<&str> = matrix.targets.iter().map(|t| t.name.as_str()).collect();
     check_filter("target", &filters.targets, &target_names)?;
     let scenario_ids: Vec<&str> = matrix.scenarios.iter().map(|s| s.id()).collect();
-    let wanted_scenarios: Vec<String> = filters
-        .scenarios
-        .iter()
-        .map(|s| s.id().to_owned())
-        .collect();
-    check_filter("scenario", &wanted_scenarios, &scenario_ids)?;
+    let wanted_scenarios: Vec<String> = filters.scenarios.iter().map(|s| s.id().to_owned()).collect();
+    check_filter("scenario", &wanted_scenarios, &scenario_ids)
+}
 
-    let keep = |list: &[String], name: &str| list.is_empty() || list.iter().any(|w| w == name);
-    let pythons: Vec<Python> = pythons
-        .into_iter()
-        .filter(|p| keep(&filters.pythons, &p.id))
-        .collect();
+/// Expand `matrix` on `pythons` (from [`resolve_pythons`]), narrowed by
+/// the target and scenario filters.
+pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Result<Plan, PlanError> {
+    check_filters(matrix, filters)?;
     let targets: Vec<TargetSpec> = matrix
         .targets
         .iter()

@@ -122,7 +122,7 @@ fn color_of(o: Outcome) -> Color {
         Outcome::Pass => Color::Green,
         Outcome::Refused => Color::Cyan,
         Outcome::NotApplicable => Color::DarkGrey,
-        Outcome::SharedState => Color::Yellow,
+        Outcome::SharedState | Outcome::GilEnabled => Color::Yellow,
         Outcome::ImportError | Outcome::BuildFailed => Color::Red,
         Outcome::Crash | Outcome::Hang | Outcome::HarnessError => Color::Magenta,
     }

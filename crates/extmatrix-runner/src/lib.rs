@@ -10,7 +10,9 @@
 
 pub mod protocol;
 
-pub use protocol::{CycleFigures, Declaration, Event, ImportFailure, SharedObject};
+pub use protocol::{
+    CycleFigures, Declaration, Event, GilState, ImportFailure, ImportWarning, SharedObject,
+};
 
 use extmatrix_core::Scenario;
 use std::fs::File;
@@ -32,6 +34,8 @@ pub struct CellCommand {
     pub smoke: Option<String>,
     pub python_exe: PathBuf,
     pub cycles: u32,
+    /// Threads running the smoke code at once in `free-threading`.
+    pub threads: u32,
     pub timeout: Duration,
 }
 
@@ -92,6 +96,8 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         .arg(&cmd.python_exe)
         .arg("--cycles")
         .arg(cmd.cycles.to_string())
+        .arg("--threads")
+        .arg(cmd.threads.to_string())
         .arg("--smoke")
         .arg(cmd.smoke.as_deref().unwrap_or(""))
         .arg("--obs-fd")

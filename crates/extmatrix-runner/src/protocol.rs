@@ -20,6 +20,10 @@ pub enum Event {
     Declared(Declaration),
     Error(ImportFailure),
     Cycle(CycleFigures),
+    /// A warning raised while importing the module.
+    Warning(ImportWarning),
+    /// Free-threaded builds: whether the GIL is enabled at this point.
+    Gil(GilState),
     /// How many objects were collected from one module for an identity check.
     Reachable {
         count: u64,
@@ -75,6 +79,25 @@ pub struct ImportFailure {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
+}
+
+/// A warning raised during an import (e.g. CPython's RuntimeWarning when a
+/// module re-enables the GIL on a free-threaded build).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportWarning {
+    #[serde(rename = "where")]
+    pub location: String,
+    pub category: String,
+    pub message: String,
+}
+
+/// Whether the GIL was enabled at a point of a free-threaded run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GilState {
+    /// `before import`, `import`, `after smoke`, ...
+    #[serde(rename = "where")]
+    pub location: String,
+    pub enabled: bool,
 }
 
 /// The figures of one reinit cycle.

@@ -38,7 +38,51 @@ pub enum PythonSelector {
         path: PathBuf,
         at: Location,
     },
+    /// `{id: cp313d, source: {...}, variant: debug, configure: [...]}`: an
+    /// interpreter built from source (and cached) by extmatrix.
+    Build(BuildSpec),
 }
+
+impl PythonSelector {
+    /// The id this entry names (`None` for `auto`).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            PythonSelector::Auto => None,
+            PythonSelector::Id { id, .. } | PythonSelector::Path { id, .. } => Some(id),
+            PythonSelector::Build(b) => Some(&b.id),
+        }
+    }
+}
+
+/// A CPython to build from a source tarball.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildSpec {
+    pub id: String,
+    pub source: SourceSpec,
+    /// Default: `Variant::Default`.
+    pub variant: Variant,
+    /// Extra `./configure` arguments, after the variant's.
+    pub configure: Vec<String>,
+    pub at: Location,
+}
+
+/// Where the CPython source comes from. Exactly one of `tarball` / `url`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    /// `{tarball: path, sha256: hex?}`: a local file (relative to the matrix
+    /// file's directory; not checked for existence here — a build that needs
+    /// it reports a missing file). `sha256`, when given, is 64 lowercase hex
+    /// digits and is checked before building.
+    Tarball {
+        path: PathBuf,
+        sha256: Option<String>,
+    },
+    /// `{url: https://..., sha256: hex}`: downloaded, then checked; `sha256`
+    /// is required.
+    Url { url: String, sha256: String },
+}
+
+pub use extmatrix_core::Variant;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -48,6 +92,8 @@ pub struct Options {
     pub timeout_s: u64,
     /// Parallel cells; `None` = number of cores.
     pub jobs: Option<usize>,
+    /// Threads running the smoke code at once in `free-threading` (>= 1, default 4).
+    pub threads: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,12 +135,13 @@ pub struct SpecError {
 }
 
 impl Default for Options {
-    /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core.
+    /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core, `threads: 4`.
     fn default() -> Self {
         Options {
             cycles: 5,
             timeout_s: 60,
             jobs: None,
+            threads: 4,
         }
     }
 }
@@ -108,9 +155,16 @@ impl fmt::Display for Location {
 
 /// Keys allowed at the top of a matrix file.
 const TOP_KEYS: &[&str] = &["pythons", "scenarios", "options", "targets"];
-const OPTION_KEYS: &[&str] = &["cycles", "timeout_s", "jobs"];
+const OPTION_KEYS: &[&str] = &["cycles", "timeout_s", "jobs", "threads"];
 const TARGET_KEYS: &[&str] = &["name", "c", "module", "smoke"];
 const PYTHON_PATH_KEYS: &[&str] = &["id", "path"];
+const PYTHON_BUILD_KEYS: &[&str] = &["id", "source", "variant", "configure"];
+const SOURCE_KEYS: &[&str] = &["tarball", "url", "sha256"];
+/// How a `url` may start.
+const URL_SCHEMES: &[&str] = &["https://", "http://", "file://"];
+/// Said wherever a `pythons` mapping mixes or lacks `path` and `source`.
+const PATH_OR_SOURCE: &str =
+    "choose one: `path` for an installed interpreter, `source` to build one";
 
 /// Read and validate the matrix file at `path`.
 pub fn load(path: &Path) -> Result<Matrix, SpecError> {
@@ -303,8 +357,8 @@ impl Context<'_> {
     /// `pythons: auto` or a list of selectors.
     fn pythons(&self, node: &Node) -> Result<Vec<PythonSelector>, SpecError> {
         const EXPECTED: &str =
-            "`pythons` must be `auto` or a list of `auto`, interpreter ids (like cp313) \
-                                and {id, path} mappings";
+            "`pythons` must be `auto` or a list of `auto`, interpreter ids (like cp313), \
+             {id, path} mappings and {id, source} builds";
         let items = match &node.value {
             Value::Str(s) if s == "auto" => return Ok(vec![PythonSelector::Auto]),
             Value::Seq(items) => items,
@@ -320,10 +374,10 @@ impl Context<'_> {
         let mut selectors = Vec::with_capacity(items.len());
         for item in items {
             let selector = self.python(item)?;
-            if let PythonSelector::Id { id, at } | PythonSelector::Path { id, at, .. } = &selector {
-                if let Some(first) = seen.insert(id.clone(), *at) {
+            if let Some(id) = selector.id() {
+                if let Some(first) = seen.insert(id.to_owned(), item.at) {
                     return Err(self.error(
-                        *at,
+                        item.at,
                         format!("interpreter id `{id}` is listed twice (first at {first})"),
                     ));
                 }
@@ -344,36 +398,220 @@ impl Context<'_> {
                     at: node.at,
                 })
             }
-            Value::Map(_) => {
-                let fields = self.fields(node, "a `pythons` entry", PYTHON_PATH_KEYS)?;
-                let id_node = fields.require(self, "id")?;
-                let id = self.string(id_node, "`id` must be an interpreter id string like cp313")?;
-                self.python_id(id_node, id)?;
-                if id == "auto" {
-                    return Err(self.error(
-                        id_node.at,
-                        "`auto` is reserved and cannot be the `id` of an interpreter path",
-                    ));
-                }
-                let path_node = fields.require(self, "path")?;
-                let path = self.string(path_node, "`path` must be the path of a Python executable")?;
-                if path.is_empty() {
-                    return Err(self.error(
-                        path_node.at,
-                        "`path` must not be empty; give the path of a Python executable",
-                    ));
-                }
-                Ok(PythonSelector::Path {
-                    id: id.to_owned(),
-                    path: self.resolve(path),
-                    at: node.at,
-                })
-            }
+            Value::Map(entries) => match self.python_form(node, entries)? {
+                PythonForm::Path => self.python_path(node),
+                PythonForm::Build => Ok(PythonSelector::Build(self.build(node)?)),
+            },
             _ => Err(self.wrong_type(
                 node,
-                "a `pythons` entry must be `auto`, an interpreter id like cp313, or a mapping {id, path}",
+                "a `pythons` entry must be `auto`, an interpreter id like cp313, a mapping {id, path} \
+                 or a build {id, source, variant, configure}",
             )),
         }
+    }
+
+    /// Which form a `pythons` mapping is: `path` makes it an installed
+    /// interpreter, `source` a build. Keys are checked against both forms.
+    fn python_form(&self, node: &Node, entries: &[(Node, Node)]) -> Result<PythonForm, SpecError> {
+        let mut path_key = None;
+        let mut source_key = None;
+        for (key, _) in entries {
+            match &key.value {
+                Value::Str(k) if k == "path" => path_key = Some(key),
+                Value::Str(k) if k == "source" => source_key = Some(key),
+                Value::Str(k)
+                    if PYTHON_PATH_KEYS.contains(&k.as_str())
+                        || PYTHON_BUILD_KEYS.contains(&k.as_str()) => {}
+                other => {
+                    return Err(self.error(
+                        key.at,
+                        format!(
+                            "unknown key `{}` in a `pythons` entry; allowed keys: {} (an installed \
+                             interpreter) or {} (a build from source)",
+                            other.key_text(),
+                            PYTHON_PATH_KEYS.join(", "),
+                            PYTHON_BUILD_KEYS.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        match (path_key, source_key) {
+            (Some(path), Some(source)) => Err(self.error(
+                later(path, source).at,
+                format!("a `pythons` entry has both `path` and `source`; {PATH_OR_SOURCE}"),
+            )),
+            (Some(_), None) => Ok(PythonForm::Path),
+            (None, Some(_)) => Ok(PythonForm::Build),
+            (None, None) => Err(self.error(
+                node.at,
+                format!("a `pythons` entry needs `path` or `source`; {PATH_OR_SOURCE}"),
+            )),
+        }
+    }
+
+    /// `{id, path}`: an installed interpreter under this id.
+    fn python_path(&self, node: &Node) -> Result<PythonSelector, SpecError> {
+        let fields = self.fields(node, "a `pythons` entry with `path`", PYTHON_PATH_KEYS)?;
+        let id = self.mapping_id(&fields)?;
+        let path_node = fields.require(self, "path")?;
+        let path = self.string(path_node, "`path` must be the path of a Python executable")?;
+        if path.is_empty() {
+            return Err(self.error(
+                path_node.at,
+                "`path` must not be empty; give the path of a Python executable",
+            ));
+        }
+        Ok(PythonSelector::Path {
+            id,
+            path: self.resolve(path),
+            at: node.at,
+        })
+    }
+
+    /// `{id, source, variant, configure}`: a CPython built from source.
+    fn build(&self, node: &Node) -> Result<BuildSpec, SpecError> {
+        let fields = self.fields(node, "a `pythons` build entry", PYTHON_BUILD_KEYS)?;
+        let id = self.mapping_id(&fields)?;
+        let source = self.source(fields.require(self, "source")?)?;
+        let variant = match fields.get("variant") {
+            Some(variant_node) => {
+                let allowed: Vec<&str> = Variant::ALL.iter().map(|v| v.id()).collect();
+                self.string(
+                    variant_node,
+                    &format!("`variant` must be one of {}", allowed.join(", ")),
+                )?
+                .parse()
+                .map_err(|message: String| self.error(variant_node.at, message))?
+            }
+            None => Variant::Default,
+        };
+        let configure = match fields.get("configure") {
+            Some(configure_node) => self.configure(configure_node)?,
+            None => Vec::new(),
+        };
+        Ok(BuildSpec {
+            id,
+            source,
+            variant,
+            configure,
+            at: node.at,
+        })
+    }
+
+    /// The `id` of a `pythons` mapping (either form).
+    fn mapping_id(&self, fields: &Fields) -> Result<String, SpecError> {
+        let id_node = fields.require(self, "id")?;
+        let id = self.string(id_node, "`id` must be an interpreter id string like cp313")?;
+        self.python_id(id_node, id)?;
+        if id == "auto" {
+            return Err(self.error(
+                id_node.at,
+                "`auto` is reserved and cannot be the `id` of a `pythons` mapping",
+            ));
+        }
+        Ok(id.to_owned())
+    }
+
+    /// `source: {tarball | url, sha256}`.
+    fn source(&self, node: &Node) -> Result<SourceSpec, SpecError> {
+        let fields = self.fields(node, "`source`", SOURCE_KEYS)?;
+        let sha256 = match fields.get("sha256") {
+            Some(sha_node) => Some(self.sha256(sha_node)?),
+            None => None,
+        };
+        match (fields.get("tarball"), fields.get("url")) {
+            (Some(tarball), Some(url)) => Err(self.error(
+                later(tarball, url).at,
+                "`source` has both `tarball` and `url`; choose one: `tarball` for a local file, \
+                 `url` to download one",
+            )),
+            (None, None) => Err(self.error(
+                node.at,
+                "`source` needs `tarball` (a local .tar.xz/.tgz file) or `url` (to download one)",
+            )),
+            (Some(tarball_node), None) => {
+                let tarball = self.string(
+                    tarball_node,
+                    "`tarball` must be the path of a source tarball",
+                )?;
+                if tarball.is_empty() {
+                    return Err(self.error(
+                        tarball_node.at,
+                        "`tarball` must not be empty; give the path of a source tarball",
+                    ));
+                }
+                Ok(SourceSpec::Tarball {
+                    path: self.resolve(tarball),
+                    sha256,
+                })
+            }
+            (None, Some(url_node)) => {
+                let url = self.string(url_node, "`url` must be the URL of a source tarball")?;
+                if !URL_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+                    return Err(self.error(
+                        url_node.at,
+                        format!(
+                            "invalid `url` {url:?}: it must start with {}",
+                            URL_SCHEMES.join(", ")
+                        ),
+                    ));
+                }
+                let sha256 = sha256.ok_or_else(|| {
+                    self.error(
+                        node.at,
+                        "missing required key `sha256` in `source`; a download from `url` is \
+                         checked against its SHA-256 (64 hex digits)",
+                    )
+                })?;
+                Ok(SourceSpec::Url {
+                    url: url.to_owned(),
+                    sha256,
+                })
+            }
+        }
+    }
+
+    /// 64 hex digits, returned in lower case.
+    fn sha256(&self, node: &Node) -> Result<String, SpecError> {
+        let sha = self.string(
+            node,
+            "`sha256` must be a string of 64 hexadecimal digits (quote it)",
+        )?;
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            let found = match sha.chars().find(|c| !c.is_ascii_hexdigit()) {
+                Some(c) => format!("it contains {c:?}"),
+                None => format!("it has {} digits", sha.len()),
+            };
+            return Err(self.error(
+                node.at,
+                format!("invalid `sha256`: it must be 64 hexadecimal digits, but {found}"),
+            ));
+        }
+        Ok(sha.to_ascii_lowercase())
+    }
+
+    /// `configure: [...]`: extra `./configure` arguments, non-empty strings.
+    fn configure(&self, node: &Node) -> Result<Vec<String>, SpecError> {
+        let Value::Seq(items) = &node.value else {
+            return Err(self.wrong_type(
+                node,
+                "`configure` must be a list of ./configure arguments (strings)",
+            ));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let arg = self.string(
+                    item,
+                    "a `configure` argument must be a string (quote it if YAML reads it otherwise)",
+                )?;
+                if arg.is_empty() {
+                    return Err(self.error(item.at, "a `configure` argument must not be empty"));
+                }
+                Ok(arg.to_owned())
+            })
+            .collect()
     }
 
     fn python_id(&self, node: &Node, id: &str) -> Result<(), SpecError> {
@@ -435,7 +673,7 @@ impl Context<'_> {
         Ok(scenarios)
     }
 
-    /// `options: {cycles, timeout_s, jobs}`, each optional.
+    /// `options: {cycles, timeout_s, jobs, threads}`, each optional.
     fn options(&self, node: &Node) -> Result<Options, SpecError> {
         let fields = self.fields(node, "`options`", OPTION_KEYS)?;
         let mut options = Options::default();
@@ -447,6 +685,9 @@ impl Context<'_> {
         }
         if let Some(jobs) = fields.get("jobs") {
             options.jobs = Some(self.positive_int(jobs, "jobs")?);
+        }
+        if let Some(threads) = fields.get("threads") {
+            options.threads = self.positive_int(threads, "threads")?;
         }
         Ok(options)
     }
@@ -594,6 +835,24 @@ impl Context<'_> {
                 format!("cannot resolve C file {}: {err}", resolved.display()),
             )
         })
+    }
+}
+
+/// The two forms of a `pythons` mapping.
+enum PythonForm {
+    /// `{id, path}`
+    Path,
+    /// `{id, source, variant, configure}`
+    Build,
+}
+
+/// Of two nodes, the one that comes later in the file (for "both X and Y"
+/// errors, which point at the second of the two).
+fn later<'n>(a: &'n Node, b: &'n Node) -> &'n Node {
+    if (a.at.line, a.at.column) > (b.at.line, b.at.column) {
+        a
+    } else {
+        b
     }
 }
 

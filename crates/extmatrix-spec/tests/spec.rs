@@ -2,7 +2,8 @@
 
 use extmatrix_core::Scenario;
 use extmatrix_spec::{
-    load, parse, Location, Matrix, Options, PythonSelector, SpecError, TargetKind, TargetSpec,
+    load, parse, BuildSpec, Location, Matrix, Options, PythonSelector, SourceSpec, SpecError,
+    TargetKind, TargetSpec, Variant,
 };
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -113,6 +114,7 @@ targets:
             cycles: 3,
             timeout_s: 120,
             jobs: Some(2),
+            threads: 4,
         },
         targets: vec![
             TargetSpec {
@@ -149,7 +151,8 @@ fn optional_sections_default() {
         Options {
             cycles: 5,
             timeout_s: 60,
-            jobs: None
+            jobs: None,
+            threads: 4,
         }
     );
     assert_eq!(matrix.targets[0].module, "isolated_ok");
@@ -164,7 +167,8 @@ fn optional_sections_default() {
         Options {
             cycles: 5,
             timeout_s: 60,
-            jobs: Some(8)
+            jobs: Some(8),
+            threads: 4,
         }
     );
 }
@@ -224,7 +228,7 @@ fn unknown_key_in_options() {
     );
     assert_eq!(
         message,
-        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs"
+        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs, threads"
     );
 }
 
@@ -292,7 +296,7 @@ fn wrong_type_for_an_option() {
         10,
     );
     assert!(message.starts_with(
-        "`options` must be a mapping with keys cycles, timeout_s, jobs, found a list"
+        "`options` must be a mapping with keys cycles, timeout_s, jobs, threads, found a list"
     ));
 }
 
@@ -343,7 +347,11 @@ fn invalid_python_entries() {
         3,
         5,
     );
-    assert_eq!(message, "missing required key `path` in a `pythons` entry");
+    assert_eq!(
+        message,
+        "a `pythons` entry needs `path` or `source`; choose one: `path` for an installed \
+         interpreter, `source` to build one"
+    );
 
     let message = project.error_at(
         &format!("pythons: [cp313, {{id: cp313, path: x}}]\n{TARGETS}"),
@@ -552,4 +560,301 @@ fn junk_input_is_an_error_not_a_panic() {
             "no location for {text:?}: {err}"
         );
     }
+}
+
+#[test]
+fn threads_option() {
+    let project = Project::new();
+    let matrix = project.parse(&format!("pythons: auto\n{TARGETS}")).unwrap();
+    assert_eq!(matrix.options.threads, 4);
+
+    let matrix = project
+        .parse(&format!(
+            "pythons: auto\noptions: {{threads: 16}}\n{TARGETS}"
+        ))
+        .unwrap();
+    assert_eq!(matrix.options.threads, 16);
+
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: {{threads: 0}}\n{TARGETS}"),
+        2,
+        20,
+    );
+    assert_eq!(
+        message,
+        "`threads` must be an integer >= 1, found integer 0"
+    );
+}
+
+/// 64 hex digits, upper case (stored lower case).
+const SHA_UPPER: &str = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
+const SHA: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[test]
+fn build_entries_round_trip() {
+    let project = Project::new();
+    let text = format!(
+        "\
+pythons:
+  - auto
+  - cp313
+  - {{ id: cp313d,  source: {{ tarball: ../cache/Python-3.13.tar.xz, sha256: \"{SHA_UPPER}\" }}, variant: debug }}
+  - {{ id: cp313t,  source: {{ tarball: ../cache/Python-3.13.tar.xz }}, variant: free-threaded }}
+  - {{ id: cp313td, source: {{ url: \"https://example.org/Python-3.13.5.tar.xz\", sha256: \"{SHA}\" }}, variant: free-threaded-debug }}
+  - id: cp313-asan
+    source: {{ tarball: /opt/src/x.tar.xz }}
+    configure: [\"--with-address-sanitizer\", \"--without-pymalloc\"]
+{TARGETS}"
+    );
+    let tarball = project.matrices_dir().join("../cache/Python-3.13.tar.xz");
+    let expected = vec![
+        PythonSelector::Auto,
+        PythonSelector::Id {
+            id: "cp313".into(),
+            at: at(3, 5),
+        },
+        PythonSelector::Build(BuildSpec {
+            id: "cp313d".into(),
+            source: SourceSpec::Tarball {
+                path: tarball.clone(),
+                sha256: Some(SHA_UPPER.to_ascii_lowercase()),
+            },
+            variant: Variant::Debug,
+            configure: vec![],
+            at: at(4, 5),
+        }),
+        PythonSelector::Build(BuildSpec {
+            id: "cp313t".into(),
+            source: SourceSpec::Tarball {
+                path: tarball,
+                sha256: None,
+            },
+            variant: Variant::FreeThreaded,
+            configure: vec![],
+            at: at(5, 5),
+        }),
+        PythonSelector::Build(BuildSpec {
+            id: "cp313td".into(),
+            source: SourceSpec::Url {
+                url: "https://example.org/Python-3.13.5.tar.xz".into(),
+                sha256: SHA.into(),
+            },
+            variant: Variant::FreeThreadedDebug,
+            configure: vec![],
+            at: at(6, 5),
+        }),
+        PythonSelector::Build(BuildSpec {
+            id: "cp313-asan".into(),
+            source: SourceSpec::Tarball {
+                path: PathBuf::from("/opt/src/x.tar.xz"),
+                sha256: None,
+            },
+            variant: Variant::Default,
+            configure: vec![
+                "--with-address-sanitizer".into(),
+                "--without-pymalloc".into(),
+            ],
+            at: at(7, 5),
+        }),
+    ];
+    let matrix = project.parse(&text).unwrap();
+    assert_eq!(matrix.pythons, expected);
+    let ids: Vec<_> = matrix.pythons.iter().map(PythonSelector::id).collect();
+    assert_eq!(
+        ids,
+        [
+            None,
+            Some("cp313"),
+            Some("cp313d"),
+            Some("cp313t"),
+            Some("cp313td"),
+            Some("cp313-asan")
+        ]
+    );
+}
+
+#[test]
+fn build_source_without_tarball_or_url() {
+    let project = Project::new();
+    let text = format!("pythons:\n  - id: b\n    source: {{sha256: \"{SHA}\"}}\n{TARGETS}");
+    let message = project.error_at(&text, 3, 13);
+    assert!(
+        message.starts_with("`source` needs `tarball`") && message.contains("or `url`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_source_with_tarball_and_url() {
+    let project = Project::new();
+    let text = format!(
+        "pythons:\n  - id: b\n    source:\n      tarball: x.tar.xz\n      url: https://e.org/x.tar.xz\n      sha256: \"{SHA}\"\n{TARGETS}"
+    );
+    let message = project.error_at(&text, 5, 12);
+    assert!(
+        message.starts_with("`source` has both `tarball` and `url`; choose one"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_url_without_sha256() {
+    let project = Project::new();
+    let text =
+        format!("pythons:\n  - {{id: b, source: {{url: \"https://e.org/x.tgz\"}}}}\n{TARGETS}");
+    let message = project.error_at(&text, 2, 21);
+    assert!(
+        message.starts_with("missing required key `sha256` in `source`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_bad_sha256() {
+    let project = Project::new();
+    let text =
+        format!("pythons:\n  - {{id: b, source: {{tarball: x, sha256: abc123}}}}\n{TARGETS}");
+    let message = project.error_at(&text, 2, 42);
+    assert_eq!(
+        message,
+        "invalid `sha256`: it must be 64 hexadecimal digits, but it has 6 digits"
+    );
+
+    let bad = format!("{}g", &SHA[..63]);
+    let text = format!(
+        "pythons:\n  - id: b\n    source:\n      tarball: x\n      sha256: {bad}\n{TARGETS}"
+    );
+    let message = project.error_at(&text, 5, 15);
+    assert_eq!(
+        message,
+        "invalid `sha256`: it must be 64 hexadecimal digits, but it contains 'g'"
+    );
+}
+
+#[test]
+fn build_unknown_variant() {
+    let project = Project::new();
+    let text =
+        format!("pythons:\n  - id: b\n    source: {{tarball: x}}\n    variant: debugg\n{TARGETS}");
+    let message = project.error_at(&text, 4, 14);
+    assert_eq!(message, "debugg".parse::<Variant>().unwrap_err());
+    assert!(
+        message.contains("allowed: default, debug, free-threaded, free-threaded-debug"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_configure_item_not_a_string() {
+    let project = Project::new();
+    let text = format!(
+        "pythons:\n  - id: b\n    source: {{tarball: x}}\n    configure:\n      - --enable-x\n      - 3\n{TARGETS}"
+    );
+    let message = project.error_at(&text, 6, 9);
+    assert!(
+        message.starts_with("a `configure` argument must be a string")
+            && message.ends_with("found integer 3"),
+        "{message}"
+    );
+}
+
+#[test]
+fn build_unknown_key_lists_both_forms() {
+    let project = Project::new();
+    let text =
+        format!("pythons:\n  - id: b\n    source: {{tarball: x}}\n    varient: debug\n{TARGETS}");
+    let message = project.error_at(&text, 4, 5);
+    assert_eq!(
+        message,
+        "unknown key `varient` in a `pythons` entry; allowed keys: id, path (an installed \
+         interpreter) or id, source, variant, configure (a build from source)"
+    );
+}
+
+#[test]
+fn path_and_source_together() {
+    let project = Project::new();
+    let text = format!(
+        "pythons:\n  - id: b\n    path: /usr/bin/python3\n    source: {{tarball: x}}\n{TARGETS}"
+    );
+    let message = project.error_at(&text, 4, 5);
+    assert_eq!(
+        message,
+        "a `pythons` entry has both `path` and `source`; choose one: `path` for an installed \
+         interpreter, `source` to build one"
+    );
+}
+
+#[test]
+fn duplicate_id_between_build_and_id_entry() {
+    let project = Project::new();
+    let text =
+        format!("pythons:\n  - cp313d\n  - {{id: cp313d, source: {{tarball: x}}}}\n{TARGETS}");
+    let message = project.error_at(&text, 3, 5);
+    assert_eq!(
+        message,
+        "interpreter id `cp313d` is listed twice (first at 2:5)"
+    );
+}
+
+#[test]
+fn other_build_errors() {
+    let project = Project::new();
+    let message = project.error_at(
+        &format!("pythons: [{{id: b, source: {{url: ftp://e.org/x, sha256: {SHA}}}}}]\n{TARGETS}"),
+        1,
+        33,
+    );
+    assert!(
+        message.starts_with("invalid `url` \"ftp://e.org/x\""),
+        "{message}"
+    );
+    assert!(message.contains("https://, http://, file://"), "{message}");
+
+    let message = project.error_at(
+        &format!("pythons: [{{id: CP313, source: {{tarball: x}}}}]\n{TARGETS}"),
+        1,
+        16,
+    );
+    assert!(
+        message.starts_with("invalid interpreter id \"CP313\""),
+        "{message}"
+    );
+
+    let message = project.error_at(
+        &format!("pythons: [{{id: auto, source: {{tarball: x}}}}]\n{TARGETS}"),
+        1,
+        16,
+    );
+    assert!(message.starts_with("`auto` is reserved"), "{message}");
+
+    let message = project.error_at(
+        &format!("pythons: [{{id: b, path: x, variant: debug}}]\n{TARGETS}"),
+        1,
+        28,
+    );
+    assert_eq!(
+        message,
+        "unknown key `variant` in a `pythons` entry with `path`; allowed keys: id, path"
+    );
+
+    let message = project.error_at(
+        &format!("pythons: [{{id: b, source: x.tar.xz}}]\n{TARGETS}"),
+        1,
+        27,
+    );
+    assert!(
+        message.starts_with("`source` must be a mapping with keys tarball, url, sha256"),
+        "{message}"
+    );
+
+    let message = project.error_at(
+        &format!("pythons: [{{id: b, source: {{tarball: x}}, configure: --x}}]\n{TARGETS}"),
+        1,
+        52,
+    );
+    assert!(
+        message.starts_with("`configure` must be a list"),
+        "{message}"
+    );
 }

@@ -3,6 +3,7 @@
 //! progress, and exit codes. The flow (spec → plan → provision → run → judge
 //! → report) is in `run.rs`; each arrow belongs to its own crate.
 
+mod builds;
 mod pythons_cmd;
 mod run;
 
@@ -71,10 +72,44 @@ struct RunArgs {
 }
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct PythonsArgs {
-    /// Print the discovery as JSON instead of a table.
+    #[command(subcommand)]
+    action: Option<PythonsAction>,
+    /// Print the discovered and built interpreters as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// The cache holding built interpreters [default: as for `run`].
+    #[arg(long, value_name = "DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PythonsAction {
+    /// Build (or find in the cache) the interpreters a matrix describes with `source:`.
+    ///
+    /// Builds run in parallel up to --jobs, each with `make -j<cores>`; logs
+    /// stay in the cache. Nothing half-built is ever left in place.
+    Build {
+        /// The matrix whose build entries to provision.
+        #[arg(long, value_name = "FILE", default_value = "matrices/default.yaml")]
+        matrix: PathBuf,
+        /// Only these ids [default: every build entry of the matrix].
+        ids: Vec<String>,
+        /// Builds at once [default: the matrix's options.jobs, else the number of cores].
+        #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+    },
+    /// Remove built interpreters that none of the given matrices uses, and
+    /// leftovers of interrupted builds.
+    Prune {
+        /// Matrices whose builds to keep (repeatable) [default: matrices/*.yaml].
+        #[arg(long = "matrix", value_name = "FILE")]
+        matrices: Vec<PathBuf>,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]

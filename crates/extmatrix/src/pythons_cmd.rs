@@ -1,8 +1,13 @@
-//! `extmatrix pythons`: what discovery finds, as a table or JSON.
+//! `extmatrix pythons`: what discovery finds and what the cache has built;
+//! `pythons build` and `pythons prune`.
 
-use crate::PythonsArgs;
+use crate::{PythonsAction, PythonsArgs, UsageError};
 use anyhow::Result;
+use extmatrix_cpython_build::BuildCache;
+use extmatrix_provision::Cache;
 use extmatrix_pythons::{Python, SearchPlaces};
+use extmatrix_spec::{Matrix, PythonSelector};
+use std::path::{Path, PathBuf};
 
 fn flags(p: &Python) -> String {
     let mut f = Vec::new();
@@ -15,38 +20,47 @@ fn flags(p: &Python) -> String {
     f.join(", ")
 }
 
+fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(header.to_vec());
+    t
+}
+
 pub fn pythons(args: PythonsArgs) -> Result<u8> {
+    let cache = Cache::from_env(args.cache_dir)?;
+    let builds = BuildCache::new(cache.root());
+    match args.action {
+        None => list(&builds, args.json),
+        Some(PythonsAction::Build { matrix, ids, jobs }) => build(&builds, &matrix, &ids, jobs),
+        Some(PythonsAction::Prune { matrices, dry_run }) => prune(&builds, matrices, dry_run),
+    }
+}
+
+fn list(builds: &BuildCache, json: bool) -> Result<u8> {
     let discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&discovery)?);
+    let built = builds.list();
+    if json {
+        let metas: Vec<_> = built.iter().map(|b| &b.meta).collect();
+        let value = serde_json::json!({
+            "pythons": discovery.pythons,
+            "shadowed": discovery.shadowed,
+            "rejected": discovery.rejected,
+            "built": metas,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
     }
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["id", "version", "flags", "path", "found via"]);
+    let mut t = table(&["id", "version", "flags", "path", "found via"]);
     for p in &discovery.pythons {
-        table.add_row([
-            p.id.clone(),
-            p.version.to_string(),
-            flags(p),
-            p.path.display().to_string(),
-            p.found_via.clone(),
-        ]);
+        t.add_row([p.id.clone(), p.version.to_string(), flags(p), p.path.display().to_string(), p.found_via.clone()]);
     }
-    println!("{table}");
+    println!("Found on this machine:\n{t}");
     if !discovery.shadowed.is_empty() {
-        println!(
-            "\nAlso found, but another interpreter has the same id (the newest patch release wins;"
-        );
+        println!("\nAlso found, but another interpreter has the same id (the newest patch release wins;");
         println!("name one in a matrix with {{id: <your-id>, path: <path>}}):");
         for p in &discovery.shadowed {
-            println!(
-                "  {} {} {} ({})",
-                p.id,
-                p.version,
-                p.path.display(),
-                p.found_via
-            );
+            println!("  {} {} {} ({})", p.id, p.version, p.path.display(), p.found_via);
         }
     }
     if !discovery.rejected.is_empty() {
@@ -55,8 +69,112 @@ pub fn pythons(args: PythonsArgs) -> Result<u8> {
             println!("  {}: {}", r.path.display(), r.reason);
         }
     }
-    if discovery.pythons.is_empty() {
+    if built.is_empty() {
+        println!("\nBuilt by extmatrix: none yet in {} (`extmatrix pythons build`).", builds.root().display());
+    } else {
+        let mut t = table(&["id", "version", "flags", "variant", "size", "cache entry"]);
+        for b in &built {
+            let p = &b.meta.python;
+            t.add_row([
+                b.meta.id.clone(),
+                p.version.to_string(),
+                flags(p),
+                b.meta.variant.to_string(),
+                format!("{:.0} MiB", b.meta.size_bytes as f64 / (1024.0 * 1024.0)),
+                b.dir.display().to_string(),
+            ]);
+        }
+        println!("\nBuilt by extmatrix (in {}):\n{t}", builds.root().display());
+    }
+    if discovery.pythons.is_empty() && built.is_empty() {
         println!("\nNo embeddable CPython found. Install one with its development files (headers and python3.X-config).");
     }
+    Ok(0)
+}
+
+fn load(matrix: &Path) -> Result<Matrix> {
+    Ok(extmatrix_spec::load(matrix).map_err(|e| UsageError(e.to_string()))?)
+}
+
+fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u16>) -> Result<u8> {
+    let matrix = load(matrix_path)?;
+    let specs: Vec<_> = matrix
+        .pythons
+        .iter()
+        .filter_map(|s| match s {
+            PythonSelector::Build(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let known: Vec<&str> = specs.iter().map(|b| b.id.as_str()).collect();
+    for id in ids {
+        if !known.contains(&id.as_str()) {
+            return Err(UsageError(format!(
+                "{}: no build entry `{id}`; it has: {}",
+                matrix_path.display(),
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ))
+            .into());
+        }
+    }
+    let wanted: Vec<_> = specs.into_iter().filter(|b| ids.is_empty() || ids.contains(&b.id)).collect();
+    let jobs = jobs
+        .map(usize::from)
+        .or(matrix.options.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let built = crate::builds::ensure_all(&matrix, &wanted, builds, jobs)?;
+    for b in &built {
+        let total: f64 = b.meta.seconds.iter().map(|(_, s)| s).sum();
+        let phases: Vec<String> = b.meta.seconds.iter().map(|(p, s)| format!("{} {s:.0}s", p.name())).collect();
+        println!(
+            "{} {} {}: {}",
+            b.meta.id,
+            b.meta.python.version,
+            if b.fresh { format!("built in {total:.0}s ({})", phases.join(", ")) } else { "cached".to_owned() },
+            b.meta.python.path.display()
+        );
+    }
+    Ok(0)
+}
+
+fn prune(builds: &BuildCache, matrices: Vec<PathBuf>, dry_run: bool) -> Result<u8> {
+    let matrices = if matrices.is_empty() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("matrices")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        found.sort();
+        found
+    } else {
+        matrices
+    };
+    let mut keys = Vec::new();
+    let mut ids_without_key = Vec::new();
+    for path in &matrices {
+        for selector in load(path)?.pythons {
+            if let PythonSelector::Build(b) = selector {
+                match extmatrix_cpython_build::key_of(&b) {
+                    Some(key) => keys.push(key),
+                    // The source is not here to identify the build: keep every build of that id.
+                    None => ids_without_key.push(b.id.clone()),
+                }
+            }
+        }
+    }
+    let removed = builds.prune(|m| keys.contains(&m.key) || ids_without_key.contains(&m.id), dry_run)?;
+    let total: u64 = removed.iter().map(|(_, s)| s).sum();
+    for (path, size) in &removed {
+        println!("{} {} ({:.0} MiB)", if dry_run { "would remove" } else { "removed" }, path.display(), *size as f64 / 1048576.0);
+    }
+    println!(
+        "{} {} entries, {:.0} MiB (kept the builds of {})",
+        if dry_run { "would free" } else { "freed" },
+        removed.len(),
+        total as f64 / 1048576.0,
+        matrices.iter().map(|m| m.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
     Ok(0)
 }

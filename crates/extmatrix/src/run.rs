@@ -8,6 +8,7 @@ use crate::{RunArgs, UsageError};
 use anyhow::{Context, Result};
 use extmatrix_judge::Verdict;
 use extmatrix_plan::{Cell, Filters, Plan};
+use extmatrix_cpython_build::BuildCache;
 use extmatrix_provision::{BuildFailure, BuiltTarget, Cache};
 use extmatrix_pythons::{Discovery, SearchPlaces};
 use extmatrix_report::{CellResult, Report, TableStyle};
@@ -21,36 +22,42 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix = extmatrix_spec::load(&args.matrix).map_err(|e| UsageError(e.to_string()))?;
 
-    let needs_discovery = matrix
-        .pythons
-        .iter()
-        .any(|p| !matches!(p, PythonSelector::Path { .. }));
-    let discovery = if needs_discovery {
-        extmatrix_pythons::discover(&SearchPlaces::from_env())
-    } else {
-        Discovery::default()
-    };
-    let pythons = extmatrix_plan::resolve_pythons(&matrix, &discovery, |path, id| {
-        extmatrix_pythons::probe(path, "matrix", Some(id))
-    })
-    .map_err(|e| UsageError(e.to_string()))?;
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
         targets: args.target,
     };
-    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters)
-        .map_err(|e| UsageError(e.to_string()))?;
-    if let Some(secs) = args.timeout {
-        plan.options.timeout_s = secs;
-    }
-
+    extmatrix_plan::check_filters(&matrix, &filters).map_err(|e| UsageError(e.to_string()))?;
     let cache = Cache::from_env(args.cache_dir)?;
     let jobs = args
         .jobs
         .map(usize::from)
-        .or(plan.options.jobs)
+        .or(matrix.options.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+
+    let needs_discovery = matrix
+        .pythons
+        .iter()
+        .any(|p| matches!(p, PythonSelector::Auto | PythonSelector::Id { .. }));
+    let discovery = if needs_discovery {
+        extmatrix_pythons::discover(&SearchPlaces::from_env())
+    } else {
+        Discovery::default()
+    };
+    let wanted_builds = extmatrix_plan::builds_needed(&matrix, &filters);
+    let built = crate::builds::ensure_all(&matrix, &wanted_builds, &BuildCache::new(cache.root()), jobs)?;
+    let pythons = extmatrix_plan::resolve_pythons(
+        &matrix,
+        &discovery,
+        &crate::builds::by_id(&built),
+        |path, id| extmatrix_pythons::probe(path, "matrix", Some(id)),
+        &filters,
+    )
+    .map_err(|e| UsageError(e.to_string()))?;
+    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters).map_err(|e| UsageError(e.to_string()))?;
+    if let Some(secs) = args.timeout {
+        plan.options.timeout_s = secs;
+    }
 
     let provisioned = provision(&plan, &cache, jobs);
     let results = run_cells(&plan, &provisioned, jobs);
@@ -168,7 +175,10 @@ fn run_cells(plan: &Plan, provisioned: &Provisioned, jobs: usize) -> Vec<CellRes
 fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Duration) -> Verdict {
     let py = &plan.pythons[cell.python];
     let target = &plan.targets[cell.target];
-    if let Some(reason) = cell.scenario.unsupported_reason(py.version) {
+    if let Some(reason) = cell
+        .scenario
+        .unsupported_reason(py.version, py.free_threaded)
+    {
         return extmatrix_judge::not_applicable(reason);
     }
     let harness = match &provisioned.harnesses[cell.python] {
@@ -201,10 +211,18 @@ fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Durati
         smoke: target.smoke.clone(),
         python_exe: py.path.clone(),
         cycles: plan.options.cycles,
+        threads: plan.options.threads,
         timeout,
     };
     match extmatrix_runner::run_cell(&command) {
-        Ok(obs) => extmatrix_judge::judge(cell.scenario, &obs, timeout),
+        Ok(obs) => extmatrix_judge::judge(
+            &extmatrix_judge::CellFacts {
+                scenario: cell.scenario,
+                free_threaded: py.free_threaded,
+                timeout,
+            },
+            &obs,
+        ),
         Err(e) => extmatrix_judge::harness_error(format!(
             "could not run the harness {}: {e}",
             harness.display()

@@ -188,7 +188,11 @@ impl BuildCache {
                 let dir = e.path();
                 let meta = std::fs::read(dir.join("meta.json")).ok()?;
                 let meta: Meta = serde_json::from_slice(&meta).ok()?;
-                Some(Built { dir, meta, fresh: false })
+                Some(Built {
+                    dir,
+                    meta,
+                    fresh: false,
+                })
             })
             .collect();
         out.sort_by(|a, b| a.meta.id.cmp(&b.meta.id).then(a.dir.cmp(&b.dir)));
@@ -198,9 +202,17 @@ impl BuildCache {
     /// Remove every build that `keep` rejects, and leftovers of interrupted
     /// work (incomplete entries, `tmp/`). Returns what was (or, with
     /// `dry_run`, would be) removed, with sizes.
-    pub fn prune(&self, keep: impl Fn(&Meta) -> bool, dry_run: bool) -> std::io::Result<Vec<(PathBuf, u64)>> {
+    pub fn prune(
+        &self,
+        keep: impl Fn(&Meta) -> bool,
+        dry_run: bool,
+    ) -> std::io::Result<Vec<(PathBuf, u64)>> {
         let mut removed = Vec::new();
-        for entry in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if !path.is_dir() || matches!(name.as_str(), "logs" | "sources") {
@@ -253,7 +265,12 @@ pub fn dir_size(path: &Path) -> u64 {
 
 /// The cache key of a build: what must be equal for two builds to be
 /// interchangeable.
-pub fn build_key(source_sha256: &str, variant: Variant, extra: &[String], compiler: &str) -> String {
+pub fn build_key(
+    source_sha256: &str,
+    variant: Variant,
+    extra: &[String],
+    compiler: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [RECIPE, source_sha256, compiler]
         .into_iter()
@@ -264,7 +281,11 @@ pub fn build_key(source_sha256: &str, variant: Variant, extra: &[String], compil
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The first line of `cc --version`: a compiler upgrade means a new build.
@@ -296,7 +317,11 @@ struct Lock(File);
 
 impl Lock {
     fn acquire(path: &Path, progress: &dyn Progress) -> std::io::Result<Lock> {
-        let file = File::options().create(true).truncate(false).write(true).open(path)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             progress.waiting();
@@ -349,14 +374,21 @@ fn source_tarball(
         SourceSpec::Url { url, sha256 } => {
             let dir = cache.root.join("sources");
             std::fs::create_dir_all(&dir)?;
-            let suffix = url.rsplit('/').next().and_then(|n| n.find(".tar").map(|i| n[i..].to_owned()));
-            let target = dir.join(format!("{sha256}{}", suffix.unwrap_or_else(|| ".tar".into())));
+            let suffix = url
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.find(".tar").map(|i| n[i..].to_owned()));
+            let target = dir.join(format!(
+                "{sha256}{}",
+                suffix.unwrap_or_else(|| ".tar".into())
+            ));
             if target.is_file() {
                 return Ok((target, sha256.clone()));
             }
             progress.phase(Phase::Download);
             let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-            download(url, tmp.as_file_mut()).map_err(|e| BuildError::plain(format!("{whence}: {e}")))?;
+            download(url, tmp.as_file_mut())
+                .map_err(|e| BuildError::plain(format!("{whence}: {e}")))?;
             let actual = sha256_file(tmp.path())?;
             if actual != *sha256 {
                 return Err(BuildError::plain(format!(
@@ -379,7 +411,10 @@ fn download(url: &str, out: &mut File) -> Result<(), String> {
         .timeout_connect(Some(Duration::from_secs(20)))
         .build()
         .into();
-    let response = agent.get(url).call().map_err(|e| format!("cannot download {url}: {e}"))?;
+    let response = agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("cannot download {url}: {e}"))?;
     let mut body = response.into_body().into_reader();
     std::io::copy(&mut body, out).map_err(|e| format!("download of {url} broke off: {e}"))?;
     Ok(())
@@ -436,10 +471,18 @@ fn run_logged(
 pub fn key_of(spec: &BuildSpec) -> Option<String> {
     let sha256 = match &spec.source {
         SourceSpec::Url { sha256, .. } => sha256.clone(),
-        SourceSpec::Tarball { sha256: Some(sha256), .. } => sha256.clone(),
+        SourceSpec::Tarball {
+            sha256: Some(sha256),
+            ..
+        } => sha256.clone(),
         SourceSpec::Tarball { path, sha256: None } => sha256_file(path).ok()?,
     };
-    Some(build_key(&sha256, spec.variant, &spec.configure, &compiler_version()))
+    Some(build_key(
+        &sha256,
+        spec.variant,
+        &spec.configure,
+        &compiler_version(),
+    ))
 }
 
 /// Return the cached build for `spec`, building it first on a miss.
@@ -461,14 +504,23 @@ pub fn ensure(
     let dir = cache.root.join(&name);
     let meta_path = dir.join("meta.json");
 
-    let read_meta = || -> Option<Meta> { serde_json::from_slice(&std::fs::read(&meta_path).ok()?).ok() };
+    let read_meta =
+        || -> Option<Meta> { serde_json::from_slice(&std::fs::read(&meta_path).ok()?).ok() };
     if let Some(meta) = read_meta() {
-        return Ok(Built { dir, meta, fresh: false });
+        return Ok(Built {
+            dir,
+            meta,
+            fresh: false,
+        });
     }
     let _lock = Lock::acquire(&cache.root.join(format!("{name}.lock")), progress)?;
     if let Some(meta) = read_meta() {
         // Another run built it while we waited.
-        return Ok(Built { dir, meta, fresh: false });
+        return Ok(Built {
+            dir,
+            meta,
+            fresh: false,
+        });
     }
     if dir.exists() {
         // Renamed into place but never finished (killed before meta.json).
@@ -484,12 +536,17 @@ pub fn ensure(
     };
 
     std::fs::create_dir_all(cache.root.join("tmp"))?;
-    let work = tempfile::Builder::new().prefix(&name).tempdir_in(cache.root.join("tmp"))?;
+    let work = tempfile::Builder::new()
+        .prefix(&name)
+        .tempdir_in(cache.root.join("tmp"))?;
     let prefix = dir.join("prefix");
     let mut configure: Vec<String> = vec![format!("--prefix={}", prefix.display())];
     configure.extend(ALWAYS.iter().map(|s| s.to_string()));
     configure.extend(variant_flags(spec.variant).iter().map(|s| s.to_string()));
-    configure.push(format!("LDFLAGS=-Wl,-rpath,{}", prefix.join("lib").display()));
+    configure.push(format!(
+        "LDFLAGS=-Wl,-rpath,{}",
+        prefix.join("lib").display()
+    ));
     configure.extend(spec.configure.iter().cloned());
     let mut seconds = Vec::new();
 
@@ -499,7 +556,12 @@ pub fn ensure(
     std::fs::create_dir_all(&src_root)?;
     run_logged(
         "tar",
-        &["-xf".into(), tarball.display().to_string(), "-C".into(), src_root.display().to_string()],
+        &[
+            "-xf".into(),
+            tarball.display().to_string(),
+            "-C".into(),
+            src_root.display().to_string(),
+        ],
         work.path(),
         &mut log,
         progress,
@@ -507,21 +569,41 @@ pub fn ensure(
     .map_err(fail)?;
     let src = single_subdir(&src_root).ok_or_else(|| {
         fail((
-            format!("{} does not unpack to a single source directory", tarball.display()),
+            format!(
+                "{} does not unpack to a single source directory",
+                tarball.display()
+            ),
             VecDeque::new(),
         ))
     })?;
     seconds.push((Phase::Extract, started.elapsed().as_secs_f64()));
 
-    let step = |phase: Phase, program: &str, args: Vec<String>, log: &mut File, seconds: &mut Vec<(Phase, f64)>| {
+    let step = |phase: Phase,
+                program: &str,
+                args: Vec<String>,
+                log: &mut File,
+                seconds: &mut Vec<(Phase, f64)>| {
         progress.phase(phase);
         let t = Instant::now();
         let r = run_logged(program, &args, &src, log, progress).map_err(fail);
         seconds.push((phase, t.elapsed().as_secs_f64()));
         r
     };
-    step(Phase::Configure, "./configure", configure.clone(), &mut log, &mut seconds)?;
-    step(Phase::Make, "make", vec![format!("-j{}", make_jobs.max(1))], &mut log, &mut seconds)?;
+    let configure_script = src.join("configure").display().to_string();
+    step(
+        Phase::Configure,
+        &configure_script,
+        configure.clone(),
+        &mut log,
+        &mut seconds,
+    )?;
+    step(
+        Phase::Make,
+        "make",
+        vec![format!("-j{}", make_jobs.max(1))],
+        &mut log,
+        &mut seconds,
+    )?;
     let destdir = work.path().join("destdir");
     step(
         Phase::Install,
@@ -534,10 +616,14 @@ pub fn ensure(
     // DESTDIR mirrors the absolute prefix path; move its entry into place.
     let staged = destdir.join(dir.strip_prefix("/").unwrap_or(&dir));
     std::fs::rename(&staged, &dir)?;
-    let python = extmatrix_pythons::probe(&prefix.join("bin/python3"), "built", Some(&spec.id)).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&dir);
-        fail((format!("the built interpreter does not work: {e:#}"), VecDeque::new()))
-    })?;
+    let python = extmatrix_pythons::probe(&prefix.join("bin/python3"), "built", Some(&spec.id))
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            fail((
+                format!("the built interpreter does not work: {e:#}"),
+                VecDeque::new(),
+            ))
+        })?;
     let meta = Meta {
         id: spec.id.clone(),
         key,
@@ -554,7 +640,11 @@ pub fn ensure(
     serde_json::to_writer_pretty(&mut tmp, &meta).map_err(std::io::Error::other)?;
     tmp.persist(&meta_path).map_err(|e| e.error)?;
     let _ = writeln!(log, "built in {:.0}s", started.elapsed().as_secs_f64());
-    Ok(Built { dir, meta, fresh: true })
+    Ok(Built {
+        dir,
+        meta,
+        fresh: true,
+    })
 }
 
 fn single_subdir(dir: &Path) -> Option<PathBuf> {
@@ -573,13 +663,51 @@ mod tests {
         assert_eq!(base, build_key("aa", Variant::Debug, &[], "gcc 12"));
         assert_ne!(base, build_key("ab", Variant::Debug, &[], "gcc 12"));
         assert_ne!(base, build_key("aa", Variant::FreeThreaded, &[], "gcc 12"));
-        assert_ne!(base, build_key("aa", Variant::Debug, &["--with-lto".into()], "gcc 12"));
+        assert_ne!(
+            base,
+            build_key("aa", Variant::Debug, &["--with-lto".into()], "gcc 12")
+        );
         assert_ne!(base, build_key("aa", Variant::Debug, &[], "gcc 13"));
+    }
+
+    #[test]
+    fn a_held_lock_makes_the_next_run_wait_for_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        struct Flag(AtomicBool);
+        impl Progress for Flag {
+            fn phase(&self, _: Phase) {}
+            fn line(&self, _: &str) {}
+            fn waiting(&self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry.lock");
+        let first = Lock::acquire(&path, &Quiet).unwrap();
+        let flag = Flag(AtomicBool::new(false));
+        let acquired = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _second = Lock::acquire(&path, &flag).unwrap();
+                acquired.store(true, Ordering::SeqCst);
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                flag.0.load(Ordering::SeqCst),
+                "the second run was told it waits"
+            );
+            assert!(!acquired.load(Ordering::SeqCst), "the lock is exclusive");
+            drop(first);
+        });
+        assert!(acquired.load(Ordering::SeqCst));
     }
 
     #[test]
     fn variants_map_to_configure_flags() {
         assert!(variant_flags(Variant::Default).is_empty());
-        assert_eq!(variant_flags(Variant::FreeThreadedDebug), ["--disable-gil", "--with-pydebug"]);
+        assert_eq!(
+            variant_flags(Variant::FreeThreadedDebug),
+            ["--disable-gil", "--with-pydebug"]
+        );
     }
 }

@@ -162,6 +162,7 @@ pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
             Event::Start { .. } | Event::Step { .. } | Event::Reachable { .. } => {}
         }
     }
+    details.notes.extend(obs.retries.iter().cloned());
     details.notes.extend(
         obs.protocol_errors
             .iter()
@@ -179,11 +180,16 @@ pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
                 format!("refused as declared: {}", err.message),
             ));
         } else {
+            let message = if err.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", err.message)
+            };
             findings.push((
                 Outcome::ImportError,
                 format!(
-                    "{} in {} ({}): {}",
-                    err.exc_type, err.location, err.phase, err.message
+                    "{} in {} ({}){message}",
+                    err.exc_type, err.location, err.phase
                 ),
             ));
         }
@@ -451,6 +457,7 @@ mod tests {
             duration: Duration::from_millis(5),
             stdout_tail: String::new(),
             stderr_tail: String::new(),
+            retries: Vec::new(),
         }
     }
 

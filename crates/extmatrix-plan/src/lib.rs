@@ -85,7 +85,9 @@ pub fn resolve_pythons(
     for selector in &matrix.pythons {
         let found = match selector {
             PythonSelector::Auto => discovery.pythons.clone(),
-            PythonSelector::Id { id, .. } | PythonSelector::Path { id, .. } | PythonSelector::Build(BuildSpec { id, .. })
+            PythonSelector::Id { id, .. }
+            | PythonSelector::Path { id, .. }
+            | PythonSelector::Build(BuildSpec { id, .. })
                 if !keep(&filters.pythons, id) =>
             {
                 continue
@@ -102,11 +104,20 @@ pub fn resolve_pythons(
                     )))
                 }
             },
-            PythonSelector::Path { id, path, at } => vec![probe(path, id)
-                .map_err(|e| PlanError(format!("{source}:{at}: python `{id}` at {}: {e:#}", path.display())))?],
+            PythonSelector::Path { id, path, at } => vec![probe(path, id).map_err(|e| {
+                PlanError(format!(
+                    "{source}:{at}: python `{id}` at {}: {e:#}",
+                    path.display()
+                ))
+            })?],
             PythonSelector::Build(b) => match built.get(&b.id) {
                 Some(py) => vec![py.clone()],
-                None => return Err(PlanError(format!("{source}:{}: python `{}` was not built", b.at, b.id))),
+                None => {
+                    return Err(PlanError(format!(
+                        "{source}:{}: python `{}` was not built",
+                        b.at, b.id
+                    )))
+                }
             },
         };
         for py in found {
@@ -142,7 +153,11 @@ pub fn check_filters(matrix: &Matrix, filters: &Filters) -> Result<(), PlanError
     let target_names: Vec<&str> = matrix.targets.iter().map(|t| t.name.as_str()).collect();
     check_filter("target", &filters.targets, &target_names)?;
     let scenario_ids: Vec<&str> = matrix.scenarios.iter().map(|s| s.id()).collect();
-    let wanted_scenarios: Vec<String> = filters.scenarios.iter().map(|s| s.id().to_owned()).collect();
+    let wanted_scenarios: Vec<String> = filters
+        .scenarios
+        .iter()
+        .map(|s| s.id().to_owned())
+        .collect();
     check_filter("scenario", &wanted_scenarios, &scenario_ids)
 }
 

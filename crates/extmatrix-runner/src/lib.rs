@@ -61,9 +61,26 @@ pub struct Observation {
     pub duration: Duration,
     pub stdout_tail: String,
     pub stderr_tail: String,
+    /// What happened to earlier attempts of this cell (see [`run_cell_retrying`]).
+    pub retries: Vec<String>,
 }
 
 impl Observation {
+    /// The process hung or died before any step that imports the target:
+    /// the interpreter failed on its own, and the cell says nothing about
+    /// the target.
+    pub fn failed_before_target(&self) -> bool {
+        let abnormal = matches!(
+            self.termination,
+            Termination::TimedOut | Termination::Signaled { .. }
+        );
+        let touched_target = self
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Step { step } if step.contains("import")));
+        abnormal && !touched_target
+    }
+
     /// The last step the harness announced: where a crash or hang happened.
     pub fn last_step(&self) -> Option<&str> {
         self.events.iter().rev().find_map(|e| match e {
@@ -155,7 +172,33 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         duration,
         stdout_tail: tail(&mut stdout)?,
         stderr_tail: tail(&mut stderr)?,
+        retries: Vec::new(),
     })
+}
+
+/// Run a cell up to `attempts` times while the interpreter itself fails
+/// before the target is imported (free-threaded 3.13 builds, for one, can
+/// deadlock in their own start-up). Earlier attempts are described in
+/// [`Observation::retries`]; the last one is what gets judged.
+pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Observation> {
+    let mut retries = Vec::new();
+    for attempt in 1.. {
+        let mut obs = run_cell(cmd)?;
+        if obs.failed_before_target() && attempt < attempts {
+            let what = match &obs.termination {
+                Termination::Signaled { name, .. } => format!("died of {name}"),
+                _ => format!("hung for {}s", cmd.timeout.as_secs()),
+            };
+            retries.push(format!(
+                "attempt {attempt}: the interpreter {what} in step `{}`, before the target was imported; retried",
+                obs.last_step().unwrap_or("start")
+            ));
+            continue;
+        }
+        obs.retries = retries;
+        return Ok(obs);
+    }
+    unreachable!("the loop returns")
 }
 
 fn kill_group(pgid: libc::pid_t) {
@@ -253,6 +296,44 @@ mod tests {
         );
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(done.load(Ordering::Relaxed), 50);
+    }
+
+    fn observation(steps: &[&str], termination: Termination) -> Observation {
+        Observation {
+            events: steps
+                .iter()
+                .map(|s| Event::Step {
+                    step: s.to_string(),
+                })
+                .collect(),
+            protocol_errors: vec![],
+            termination,
+            duration: Duration::from_millis(1),
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            retries: vec![],
+        }
+    }
+
+    #[test]
+    fn only_failures_before_the_import_are_the_interpreters_own() {
+        assert!(observation(&["init"], Termination::TimedOut).failed_before_target());
+        assert!(observation(
+            &["cycle 1: init"],
+            Termination::Signaled {
+                signal: 6,
+                name: "SIGABRT".into()
+            }
+        )
+        .failed_before_target());
+        // Once the target was imported, a hang or crash is the target's.
+        assert!(!observation(&["init", "import"], Termination::TimedOut).failed_before_target());
+        assert!(!observation(
+            &["cycle 1: init", "cycle 1: import", "cycle 2: init"],
+            Termination::TimedOut
+        )
+        .failed_before_target());
+        assert!(!observation(&["init"], Termination::Exited(3)).failed_before_target());
     }
 
     #[test]

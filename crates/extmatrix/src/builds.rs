@@ -23,33 +23,50 @@ struct BuildBar {
 impl Progress for BuildBar {
     fn phase(&self, phase: Phase) {
         *self.phase.lock().unwrap() = Some(phase);
-        self.bar.set_prefix(format!("{:<8} {:<9}", self.id, phase.name()));
+        self.bar
+            .set_prefix(format!("{:<8} {:<9}", self.id, phase.name()));
         if self.bar.is_hidden() {
-            eprintln!("[{}] {} (at {:.0}s)", self.id, phase.name(), self.started.elapsed().as_secs_f64());
+            eprintln!(
+                "[{}] {} (at {:.0}s)",
+                self.id,
+                phase.name(),
+                self.started.elapsed().as_secs_f64()
+            );
         }
     }
 
     fn line(&self, line: &str) {
-        self.bar.set_message(line.chars().take(100).collect::<String>());
+        self.bar
+            .set_message(line.chars().take(100).collect::<String>());
     }
 
     fn waiting(&self) {
         self.bar.set_prefix(format!("{:<8} waiting  ", self.id));
-        self.bar.set_message("another extmatrix is building this interpreter");
+        self.bar
+            .set_message("another extmatrix is building this interpreter");
         if self.bar.is_hidden() {
-            eprintln!("[{}] waiting for another extmatrix run that is building it", self.id);
+            eprintln!(
+                "[{}] waiting for another extmatrix run that is building it",
+                self.id
+            );
         }
     }
 }
 
 /// Build (or find in the cache) every interpreter in `specs`; their
 /// `Python` descriptions by id. Any failure is an error naming the log.
-pub fn ensure_all(matrix: &Matrix, specs: &[&BuildSpec], cache: &BuildCache, jobs: usize) -> Result<Vec<Built>> {
+pub fn ensure_all(
+    matrix: &Matrix,
+    specs: &[&BuildSpec],
+    cache: &BuildCache,
+    jobs: usize,
+) -> Result<Vec<Built>> {
     if specs.is_empty() {
         return Ok(Vec::new());
     }
     let multi = MultiProgress::new();
-    let style = ProgressStyle::with_template("{spinner} {prefix.bold} {elapsed:>4} {wide_msg}").expect("valid template");
+    let style = ProgressStyle::with_template("{spinner} {prefix.bold} {elapsed:>4} {wide_msg}")
+        .expect("valid template");
     let make_jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let bars: Vec<BuildBar> = specs
         .iter()
@@ -76,7 +93,9 @@ pub fn ensure_all(matrix: &Matrix, specs: &[&BuildSpec], cache: &BuildCache, job
         |&i, r| {
             let b = &bars[i];
             let verdict = match r {
-                Ok(built) if built.fresh => format!("built in {:.0}s", b.started.elapsed().as_secs_f64()),
+                Ok(built) if built.fresh => {
+                    format!("built in {:.0}s", b.started.elapsed().as_secs_f64())
+                }
                 Ok(_) => "cached".to_owned(),
                 Err(_) => "FAILED".to_owned(),
             };
@@ -102,5 +121,8 @@ pub fn ensure_all(matrix: &Matrix, specs: &[&BuildSpec], cache: &BuildCache, job
 
 /// By id, the interpreters that `ensure_all` produced.
 pub fn by_id(built: &[Built]) -> HashMap<String, Python> {
-    built.iter().map(|b| (b.meta.id.clone(), b.meta.python.clone())).collect()
+    built
+        .iter()
+        .map(|b| (b.meta.id.clone(), b.meta.python.clone()))
+        .collect()
 }

@@ -53,14 +53,28 @@ fn list(builds: &BuildCache, json: bool) -> Result<u8> {
     }
     let mut t = table(&["id", "version", "flags", "path", "found via"]);
     for p in &discovery.pythons {
-        t.add_row([p.id.clone(), p.version.to_string(), flags(p), p.path.display().to_string(), p.found_via.clone()]);
+        t.add_row([
+            p.id.clone(),
+            p.version.to_string(),
+            flags(p),
+            p.path.display().to_string(),
+            p.found_via.clone(),
+        ]);
     }
     println!("Found on this machine:\n{t}");
     if !discovery.shadowed.is_empty() {
-        println!("\nAlso found, but another interpreter has the same id (the newest patch release wins;");
+        println!(
+            "\nAlso found, but another interpreter has the same id (the newest patch release wins;"
+        );
         println!("name one in a matrix with {{id: <your-id>, path: <path>}}):");
         for p in &discovery.shadowed {
-            println!("  {} {} {} ({})", p.id, p.version, p.path.display(), p.found_via);
+            println!(
+                "  {} {} {} ({})",
+                p.id,
+                p.version,
+                p.path.display(),
+                p.found_via
+            );
         }
     }
     if !discovery.rejected.is_empty() {
@@ -70,7 +84,10 @@ fn list(builds: &BuildCache, json: bool) -> Result<u8> {
         }
     }
     if built.is_empty() {
-        println!("\nBuilt by extmatrix: none yet in {} (`extmatrix pythons build`).", builds.root().display());
+        println!(
+            "\nBuilt by extmatrix: none yet in {} (`extmatrix pythons build`).",
+            builds.root().display()
+        );
     } else {
         let mut t = table(&["id", "version", "flags", "variant", "size", "cache entry"]);
         for b in &built {
@@ -84,7 +101,10 @@ fn list(builds: &BuildCache, json: bool) -> Result<u8> {
                 b.dir.display().to_string(),
             ]);
         }
-        println!("\nBuilt by extmatrix (in {}):\n{t}", builds.root().display());
+        println!(
+            "\nBuilt by extmatrix (in {}):\n{t}",
+            builds.root().display()
+        );
     }
     if discovery.pythons.is_empty() && built.is_empty() {
         println!("\nNo embeddable CPython found. Install one with its development files (headers and python3.X-config).");
@@ -112,12 +132,19 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
             return Err(UsageError(format!(
                 "{}: no build entry `{id}`; it has: {}",
                 matrix_path.display(),
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ))
             .into());
         }
     }
-    let wanted: Vec<_> = specs.into_iter().filter(|b| ids.is_empty() || ids.contains(&b.id)).collect();
+    let wanted: Vec<_> = specs
+        .into_iter()
+        .filter(|b| ids.is_empty() || ids.contains(&b.id))
+        .collect();
     let jobs = jobs
         .map(usize::from)
         .or(matrix.options.jobs)
@@ -125,12 +152,21 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
     let built = crate::builds::ensure_all(&matrix, &wanted, builds, jobs)?;
     for b in &built {
         let total: f64 = b.meta.seconds.iter().map(|(_, s)| s).sum();
-        let phases: Vec<String> = b.meta.seconds.iter().map(|(p, s)| format!("{} {s:.0}s", p.name())).collect();
+        let phases: Vec<String> = b
+            .meta
+            .seconds
+            .iter()
+            .map(|(p, s)| format!("{} {s:.0}s", p.name()))
+            .collect();
         println!(
             "{} {} {}: {}",
             b.meta.id,
             b.meta.python.version,
-            if b.fresh { format!("built in {total:.0}s ({})", phases.join(", ")) } else { "cached".to_owned() },
+            if b.fresh {
+                format!("built in {total:.0}s ({})", phases.join(", "))
+            } else {
+                "cached".to_owned()
+            },
             b.meta.python.path.display()
         );
     }
@@ -164,17 +200,29 @@ fn prune(builds: &BuildCache, matrices: Vec<PathBuf>, dry_run: bool) -> Result<u
             }
         }
     }
-    let removed = builds.prune(|m| keys.contains(&m.key) || ids_without_key.contains(&m.id), dry_run)?;
+    let removed = builds.prune(
+        |m| keys.contains(&m.key) || ids_without_key.contains(&m.id),
+        dry_run,
+    )?;
     let total: u64 = removed.iter().map(|(_, s)| s).sum();
     for (path, size) in &removed {
-        println!("{} {} ({:.0} MiB)", if dry_run { "would remove" } else { "removed" }, path.display(), *size as f64 / 1048576.0);
+        println!(
+            "{} {} ({:.0} MiB)",
+            if dry_run { "would remove" } else { "removed" },
+            path.display(),
+            *size as f64 / 1048576.0
+        );
     }
     println!(
         "{} {} entries, {:.0} MiB (kept the builds of {})",
         if dry_run { "would free" } else { "freed" },
         removed.len(),
         total as f64 / 1048576.0,
-        matrices.iter().map(|m| m.display().to_string()).collect::<Vec<_>>().join(", ")
+        matrices
+            .iter()
+            .map(|m| m.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(0)
 }

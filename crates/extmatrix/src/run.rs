@@ -6,9 +6,9 @@
 
 use crate::{RunArgs, UsageError};
 use anyhow::{Context, Result};
+use extmatrix_cpython_build::BuildCache;
 use extmatrix_judge::Verdict;
 use extmatrix_plan::{Cell, Filters, Plan};
-use extmatrix_cpython_build::BuildCache;
 use extmatrix_provision::{BuildFailure, BuiltTarget, Cache};
 use extmatrix_pythons::{Discovery, SearchPlaces};
 use extmatrix_report::{CellResult, Report, TableStyle};
@@ -45,7 +45,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Discovery::default()
     };
     let wanted_builds = extmatrix_plan::builds_needed(&matrix, &filters);
-    let built = crate::builds::ensure_all(&matrix, &wanted_builds, &BuildCache::new(cache.root()), jobs)?;
+    let built = crate::builds::ensure_all(
+        &matrix,
+        &wanted_builds,
+        &BuildCache::new(cache.root()),
+        jobs,
+    )?;
     let pythons = extmatrix_plan::resolve_pythons(
         &matrix,
         &discovery,
@@ -54,7 +59,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &filters,
     )
     .map_err(|e| UsageError(e.to_string()))?;
-    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters).map_err(|e| UsageError(e.to_string()))?;
+    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters)
+        .map_err(|e| UsageError(e.to_string()))?;
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
@@ -172,6 +178,9 @@ fn run_cells(plan: &Plan, provisioned: &Provisioned, jobs: usize) -> Vec<CellRes
     results
 }
 
+/// Runs of a cell whose interpreter fails before the target is imported.
+const ATTEMPTS: u32 = 3;
+
 fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Duration) -> Verdict {
     let py = &plan.pythons[cell.python];
     let target = &plan.targets[cell.target];
@@ -214,7 +223,7 @@ fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Durati
         threads: plan.options.threads,
         timeout,
     };
-    match extmatrix_runner::run_cell(&command) {
+    match extmatrix_runner::run_cell_retrying(&command, ATTEMPTS) {
         Ok(obs) => extmatrix_judge::judge(
             &extmatrix_judge::CellFacts {
                 scenario: cell.scenario,

@@ -24,13 +24,26 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extmatrix-cache")
 }
 
+/// Run `extmatrix ARGS` with the tests' shared cache.
 pub fn extmatrix(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_extmatrix"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("EXTMATRIX_CACHE_DIR", cache_dir())
-        .output()
-        .expect("extmatrix runs")
+    extmatrix_in(args, Some(&cache_dir()))
+}
+
+/// Run `extmatrix ARGS` with `cache` as its cache, or the user's default
+/// cache (where `.ci/run` provisions the interpreters built from source).
+pub fn extmatrix_in(args: &[&str], cache: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_extmatrix"));
+    cmd.args(args).env("NO_COLOR", "1");
+    match cache {
+        Some(dir) => cmd.env("EXTMATRIX_CACHE_DIR", dir),
+        None => cmd.env_remove("EXTMATRIX_CACHE_DIR"),
+    };
+    cmd.output().expect("extmatrix runs")
+}
+
+/// stdout of `extmatrix ARGS` with the default cache.
+pub fn extmatrix_with_default_cache(args: &[&str]) -> String {
+    String::from_utf8_lossy(&extmatrix_in(args, None).stdout).into_owned()
 }
 
 pub struct Run {
@@ -42,6 +55,10 @@ pub struct Run {
 
 /// `extmatrix run MATRIX --json <tmp> EXTRA...` and its parsed report.
 pub fn run_matrix(matrix: &Path, extra: &[&str]) -> Run {
+    run_matrix_with_cache(matrix, extra, Some(&cache_dir()))
+}
+
+pub fn run_matrix_with_cache(matrix: &Path, extra: &[&str], cache: Option<&Path>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let mut args = vec![
@@ -51,7 +68,7 @@ pub fn run_matrix(matrix: &Path, extra: &[&str]) -> Run {
         json.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let out = extmatrix(&args);
+    let out = extmatrix_in(&args, cache);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let text = std::fs::read_to_string(&json)

@@ -2,17 +2,27 @@
 
 # The default matrix's fixtures crash and hang on purpose, so exit status 1
 # (cells that crash, hang or fail to import) is its expected verdict; the
-# recipe fails only on 2 (bad matrix or command line) or worse.
+# run recipes fail only on 2 (bad matrix or command line) or worse.
 
 # Run matrices/default.yaml (every fixture on cp311, cp312, cp313); JSON in target/.
 run-matrix *ARGS:
     cargo run --release -q -p extmatrix -- run matrices/default.yaml --json target/extmatrix-report.json {{ARGS}} || [ $? -eq 1 ]
 
-# The whole test suite, on the real interpreters of this machine.
-test:
+# Run matrices/full.yaml (seven builds: cp311 cp311d cp312 cp313 cp313d cp313t cp313td).
+run-full *ARGS: setup
+    cargo run --release -q -p extmatrix -- run matrices/full.yaml --json target/extmatrix-full-report.json {{ARGS}} || [ $? -eq 1 ]
+
+# Install what the full matrix and the tests need (Debian packages, CPython source, three builds; ~15 min the first time).
+setup:
+    scripts/install-deps
+    scripts/fetch-cpython-source cache/cpython
+    cargo run --release -q -p extmatrix -- pythons build --matrix matrices/full.yaml
+
+# The whole test suite, on the real interpreters of this machine (runs `setup` first).
+test: setup
     cargo nextest run --workspace --no-fail-fast
 
-# Interpreters extmatrix can use here.
+# Interpreters extmatrix can use here, found and built.
 pythons:
     cargo run --release -q -p extmatrix -- pythons
 
@@ -20,6 +30,7 @@ pythons:
 bench:
     scripts/bench
 
+# Formatting and clippy, warnings as errors.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings

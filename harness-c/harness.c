@@ -28,11 +28,17 @@ struct obs_line {
 
 static obs_line the_line; /* the harness is single-threaded while it reports */
 
+/* Room kept at the end of a line for closing quotes, braces and "\n". */
+#define OBS_RESERVE 8
+/* The longest string value: a traceback or an error message is cut here,
+ * so the fields after it still fit. */
+#define OBS_VALUE_MAX 16384
+
 static void obs_raw(obs_line *l, const char *s, size_t n)
 {
-    /* Leave room for the closing "}\n". */
-    if (l->len + n + 2 >= OBS_LINE_MAX) {
-        n = OBS_LINE_MAX - 2 - l->len - 1;
+    size_t room = OBS_LINE_MAX - OBS_RESERVE - l->len; /* len never exceeds MAX - RESERVE */
+    if (n > room) {
+        n = room;
         l->truncated = 1;
     }
     memcpy(l->buf + l->len, s, n);
@@ -41,8 +47,13 @@ static void obs_raw(obs_line *l, const char *s, size_t n)
 
 static void obs_escaped(obs_line *l, const char *s)
 {
+    size_t start = l->len;
     obs_raw(l, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (l->len - start > OBS_VALUE_MAX) {
+            l->truncated = 1;
+            break;
+        }
         char esc[8];
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
@@ -56,12 +67,12 @@ static void obs_escaped(obs_line *l, const char *s)
         } else {
             obs_raw(l, (const char *)p, 1);
         }
-        if (l->len > OBS_LINE_MAX - 64) { /* keep the line valid JSON */
-            l->truncated = 1;
-            break;
-        }
     }
-    obs_raw(l, "\"", 1);
+    /* Escapes are written whole; a cut may still split a UTF-8 sequence,
+     * so drop any trailing multi-byte fragment. */
+    while (l->truncated && l->len > start + 1 && ((unsigned char)l->buf[l->len - 1] & 0x80))
+        l->len--;
+    l->buf[l->len++] = '"'; /* OBS_RESERVE keeps room for this */
 }
 
 static void obs_key(obs_line *l, const char *key)
@@ -103,10 +114,6 @@ void obs_bool(obs_line *l, const char *key, int value)
 
 void obs_end(obs_line *l)
 {
-    if (l->truncated) {
-        /* obs_raw always leaves room for this suffix. */
-        l->len = l->len > OBS_LINE_MAX - 24 ? OBS_LINE_MAX - 24 : l->len;
-    }
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
     size_t off = 0;
@@ -253,8 +260,10 @@ static int put_module_dir_on_path(const harness_args *a)
     PyObject *dir = PyUnicode_DecodeFSDefault(a->module_dir);
     if (dir == NULL)
         return -1;
+    Py_INCREF(path); /* comparing runs __eq__, which could replace sys.path */
     int present = PySequence_Contains(path, dir);
     int rc = present < 0 ? -1 : present ? 0 : PyList_Insert(path, 0, dir);
+    Py_DECREF(path);
     Py_DECREF(dir);
     return rc;
 }
@@ -292,8 +301,10 @@ static void report_warnings(PyObject *caught, const char *where)
 void report_gil(const char *where)
 {
 #ifdef Py_GIL_DISABLED
-    PyObject *fn = PySys_GetObject("_is_gil_enabled"); /* borrowed */
-    PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
+    PyObject *fn = PySys_GetObject("_is_gil_enabled"); /* borrowed: held while calling */
+    Py_XINCREF(fn);
+    PyObject *r = fn ? PyObject_CallObject(fn, NULL) : NULL;
+    Py_XDECREF(fn);
     if (r) {
         obs_line *l = obs_begin("gil");
         obs_str(l, "where", where);
@@ -469,10 +480,12 @@ void report_declaration(PyObject *module)
 
 static long long call_sys_int(const char *name)
 {
-    PyObject *fn = PySys_GetObject(name); /* borrowed */
+    PyObject *fn = PySys_GetObject(name); /* borrowed: held while calling */
     if (fn == NULL)
         return -1;
-    PyObject *r = PyObject_CallNoArgs(fn);
+    Py_INCREF(fn);
+    PyObject *r = PyObject_CallObject(fn, NULL);
+    Py_DECREF(fn);
     long long v = r ? PyLong_AsLongLong(r) : -1;
     Py_XDECREF(r);
     PyErr_Clear();
@@ -567,8 +580,10 @@ int main(int argc, char **argv)
         return 2;
     }
     scenario_fn fn = find_scenario(a.scenario);
-    if (fn == NULL)
-        harness_fatal("unknown scenario '%s' (known: %s)", a.scenario, scenario_names());
+    if (fn == NULL) {
+        fprintf(stderr, "unknown scenario '%s' (known: %s)\n", a.scenario, scenario_names());
+        return 2;
+    }
 
     obs_line *l = obs_begin("start");
     obs_str(l, "scenario", a.scenario);

@@ -48,8 +48,11 @@ static void collect_type_attributes(PyObject *type, const char *type_path, reach
     PyObject *proxy = PyObject_GetAttrString(type, "__dict__");
     PyObject *items = proxy ? PyMapping_Items(proxy) : NULL;
     PyErr_Clear();
-    for (Py_ssize_t i = 0; items && i < PyList_GET_SIZE(items); i++) {
+    /* A metaclass may give __dict__ any meaning; take only (key, value) pairs. */
+    for (Py_ssize_t i = 0; items && PyList_Check(items) && i < PyList_GET_SIZE(items); i++) {
         PyObject *pair = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+            continue;
         char path[160];
         snprintf(path, sizeof path, "%s.%s", type_path, key_text(PyTuple_GET_ITEM(pair, 0)));
         reach_add(out, PyTuple_GET_ITEM(pair, 1), path);

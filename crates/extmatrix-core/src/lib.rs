@@ -289,6 +289,11 @@ pub fn python_id(version: PythonVersion, free_threaded: bool, debug: bool) -> St
     )
 }
 
+/// Lowercase hex of `bytes` (hashes in cache keys and sha256 sums).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

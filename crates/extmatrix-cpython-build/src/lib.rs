@@ -44,6 +44,9 @@ const ALWAYS: &[&str] = &["--enable-shared", "--without-ensurepip"];
 /// Bumped when the build recipe changes in a way that makes old entries wrong.
 const RECIPE: &str = "extmatrix-cpython-build/1";
 
+/// Random characters tempfile appends to a work directory's name.
+const TMP_SUFFIX_LEN: usize = 6;
+
 /// How many lines of the log a failure shows.
 const TAIL_LINES: usize = 30;
 
@@ -96,6 +99,9 @@ pub struct BuildError {
     pub log: Option<PathBuf>,
     /// Its last lines.
     pub tail: Vec<String>,
+    /// The matrix entry is at fault (missing tarball, sha256 mismatch),
+    /// not the build.
+    pub input: bool,
 }
 
 fn log_hint(log: &Option<PathBuf>, tail: &[String]) -> String {
@@ -120,6 +126,15 @@ impl BuildError {
             message: message.into(),
             log: None,
             tail: Vec::new(),
+            input: false,
+        }
+    }
+
+    /// The matrix entry is wrong: a usage error, not a failed build.
+    fn input(message: impl Into<String>) -> Self {
+        BuildError {
+            input: true,
+            ..BuildError::plain(message)
         }
     }
 }
@@ -200,14 +215,15 @@ impl BuildCache {
     }
 
     /// Remove every build that `keep` rejects, and leftovers of interrupted
-    /// work (incomplete entries, `tmp/`). Returns what was (or, with
-    /// `dry_run`, would be) removed, with sizes.
+    /// work (entries without `meta.json`, `tmp/` work directories). Entries
+    /// being built right now are locked and left alone. Returns what was
+    /// (or, with `dry_run`, would be) removed, with sizes.
     pub fn prune(
         &self,
         keep: impl Fn(&Meta) -> bool,
         dry_run: bool,
     ) -> std::io::Result<Vec<(PathBuf, u64)>> {
-        let mut removed = Vec::new();
+        let mut doomed = Vec::new();
         for entry in std::fs::read_dir(&self.root)
             .into_iter()
             .flatten()
@@ -215,19 +231,30 @@ impl BuildCache {
         {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !path.is_dir() || matches!(name.as_str(), "logs" | "sources") {
+            if !path.is_dir() || matches!(name.as_str(), "logs" | "sources" | "tmp") {
                 continue;
             }
-            let complete: Option<Meta> = std::fs::read(path.join("meta.json"))
-                .ok()
-                .and_then(|m| serde_json::from_slice(&m).ok());
-            if complete.as_ref().is_some_and(&keep) {
+            if read_meta(&path).is_some_and(|m| keep(&m)) || self.is_locked(&name) {
                 continue;
             }
-            // An entry being built right now is locked; leave it alone.
-            if name != "tmp" && self.is_locked(&name) {
-                continue;
+            doomed.push(path);
+        }
+        // Work directories are named after their entry (`<id>-<key>` + random).
+        for entry in std::fs::read_dir(self.root.join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let entry_name = name
+                .get(..name.len().saturating_sub(TMP_SUFFIX_LEN))
+                .unwrap_or("");
+            if !self.is_locked(entry_name) {
+                doomed.push(entry.path());
             }
+        }
+        let mut removed = Vec::new();
+        for path in doomed {
             let size = dir_size(&path);
             if !dry_run {
                 std::fs::remove_dir_all(&path)?;
@@ -245,6 +272,11 @@ impl BuildCache {
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         rc != 0
     }
+}
+
+/// The `meta.json` of a cache entry, if the entry is complete.
+fn read_meta(dir: &Path) -> Option<Meta> {
+    serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()
 }
 
 /// Sum of file sizes under `path`.
@@ -309,7 +341,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(extmatrix_core::hex(&h.finalize()))
 }
 
 /// An exclusive lock on a file, released when dropped.
@@ -354,7 +386,7 @@ fn source_tarball(
     match &spec.source {
         SourceSpec::Tarball { path, sha256 } => {
             if !path.is_file() {
-                return Err(BuildError::plain(format!(
+                return Err(BuildError::input(format!(
                     "{whence}: source tarball {} not found (`tarball` is relative to the matrix file; \
                      scripts/fetch-cpython-source fetches CPython 3.13's)",
                     path.display()
@@ -363,7 +395,7 @@ fn source_tarball(
             let actual = sha256_file(path)?;
             if let Some(expected) = sha256 {
                 if *expected != actual {
-                    return Err(BuildError::plain(format!(
+                    return Err(BuildError::input(format!(
                         "{whence}: {} has sha256 {actual}, but the matrix says {expected}",
                         path.display()
                     )));
@@ -391,7 +423,7 @@ fn source_tarball(
                 .map_err(|e| BuildError::plain(format!("{whence}: {e}")))?;
             let actual = sha256_file(tmp.path())?;
             if actual != *sha256 {
-                return Err(BuildError::plain(format!(
+                return Err(BuildError::input(format!(
                     "{whence}: {url} has sha256 {actual}, but the matrix says {sha256}; nothing was built"
                 )));
             }
@@ -504,9 +536,7 @@ pub fn ensure(
     let dir = cache.root.join(&name);
     let meta_path = dir.join("meta.json");
 
-    let read_meta =
-        || -> Option<Meta> { serde_json::from_slice(&std::fs::read(&meta_path).ok()?).ok() };
-    if let Some(meta) = read_meta() {
+    if let Some(meta) = read_meta(&dir) {
         return Ok(Built {
             dir,
             meta,
@@ -514,7 +544,7 @@ pub fn ensure(
         });
     }
     let _lock = Lock::acquire(&cache.root.join(format!("{name}.lock")), progress)?;
-    if let Some(meta) = read_meta() {
+    if let Some(meta) = read_meta(&dir) {
         // Another run built it while we waited.
         return Ok(Built {
             dir,
@@ -533,11 +563,13 @@ pub fn ensure(
         message: format!("building {} failed: {message}", spec.id),
         log: Some(log_path.clone()),
         tail: tail.into_iter().collect(),
+        input: false,
     };
 
     std::fs::create_dir_all(cache.root.join("tmp"))?;
     let work = tempfile::Builder::new()
         .prefix(&name)
+        .rand_bytes(TMP_SUFFIX_LEN)
         .tempdir_in(cache.root.join("tmp"))?;
     let prefix = dir.join("prefix");
     let mut configure: Vec<String> = vec![format!("--prefix={}", prefix.display())];

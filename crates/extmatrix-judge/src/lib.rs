@@ -223,7 +223,12 @@ pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
         ));
     }
 
-    if scenario == Scenario::FreeThreading {
+    // Only a GIL that was off before the import and on after it is the module's doing.
+    let gil_off_at_start = details
+        .gil
+        .first()
+        .is_some_and(|g| g.location == "before import" && !g.enabled);
+    if scenario == Scenario::FreeThreading && gil_off_at_start {
         if let Some(on) = details.gil.iter().find(|g| g.enabled) {
             let warning = details
                 .warnings
@@ -300,9 +305,7 @@ pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
 
 fn pass_summary(scenario: Scenario, details: &Details, compared: u64) -> String {
     match scenario {
-        Scenario::FreeThreading => {
-            "the GIL stayed disabled; smoke code ran on several threads at once".into()
-        }
+        Scenario::FreeThreading => "the GIL stayed disabled after the import".into(),
         Scenario::Reinit => format!("{} init/finalize cycles", details.cycles.len()),
         _ if compared > 0 => "no shared objects".into(),
         _ => "imported; smoke code ran".into(),
@@ -326,6 +329,19 @@ pub fn build_failed(summary: String, command: String, output: String) -> Verdict
         outcome: Outcome::BuildFailed,
         details: Details {
             summary,
+            build: Some(BuildDetails { command, output }),
+            ..Details::default()
+        },
+    }
+}
+
+/// A cell whose interpreter's harness did not compile: the tool's problem
+/// (or the interpreter's), never the target's.
+pub fn harness_unbuilt(python: &str, summary: &str, command: String, output: String) -> Verdict {
+    Verdict {
+        outcome: Outcome::HarnessError,
+        details: Details {
+            summary: format!("the harness did not build for {python}: {summary}"),
             build: Some(BuildDetails { command, output }),
             ..Details::default()
         },
@@ -439,6 +455,22 @@ mod tests {
             "{}",
             v.details.summary
         );
+        // A GIL already on before the import is not the module's doing.
+        let already_on = vec![
+            Event::Gil(GilState {
+                location: "before import".into(),
+                enabled: true,
+            }),
+            Event::Gil(GilState {
+                location: "import".into(),
+                enabled: true,
+            }),
+            Event::Done,
+        ];
+        assert_eq!(
+            judge(&ft, &observation(already_on, Termination::Exited(0))).outcome,
+            Outcome::Pass
+        );
         let import = CellFacts {
             free_threaded: true,
             ..facts(Scenario::Import)
@@ -454,7 +486,6 @@ mod tests {
             events,
             protocol_errors: vec![],
             termination,
-            duration: Duration::from_millis(5),
             stdout_tail: String::new(),
             stderr_tail: String::new(),
             retries: Vec::new(),
@@ -513,6 +544,55 @@ mod tests {
             ),
         );
         assert_eq!(bad.outcome, Outcome::ImportError);
+    }
+
+    #[test]
+    fn harness_failures_hangs_and_unsupported_builds() {
+        let fatal = judge(
+            &facts(Scenario::Import),
+            &observation(
+                vec![Event::Fatal {
+                    message: "Py_InitializeFromConfig failed".into(),
+                }],
+                Termination::Exited(3),
+            ),
+        );
+        assert_eq!(fatal.outcome, Outcome::HarnessError);
+        assert_eq!(fatal.details.summary, "Py_InitializeFromConfig failed");
+        assert_eq!(fatal.details.exit_code, Some(3));
+        let status = judge(
+            &facts(Scenario::Import),
+            &observation(vec![], Termination::Exited(7)),
+        );
+        assert_eq!(status.details.summary, "harness exited with status 7");
+        let hang = judge(
+            &facts(Scenario::SubinterpOwn),
+            &observation(
+                vec![Event::Step {
+                    step: "subinterp own: import".into(),
+                }],
+                Termination::TimedOut,
+            ),
+        );
+        assert_eq!(hang.outcome, Outcome::Hang);
+        assert_eq!(
+            hang.details.summary,
+            "still in step `subinterp own: import` after 5s; process group killed"
+        );
+        let na = judge(
+            &facts(Scenario::FreeThreading),
+            &observation(
+                vec![
+                    Event::Unsupported {
+                        reason: "needs a free-threaded build".into(),
+                    },
+                    Event::Done,
+                ],
+                Termination::Exited(0),
+            ),
+        );
+        assert_eq!(na.outcome, Outcome::NotApplicable);
+        assert_eq!(na.details.summary, "needs a free-threaded build");
     }
 
     #[test]

@@ -35,7 +35,6 @@ pub struct Cell {
 pub struct Plan {
     pub pythons: Vec<Python>,
     pub targets: Vec<TargetSpec>,
-    pub scenarios: Vec<Scenario>,
     pub options: Options,
     /// Target-major, then interpreter, then scenario.
     pub cells: Vec<Cell>,
@@ -72,19 +71,22 @@ pub fn resolve_pythons(
     filters: &Filters,
 ) -> Result<Vec<Python>, PlanError> {
     let source = matrix.source.display();
-    let mut named: Vec<&str> = Vec::new();
-    for selector in &matrix.pythons {
-        match selector.id() {
-            Some(id) => named.push(id),
-            None => named.extend(discovery.pythons.iter().map(|p| p.id.as_str())),
-        }
-    }
-    check_filter("python", &filters.pythons, &named)?;
-
+    // An interpreter the matrix names explicitly wins over the one `auto`
+    // finds under the same id, wherever the two stand in the list.
+    let explicit: Vec<&str> = matrix
+        .pythons
+        .iter()
+        .filter_map(PythonSelector::id)
+        .collect();
     let mut out: Vec<Python> = Vec::new();
     for selector in &matrix.pythons {
         let found = match selector {
-            PythonSelector::Auto => discovery.pythons.clone(),
+            PythonSelector::Auto => discovery
+                .pythons
+                .iter()
+                .filter(|p| !explicit.contains(&p.id.as_str()))
+                .cloned()
+                .collect(),
             PythonSelector::Id { id, .. }
             | PythonSelector::Path { id, .. }
             | PythonSelector::Build(BuildSpec { id, .. })
@@ -147,9 +149,22 @@ fn check_filter(kind: &str, wanted: &[String], known: &[&str]) -> Result<(), Pla
     Ok(())
 }
 
-/// Check the target and scenario filters against `matrix` (cheap; done
-/// before anything is built).
-pub fn check_filters(matrix: &Matrix, filters: &Filters) -> Result<(), PlanError> {
+/// Check the command line's filters against `matrix` (and, for `auto`,
+/// against what discovery found): cheap, so it is done before anything is
+/// built.
+pub fn check_filters(
+    matrix: &Matrix,
+    discovery: &Discovery,
+    filters: &Filters,
+) -> Result<(), PlanError> {
+    let mut python_ids: Vec<&str> = Vec::new();
+    for selector in &matrix.pythons {
+        match selector.id() {
+            Some(id) => python_ids.push(id),
+            None => python_ids.extend(discovery.pythons.iter().map(|p| p.id.as_str())),
+        }
+    }
+    check_filter("python", &filters.pythons, &python_ids)?;
     let target_names: Vec<&str> = matrix.targets.iter().map(|t| t.name.as_str()).collect();
     check_filter("target", &filters.targets, &target_names)?;
     let scenario_ids: Vec<&str> = matrix.scenarios.iter().map(|s| s.id()).collect();
@@ -163,8 +178,9 @@ pub fn check_filters(matrix: &Matrix, filters: &Filters) -> Result<(), PlanError
 
 /// Expand `matrix` on `pythons` (from [`resolve_pythons`]), narrowed by
 /// the target and scenario filters.
-pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Result<Plan, PlanError> {
-    check_filters(matrix, filters)?;
+///
+/// The filters must have passed [`check_filters`].
+pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Plan {
     let targets: Vec<TargetSpec> = matrix
         .targets
         .iter()
@@ -190,11 +206,10 @@ pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Resul
             }
         }
     }
-    Ok(Plan {
+    Plan {
         pythons,
         targets,
-        scenarios,
         options: matrix.options.clone(),
         cells,
-    })
+    }
 }

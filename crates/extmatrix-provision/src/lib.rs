@@ -45,6 +45,13 @@ impl Cache {
             .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("extmatrix")))
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/extmatrix")))
             .context("no cache directory: set EXTMATRIX_CACHE_DIR, XDG_CACHE_HOME or HOME, or pass --cache-dir")?;
+        // Absolute: interpreter builds bake their prefix into themselves.
+        let root = std::path::absolute(&root).with_context(|| {
+            format!(
+                "cannot make the cache directory {} absolute",
+                root.display()
+            )
+        })?;
         Ok(Cache { root })
     }
 
@@ -96,13 +103,20 @@ pub struct BuildFailure {
     pub output: String,
 }
 
-impl From<std::io::Error> for BuildFailure {
-    fn from(e: std::io::Error) -> Self {
+impl BuildFailure {
+    /// A failure with no command behind it.
+    fn message(summary: String) -> Self {
         BuildFailure {
-            summary: format!("cache I/O failed: {e}"),
+            summary,
             command: String::new(),
             output: String::new(),
         }
+    }
+}
+
+impl From<std::io::Error> for BuildFailure {
+    fn from(e: std::io::Error) -> Self {
+        BuildFailure::message(format!("cache I/O failed: {e}"))
     }
 }
 
@@ -173,11 +187,16 @@ fn run_step(
 }
 
 fn split(words: &str) -> std::result::Result<Vec<String>, BuildFailure> {
-    shell_words::split(words).map_err(|e| BuildFailure {
-        summary: format!("cannot split compiler flags `{words}`: {e}"),
-        command: String::new(),
-        output: String::new(),
-    })
+    shell_words::split(words)
+        .map_err(|e| BuildFailure::message(format!("cannot split compiler flags `{words}`: {e}")))
+}
+
+/// The interpreter's C compiler (sysconfig CC, e.g. `gcc -pthread`): the
+/// program and its leading arguments.
+fn compiler(py: &Python) -> std::result::Result<(String, Vec<String>), BuildFailure> {
+    let mut words = split(&py.build.cc)?.into_iter();
+    let program = words.next().unwrap_or_else(|| "cc".to_owned());
+    Ok((program, words.collect()))
 }
 
 /// The harness binary for `py`, compiled on a cache miss.
@@ -213,11 +232,7 @@ fn compile_harness(
         &["--embed".into(), "--ldflags".into()],
         log,
     )?)?;
-    let mut cc = split(&py.build.cc)?;
-    if cc.is_empty() {
-        cc.push("cc".into());
-    }
-    let mut args: Vec<String> = cc[1..].to_vec();
+    let (cc, mut args) = compiler(py)?;
     args.extend(cflags);
     // -fPIC: reach data symbols such as Py_None through the GOT, so they keep
     // their libpython address (no copy relocation into the executable).
@@ -232,7 +247,7 @@ fn compile_harness(
     // Extensions resolve Py* symbols against the process when libpython is static.
     args.push("-Wl,--export-dynamic".into());
     args.push("-ldl".into());
-    run_step(&cc[0], &args, log)?;
+    run_step(&cc, &args, log)?;
     Ok(())
 }
 
@@ -263,11 +278,8 @@ fn build_c_file(
     module: &str,
     py: &Python,
 ) -> std::result::Result<BuiltTarget, BuildFailure> {
-    let text = std::fs::read(source).map_err(|e| BuildFailure {
-        summary: format!("cannot read {}: {e}", source.display()),
-        command: String::new(),
-        output: String::new(),
-    })?;
+    let text = std::fs::read(source)
+        .map_err(|e| BuildFailure::message(format!("cannot read {}: {e}", source.display())))?;
     let fingerprint = python_fingerprint(py);
     let key = format!(
         "{module}-{}-{}",
@@ -308,11 +320,7 @@ fn compile_extension(
 ) -> std::result::Result<(), BuildFailure> {
     std::fs::create_dir_all(out_dir)?;
     let object = out_dir.join("module.o");
-    let mut cc = split(&py.build.cc)?;
-    if cc.is_empty() {
-        cc.push("cc".into());
-    }
-    let mut args = cc[1..].to_vec();
+    let (cc, mut args) = compiler(py)?;
     args.extend(split(&py.build.cflags)?);
     args.extend(split(&py.build.ccshared)?);
     args.push(format!("-I{}", py.build.include_dir.display()));
@@ -322,13 +330,11 @@ fn compile_extension(
         "-o".into(),
     ]);
     args.push(object.to_string_lossy().into_owned());
-    run_step(&cc[0], &args, log)?;
+    run_step(&cc, &args, log)?;
 
     let ld = split(&py.build.ldshared)?;
-    let (ld_program, ld_args) = ld.split_first().ok_or_else(|| BuildFailure {
-        summary: "this interpreter's sysconfig has an empty LDSHARED".into(),
-        command: String::new(),
-        output: String::new(),
+    let (ld_program, ld_args) = ld.split_first().ok_or_else(|| {
+        BuildFailure::message("this interpreter's sysconfig has an empty LDSHARED".into())
     })?;
     let mut args = ld_args.to_vec();
     args.push(object.to_string_lossy().into_owned());

@@ -231,10 +231,72 @@ pub const MIN_VERSION: PythonVersion = PythonVersion::new(3, 8, 0);
 
 /// Ask the interpreter at `path` what it is. `id` overrides the derived id.
 pub fn probe(path: &Path, found_via: &str, id: Option<&str>) -> Result<Python> {
-    let output = Command::new(path)
+    // An interpreter can hang in its own start-up (free-threaded 3.13 builds
+    // sometimes do); ask again rather than wait forever.
+    for _ in 0..PROBE_ATTEMPTS {
+        if let Some(output) = ask(path)? {
+            return answer(path, output, found_via, id);
+        }
+    }
+    bail!(
+        "{} did not answer the probe within {}s, {PROBE_ATTEMPTS} times",
+        path.display(),
+        PROBE_TIMEOUT.as_secs()
+    )
+}
+
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const PROBE_ATTEMPTS: u32 = 3;
+
+/// Run the probe; `None` when it outlived [`PROBE_TIMEOUT`] (it is killed).
+fn ask(path: &Path) -> Result<Option<std::process::Output>> {
+    use std::io::Read;
+    let mut child = Command::new(path)
         .args(["-I", "-c", PROBE])
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .with_context(|| format!("could not run {}", path.display()))?;
+    let started = std::time::Instant::now();
+    // The answer is a few kB, well inside a pipe's buffer: waiting before
+    // reading cannot block the child.
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > PROBE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_end(&mut stdout)?;
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_end(&mut stderr)?;
+    Ok(Some(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+fn answer(
+    path: &Path,
+    output: std::process::Output,
+    found_via: &str,
+    id: Option<&str>,
+) -> Result<Python> {
     if !output.status.success() {
         bail!(
             "{} -c <probe> failed ({}): {}",

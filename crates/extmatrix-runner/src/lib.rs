@@ -58,7 +58,6 @@ pub struct Observation {
     /// Lines on the observation channel that were not valid events.
     pub protocol_errors: Vec<String>,
     pub termination: Termination,
-    pub duration: Duration,
     pub stdout_tail: String,
     pub stderr_tail: String,
     /// What happened to earlier attempts of this cell (see [`run_cell_retrying`]).
@@ -143,8 +142,13 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
     let start = Instant::now();
     let mut child = command.spawn()?;
     let pgid = child.id() as libc::pid_t;
+    RUNNING.lock().expect("registry lock").push(pgid);
     let termination = loop {
-        if let Some(status) = child.try_wait()? {
+        if has_exited(pgid)? {
+            // Still a zombie, so its pid (the group's id) cannot be reused
+            // yet: kill whatever the target left running in the group, then reap.
+            kill_group(pgid);
+            let status = child.wait()?;
             break match status.signal() {
                 Some(signal) => Termination::Signaled {
                     signal,
@@ -160,16 +164,16 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         }
         std::thread::sleep(POLL);
     };
-    let duration = start.elapsed();
-    // Whatever the target left running in the group goes too.
-    kill_group(pgid);
+    RUNNING
+        .lock()
+        .expect("registry lock")
+        .retain(|&p| p != pgid);
 
     let (events, protocol_errors) = protocol::parse(&read_all(&mut obs)?);
     Ok(Observation {
         events,
         protocol_errors,
         termination,
-        duration,
         stdout_tail: tail(&mut stdout)?,
         stderr_tail: tail(&mut stderr)?,
         retries: Vec::new(),
@@ -199,6 +203,37 @@ pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Ob
         return Ok(obs);
     }
     unreachable!("the loop returns")
+}
+
+/// The process groups of the cells running now, for [`kill_running_cells`].
+static RUNNING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// Kill every cell that is running (on Ctrl-C: the cells are in their own
+/// process groups, so the terminal's SIGINT does not reach them).
+pub fn kill_running_cells() {
+    if let Ok(running) = RUNNING.lock() {
+        for &pgid in running.iter() {
+            kill_group(pgid);
+        }
+    }
+}
+
+/// Whether the child has exited, without reaping it.
+fn has_exited(pid: libc::pid_t) -> std::io::Result<bool> {
+    // SAFETY: waitid fills `info`; WNOWAIT leaves the child waitable.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(info.si_pid() != 0)
+    }
 }
 
 fn kill_group(pgid: libc::pid_t) {
@@ -249,6 +284,11 @@ pub fn signal_name(signal: i32) -> String {
     name.to_owned()
 }
 
+/// The default parallelism: the number of cores.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Map `work` over `items` on `jobs` threads, calling `on_done` as each item
 /// finishes (for progress). Results come back in item order.
 pub fn parallel_map<T, R, W, D>(items: &[T], jobs: usize, work: W, on_done: D) -> Vec<R>
@@ -286,14 +326,14 @@ mod tests {
     fn parallel_map_keeps_order_and_reports_each() {
         let items: Vec<u32> = (0..50).collect();
         let done = AtomicUsize::new(0);
-        let out = parallel_map(
-            &items,
-            4,
-            |x| x * 2,
-            |_, _| {
-                done.fetch_add(1, Ordering::Relaxed);
-            },
-        );
+        // Early items take longest, so they finish out of order.
+        let work = |x: &u32| {
+            std::thread::sleep(Duration::from_millis(u64::from(50 - x) / 5));
+            x * 2
+        };
+        let out = parallel_map(&items, 4, work, |_, _| {
+            done.fetch_add(1, Ordering::Relaxed);
+        });
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(done.load(Ordering::Relaxed), 50);
     }
@@ -308,7 +348,6 @@ mod tests {
                 .collect(),
             protocol_errors: vec![],
             termination,
-            duration: Duration::from_millis(1),
             stdout_tail: String::new(),
             stderr_tail: String::new(),
             retries: vec![],

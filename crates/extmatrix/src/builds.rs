@@ -8,7 +8,6 @@ use extmatrix_runner::parallel_map;
 use extmatrix_spec::{BuildSpec, Matrix};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A progress bar for one build; on a terminal it shows the phase and the
@@ -17,12 +16,10 @@ struct BuildBar {
     id: String,
     bar: ProgressBar,
     started: Instant,
-    phase: Mutex<Option<Phase>>,
 }
 
 impl Progress for BuildBar {
     fn phase(&self, phase: Phase) {
-        *self.phase.lock().unwrap() = Some(phase);
         self.bar
             .set_prefix(format!("{:<8} {:<9}", self.id, phase.name()));
         if self.bar.is_hidden() {
@@ -67,7 +64,7 @@ pub fn ensure_all(
     let multi = MultiProgress::new();
     let style = ProgressStyle::with_template("{spinner} {prefix.bold} {elapsed:>4} {wide_msg}")
         .expect("valid template");
-    let make_jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let make_jobs = extmatrix_runner::cores();
     let bars: Vec<BuildBar> = specs
         .iter()
         .map(|s| {
@@ -78,7 +75,6 @@ pub fn ensure_all(
                 id: s.id.clone(),
                 bar,
                 started: Instant::now(),
-                phase: Mutex::new(None),
             }
         })
         .collect();
@@ -107,16 +103,23 @@ pub fn ensure_all(
     );
     let mut built = Vec::new();
     let mut failures = Vec::new();
+    let mut all_input = true;
     for r in results {
         match r {
             Ok(b) => built.push(b),
-            Err(e) => failures.push(e.to_string()),
+            Err(e) => {
+                all_input &= e.input;
+                failures.push(e.to_string());
+            }
         }
     }
-    if !failures.is_empty() {
-        bail!("{}", failures.join("\n"));
+    if failures.is_empty() {
+        Ok(built)
+    } else if all_input {
+        Err(crate::UsageError(failures.join("\n")).into())
+    } else {
+        bail!("{}", failures.join("\n"))
     }
-    Ok(built)
 }
 
 /// By id, the interpreters that `ensure_all` produced.

@@ -19,9 +19,10 @@ use std::process::ExitCode;
     about = "Run CPython extension modules through a matrix of interpreter builds and embedding scenarios",
     long_about = "Run CPython extension modules through a matrix of interpreter builds and embedding \
 scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated subinterpreters \
-(shared and own GIL). Each target is compiled against every interpreter, a C harness runs each \
+(shared and own GIL), free-threading. Interpreters are found on the machine or built from source \
+(debug, free-threaded). Each target is compiled against every interpreter, a C harness runs each \
 scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, \
-import-error, crash, hang, build-failed or harness-error.",
+gil-enabled, import-error, crash, hang, build-failed or harness-error (docs/outcomes.md).",
     after_help = "Examples:\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
 )]
 struct Cli {
@@ -92,7 +93,7 @@ enum PythonsAction {
     /// stay in the cache. Nothing half-built is ever left in place.
     Build {
         /// The matrix whose build entries to provision.
-        #[arg(long, value_name = "FILE", default_value = "matrices/default.yaml")]
+        #[arg(long, value_name = "FILE", default_value = "matrices/full.yaml")]
         matrix: PathBuf,
         /// Only these ids [default: every build entry of the matrix].
         ids: Vec<String>,
@@ -147,6 +148,12 @@ impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Cells run in their own process groups, out of the terminal's reach.
+    let _ = ctrlc::set_handler(|| {
+        extmatrix_runner::kill_running_cells();
+        eprintln!("\ninterrupted; running cells killed");
+        std::process::exit(130);
+    });
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Pythons(args) => pythons_cmd::pythons(args),

@@ -141,6 +141,13 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
             .into());
         }
     }
+    if known.is_empty() {
+        println!(
+            "{} has no build entries (`{{id, source, variant}}` in `pythons`); nothing to build",
+            matrix_path.display()
+        );
+        return Ok(0);
+    }
     let wanted: Vec<_> = specs
         .into_iter()
         .filter(|b| ids.is_empty() || ids.contains(&b.id))
@@ -148,7 +155,7 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
     let jobs = jobs
         .map(usize::from)
         .or(matrix.options.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        .unwrap_or_else(extmatrix_runner::cores);
     let built = crate::builds::ensure_all(&matrix, &wanted, builds, jobs)?;
     for b in &built {
         let total: f64 = b.meta.seconds.iter().map(|(_, s)| s).sum();
@@ -187,6 +194,12 @@ fn prune(builds: &BuildCache, matrices: Vec<PathBuf>, dry_run: bool) -> Result<u
     } else {
         matrices
     };
+    if matrices.is_empty() {
+        return Err(UsageError(
+            "no matrix files in ./matrices to say which builds to keep; pass --matrix FILE (repeatable)".into(),
+        )
+        .into());
+    }
     let mut keys = Vec::new();
     let mut ids_without_key = Vec::new();
     for path in &matrices {

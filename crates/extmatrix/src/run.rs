@@ -27,13 +27,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         scenarios: args.scenario,
         targets: args.target,
     };
-    extmatrix_plan::check_filters(&matrix, &filters).map_err(|e| UsageError(e.to_string()))?;
     let cache = Cache::from_env(args.cache_dir)?;
     let jobs = args
         .jobs
         .map(usize::from)
         .or(matrix.options.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        .unwrap_or_else(extmatrix_runner::cores);
 
     let needs_discovery = matrix
         .pythons
@@ -44,6 +43,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
     } else {
         Discovery::default()
     };
+    extmatrix_plan::check_filters(&matrix, &discovery, &filters)
+        .map_err(|e| UsageError(e.to_string()))?;
+    if let Some(json) = &args.json {
+        check_writable_dir(json)?;
+    }
     let wanted_builds = extmatrix_plan::builds_needed(&matrix, &filters);
     let built = crate::builds::ensure_all(
         &matrix,
@@ -59,8 +63,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &filters,
     )
     .map_err(|e| UsageError(e.to_string()))?;
-    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters)
-        .map_err(|e| UsageError(e.to_string()))?;
+    let mut plan = extmatrix_plan::expand(&matrix, pythons, &filters);
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
@@ -74,20 +77,36 @@ pub fn run(args: RunArgs) -> Result<u8> {
         results,
         started.elapsed().as_millis() as u64,
     );
-    if let Some(path) = &args.json {
-        report
-            .write_json(path)
-            .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
-    }
     let style = TableStyle {
         color: args.color.enabled(),
         width: extmatrix_report::terminal_width(),
     };
+    // The table first: whatever happens to the JSON file, the run is not lost.
     print!("{}", extmatrix_report::render_terminal(&report, style));
     if let Some(path) = &args.json {
+        report
+            .write_json(path)
+            .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
         println!("JSON report: {}", path.display());
     }
     Ok(report.exit_code() as u8)
+}
+
+/// Fail early (a usage error) when the JSON report could not be written.
+fn check_writable_dir(json: &std::path::Path) -> Result<()> {
+    let dir = match json.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(UsageError(format!(
+            "--json {}: the directory {} does not exist",
+            json.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// What provisioning produced: a harness per interpreter, a build per target
@@ -193,13 +212,12 @@ fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Durati
     let harness = match &provisioned.harnesses[cell.python] {
         Ok(path) => path,
         Err(f) => {
-            let mut v = extmatrix_judge::build_failed(
-                format!("the harness did not build for {}: {}", py.id, f.summary),
+            return extmatrix_judge::harness_unbuilt(
+                &py.id,
+                &f.summary,
                 f.command.clone(),
                 f.output.clone(),
-            );
-            v.outcome = extmatrix_core::Outcome::HarnessError;
-            return v;
+            )
         }
     };
     let built = match &provisioned.targets[cell.target][cell.python] {

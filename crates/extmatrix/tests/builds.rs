@@ -1,10 +1,10 @@
 //! Interpreters built from source and Debian's debug build, end to end:
 //! matrices/full.yaml on cp313t, cp313td, cp313d and cp311d.
 //!
-//! These use the real build cache (`~/.cache/extmatrix`, or
-//! `$EXTMATRIX_CACHE_DIR`): `.ci/run` builds the interpreters there before
-//! the tests (`extmatrix pythons build --matrix matrices/full.yaml`), and a
-//! run that needs one that is missing builds it. The source tarball comes
+//! These use the user's build cache (`~/.cache/extmatrix`, or
+//! `$XDG_CACHE_HOME/extmatrix`; `EXTMATRIX_CACHE_DIR` is cleared for them):
+//! `just setup` builds the interpreters there before the tests, and a run
+//! that needs one that is missing builds it. The source tarball comes
 //! from `scripts/fetch-cpython-source`; without it these tests fail with a
 //! message saying so.
 
@@ -18,7 +18,7 @@ fn full_matrix() -> std::path::PathBuf {
     repo_root().join("matrices/full.yaml")
 }
 
-/// `extmatrix run matrices/full.yaml ARGS` with the real build cache.
+/// `extmatrix run matrices/full.yaml ARGS` with the user's build cache.
 fn run_full(args: &[&str]) -> Run {
     run_matrix_with_cache(&full_matrix(), args, None)
 }
@@ -155,33 +155,23 @@ fn debian_debug_build_is_discovered_as_cp311d() {
 
 #[test]
 fn a_second_build_is_a_cache_hit() {
-    let out = Command::new(env!("CARGO_BIN_EXE_extmatrix"))
-        .args([
-            "pythons",
-            "build",
-            "--matrix",
-            full_matrix().to_str().unwrap(),
-            "cp313t",
-        ])
-        .output()
-        .unwrap();
+    let matrix = full_matrix();
+    let build = [
+        "pythons",
+        "build",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "cp313t",
+    ];
+    let out = extmatrix_in(&build, None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Built before this test (by .ci/run or another test); now only found.
-    let again = Command::new(env!("CARGO_BIN_EXE_extmatrix"))
-        .args([
-            "pythons",
-            "build",
-            "--matrix",
-            full_matrix().to_str().unwrap(),
-            "cp313t",
-        ])
-        .output()
-        .unwrap();
+    // Built before this test (by `just setup` or another test); now only found.
+    let again = extmatrix_in(&build, None);
     let again = String::from_utf8_lossy(&again.stdout);
     assert!(
         again.starts_with("cp313t 3.13.") && again.contains(" cached: "),
@@ -192,6 +182,33 @@ fn a_second_build_is_a_cache_hit() {
         listed.contains("Built by extmatrix") && listed.contains("cp313t"),
         "{listed}"
     );
+}
+
+#[test]
+fn free_threading_runs_the_smoke_code_on_threads_at_once() {
+    // The same build entry as full.yaml's cp313t (same source and flags:
+    // the same cache entry). Every thread signs in on the module, sleeps,
+    // then counts the signatures: 4 only if the workers really overlap.
+    let matrix = |threads: u32| {
+        format!(
+            "pythons:\n  - {{ id: cp313t, source: {{ tarball: {} }}, variant: free-threaded }}\n\
+             scenarios: [free-threading]\noptions: {{ threads: {threads} }}\ntargets:\n  - name: t\n    \
+             c: {{fixtures}}/isolated_ok.c\n    smoke: |\n      import threading, time\n      \
+             m.__dict__.setdefault('inside', set()).add(threading.get_ident())\n      time.sleep(0.5)\n      \
+             assert len(m.inside) >= 4, len(m.inside)\n",
+            tarball().display()
+        )
+    };
+    let four = tempfile::tempdir().unwrap();
+    let run = run_matrix_with_cache(&write_matrix(four.path(), &matrix(4)), &[], None);
+    let c = cell(&run.report, "t", "cp313t", "free-threading");
+    assert_eq!(c["outcome"], "pass", "{c}");
+    // On one thread the same smoke code fails: the threads are real.
+    let one = tempfile::tempdir().unwrap();
+    let run = run_matrix_with_cache(&write_matrix(one.path(), &matrix(1)), &[], None);
+    let c = cell(&run.report, "t", "cp313t", "free-threading");
+    assert_eq!(c["outcome"], "import-error", "{c}");
+    assert_eq!(c["details"]["errors"][0]["exc_type"], "AssertionError");
 }
 
 /// The CPython tarball `scripts/fetch-cpython-source cache/cpython` provides.
@@ -298,9 +315,14 @@ fn a_build_killed_midway_leaves_no_interpreter_behind() {
         "{}",
         String::from_utf8_lossy(&pruned.stderr)
     );
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("pythons/tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
     assert!(
-        !cache.join("pythons/tmp").exists(),
-        "interrupted work is pruned"
+        leftovers.is_empty(),
+        "interrupted work is pruned: {leftovers:?}"
     );
 }
 

@@ -76,6 +76,63 @@ fn unknown_python_lists_what_is_there() {
 }
 
 #[test]
+fn a_python_filter_typo_exits_2_before_anything_runs() {
+    let m = repo_root().join("matrices/default.yaml");
+    let (status, stderr) = stderr_of(&["run", m.to_str().unwrap(), "--python", "cp31"]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(
+        stderr.contains("--python cp31: not in this matrix; it has: cp311, cp312, cp313"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_json_path_in_a_missing_directory_exits_2_before_running() {
+    let m = repo_root().join("matrices/default.yaml");
+    let (status, stderr) = stderr_of(&[
+        "run",
+        m.to_str().unwrap(),
+        "--json",
+        "/nonexistent/dir/r.json",
+    ]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/dir does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_explicit_interpreter_wins_over_auto_under_the_same_id() {
+    let out = extmatrix(&["pythons", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cp311 = v["pythons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "cp311")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    // `auto` first: the explicit entry must still win.
+    let m = write_matrix(
+        dir.path(),
+        &format!("pythons: [auto, {{id: cp313, path: {cp311}}}]\nscenarios: [import]\ntargets:\n  - name: a\n    c: {{fixtures}}/isolated_ok.c\n"),
+    );
+    let run = run_matrix(&m, &["--python", "cp313"]);
+    let pythons = run.report["pythons"].as_array().unwrap();
+    assert_eq!(pythons.len(), 1);
+    assert_eq!(pythons[0]["id"], "cp313");
+    assert!(
+        pythons[0]["version"].as_str().unwrap().starts_with("3.11."),
+        "{pythons:?}"
+    );
+    assert_eq!(cell(&run.report, "a", "cp313", "import")["outcome"], "pass");
+}
+
+#[test]
 fn unknown_filter_value_exits_2() {
     let m = repo_root().join("matrices/default.yaml");
     let (status, stderr) = stderr_of(&["run", m.to_str().unwrap(), "--target", "nope"]);
@@ -168,7 +225,7 @@ fn a_target_that_exits_the_process_is_a_harness_error() {
 #[test]
 fn pythons_lists_the_interpreters_by_what_they_say() {
     let out = extmatrix(&["pythons", "--json"]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pythons = v["pythons"].as_array().unwrap();
     for (id, minor) in [("cp311", 11), ("cp312", 12), ("cp313", 13)] {
@@ -182,7 +239,25 @@ fn pythons_lists_the_interpreters_by_what_they_say() {
         assert!(std::path::Path::new(p["build"]["config_script"].as_str().unwrap()).is_file());
     }
     let table = extmatrix(&["pythons"]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("cp313"));
+    assert_eq!(table.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("Found on this machine") && text.contains("cp313"),
+        "{text}"
+    );
+}
+
+#[test]
+fn top_level_help_names_every_outcome_and_scenario() {
+    let out = extmatrix(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    for outcome in extmatrix_core::Outcome::ALL {
+        assert!(
+            text.contains(outcome.id()),
+            "--help lacks outcome {outcome}:\n{text}"
+        );
+    }
+    assert!(text.contains("free-threading"), "{text}");
 }
 
 #[test]
@@ -200,4 +275,22 @@ fn help_teaches() {
     ] {
         assert!(text.contains(needle), "run --help lacks {needle}:\n{text}");
     }
+}
+
+#[test]
+fn prune_without_any_matrix_refuses_rather_than_removing_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+        .args([
+            "pythons",
+            "prune",
+            "--cache-dir",
+            dir.path().join("cache").to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pass --matrix"), "{stderr}");
 }

@@ -6,8 +6,7 @@
  * libpython's image, or the heap), whether it is immortal and whether it is
  * an interned string. Whether that counts as shared state is the judge's
  * call (crates/extmatrix-judge), so the rule lives in one place. */
-#define _GNU_SOURCE
-#include "harness.h"
+#include "harness.h" /* Python.h first: its pyconfig.h defines _GNU_SOURCE, which dladdr needs */
 
 #include <dlfcn.h>
 #include <limits.h>

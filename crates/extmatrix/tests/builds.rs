@@ -383,3 +383,53 @@ fn an_unreachable_source_is_a_clear_error() {
         .flatten()
         .any(|e| e.path().join("meta.json").exists()));
 }
+
+#[test]
+fn two_runs_that_need_the_same_build_do_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // A real interpreter build, made cheap: no optimisation, no test modules.
+    let m = write_matrix(
+        dir.path(),
+        &format!(
+            "pythons:\n  - {{ id: cp313q, source: {{ tarball: {} }}, configure: [\"OPT=-O0 -g0\", \"--disable-test-modules\"] }}\n\
+             targets:\n  - name: a\n    c: {{fixtures}}/isolated_ok.c\n",
+            tarball().display()
+        ),
+    );
+    let first = build_in(&cache, &m);
+    let second = build_in(&cache, &m);
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let outs = [&first, &second];
+    for o in outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let stdouts: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .collect();
+    let built = stdouts.iter().filter(|s| s.contains(" built in ")).count();
+    let cached = stdouts.iter().filter(|s| s.contains(" cached: ")).count();
+    assert_eq!((built, cached), (1, 1), "{stdouts:?}");
+    let waited = outs
+        .iter()
+        .any(|o| String::from_utf8_lossy(&o.stderr).contains("waiting for another extmatrix run"));
+    assert!(waited, "the second run said it waits");
+    let entries: Vec<_> = std::fs::read_dir(cache.join("pythons"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("meta.json").is_file())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    // And the one build works.
+    let listed = extmatrix_in(
+        &["pythons", "--json", "--cache-dir", cache.to_str().unwrap()],
+        None,
+    );
+    let v: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["built"][0]["id"], "cp313q");
+    assert_eq!(v["built"][0]["python"]["version"]["minor"], 13);
+}

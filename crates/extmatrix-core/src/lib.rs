@@ -93,16 +93,7 @@ impl fmt::Display for Scenario {
 impl FromStr for Scenario {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scenario::ALL
-            .iter()
-            .copied()
-            .find(|sc| sc.id() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown scenario `{s}`; allowed: {}",
-                    Scenario::allowed_ids()
-                )
-            })
+        by_id(&Scenario::ALL, Scenario::id, "scenario", s)
     }
 }
 
@@ -196,11 +187,7 @@ impl fmt::Display for Outcome {
 impl FromStr for Outcome {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Outcome::ALL
-            .iter()
-            .copied()
-            .find(|o| o.id() == s)
-            .ok_or_else(|| format!("unknown outcome `{s}`"))
+        by_id(&Outcome::ALL, Outcome::id, "outcome", s)
     }
 }
 
@@ -242,14 +229,7 @@ impl fmt::Display for Variant {
 impl FromStr for Variant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Variant::ALL
-            .iter()
-            .copied()
-            .find(|v| v.id() == s)
-            .ok_or_else(|| {
-                let allowed: Vec<&str> = Variant::ALL.iter().map(|v| v.id()).collect();
-                format!("unknown variant `{s}`; allowed: {}", allowed.join(", "))
-            })
+        by_id(&Variant::ALL, Variant::id, "variant", s)
     }
 }
 
@@ -287,6 +267,15 @@ pub fn python_id(version: PythonVersion, free_threaded: bool, debug: bool) -> St
         if free_threaded { "t" } else { "" },
         if debug { "d" } else { "" }
     )
+}
+
+/// The member of `all` whose id is `s`; otherwise a message that lists the
+/// allowed ids (it reaches users through matrix files and the command line).
+fn by_id<T: Copy>(all: &[T], id: fn(T) -> &'static str, kind: &str, s: &str) -> Result<T, String> {
+    all.iter().copied().find(|x| id(*x) == s).ok_or_else(|| {
+        let allowed: Vec<&str> = all.iter().map(|x| id(*x)).collect();
+        format!("unknown {kind} `{s}`; allowed: {}", allowed.join(", "))
+    })
 }
 
 /// Lowercase hex of `bytes` (hashes in cache keys and sha256 sums).

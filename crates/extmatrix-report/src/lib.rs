@@ -66,6 +66,14 @@ pub struct CellResult {
     pub details: Details,
 }
 
+/// The directory a JSON report at `path` is written in (and its temporary file).
+pub fn json_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 impl Report {
     pub fn new(
         matrix: &Path,
@@ -105,11 +113,7 @@ impl Report {
     /// Write the JSON report to `path` through a temporary file and a
     /// rename: a reader never sees half a report.
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(json_dir(path))?;
         serde_json::to_writer_pretty(&mut tmp, self)?;
         std::io::Write::write_all(&mut tmp, b"\n")?;
         tmp.persist(path).map_err(|e| e.error)?;

@@ -1,8 +1,9 @@
 //! `extmatrix run`: the whole flow, one arrow per step, each owned by a crate.
 //!
-//! spec (load) → pythons (discover) → plan (resolve, expand) → provision
-//! (harness and targets per interpreter) → runner (cells in parallel) →
-//! judge (verdicts) → report (table, JSON).
+//! spec (load) → pythons (discover) → cpython-build (interpreters the matrix
+//! builds from source) → plan (resolve, expand) → provision (harness and
+//! targets per interpreter) → runner (cells in parallel) → judge (verdicts)
+//! → report (table, JSON).
 
 use crate::{RunArgs, UsageError};
 use anyhow::{Context, Result};
@@ -94,10 +95,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 
 /// Fail early (a usage error) when the JSON report could not be written.
 fn check_writable_dir(json: &std::path::Path) -> Result<()> {
-    let dir = match json.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
+    let dir = extmatrix_report::json_dir(json);
     if !dir.is_dir() {
         return Err(UsageError(format!(
             "--json {}: the directory {} does not exist",

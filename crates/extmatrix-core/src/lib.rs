@@ -1,4 +1,5 @@
-//! The shared vocabulary of extmatrix: scenarios, outcomes and interpreter ids.
+//! The shared vocabulary of extmatrix: scenarios, outcomes, build variants,
+//! what a scenario requires of CPython, and interpreter ids.
 //!
 //! Every other crate speaks in these terms; nothing here does I/O. A new
 //! scenario or outcome is added here first, and the compiler then points at
@@ -6,52 +7,129 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
 
-/// What one cell of the matrix runs in the harness.
-///
-/// The string ids are the ones used in matrix files, on the command line, in
-/// the harness's scenario table and in the JSON report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scenario {
-    /// Import once in the main interpreter and run the smoke code.
-    Import,
-    /// N x (initialize, import, smoke, finalize) in one process.
-    Reinit,
-    /// Import, keep it, `del sys.modules[name]`, import again, compare.
-    Reimport,
-    /// `Py_NewInterpreter()`: the legacy, shared-everything subinterpreter.
-    SubinterpLegacy,
-    /// Isolated subinterpreter sharing the main GIL (3.12+).
-    SubinterpShared,
-    /// Isolated subinterpreter with its own GIL (3.12+, PEP 684).
-    SubinterpOwn,
-    /// On a free-threaded build: does the import re-enable the GIL? Then the
-    /// smoke code from several threads at once.
-    FreeThreading,
+/// An enum whose members have one string id each, used in matrix files, on
+/// the command line, on the harness's wire and in the JSON report: `ALL`,
+/// `id()`, `Display`, `FromStr` (unknown ids list the allowed ones) and serde
+/// as the id, written once.
+#[macro_export]
+macro_rules! id_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident as $kind:literal {
+            $( $(#[$vmeta:meta])* $variant:ident = $id:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $name { $( $(#[$vmeta])* $variant, )+ }
+
+        impl $name {
+            /// Every member, in declaration order.
+            pub const ALL: &'static [$name] = &[ $( $name::$variant, )+ ];
+
+            pub fn id(self) -> &'static str {
+                match self { $( $name::$variant => $id, )+ }
+            }
+
+            /// The ids, comma-separated, for messages.
+            pub fn allowed_ids() -> String {
+                Self::ALL.iter().map(|x| x.id()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.id())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|x| x.id() == s).ok_or_else(|| {
+                    format!("unknown {} `{s}`; allowed: {}", $kind, Self::allowed_ids())
+                })
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.id())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(<D::Error as ::serde::de::Error>::custom)
+            }
+        }
+    };
+}
+
+id_enum! {
+    /// What one cell of the matrix runs in the harness.
+    pub enum Scenario as "scenario" {
+        /// Import once in the main interpreter and run the smoke code.
+        Import = "import",
+        /// N x (initialize, import, smoke, finalize) in one process.
+        Reinit = "reinit",
+        /// Import, keep it, `del sys.modules[name]`, import again, compare.
+        Reimport = "reimport",
+        /// `Py_NewInterpreter()`: the legacy, shared-everything subinterpreter.
+        SubinterpLegacy = "subinterp-legacy",
+        /// Isolated subinterpreter sharing the main GIL (3.12+).
+        SubinterpShared = "subinterp-shared",
+        /// Isolated subinterpreter with its own GIL (3.12+, PEP 684).
+        SubinterpOwn = "subinterp-own",
+        /// On a free-threaded build: does the import re-enable the GIL? Then
+        /// the smoke code from several threads at once.
+        FreeThreading = "free-threading",
+    }
+}
+
+id_enum! {
+    /// What a scenario needs of the interpreter build. The harness reports
+    /// an unmet requirement by this id; its wording lives here only.
+    pub enum Requirement as "requirement" {
+        /// `Py_NewInterpreterFromConfig`: CPython 3.12+.
+        IsolatedSubinterpreters = "isolated-subinterpreters",
+        /// A `--disable-gil` build (PEP 703, 3.13+).
+        FreeThreadedBuild = "free-threaded-build",
+    }
+}
+
+impl Requirement {
+    pub fn met_by(self, version: PythonVersion, free_threaded: bool) -> bool {
+        match self {
+            Requirement::IsolatedSubinterpreters => version >= PythonVersion::new(3, 12, 0),
+            Requirement::FreeThreadedBuild => free_threaded,
+        }
+    }
+
+    /// Why a cell needing this is `n/a`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Requirement::IsolatedSubinterpreters => {
+                "Py_NewInterpreterFromConfig (isolated subinterpreters, PEP 684) needs CPython 3.12+"
+            }
+            Requirement::FreeThreadedBuild => {
+                "needs a free-threaded build (--disable-gil, PEP 703, 3.13+)"
+            }
+        }
+    }
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
-        Scenario::Import,
-        Scenario::Reinit,
-        Scenario::Reimport,
-        Scenario::SubinterpLegacy,
-        Scenario::SubinterpShared,
-        Scenario::SubinterpOwn,
-        Scenario::FreeThreading,
-    ];
-
-    pub fn id(self) -> &'static str {
+    /// What this scenario needs of CPython beyond a working embedding.
+    pub fn requirement(self) -> Option<Requirement> {
         match self {
-            Scenario::Import => "import",
-            Scenario::Reinit => "reinit",
-            Scenario::Reimport => "reimport",
-            Scenario::SubinterpLegacy => "subinterp-legacy",
-            Scenario::SubinterpShared => "subinterp-shared",
-            Scenario::SubinterpOwn => "subinterp-own",
-            Scenario::FreeThreading => "free-threading",
+            Scenario::SubinterpShared | Scenario::SubinterpOwn => {
+                Some(Requirement::IsolatedSubinterpreters)
+            }
+            Scenario::FreeThreading => Some(Requirement::FreeThreadedBuild),
+            _ => None,
         }
     }
 
@@ -61,107 +139,45 @@ impl Scenario {
     /// This is a property of CPython, not of the target: the cell becomes
     /// `n/a` without running anything.
     pub fn unsupported_reason(self, version: PythonVersion, free_threaded: bool) -> Option<String> {
-        match self {
-            Scenario::SubinterpShared | Scenario::SubinterpOwn if version < PythonVersion::new(3, 12, 0) => {
-                Some(format!(
-                    "Py_NewInterpreterFromConfig (isolated subinterpreters, PEP 684) needs CPython 3.12+; this is {}",
-                    version
-                ))
+        let needs = self.requirement()?;
+        (!needs.met_by(version, free_threaded)).then(|| match needs {
+            Requirement::IsolatedSubinterpreters => {
+                format!("{}; this is {version}", needs.reason())
             }
-            Scenario::FreeThreading if !free_threaded => {
-                Some("needs a free-threaded build (--disable-gil, PEP 703, 3.13+)".to_owned())
-            }
-            _ => None,
-        }
-    }
-
-    pub fn allowed_ids() -> String {
-        Scenario::ALL
-            .iter()
-            .map(|s| s.id())
-            .collect::<Vec<_>>()
-            .join(", ")
+            Requirement::FreeThreadedBuild => needs.reason().to_owned(),
+        })
     }
 }
 
-impl fmt::Display for Scenario {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
+id_enum! {
+    /// The verdict of one cell. Declared from least to most severe: when a
+    /// cell observes several things, the most severe one is its outcome
+    /// (`Ord`). docs/outcomes.md documents this order.
+    pub enum Outcome as "outcome" {
+        Pass = "pass",
+        /// The import failed the way the module's declaration says it must.
+        Refused = "refused",
+        /// The interpreter build lacks what the scenario needs.
+        NotApplicable = "n/a",
+        /// Objects reachable from the module are shared across interpreters
+        /// or survive a re-import.
+        SharedState = "shared-state",
+        /// On a free-threaded build, importing the module re-enabled the GIL.
+        GilEnabled = "gil-enabled",
+        /// The import or the smoke code raised.
+        ImportError = "import-error",
+        /// The harness died of a signal.
+        Crash = "crash",
+        /// The timeout expired; the process group was killed.
+        Hang = "hang",
+        /// The target could not be compiled for this interpreter.
+        BuildFailed = "build-failed",
+        /// The harness itself misbehaved (could not start, broke its protocol).
+        HarnessError = "harness-error",
     }
-}
-
-impl FromStr for Scenario {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        by_id(&Scenario::ALL, Scenario::id, "scenario", s)
-    }
-}
-
-/// The verdict of one cell. Declared from least to most severe: when a cell
-/// observes several things, the most severe one is its outcome (`Ord`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Outcome {
-    #[serde(rename = "pass")]
-    Pass,
-    /// The import failed the way the module's declaration says it must.
-    #[serde(rename = "refused")]
-    Refused,
-    /// The interpreter build lacks what the scenario needs.
-    #[serde(rename = "n/a")]
-    NotApplicable,
-    /// Objects reachable from the module are shared across interpreters or
-    /// survive a re-import.
-    #[serde(rename = "shared-state")]
-    SharedState,
-    /// On a free-threaded build, importing the module re-enabled the GIL.
-    #[serde(rename = "gil-enabled")]
-    GilEnabled,
-    /// The import or the smoke code raised.
-    #[serde(rename = "import-error")]
-    ImportError,
-    /// The harness died of a signal.
-    #[serde(rename = "crash")]
-    Crash,
-    /// The timeout expired; the process group was killed.
-    #[serde(rename = "hang")]
-    Hang,
-    /// The target could not be compiled for this interpreter.
-    #[serde(rename = "build-failed")]
-    BuildFailed,
-    /// The harness itself misbehaved (could not start, broke its protocol).
-    #[serde(rename = "harness-error")]
-    HarnessError,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
-        Outcome::Pass,
-        Outcome::Refused,
-        Outcome::NotApplicable,
-        Outcome::SharedState,
-        Outcome::GilEnabled,
-        Outcome::ImportError,
-        Outcome::Crash,
-        Outcome::Hang,
-        Outcome::BuildFailed,
-        Outcome::HarnessError,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Refused => "refused",
-            Outcome::NotApplicable => "n/a",
-            Outcome::SharedState => "shared-state",
-            Outcome::GilEnabled => "gil-enabled",
-            Outcome::ImportError => "import-error",
-            Outcome::Crash => "crash",
-            Outcome::Hang => "hang",
-            Outcome::BuildFailed => "build-failed",
-            Outcome::HarnessError => "harness-error",
-        }
-    }
-
     /// Whether this outcome makes `extmatrix run` exit non-zero.
     ///
     /// `shared-state` is a finding to report, not a broken run; expectations
@@ -178,58 +194,14 @@ impl Outcome {
     }
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        by_id(&Outcome::ALL, Outcome::id, "outcome", s)
-    }
-}
-
-/// A build flavour of CPython, as a matrix names it; `extmatrix-cpython-build`
-/// maps each to its `./configure` flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Variant {
-    Default,
-    Debug,
-    FreeThreaded,
-    FreeThreadedDebug,
-}
-
-impl Variant {
-    pub const ALL: [Variant; 4] = [
-        Variant::Default,
-        Variant::Debug,
-        Variant::FreeThreaded,
-        Variant::FreeThreadedDebug,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Variant::Default => "default",
-            Variant::Debug => "debug",
-            Variant::FreeThreaded => "free-threaded",
-            Variant::FreeThreadedDebug => "free-threaded-debug",
-        }
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl FromStr for Variant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        by_id(&Variant::ALL, Variant::id, "variant", s)
+id_enum! {
+    /// A build flavour of CPython, as a matrix names it;
+    /// `extmatrix-cpython-build` maps each to its `./configure` flags.
+    pub enum Variant as "variant" {
+        Default = "default",
+        Debug = "debug",
+        FreeThreaded = "free-threaded",
+        FreeThreadedDebug = "free-threaded-debug",
     }
 }
 
@@ -269,15 +241,6 @@ pub fn python_id(version: PythonVersion, free_threaded: bool, debug: bool) -> St
     )
 }
 
-/// The member of `all` whose id is `s`; otherwise a message that lists the
-/// allowed ids (it reaches users through matrix files and the command line).
-fn by_id<T: Copy>(all: &[T], id: fn(T) -> &'static str, kind: &str, s: &str) -> Result<T, String> {
-    all.iter().copied().find(|x| id(*x) == s).ok_or_else(|| {
-        let allowed: Vec<&str> = all.iter().map(|x| id(*x)).collect();
-        format!("unknown {kind} `{s}`; allowed: {}", allowed.join(", "))
-    })
-}
-
 /// Lowercase hex of `bytes` (hashes in cache keys and sha256 sums).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -302,19 +265,24 @@ mod tests {
     #[test]
     fn ids_round_trip() {
         for s in Scenario::ALL {
-            assert_eq!(s.id().parse::<Scenario>().unwrap(), s);
+            assert_eq!(s.id().parse::<Scenario>().unwrap(), *s);
         }
         for o in Outcome::ALL {
-            assert_eq!(o.id().parse::<Outcome>().unwrap(), o);
+            assert_eq!(o.id().parse::<Outcome>().unwrap(), *o);
+            assert_eq!(serde_json::to_string(o).unwrap(), format!("\"{}\"", o.id()));
             assert_eq!(
-                serde_json::to_string(&o).unwrap(),
-                format!("\"{}\"", o.id())
+                serde_json::from_str::<Outcome>(&format!("\"{}\"", o.id())).unwrap(),
+                *o
             );
         }
         assert!("subinterp"
             .parse::<Scenario>()
             .unwrap_err()
             .contains("subinterp-own"));
+        assert!(serde_json::from_str::<Variant>("\"fast\"")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `fast`; allowed: default, debug"));
     }
 
     #[test]
@@ -334,8 +302,11 @@ mod tests {
             .unsupported_reason(PythonVersion::new(3, 11, 7), false)
             .is_some());
         assert!(Scenario::SubinterpOwn
-            .unsupported_reason(PythonVersion::new(3, 12, 1), false)
+            .unsupported_reason(PythonVersion::new(3, 12, 0), false)
             .is_none());
+        assert!(Scenario::SubinterpShared
+            .unsupported_reason(PythonVersion::new(3, 11, 99), true)
+            .is_some_and(|r| r.ends_with("this is 3.11.99")));
         assert!(Scenario::SubinterpLegacy
             .unsupported_reason(PythonVersion::new(3, 8, 0), false)
             .is_none());
@@ -346,5 +317,6 @@ mod tests {
         assert!(Scenario::FreeThreading
             .unsupported_reason(v313, true)
             .is_none());
+        assert!(Scenario::Reinit.requirement().is_none());
     }
 }

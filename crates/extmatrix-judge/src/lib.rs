@@ -1,126 +1,35 @@
-//! Judge observations: turn what one harness run reported into a [`Verdict`]
-//! (an outcome and its details as structured data).
+//! Judge cells: turn the evidence of every cell into a [`Verdict`] (an
+//! outcome and its details as structured data).
 //!
-//! Every rule that decides an outcome is here and nowhere else: which shared
-//! objects count, when an ImportError is a correct refusal, what a signal or a
-//! timeout means. A cell can observe several things; the most severe outcome
-//! wins (`Outcome`'s order), and every observation stays in the details.
+//! Every rule that decides an outcome is in `rules/`, one file per concern,
+//! each with its own tests; this file only gathers the details, asks the
+//! rules for findings and orders them: a cell can observe several things,
+//! the most severe outcome wins (`Outcome`'s order) and every observation
+//! stays in the details.
+//!
+//! Judging is a second pass over *all* cells ([`judge_all`]), after every
+//! cell has run, so that a rule can read other cells (a leak baseline, a
+//! control run of the same scenario without the target).
+
+mod rules;
+
+pub use rules::gil::reenabled_gil;
+pub use rules::refusal::{is_refusal, refusal_expected};
+pub use rules::shared::counts_as_shared;
 
 use extmatrix_core::{Outcome, Scenario};
-use extmatrix_runner::{
-    CycleFigures, Declaration, Event, GilState, ImportFailure, ImportWarning, Observation,
-    SharedObject, Termination,
-};
-use serde::{Deserialize, Serialize};
+use extmatrix_protocol::{Event, Observation};
+use extmatrix_schema::{BuildDetails, Details};
 use std::time::Duration;
 
 /// The outcome of one cell and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub outcome: Outcome,
     pub details: Details,
 }
 
-/// Everything a reader needs to act on a cell, as data (rendered by the
-/// reporters, kept whole in the JSON report).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Details {
-    /// One line: why this outcome.
-    pub summary: String,
-    /// The step a crash or hang happened in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// Exceptions raised by imports or smoke code, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<ImportFailure>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub declared: Option<Declaration>,
-    /// Objects that count as shared state.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub shared_objects: Vec<SharedObject>,
-    /// Objects at the same address that are CPython's own (immortal,
-    /// interned, or in libpython's image) and so do not count.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub core_objects_ignored: usize,
-    /// Warnings raised by imports.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<ImportWarning>,
-    /// Free-threaded builds: the GIL's state at each point reported.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub gil: Vec<GilState>,
-    /// reinit: figures per cycle.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cycles: Vec<CycleFigures>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildDetails>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub stderr_tail: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub stdout_tail: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// The failed compile behind a `build-failed` cell.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildDetails {
-    pub command: String,
-    pub output: String,
-}
-
-/// Whether an object found at the same address in two places is state the
-/// extension shares, rather than CPython's own.
-///
-/// By where it lives, not by refcount: since 3.13 a static type defined by an
-/// extension is immortal too, and it is exactly the bug to catch.
-pub fn counts_as_shared(obj: &SharedObject) -> bool {
-    match obj.lives.as_str() {
-        "extension" => true,
-        "libpython" => false,
-        // Immortal heap objects and interned strings are the runtime's
-        // (CPython shares interned strings between interpreters itself).
-        _ => !(obj.immortal || obj.interned),
-    }
-}
-
-/// Whether CPython must refuse this module in this scenario, given what it
-/// declares. Isolated subinterpreters (check_multi_interp_extensions=1)
-/// refuse single-phase modules and modules declaring `not-supported`; an
-/// own-GIL one also refuses everything short of `per-interpreter-gil`
-/// (multi-phase without the slot means `supported`). On free-threaded
-/// builds even the legacy `Py_NewInterpreter()` checks
-/// (`_PyInterpreterConfig_LEGACY_INIT` sets check_multi_interp_extensions
-/// under Py_GIL_DISABLED).
-pub fn refusal_expected(scenario: Scenario, free_threaded: bool, declared: &Declaration) -> bool {
-    let single_phase = declared.init == "single-phase";
-    let slot = declared.multiple_interpreters.as_deref();
-    match scenario {
-        Scenario::SubinterpShared => single_phase || slot == Some("not-supported"),
-        Scenario::SubinterpLegacy if free_threaded => single_phase || slot == Some("not-supported"),
-        Scenario::SubinterpOwn => single_phase || slot != Some("per-interpreter-gil"),
-        _ => false,
-    }
-}
-
-/// CPython's ImportError for a module an interpreter will not load.
-pub fn is_refusal(err: &ImportFailure) -> bool {
-    err.exc_type == "ImportError"
-        && err.phase == "import"
-        && err
-            .message
-            .contains("does not support loading in subinterpreters")
-}
-
-/// What the judge needs to know about a cell besides its observation.
+/// What the judge needs to know about a cell besides its evidence.
 #[derive(Debug, Clone, Copy)]
 pub struct CellFacts {
     pub scenario: Scenario,
@@ -130,19 +39,93 @@ pub struct CellFacts {
     pub timeout: Duration,
 }
 
-/// Judge one harness run.
-pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
-    let scenario = facts.scenario;
+/// What the execute stage has for one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evidence {
+    /// Not run: the interpreter lacks what the scenario needs.
+    NotApplicable { reason: String },
+    /// Not run: the harness did not build for this interpreter.
+    HarnessUnbuilt {
+        python: String,
+        summary: String,
+        build: BuildDetails,
+    },
+    /// Not run: the target did not build for this interpreter.
+    TargetUnbuilt {
+        summary: String,
+        build: BuildDetails,
+    },
+    /// Not run: the harness could not be started.
+    CouldNotRun { message: String },
+    /// The harness ran.
+    Ran(Observation),
+}
+
+/// One thing a rule found, with its one-line reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub outcome: Outcome,
+    pub summary: String,
+}
+
+impl Finding {
+    pub fn new(outcome: Outcome, summary: impl Into<String>) -> Self {
+        Finding {
+            outcome,
+            summary: summary.into(),
+        }
+    }
+}
+
+/// Judge every cell of a run. Verdicts come back in the order of `cells`.
+pub fn judge_all<'a>(
+    cells: impl IntoIterator<Item = (&'a CellFacts, &'a Evidence)>,
+) -> Vec<Verdict> {
+    cells
+        .into_iter()
+        .map(|(facts, evidence)| judge_cell(facts, evidence))
+        .collect()
+}
+
+/// Judge one cell on its own evidence: what every cell gets, and what the
+/// progress display shows as each cell finishes.
+pub fn judge_cell(facts: &CellFacts, evidence: &Evidence) -> Verdict {
+    match evidence {
+        Evidence::Ran(obs) => judge_run(facts, obs),
+        other => rules::provision::verdict(other),
+    }
+}
+
+fn judge_run(facts: &CellFacts, obs: &Observation) -> Verdict {
+    let mut details = gather(obs);
+    let mut findings = rules::applicability::findings(obs);
+    findings.extend(rules::refusal::findings(facts, &details));
+    findings.extend(rules::shared::findings(obs, &mut details));
+    findings.extend(rules::gil::findings(facts, &details));
+    findings.extend(rules::termination::findings(facts, obs, &mut details));
+    let (outcome, summary) = match most_severe(findings) {
+        Some(f) => (f.outcome, f.summary),
+        None => (Outcome::Pass, pass_summary(facts.scenario, obs, &details)),
+    };
+    details.summary = summary;
+    Verdict { outcome, details }
+}
+
+/// The most severe finding; among equals, the first.
+pub fn most_severe(findings: Vec<Finding>) -> Option<Finding> {
+    findings
+        .into_iter()
+        .reduce(|worst, f| if f.outcome > worst.outcome { f } else { worst })
+}
+
+/// The observations every verdict keeps, whatever the rules find.
+fn gather(obs: &Observation) -> Details {
     let mut details = Details {
         stderr_tail: obs.stderr_tail.clone(),
         stdout_tail: obs.stdout_tail.clone(),
+        retries: obs.retries.clone(),
         ..Details::default()
     };
-    let mut findings: Vec<(Outcome, String)> = Vec::new();
-    let mut done = false;
-    let mut fatal = None;
-    let mut compared = 0u64;
-
     for event in &obs.events {
         match event {
             Event::Declared(d) => details.declared = Some(d.clone()),
@@ -150,463 +133,173 @@ pub fn judge(facts: &CellFacts, obs: &Observation) -> Verdict {
             Event::Cycle(c) => details.cycles.push(c.clone()),
             Event::Warning(w) => details.warnings.push(w.clone()),
             Event::Gil(g) => details.gil.push(g.clone()),
-            Event::Shared(s) if counts_as_shared(s) => details.shared_objects.push(s.clone()),
-            Event::Shared(_) => details.core_objects_ignored += 1,
-            Event::Compared { .. } => compared += 1,
-            Event::Unsupported { reason } => {
-                findings.push((Outcome::NotApplicable, reason.clone()))
-            }
             Event::Note { message } => details.notes.push(message.clone()),
-            Event::Fatal { message } => fatal = Some(message.clone()),
-            Event::Done => done = true,
-            Event::Start { .. } | Event::Step { .. } | Event::Reachable { .. } => {}
+            _ => {}
         }
     }
-    details.notes.extend(obs.retries.iter().cloned());
     details.notes.extend(
         obs.protocol_errors
             .iter()
             .map(|e| format!("not an event: {e}")),
     );
-
-    for err in &details.errors {
-        let expected = details
-            .declared
-            .as_ref()
-            .is_some_and(|d| refusal_expected(scenario, facts.free_threaded, d));
-        if is_refusal(err) && expected {
-            findings.push((
-                Outcome::Refused,
-                format!("refused as declared: {}", err.message),
-            ));
-        } else {
-            let message = if err.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", err.message)
-            };
-            findings.push((
-                Outcome::ImportError,
-                format!(
-                    "{} in {} ({}){message}",
-                    err.exc_type, err.location, err.phase
-                ),
-            ));
-        }
-    }
-
-    // Objects in the extension's own image are the plainest evidence; list them first.
     details
-        .shared_objects
-        .sort_by_key(|s| s.lives != "extension");
-    if !details.shared_objects.is_empty() {
-        let first = &details.shared_objects[0];
-        let more = details.shared_objects.len() - 1;
-        findings.push((
-            Outcome::SharedState,
-            format!(
-                "{} ({}, in {}) is the same object {}{}",
-                first.path,
-                first.type_name,
-                first.lives,
-                if first.label == "old/new" {
-                    "after re-import"
-                } else {
-                    "in the subinterpreter"
-                },
-                if more > 0 {
-                    format!(", and {more} more")
-                } else {
-                    String::new()
-                }
-            ),
-        ));
-    }
-
-    // Only a GIL that was off before the import and on after it is the module's doing.
-    let gil_off_at_start = details
-        .gil
-        .first()
-        .is_some_and(|g| g.location == "before import" && !g.enabled);
-    if scenario == Scenario::FreeThreading && gil_off_at_start {
-        if let Some(on) = details.gil.iter().find(|g| g.enabled) {
-            let warning = details
-                .warnings
-                .iter()
-                .find(|w| w.category == "RuntimeWarning" && w.message.contains("GIL"))
-                .map_or_else(
-                    || format!("the GIL is enabled ({})", on.location),
-                    |w| w.message.clone(),
-                );
-            findings.push((
-                Outcome::GilEnabled,
-                format!("importing re-enabled the GIL: {warning}"),
-            ));
-        }
-    }
-
-    let step = obs.last_step().map(str::to_owned);
-    match &obs.termination {
-        Termination::Signaled { name, .. } => {
-            details.signal = Some(name.clone());
-            details.step = step.clone();
-            findings.push((
-                Outcome::Crash,
-                format!("{name} in step `{}`", step.as_deref().unwrap_or("start")),
-            ));
-        }
-        Termination::TimedOut => {
-            details.step = step.clone();
-            findings.push((
-                Outcome::Hang,
-                format!(
-                    "still in step `{}` after {}s; process group killed",
-                    step.as_deref().unwrap_or("start"),
-                    facts.timeout.as_secs()
-                ),
-            ));
-        }
-        Termination::Exited(code) => {
-            if *code != 0 {
-                details.exit_code = Some(*code);
-            }
-            if let Some(message) = fatal {
-                findings.push((Outcome::HarnessError, message));
-            } else if *code != 0 {
-                findings.push((
-                    Outcome::HarnessError,
-                    format!("harness exited with status {code}"),
-                ));
-            } else if !done {
-                details.step = step.clone();
-                findings.push((
-                    Outcome::HarnessError,
-                    format!(
-                        "the process exited (status 0) in step `{}` before the harness finished; did the target call exit()?",
-                        step.as_deref().unwrap_or("start")
-                    ),
-                ));
-            }
-        }
-    }
-
-    // Most severe wins; among equals, the first observed.
-    let mut outcome = Outcome::Pass;
-    let mut summary = pass_summary(scenario, &details, compared);
-    for (o, s) in findings {
-        if o > outcome {
-            outcome = o;
-            summary = s;
-        }
-    }
-    details.summary = summary;
-    Verdict { outcome, details }
 }
 
-fn pass_summary(scenario: Scenario, details: &Details, compared: u64) -> String {
+fn pass_summary(scenario: Scenario, obs: &Observation, details: &Details) -> String {
+    let compared = obs
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Compared { .. }));
     match scenario {
         Scenario::FreeThreading => "the GIL stayed disabled after the import".into(),
         Scenario::Reinit => format!("{} init/finalize cycles", details.cycles.len()),
-        _ if compared > 0 => "no shared objects".into(),
+        _ if compared => "no shared objects".into(),
         _ => "imported; smoke code ran".into(),
     }
 }
 
-/// A cell that was not run because the build lacks what it needs.
-pub fn not_applicable(reason: String) -> Verdict {
-    Verdict {
-        outcome: Outcome::NotApplicable,
-        details: Details {
-            summary: reason,
-            ..Details::default()
-        },
-    }
-}
-
-/// A cell whose target did not build for this interpreter.
-pub fn build_failed(summary: String, command: String, output: String) -> Verdict {
-    Verdict {
-        outcome: Outcome::BuildFailed,
-        details: Details {
-            summary,
-            build: Some(BuildDetails { command, output }),
-            ..Details::default()
-        },
-    }
-}
-
-/// A cell whose interpreter's harness did not compile: the tool's problem
-/// (or the interpreter's), never the target's.
-pub fn harness_unbuilt(python: &str, summary: &str, command: String, output: String) -> Verdict {
-    Verdict {
-        outcome: Outcome::HarnessError,
-        details: Details {
-            summary: format!("the harness did not build for {python}: {summary}"),
-            build: Some(BuildDetails { command, output }),
-            ..Details::default()
-        },
-    }
-}
-
-/// A cell the tool could not run at all (no harness, spawn failed).
-pub fn harness_error(summary: String) -> Verdict {
-    Verdict {
-        outcome: Outcome::HarnessError,
-        details: Details {
-            summary,
-            ..Details::default()
-        },
-    }
-}
+#[cfg(test)]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {
+    use super::testing::*;
     use super::*;
-
-    fn shared(lives: &str, immortal: bool, interned: bool) -> SharedObject {
-        SharedObject {
-            label: "old/new".into(),
-            path: "X".into(),
-            path_before: None,
-            type_name: "type".into(),
-            addr: "0x1".into(),
-            lives: lives.into(),
-            image: None,
-            immortal,
-            interned,
-        }
-    }
+    use extmatrix_protocol::Termination;
 
     #[test]
-    fn where_an_object_lives_decides() {
-        // A static type is immortal on 3.13, and still the extension's.
-        assert!(counts_as_shared(&shared("extension", true, false)));
-        assert!(!counts_as_shared(&shared("libpython", false, false)));
-        assert!(counts_as_shared(&shared("heap", false, false)));
-        assert!(!counts_as_shared(&shared("heap", true, false)));
-        assert!(!counts_as_shared(&shared("heap", false, true)));
-    }
-
-    fn declared(init: &str, slot: Option<&str>) -> Declaration {
-        Declaration {
-            init: init.into(),
-            m_size: None,
-            multiple_interpreters: slot.map(String::from),
-            gil: None,
-        }
-    }
-
-    #[test]
-    fn refusals_follow_the_declaration() {
-        use Scenario::*;
-        let single = declared("single-phase", None);
-        let multi = declared("multi-phase", None);
-        let per_gil = declared("multi-phase", Some("per-interpreter-gil"));
-        let not_supported = declared("multi-phase", Some("not-supported"));
-        assert!(refusal_expected(SubinterpShared, false, &single));
-        assert!(refusal_expected(SubinterpOwn, false, &single));
-        assert!(!refusal_expected(SubinterpLegacy, false, &single));
-        assert!(!refusal_expected(SubinterpShared, false, &multi));
-        assert!(refusal_expected(SubinterpOwn, false, &multi));
-        assert!(!refusal_expected(SubinterpOwn, false, &per_gil));
-        assert!(refusal_expected(SubinterpShared, false, &not_supported));
-        // Free-threaded builds check even in legacy subinterpreters.
-        assert!(refusal_expected(SubinterpLegacy, true, &single));
-        assert!(!refusal_expected(SubinterpLegacy, true, &per_gil));
-    }
-
-    fn facts(scenario: Scenario) -> CellFacts {
-        CellFacts {
-            scenario,
-            free_threaded: false,
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    #[test]
-    fn gil_enabled_only_counts_in_the_free_threading_scenario() {
-        let events = vec![
-            Event::Gil(GilState {
-                location: "before import".into(),
-                enabled: false,
-            }),
-            Event::Warning(ImportWarning {
-                location: "import".into(),
-                category: "RuntimeWarning".into(),
-                message: "The global interpreter lock (GIL) has been enabled to load module 'x'"
-                    .into(),
-            }),
-            Event::Gil(GilState {
-                location: "import".into(),
-                enabled: true,
-            }),
-            Event::Done,
-        ];
-        let ft = CellFacts {
-            free_threaded: true,
-            ..facts(Scenario::FreeThreading)
-        };
-        let v = judge(&ft, &observation(events.clone(), Termination::Exited(0)));
-        assert_eq!(v.outcome, Outcome::GilEnabled);
-        assert!(
-            v.details
-                .summary
-                .contains("has been enabled to load module 'x'"),
-            "{}",
-            v.details.summary
-        );
-        // A GIL already on before the import is not the module's doing.
-        let already_on = vec![
-            Event::Gil(GilState {
-                location: "before import".into(),
-                enabled: true,
-            }),
-            Event::Gil(GilState {
-                location: "import".into(),
-                enabled: true,
-            }),
-            Event::Done,
-        ];
-        assert_eq!(
-            judge(&ft, &observation(already_on, Termination::Exited(0))).outcome,
-            Outcome::Pass
-        );
-        let import = CellFacts {
-            free_threaded: true,
-            ..facts(Scenario::Import)
-        };
-        assert_eq!(
-            judge(&import, &observation(events, Termination::Exited(0))).outcome,
-            Outcome::Pass
-        );
-    }
-
-    fn observation(events: Vec<Event>, termination: Termination) -> Observation {
-        Observation {
-            events,
-            protocol_errors: vec![],
-            termination,
-            stdout_tail: String::new(),
-            stderr_tail: String::new(),
-            retries: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn most_severe_wins_and_crash_keeps_its_step() {
+    fn most_severe_wins_and_lesser_findings_stay_in_the_details() {
         let obs = observation(
             vec![
-                Event::Step {
-                    step: "cycle 2: import".into(),
-                },
-                Event::Shared(shared("extension", true, false)),
+                step("cycle 2: import"),
+                shared_event("extension", true, false),
             ],
             Termination::Signaled {
                 signal: 11,
                 name: "SIGSEGV".into(),
             },
         );
-        let v = judge(&facts(Scenario::Reinit), &obs);
+        let v = judge_cell(&facts(Scenario::Reinit), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Crash);
-        assert_eq!(v.details.step.as_deref(), Some("cycle 2: import"));
+        assert_eq!(
+            v.details.step.map(|s| s.to_string()).as_deref(),
+            Some("cycle 2: import")
+        );
         assert_eq!(v.details.signal.as_deref(), Some("SIGSEGV"));
+        assert_eq!(v.details.shared_objects.len(), 1);
+    }
+
+    #[test]
+    fn among_equals_the_first_finding_wins() {
+        let first = Finding::new(Outcome::ImportError, "first");
+        let second = Finding::new(Outcome::ImportError, "second");
+        let lesser = Finding::new(Outcome::SharedState, "lesser");
         assert_eq!(
-            v.details.shared_objects.len(),
-            1,
-            "lesser findings stay in the details"
+            most_severe(vec![lesser, first.clone(), second]),
+            Some(first)
         );
+        assert_eq!(most_severe(vec![]), None);
     }
 
     #[test]
-    fn unexpected_refusal_is_an_import_error() {
-        let err = ImportFailure {
-            location: "subinterp shared".into(),
-            phase: "import".into(),
-            exc_type: "ImportError".into(),
-            message: "module x does not support loading in subinterpreters".into(),
-            traceback: None,
-        };
-        let events =
-            |d: Declaration| vec![Event::Declared(d), Event::Error(err.clone()), Event::Done];
-        let ok = judge(
-            &facts(Scenario::SubinterpShared),
-            &observation(
-                events(declared("single-phase", None)),
-                Termination::Exited(0),
-            ),
+    fn a_failing_smoke_outranks_shared_state() {
+        // The documented order: an import error is worse than shared state,
+        // so a module that shares state and whose smoke fails is an import
+        // error (and fails the run).
+        let obs = observation(
+            vec![
+                shared_event("extension", true, false),
+                error_event(
+                    "reimport: smoke old instance",
+                    "smoke",
+                    "AssertionError",
+                    "boom",
+                ),
+                done(),
+            ],
+            exited(0),
         );
-        assert_eq!(ok.outcome, Outcome::Refused);
-        let bad = judge(
-            &facts(Scenario::SubinterpShared),
-            &observation(
-                events(declared("multi-phase", Some("per-interpreter-gil"))),
-                Termination::Exited(0),
-            ),
+        let v = judge_cell(&facts(Scenario::Reimport), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::ImportError);
+        assert!(
+            v.details.summary.contains("AssertionError"),
+            "{}",
+            v.details.summary
         );
-        assert_eq!(bad.outcome, Outcome::ImportError);
+        assert!(v.details.summary.contains("reimport: smoke old instance"));
     }
 
     #[test]
-    fn harness_failures_hangs_and_unsupported_builds() {
-        let fatal = judge(
-            &facts(Scenario::Import),
-            &observation(
-                vec![Event::Fatal {
-                    message: "Py_InitializeFromConfig failed".into(),
-                }],
-                Termination::Exited(3),
+    fn a_clean_run_passes_with_a_summary_of_what_ran() {
+        let cycles = vec![
+            Event::Cycle(extmatrix_protocol::CycleFigures {
+                n: 1,
+                us: 5,
+                allocated_blocks: 1,
+                total_refcount: None,
+                rss_kb: 1,
+            }),
+            done(),
+        ];
+        let v = judge_cell(
+            &facts(Scenario::Reinit),
+            &Evidence::Ran(observation(cycles, exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert_eq!(v.details.summary, "1 init/finalize cycles");
+        let compared = vec![
+            Event::Compared {
+                label: extmatrix_protocol::Comparison::OldNew,
+                before: 3,
+                after: 3,
+                same_address: 1,
+            },
+            shared_event("libpython", false, false),
+            done(),
+        ];
+        let v = judge_cell(
+            &facts(Scenario::Reimport),
+            &Evidence::Ran(observation(compared, exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert_eq!(v.details.summary, "no shared objects");
+        assert_eq!(v.details.core_objects_ignored, 1);
+    }
+
+    #[test]
+    fn protocol_errors_and_retries_are_kept() {
+        let mut obs = observation(vec![done()], exited(0));
+        obs.protocol_errors.push("garbage".into());
+        obs.retries.push(extmatrix_protocol::Attempt {
+            termination: Termination::TimedOut { after_ms: 9 },
+            last_step: Some("init".parse().unwrap()),
+        });
+        let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert_eq!(v.details.notes, ["not an event: garbage"]);
+        assert_eq!(v.details.retries.len(), 1);
+    }
+
+    #[test]
+    fn judge_all_keeps_the_order_of_the_cells() {
+        let cells = [
+            (
+                facts(Scenario::Import),
+                Evidence::CouldNotRun {
+                    message: "no".into(),
+                },
             ),
-        );
-        assert_eq!(fatal.outcome, Outcome::HarnessError);
-        assert_eq!(fatal.details.summary, "Py_InitializeFromConfig failed");
-        assert_eq!(fatal.details.exit_code, Some(3));
-        let status = judge(
-            &facts(Scenario::Import),
-            &observation(vec![], Termination::Exited(7)),
-        );
-        assert_eq!(status.details.summary, "harness exited with status 7");
-        let hang = judge(
-            &facts(Scenario::SubinterpOwn),
-            &observation(
-                vec![Event::Step {
-                    step: "subinterp own: import".into(),
-                }],
-                Termination::TimedOut,
+            (
+                facts(Scenario::Import),
+                Evidence::NotApplicable {
+                    reason: "old".into(),
+                },
             ),
-        );
-        assert_eq!(hang.outcome, Outcome::Hang);
+        ];
+        let v = judge_all(cells.iter().map(|(f, e)| (f, e)));
         assert_eq!(
-            hang.details.summary,
-            "still in step `subinterp own: import` after 5s; process group killed"
+            v.iter().map(|v| v.outcome).collect::<Vec<_>>(),
+            [Outcome::HarnessError, Outcome::NotApplicable]
         );
-        let na = judge(
-            &facts(Scenario::FreeThreading),
-            &observation(
-                vec![
-                    Event::Unsupported {
-                        reason: "needs a free-threaded build".into(),
-                    },
-                    Event::Done,
-                ],
-                Termination::Exited(0),
-            ),
-        );
-        assert_eq!(na.outcome, Outcome::NotApplicable);
-        assert_eq!(na.details.summary, "needs a free-threaded build");
-    }
-
-    #[test]
-    fn a_silent_exit_is_a_harness_error() {
-        let v = judge(
-            &facts(Scenario::Import),
-            &observation(
-                vec![Event::Step {
-                    step: "smoke".into(),
-                }],
-                Termination::Exited(0),
-            ),
-        );
-        assert_eq!(v.outcome, Outcome::HarnessError);
-        assert!(v.details.summary.contains("smoke"));
     }
 }

@@ -44,12 +44,8 @@ pub struct Plan {
 /// be built (or found in the build cache) before the plan can be made.
 pub fn builds_needed<'a>(matrix: &'a Matrix, filters: &Filters) -> Vec<&'a BuildSpec> {
     matrix
-        .pythons
-        .iter()
-        .filter_map(|s| match s {
-            PythonSelector::Build(b) if keep(&filters.pythons, &b.id) => Some(b),
-            _ => None,
-        })
+        .builds()
+        .filter(|b| keep(&filters.pythons, &b.id))
         .collect()
 }
 

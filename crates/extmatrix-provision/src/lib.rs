@@ -30,13 +30,13 @@ const HARNESS_SOURCES: [(&str, &str); 4] = [
 /// The cache root: `--cache-dir`, else `$EXTMATRIX_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/extmatrix`, else `~/.cache/extmatrix`.
 #[derive(Debug, Clone)]
-pub struct Cache {
+pub struct Store {
     root: PathBuf,
 }
 
-impl Cache {
+impl Store {
     pub fn new(root: PathBuf) -> Self {
-        Cache { root }
+        Store { root }
     }
 
     pub fn from_env(explicit: Option<PathBuf>) -> Result<Self> {
@@ -52,7 +52,7 @@ impl Cache {
                 root.display()
             )
         })?;
-        Ok(Cache { root })
+        Ok(Store { root })
     }
 
     pub fn root(&self) -> &Path {
@@ -101,6 +101,7 @@ pub struct BuildFailure {
     pub summary: String,
     pub command: String,
     pub output: String,
+    pub log: Option<PathBuf>,
 }
 
 impl BuildFailure {
@@ -110,6 +111,7 @@ impl BuildFailure {
             summary,
             command: String::new(),
             output: String::new(),
+            log: None,
         }
     }
 }
@@ -175,6 +177,7 @@ fn run_step(
                     summary: format!("`{program}` failed ({})", out.status),
                     command,
                     output: text,
+                    log: None,
                 })
             }
         }
@@ -182,6 +185,7 @@ fn run_step(
             summary: format!("could not run `{program}`: {e}"),
             command,
             output: String::new(),
+            log: None,
         }),
     }
 }
@@ -200,7 +204,7 @@ fn compiler(py: &Python) -> std::result::Result<(String, Vec<String>), BuildFail
 }
 
 /// The harness binary for `py`, compiled on a cache miss.
-pub fn harness(cache: &Cache, py: &Python) -> std::result::Result<PathBuf, BuildFailure> {
+pub fn harness(cache: &Store, py: &Python) -> std::result::Result<PathBuf, BuildFailure> {
     let mut parts: Vec<&[u8]> = HARNESS_SOURCES
         .iter()
         .map(|(_, src)| src.as_bytes())
@@ -256,14 +260,20 @@ fn compile_harness(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltTarget {
     pub module_dir: PathBuf,
-    pub module: String,
+    pub modules: Vec<BuiltModule>,
+}
+
+/// One extension module of a built target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltModule {
+    pub name: String,
     /// The extension file itself.
     pub artifact: PathBuf,
 }
 
 /// Build `target` for `py`, or reuse the cached build.
 pub fn build_target(
-    cache: &Cache,
+    cache: &Store,
     target: &TargetSpec,
     py: &Python,
 ) -> std::result::Result<BuiltTarget, BuildFailure> {
@@ -273,7 +283,7 @@ pub fn build_target(
 }
 
 fn build_c_file(
-    cache: &Cache,
+    cache: &Store,
     source: &Path,
     module: &str,
     py: &Python,
@@ -305,9 +315,11 @@ fn build_c_file(
         Ok::<(), BuildFailure>(())
     })?;
     Ok(BuiltTarget {
-        artifact: dir.join(&relative).join(&file_name),
+        modules: vec![BuiltModule {
+            name: module.to_owned(),
+            artifact: dir.join(&relative).join(&file_name),
+        }],
         module_dir: dir,
-        module: module.to_owned(),
     })
 }
 

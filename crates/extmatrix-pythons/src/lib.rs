@@ -32,7 +32,7 @@ pub struct Python {
 }
 
 /// The `sysconfig` facts needed to compile the harness and extensions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildConfig {
     pub include_dir: PathBuf,
     /// `python3.X-config`: its `--embed` flags link the harness.
@@ -415,13 +415,13 @@ pub fn discover(places: &SearchPlaces) -> Discovery {
     });
 
     let mut discovery = Discovery::default();
-    let mut by_id: BTreeMap<String, Vec<Python>> = BTreeMap::new();
+    let mut found = Vec::new();
     let mut seen_exe = HashSet::new();
     for (path, answer) in answers {
         match answer {
             Ok(py) => {
                 if seen_exe.insert(py.path.clone()) {
-                    by_id.entry(py.id.clone()).or_default().push(py);
+                    found.push(py);
                 }
             }
             Err(e) => discovery.rejected.push(Rejected {
@@ -430,22 +430,75 @@ pub fn discover(places: &SearchPlaces) -> Discovery {
             }),
         }
     }
-    for (_, mut same_id) in by_id {
-        // Newest patch release first; the sort is stable, so search order breaks ties.
-        same_id.sort_by_key(|p| std::cmp::Reverse(p.version));
-        let mut it = same_id.into_iter();
-        discovery.pythons.extend(it.next());
-        discovery.shadowed.extend(it);
-    }
-    discovery.pythons.sort_by(|a, b| {
-        (a.version.major, a.version.minor, &a.id).cmp(&(b.version.major, b.version.minor, &b.id))
-    });
+    discovery.add(found);
     discovery
+}
+
+impl Discovery {
+    /// Add interpreters (found, or built earlier and cached), keeping one
+    /// per id: the newest patch release wins; among equals, the one that
+    /// was here first.
+    pub fn add(&mut self, more: impl IntoIterator<Item = Python>) {
+        let mut by_id: BTreeMap<String, Vec<Python>> = BTreeMap::new();
+        for py in self.pythons.drain(..).chain(more) {
+            by_id.entry(py.id.clone()).or_default().push(py);
+        }
+        for (_, mut same_id) in by_id {
+            // The sort is stable, so order breaks ties.
+            same_id.sort_by_key(|p| std::cmp::Reverse(p.version));
+            let mut it = same_id.into_iter();
+            self.pythons.extend(it.next());
+            self.shadowed.extend(it);
+        }
+        self.pythons.sort_by(|a, b| {
+            (a.version.major, a.version.minor, &a.id).cmp(&(
+                b.version.major,
+                b.version.minor,
+                &b.id,
+            ))
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn python(id: &str, micro: u32, path: &str) -> Python {
+        Python {
+            id: id.into(),
+            version: PythonVersion::new(3, 13, micro),
+            debug: false,
+            free_threaded: false,
+            path: path.into(),
+            found_via: "test".into(),
+            build: BuildConfig::default(),
+        }
+    }
+
+    #[test]
+    fn the_newest_patch_release_wins_its_id() {
+        let mut d = Discovery::default();
+        d.add([
+            python("cp313", 0, "/a"),
+            python("cp313", 4, "/b"),
+            python("cp313", 4, "/c"),
+        ]);
+        d.add([python("cp313t", 1, "/t"), python("cp313", 2, "/d")]);
+        let ids: Vec<(&str, &str)> = d
+            .pythons
+            .iter()
+            .map(|p| (p.id.as_str(), p.path.to_str().unwrap()))
+            .collect();
+        assert_eq!(ids, [("cp313", "/b"), ("cp313t", "/t")]);
+        let shadowed: Vec<&str> = d
+            .shadowed
+            .iter()
+            .map(|p| p.path.to_str().unwrap())
+            .collect();
+        assert_eq!(shadowed.len(), 3);
+        assert!(shadowed.contains(&"/a") && shadowed.contains(&"/c") && shadowed.contains(&"/d"));
+    }
 
     #[test]
     fn python_names() {

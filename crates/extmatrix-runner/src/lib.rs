@@ -8,11 +8,7 @@
 //! killed with its whole process group. Nothing in this crate judges: see
 //! `extmatrix-judge`.
 
-pub mod protocol;
-
-pub use protocol::{
-    CycleFigures, Declaration, Event, GilState, ImportFailure, ImportWarning, SharedObject,
-};
+pub use extmatrix_protocol::{Attempt, Observation, Termination};
 
 use extmatrix_core::Scenario;
 use std::fs::File;
@@ -37,56 +33,6 @@ pub struct CellCommand {
     /// Threads running the smoke code at once in `free-threading`.
     pub threads: u32,
     pub timeout: Duration,
-}
-
-/// How the harness process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Termination {
-    Exited(i32),
-    Signaled {
-        signal: i32,
-        name: String,
-    },
-    /// Still running at the timeout; its process group was killed.
-    TimedOut,
-}
-
-/// What one harness run reported, unjudged.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    pub events: Vec<Event>,
-    /// Lines on the observation channel that were not valid events.
-    pub protocol_errors: Vec<String>,
-    pub termination: Termination,
-    pub stdout_tail: String,
-    pub stderr_tail: String,
-    /// What happened to earlier attempts of this cell (see [`run_cell_retrying`]).
-    pub retries: Vec<String>,
-}
-
-impl Observation {
-    /// The process hung or died before any step that imports the target:
-    /// the interpreter failed on its own, and the cell says nothing about
-    /// the target.
-    pub fn failed_before_target(&self) -> bool {
-        let abnormal = matches!(
-            self.termination,
-            Termination::TimedOut | Termination::Signaled { .. }
-        );
-        let touched_target = self
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Step { step } if step.contains("import")));
-        abnormal && !touched_target
-    }
-
-    /// The last step the harness announced: where a crash or hang happened.
-    pub fn last_step(&self) -> Option<&str> {
-        self.events.iter().rev().find_map(|e| match e {
-            Event::Step { step } => Some(step.as_str()),
-            _ => None,
-        })
-    }
 }
 
 /// How much of stdout/stderr a cell keeps.
@@ -154,13 +100,17 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
                     signal,
                     name: signal_name(signal),
                 },
-                None => Termination::Exited(status.code().unwrap_or(-1)),
+                None => Termination::Exited {
+                    code: status.code().unwrap_or(-1),
+                },
             };
         }
         if start.elapsed() >= cmd.timeout {
             kill_group(pgid);
             child.wait()?;
-            break Termination::TimedOut;
+            break Termination::TimedOut {
+                after_ms: start.elapsed().as_millis() as u64,
+            };
         }
         std::thread::sleep(POLL);
     };
@@ -169,7 +119,7 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         .expect("registry lock")
         .retain(|&p| p != pgid);
 
-    let (events, protocol_errors) = protocol::parse(&read_all(&mut obs)?);
+    let (events, protocol_errors) = extmatrix_protocol::parse(&read_all(&mut obs)?);
     Ok(Observation {
         events,
         protocol_errors,
@@ -182,27 +132,23 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
 
 /// Run a cell up to `attempts` times while the interpreter itself fails
 /// before the target is imported (free-threaded 3.13 builds, for one, can
-/// deadlock in their own start-up). Earlier attempts are described in
+/// deadlock in their own start-up). Earlier attempts are kept in
 /// [`Observation::retries`]; the last one is what gets judged.
 pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Observation> {
     let mut retries = Vec::new();
-    for attempt in 1.. {
+    loop {
         let mut obs = run_cell(cmd)?;
-        if obs.failed_before_target() && attempt < attempts {
-            let what = match &obs.termination {
-                Termination::Signaled { name, .. } => format!("died of {name}"),
-                _ => format!("hung for {}s", cmd.timeout.as_secs()),
-            };
-            retries.push(format!(
-                "attempt {attempt}: the interpreter {what} in step `{}`, before the target was imported; retried",
-                obs.last_step().unwrap_or("start")
-            ));
+        let attempted = retries.len() as u32 + 1;
+        if obs.failed_before_target() && attempted < attempts {
+            retries.push(Attempt {
+                last_step: obs.last_step(),
+                termination: obs.termination,
+            });
             continue;
         }
         obs.retries = retries;
         return Ok(obs);
     }
-    unreachable!("the loop returns")
 }
 
 /// The process groups of the cells running now, for [`kill_running_cells`].
@@ -336,43 +282,6 @@ mod tests {
         });
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(done.load(Ordering::Relaxed), 50);
-    }
-
-    fn observation(steps: &[&str], termination: Termination) -> Observation {
-        Observation {
-            events: steps
-                .iter()
-                .map(|s| Event::Step {
-                    step: s.to_string(),
-                })
-                .collect(),
-            protocol_errors: vec![],
-            termination,
-            stdout_tail: String::new(),
-            stderr_tail: String::new(),
-            retries: vec![],
-        }
-    }
-
-    #[test]
-    fn only_failures_before_the_import_are_the_interpreters_own() {
-        assert!(observation(&["init"], Termination::TimedOut).failed_before_target());
-        assert!(observation(
-            &["cycle 1: init"],
-            Termination::Signaled {
-                signal: 6,
-                name: "SIGABRT".into()
-            }
-        )
-        .failed_before_target());
-        // Once the target was imported, a hang or crash is the target's.
-        assert!(!observation(&["init", "import"], Termination::TimedOut).failed_before_target());
-        assert!(!observation(
-            &["cycle 1: init", "cycle 1: import", "cycle 2: init"],
-            Termination::TimedOut
-        )
-        .failed_before_target());
-        assert!(!observation(&["init"], Termination::Exited(3)).failed_before_target());
     }
 
     #[test]

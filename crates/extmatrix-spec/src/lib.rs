@@ -43,6 +43,16 @@ pub enum PythonSelector {
     Build(BuildSpec),
 }
 
+impl Matrix {
+    /// The interpreters this matrix builds from source, in file order.
+    pub fn builds(&self) -> impl Iterator<Item = &BuildSpec> {
+        self.pythons.iter().filter_map(|s| match s {
+            PythonSelector::Build(b) => Some(b),
+            _ => None,
+        })
+    }
+}
+
 impl PythonSelector {
     /// The id this entry names (`None` for `auto`).
     pub fn id(&self) -> Option<&str> {
@@ -370,17 +380,14 @@ impl Context<'_> {
                 "`pythons` must not be empty; write `auto` for every interpreter found, or list ids like cp313",
             ));
         }
-        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut seen = Once::default();
         let mut selectors = Vec::with_capacity(items.len());
         for item in items {
             let selector = self.python(item)?;
             if let Some(id) = selector.id() {
-                if let Some(first) = seen.insert(id.to_owned(), item.at) {
-                    return Err(self.error(
-                        item.at,
-                        format!("interpreter id `{id}` is listed twice (first at {first})"),
-                    ));
-                }
+                seen.check(self, id.to_owned(), item.at, |first| {
+                    format!("interpreter id `{id}` is listed twice (first at {first})")
+                })?;
             }
             selectors.push(selector);
         }
@@ -475,15 +482,13 @@ impl Context<'_> {
         let id = self.mapping_id(&fields)?;
         let source = self.source(fields.require(self, "source")?)?;
         let variant = match fields.get("variant") {
-            Some(variant_node) => {
-                let allowed: Vec<&str> = Variant::ALL.iter().map(|v| v.id()).collect();
-                self.string(
+            Some(variant_node) => self
+                .string(
                     variant_node,
-                    &format!("`variant` must be one of {}", allowed.join(", ")),
+                    &format!("`variant` must be one of {}", Variant::allowed_ids()),
                 )?
                 .parse()
-                .map_err(|message: String| self.error(variant_node.at, message))?
-            }
+                .map_err(|message: String| self.error(variant_node.at, message))?,
             None => Variant::Default,
         };
         let configure = match fields.get("configure") {
@@ -652,7 +657,7 @@ impl Context<'_> {
                 ),
             ));
         }
-        let mut seen: HashMap<Scenario, Location> = HashMap::new();
+        let mut seen = Once::default();
         let mut scenarios = Vec::with_capacity(items.len());
         for item in items {
             let id = self.string(
@@ -662,12 +667,9 @@ impl Context<'_> {
             let scenario: Scenario = id
                 .parse()
                 .map_err(|message: String| self.error(item.at, message))?;
-            if let Some(first) = seen.insert(scenario, item.at) {
-                return Err(self.error(
-                    item.at,
-                    format!("scenario `{scenario}` is listed twice (first at {first})"),
-                ));
-            }
+            seen.check(self, scenario, item.at, |first| {
+                format!("scenario `{scenario}` is listed twice (first at {first})")
+            })?;
             scenarios.push(scenario);
         }
         Ok(scenarios)
@@ -706,19 +708,16 @@ impl Context<'_> {
                 "`targets` must not be empty; list at least one {name, c} target",
             ));
         }
-        let mut seen: HashMap<String, Location> = HashMap::new();
+        let mut seen = Once::default();
         let mut targets = Vec::with_capacity(items.len());
         for item in items {
             let (target, name_at) = self.target(item)?;
-            if let Some(first) = seen.insert(target.name.clone(), name_at) {
-                return Err(self.error(
-                    name_at,
-                    format!(
-                        "duplicate target name `{}` (first at {first}); target names must be unique",
-                        target.name
-                    ),
-                ));
-            }
+            seen.check(self, target.name.clone(), name_at, |first| {
+                format!(
+                    "duplicate target name `{}` (first at {first}); target names must be unique",
+                    target.name
+                )
+            })?;
             targets.push(target);
         }
         Ok(targets)
@@ -835,6 +834,31 @@ impl Context<'_> {
                 format!("cannot resolve C file {}: {err}", resolved.display()),
             )
         })
+    }
+}
+
+/// Keys that may appear once in a list: the second occurrence is an error
+/// that points at it and names the first.
+struct Once<K>(HashMap<K, Location>);
+
+impl<K> Default for Once<K> {
+    fn default() -> Self {
+        Once(HashMap::new())
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Once<K> {
+    fn check(
+        &mut self,
+        cx: &Context,
+        key: K,
+        at: Location,
+        message: impl FnOnce(Location) -> String,
+    ) -> Result<(), SpecError> {
+        match self.0.insert(key, at) {
+            Some(first) => Err(cx.error(at, message(first))),
+            None => Ok(()),
+        }
     }
 }
 

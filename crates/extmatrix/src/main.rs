@@ -1,9 +1,10 @@
 //! `extmatrix`: does a CPython extension module survive the modern
 //! interpreter? The thin binary on top of the crates: argument parsing,
-//! progress, and exit codes. The flow (spec → plan → provision → run → judge
-//! → report) is in `run.rs`; each arrow belongs to its own crate.
+//! progress bars drawn from the engine's events, printing, exit codes. The
+//! run itself (prepare → provision → execute → judge) is the
+//! `extmatrix-engine` library; each arrow belongs to its own crate.
 
-mod builds;
+mod progress;
 mod pythons_cmd;
 mod run;
 

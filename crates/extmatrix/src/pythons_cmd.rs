@@ -4,9 +4,9 @@
 use crate::{PythonsAction, PythonsArgs, UsageError};
 use anyhow::Result;
 use extmatrix_cpython_build::BuildCache;
-use extmatrix_provision::Cache;
+use extmatrix_provision::Store;
 use extmatrix_pythons::{Python, SearchPlaces};
-use extmatrix_spec::{Matrix, PythonSelector};
+use extmatrix_spec::Matrix;
 use std::path::{Path, PathBuf};
 
 fn flags(p: &Python) -> String {
@@ -28,8 +28,8 @@ fn table(header: &[&str]) -> comfy_table::Table {
 }
 
 pub fn pythons(args: PythonsArgs) -> Result<u8> {
-    let cache = Cache::from_env(args.cache_dir)?;
-    let builds = BuildCache::new(cache.root());
+    let store = Store::from_env(args.cache_dir)?;
+    let builds = BuildCache::new(store.root());
     match args.action {
         None => list(&builds, args.json),
         Some(PythonsAction::Build { matrix, ids, jobs }) => build(&builds, &matrix, &ids, jobs),
@@ -118,14 +118,7 @@ fn load(matrix: &Path) -> Result<Matrix> {
 
 fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u16>) -> Result<u8> {
     let matrix = load(matrix_path)?;
-    let specs: Vec<_> = matrix
-        .pythons
-        .iter()
-        .filter_map(|s| match s {
-            PythonSelector::Build(b) => Some(b),
-            _ => None,
-        })
-        .collect();
+    let specs: Vec<_> = matrix.builds().collect();
     let known: Vec<&str> = specs.iter().map(|b| b.id.as_str()).collect();
     for id in ids {
         if !known.contains(&id.as_str()) {
@@ -156,7 +149,14 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
         .map(usize::from)
         .or(matrix.options.jobs)
         .unwrap_or_else(extmatrix_runner::cores);
-    let built = crate::builds::ensure_all(&matrix, &wanted, builds, jobs)?;
+    let built = extmatrix_engine::build_interpreters(
+        &matrix,
+        &wanted,
+        builds,
+        jobs,
+        &crate::progress::Bars::new(),
+    )
+    .map_err(crate::run::usage)?;
     for b in &built {
         let total: f64 = b.meta.seconds.iter().map(|(_, s)| s).sum();
         let phases: Vec<String> = b
@@ -203,13 +203,11 @@ fn prune(builds: &BuildCache, matrices: Vec<PathBuf>, dry_run: bool) -> Result<u
     let mut keys = Vec::new();
     let mut ids_without_key = Vec::new();
     for path in &matrices {
-        for selector in load(path)?.pythons {
-            if let PythonSelector::Build(b) = selector {
-                match extmatrix_cpython_build::key_of(&b) {
-                    Some(key) => keys.push(key),
-                    // The source is not here to identify the build: keep every build of that id.
-                    None => ids_without_key.push(b.id.clone()),
-                }
+        for b in load(path)?.builds() {
+            match extmatrix_cpython_build::key_of(b) {
+                Some(key) => keys.push(key),
+                // The source is not here to identify the build: keep every build of that id.
+                None => ids_without_key.push(b.id.clone()),
             }
         }
     }

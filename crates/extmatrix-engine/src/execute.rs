@@ -1,0 +1,162 @@
+//! Execute: every cell of the plan, once per module its target built, each
+//! in its own harness process (own process group, timeout), in parallel.
+//! Keeps every cell's raw evidence for the judging pass; decides nothing
+//! about outcomes beyond "this cell cannot run".
+
+use crate::events::{Event, Observer};
+use crate::provision::{runnable, Provisioned};
+use extmatrix_judge::{CellFacts, Evidence};
+use extmatrix_plan::{Cell, Plan};
+use extmatrix_provision::BuildFailure;
+use extmatrix_runner::{parallel_map, CellCommand};
+use extmatrix_schema::{BuildDetails, CellKey};
+use std::time::{Duration, Instant};
+
+/// Runs of a cell whose interpreter fails before the target is imported
+/// (free-threaded 3.13 builds, for one, can deadlock in their own start-up).
+pub const ATTEMPTS: u32 = 3;
+
+/// One executed cell: its key, what the judge needs to know, the evidence.
+#[derive(Debug, Clone)]
+pub struct CellRun {
+    pub key: CellKey,
+    pub facts: CellFacts,
+    pub evidence: Evidence,
+    pub duration_ms: u64,
+}
+
+/// A cell for one module, before it runs.
+enum Unit {
+    /// Its evidence is known without running anything.
+    Known(Evidence),
+    Run(CellCommand),
+}
+
+pub fn execute(
+    plan: &Plan,
+    provisioned: &Provisioned,
+    jobs: usize,
+    observer: &dyn Observer,
+) -> Vec<CellRun> {
+    let timeout = Duration::from_secs(plan.options.timeout_s);
+    let units: Vec<(CellKey, CellFacts, Unit)> = (0..plan.cells.len())
+        .flat_map(|i| units_of(plan, provisioned, i, timeout))
+        .collect();
+    observer.on(Event::ExecuteStarted { cells: units.len() });
+    parallel_map(
+        &units,
+        jobs,
+        |(key, facts, unit)| {
+            observer.on(Event::CellStarted { key });
+            let started = Instant::now();
+            let evidence = match unit {
+                Unit::Known(evidence) => evidence.clone(),
+                Unit::Run(command) => run(command),
+            };
+            let verdict = extmatrix_judge::judge_cell(facts, &evidence);
+            observer.on(Event::CellFinished {
+                key,
+                outcome: verdict.outcome,
+                summary: &verdict.details.summary,
+            });
+            CellRun {
+                key: key.clone(),
+                facts: *facts,
+                evidence,
+                duration_ms: started.elapsed().as_millis() as u64,
+            }
+        },
+        |_, _| {},
+    )
+}
+
+fn run(command: &CellCommand) -> Evidence {
+    match extmatrix_runner::run_cell_retrying(command, ATTEMPTS) {
+        Ok(obs) => Evidence::Ran(obs),
+        Err(e) => Evidence::CouldNotRun {
+            message: format!(
+                "could not run the harness {}: {e}",
+                command.harness.display()
+            ),
+        },
+    }
+}
+
+/// The units of plan cell `i`: one per module of its target, or one that
+/// says why nothing can run.
+fn units_of(
+    plan: &Plan,
+    provisioned: &Provisioned,
+    i: usize,
+    timeout: Duration,
+) -> Vec<(CellKey, CellFacts, Unit)> {
+    let cell: Cell = plan.cells[i];
+    let py = &plan.pythons[cell.python];
+    let target = &plan.targets[cell.target];
+    let facts = CellFacts {
+        scenario: cell.scenario,
+        free_threaded: py.free_threaded,
+        timeout,
+    };
+    let key = |module: &str| CellKey {
+        target: target.name.clone(),
+        module: module.to_owned(),
+        python: py.id.clone(),
+        scenario: cell.scenario,
+    };
+    let known = |evidence| vec![(key(&target.module), facts, Unit::Known(evidence))];
+    if !runnable(plan, i) {
+        let reason = cell
+            .scenario
+            .unsupported_reason(py.version, py.free_threaded)
+            .unwrap_or_default();
+        return known(Evidence::NotApplicable { reason });
+    }
+    let harness = match &provisioned.harnesses[cell.python] {
+        Some(Ok(path)) => path,
+        Some(Err(f)) => {
+            return known(Evidence::HarnessUnbuilt {
+                python: py.id.clone(),
+                summary: f.summary.clone(),
+                build: build_details(f),
+            })
+        }
+        None => unreachable!("a runnable cell's interpreter has a harness build"),
+    };
+    let built = match &provisioned.targets[cell.target][cell.python] {
+        Some(Ok(built)) => built,
+        Some(Err(f)) => {
+            return known(Evidence::TargetUnbuilt {
+                summary: f.summary.clone(),
+                build: build_details(f),
+            })
+        }
+        None => unreachable!("a runnable cell's target has a build"),
+    };
+    built
+        .modules
+        .iter()
+        .map(|module| {
+            let command = CellCommand {
+                harness: harness.clone(),
+                scenario: cell.scenario,
+                module: module.name.clone(),
+                module_dir: built.module_dir.clone(),
+                smoke: target.smoke.clone(),
+                python_exe: py.path.clone(),
+                cycles: plan.options.cycles,
+                threads: plan.options.threads,
+                timeout,
+            };
+            (key(&module.name), facts, Unit::Run(command))
+        })
+        .collect()
+}
+
+fn build_details(f: &BuildFailure) -> BuildDetails {
+    BuildDetails {
+        command: f.command.clone(),
+        output: f.output.clone(),
+        log: f.log.as_ref().map(|p| p.display().to_string()),
+    }
+}

@@ -1,0 +1,59 @@
+//! From a matrix to a plan: which interpreters (found, cached, or built
+//! now), narrowed by the filters, expanded into cells. Everything that can
+//! be wrong with the matrix or the command line is found here, before a
+//! single cell runs.
+
+use crate::events::Observer;
+use crate::EngineError;
+use extmatrix_cpython_build::BuildCache;
+use extmatrix_plan::{Filters, Plan};
+use extmatrix_provision::Store;
+use extmatrix_pythons::{Discovery, SearchPlaces};
+use extmatrix_spec::{Matrix, PythonSelector};
+use std::collections::HashMap;
+
+/// Resolve `matrix` on this machine into a plan: discover interpreters
+/// (those extmatrix built earlier count as found), build those the matrix
+/// builds from source, resolve its `pythons`, expand the cells.
+pub fn prepare(
+    matrix: &Matrix,
+    filters: &Filters,
+    store: &Store,
+    jobs: usize,
+    observer: &dyn Observer,
+) -> Result<Plan, EngineError> {
+    let builds = BuildCache::new(store.root());
+    let discovery = discover(matrix, &builds);
+    extmatrix_plan::check_filters(matrix, &discovery, filters)
+        .map_err(|e| EngineError::Usage(e.to_string()))?;
+    let wanted = extmatrix_plan::builds_needed(matrix, filters);
+    let built = crate::build_interpreters(matrix, &wanted, &builds, jobs, observer)?;
+    let built: HashMap<String, _> = built
+        .into_iter()
+        .map(|b| (b.meta.id.clone(), b.meta.python))
+        .collect();
+    let pythons = extmatrix_plan::resolve_pythons(
+        matrix,
+        &discovery,
+        &built,
+        |path, id| extmatrix_pythons::probe(path, "matrix", Some(id)),
+        filters,
+    )
+    .map_err(|e| EngineError::Usage(e.to_string()))?;
+    Ok(extmatrix_plan::expand(matrix, pythons, filters))
+}
+
+/// The interpreters `auto` and ids can name: what discovery finds on the
+/// machine, and what extmatrix built earlier into its cache.
+fn discover(matrix: &Matrix, builds: &BuildCache) -> Discovery {
+    let names_found = matrix
+        .pythons
+        .iter()
+        .any(|p| matches!(p, PythonSelector::Auto | PythonSelector::Id { .. }));
+    if !names_found {
+        return Discovery::default();
+    }
+    let mut discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
+    discovery.add(builds.list().into_iter().map(|b| b.meta.python));
+    discovery
+}

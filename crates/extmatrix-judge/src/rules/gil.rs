@@ -1,0 +1,115 @@
+//! `gil-enabled`: on a free-threaded build, importing the module turned the
+//! GIL back on (it lacks `Py_mod_gil = Py_MOD_GIL_NOT_USED`).
+
+use crate::{CellFacts, Finding};
+use extmatrix_core::{Outcome, Scenario};
+use extmatrix_protocol::{Action, GilState};
+use extmatrix_schema::Details;
+
+/// The first reading with the GIL on, if the GIL was off when the harness
+/// first looked (right after init, before any import) and on later: only
+/// then is it the module's doing.
+pub fn reenabled_gil(readings: &[GilState]) -> Option<&GilState> {
+    let first = readings.first()?;
+    let off_before_import = first.step.action == Action::Init && !first.enabled;
+    off_before_import
+        .then(|| readings.iter().find(|g| g.enabled))
+        .flatten()
+}
+
+pub fn findings(facts: &CellFacts, details: &Details) -> Option<Finding> {
+    if facts.scenario != Scenario::FreeThreading {
+        return None;
+    }
+    let on = reenabled_gil(&details.gil)?;
+    // CPython's own RuntimeWarning says best which module did it.
+    let why = details
+        .warnings
+        .iter()
+        .find(|w| w.category == "RuntimeWarning" && w.message.contains("GIL"))
+        .map_or_else(
+            || format!("the GIL is enabled (at step `{}`)", on.step),
+            |w| w.message.clone(),
+        );
+    Some(Finding::new(
+        Outcome::GilEnabled,
+        format!("importing re-enabled the GIL: {why}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+    use crate::{judge_cell, Evidence};
+    use extmatrix_core::{Outcome, Scenario};
+
+    const WARNING: &str = "The global interpreter lock (GIL) has been enabled to load module 'x'";
+
+    fn reenabled() -> Vec<extmatrix_protocol::Event> {
+        vec![
+            gil("init", false),
+            event(serde_json::json!({"ev": "warning", "where": "import",
+                                      "category": "RuntimeWarning", "message": WARNING})),
+            gil("import", true),
+            done(),
+        ]
+    }
+
+    #[test]
+    fn a_gil_turned_on_by_the_import_is_gil_enabled_with_cpythons_warning() {
+        let v = judge_cell(
+            &free_threaded(Scenario::FreeThreading),
+            &Evidence::Ran(observation(reenabled(), exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::GilEnabled);
+        assert_eq!(
+            v.details.summary,
+            format!("importing re-enabled the GIL: {WARNING}")
+        );
+    }
+
+    #[test]
+    fn without_the_warning_the_summary_names_the_step() {
+        let events = vec![gil("init", false), gil("smoke on threads", true), done()];
+        let v = judge_cell(
+            &free_threaded(Scenario::FreeThreading),
+            &Evidence::Ran(observation(events, exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::GilEnabled);
+        assert!(
+            v.details.summary.ends_with("at step `smoke on threads`)"),
+            "{}",
+            v.details.summary
+        );
+    }
+
+    #[test]
+    fn a_gil_already_on_or_never_on_is_not_the_modules_doing() {
+        let ft = free_threaded(Scenario::FreeThreading);
+        let already_on = vec![gil("init", true), gil("import", true), done()];
+        assert_eq!(
+            judge_cell(&ft, &Evidence::Ran(observation(already_on, exited(0)))).outcome,
+            Outcome::Pass
+        );
+        let stays_off = vec![gil("init", false), gil("import", false), done()];
+        assert_eq!(
+            judge_cell(&ft, &Evidence::Ran(observation(stays_off, exited(0)))).outcome,
+            Outcome::Pass
+        );
+        // The first reading must be the one before the import.
+        let no_baseline = vec![gil("import", false), gil("smoke on threads", true), done()];
+        assert_eq!(
+            judge_cell(&ft, &Evidence::Ran(observation(no_baseline, exited(0)))).outcome,
+            Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn only_the_free_threading_scenario_judges_the_gil() {
+        let v = judge_cell(
+            &free_threaded(Scenario::Import),
+            &Evidence::Ran(observation(reenabled(), exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::Pass);
+    }
+}

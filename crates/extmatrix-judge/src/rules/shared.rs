@@ -1,0 +1,129 @@
+//! Shared state: which objects found at the same address in two places
+//! count as state the extension shares (docs/outcomes.md, "When is an object
+//! shared?").
+
+use crate::Finding;
+use extmatrix_core::Outcome;
+use extmatrix_protocol::{Comparison, Event, Lives, Observation, SharedObject};
+use extmatrix_schema::Details;
+
+/// Whether an object found at the same address in two places is state the
+/// extension shares, rather than CPython's own.
+///
+/// By where it lives, not by refcount: since 3.13 a static type defined by an
+/// extension is immortal too, and it is exactly the bug to catch.
+pub fn counts_as_shared(obj: &SharedObject) -> bool {
+    match obj.lives {
+        Lives::Extension => true,
+        Lives::Libpython => false,
+        // Immortal heap objects and interned strings are the runtime's
+        // (CPython shares interned strings between interpreters itself).
+        Lives::Heap | Lives::OtherImage => !(obj.immortal || obj.interned),
+    }
+}
+
+/// Sorts the objects found at the same address into `details` (counted
+/// ones, the extension's own first; the rest only counted) and reports
+/// `shared-state` when any count.
+pub fn findings(obs: &Observation, details: &mut Details) -> Option<Finding> {
+    for event in &obs.events {
+        if let Event::Shared(s) = event {
+            if counts_as_shared(s) {
+                details.shared_objects.push(s.clone());
+            } else {
+                details.core_objects_ignored += 1;
+            }
+        }
+    }
+    // Objects in the extension's own image are the plainest evidence.
+    details
+        .shared_objects
+        .sort_by_key(|s| s.lives != Lives::Extension);
+    let first = details.shared_objects.first()?;
+    let more = details.shared_objects.len() - 1;
+    let compared = match first.label {
+        Comparison::OldNew => "after re-import",
+        Comparison::MainSubinterp => "in the subinterpreter",
+    };
+    let mut summary = format!(
+        "{} ({}, in {}) is the same object {compared}",
+        first.path, first.type_name, first.lives
+    );
+    if more > 0 {
+        summary.push_str(&format!(", and {more} more"));
+    }
+    Some(Finding::new(Outcome::SharedState, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::{judge_cell, Evidence};
+    use extmatrix_core::Scenario;
+
+    fn shared(lives: &str, immortal: bool, interned: bool) -> SharedObject {
+        match shared_event(lives, immortal, interned) {
+            Event::Shared(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn where_an_object_lives_decides() {
+        // A static type is immortal on 3.13, and still the extension's.
+        assert!(counts_as_shared(&shared("extension", true, false)));
+        assert!(counts_as_shared(&shared("extension", false, true)));
+        assert!(!counts_as_shared(&shared("libpython", false, false)));
+        assert!(counts_as_shared(&shared("heap", false, false)));
+        assert!(!counts_as_shared(&shared("heap", true, false)));
+        assert!(!counts_as_shared(&shared("heap", false, true)));
+        assert!(counts_as_shared(&shared("other-image", false, false)));
+        assert!(!counts_as_shared(&shared("other-image", true, false)));
+    }
+
+    #[test]
+    fn the_extensions_own_objects_lead_the_summary() {
+        let mut heap = shared_event("heap", false, false);
+        if let Event::Shared(s) = &mut heap {
+            s.path = "cache".into();
+            s.type_name = "dict".into();
+        }
+        let mut widget = shared_event("extension", true, false);
+        if let Event::Shared(s) = &mut widget {
+            s.path = "Widget".into();
+        }
+        let obs = observation(
+            vec![
+                heap,
+                shared_event("libpython", false, false),
+                widget,
+                done(),
+            ],
+            exited(0),
+        );
+        let v = judge_cell(&facts(Scenario::Reimport), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::SharedState);
+        assert_eq!(
+            v.details.summary,
+            "Widget (type, in extension) is the same object after re-import, and 1 more"
+        );
+        assert_eq!(v.details.shared_objects.len(), 2);
+        assert_eq!(v.details.core_objects_ignored, 1);
+    }
+
+    #[test]
+    fn only_runtime_objects_is_no_finding() {
+        let obs = observation(
+            vec![
+                shared_event("heap", true, false),
+                shared_event("heap", false, true),
+                done(),
+            ],
+            exited(0),
+        );
+        let v = judge_cell(&facts(Scenario::SubinterpOwn), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert_eq!(v.details.core_objects_ignored, 2);
+    }
+}

@@ -1,0 +1,75 @@
+//! Building blocks for the rules' unit tests.
+
+use crate::CellFacts;
+use extmatrix_core::Scenario;
+use extmatrix_protocol::{Event, Observation, Termination};
+use std::time::Duration;
+
+pub fn facts(scenario: Scenario) -> CellFacts {
+    CellFacts {
+        scenario,
+        free_threaded: false,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+pub fn free_threaded(scenario: Scenario) -> CellFacts {
+    CellFacts {
+        free_threaded: true,
+        ..facts(scenario)
+    }
+}
+
+pub fn observation(events: Vec<Event>, termination: Termination) -> Observation {
+    Observation {
+        events,
+        protocol_errors: vec![],
+        termination,
+        stdout_tail: String::new(),
+        stderr_tail: String::new(),
+        retries: Vec::new(),
+    }
+}
+
+pub fn exited(code: i32) -> Termination {
+    Termination::Exited { code }
+}
+
+/// An event from its wire form, so tests read like what the harness sends.
+pub fn event(json: serde_json::Value) -> Event {
+    serde_json::from_value(json).expect("a valid event")
+}
+
+pub fn step(step: &str) -> Event {
+    event(serde_json::json!({"ev": "step", "step": step}))
+}
+
+pub fn done() -> Event {
+    Event::Done
+}
+
+pub fn error_event(step: &str, phase: &str, exc_type: &str, message: &str) -> Event {
+    event(
+        serde_json::json!({"ev": "error", "where": step, "phase": phase,
+                              "exc_type": exc_type, "message": message}),
+    )
+}
+
+pub fn declared(init: &str, slot: Option<&str>) -> Event {
+    let mut v = serde_json::json!({"ev": "declared", "init": init});
+    if let Some(slot) = slot {
+        v["multiple_interpreters"] = slot.into();
+    }
+    event(v)
+}
+
+pub fn shared_event(lives: &str, immortal: bool, interned: bool) -> Event {
+    event(
+        serde_json::json!({"ev": "shared", "label": "old/new", "path": "X", "type": "type",
+                              "addr": "0x1", "lives": lives, "immortal": immortal, "interned": interned}),
+    )
+}
+
+pub fn gil(step: &str, enabled: bool) -> Event {
+    event(serde_json::json!({"ev": "gil", "where": step, "enabled": enabled}))
+}

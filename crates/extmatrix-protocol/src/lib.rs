@@ -1,0 +1,401 @@
+//! The harness's observation protocol as types, and the raw evidence of one
+//! cell.
+//!
+//! The harness (`harness-c/`) writes one JSON object per line, tagged by
+//! `ev`; docs/harness-protocol.md lists them. Every line is parsed here once
+//! into [`Event`]s whose vocabulary — steps, declarations, where an object
+//! lives, what a comparison compares — is enums, so a rule in the judge
+//! matches a variant, never a string, and a harness that emits a word this
+//! crate does not know produces a protocol error the report shows instead
+//! of a silently different verdict.
+//!
+//! [`Observation`] is what one harness run left behind, unjudged: the
+//! events, how the process ended, the tails of its output and the attempts
+//! before it. It is plain data (serde), so it can be kept and judged again.
+
+mod step;
+
+pub use step::{Action, Stage, Step, SubinterpKind};
+
+use extmatrix_core::{id_enum, Requirement, Scenario};
+use serde::{Deserialize, Serialize};
+
+/// One line of the observation channel.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Event {
+    Start {
+        scenario: Scenario,
+        compiled_for: String,
+        pid: u32,
+    },
+    /// Announced before every risky step.
+    Step {
+        step: Step,
+    },
+    Declared(Declaration),
+    Error(ImportFailure),
+    Cycle(CycleFigures),
+    /// A warning raised while importing the module.
+    Warning(ImportWarning),
+    /// Free-threaded builds: whether the GIL is enabled at this point.
+    Gil(GilState),
+    /// How many objects were collected from one module for an identity check.
+    Reachable {
+        count: u64,
+    },
+    /// An object reachable in both compared sets at the same address.
+    Shared(SharedObject),
+    /// The end of one identity comparison.
+    Compared {
+        label: Comparison,
+        before: u64,
+        after: u64,
+        same_address: u64,
+    },
+    /// The scenario cannot run on this build.
+    Unsupported {
+        needs: Requirement,
+    },
+    Note {
+        message: String,
+    },
+    /// The harness itself failed (not the target).
+    Fatal {
+        message: String,
+    },
+    Done,
+}
+
+id_enum! {
+    /// How the module is initialised (`PyModuleDef.m_slots`).
+    pub enum InitStyle as "init style" {
+        /// `PyModule_Create`: one module object per process, `m_copy` for the rest.
+        SinglePhase = "single-phase",
+        /// PEP 489: `PyModuleDef_Init` with slots.
+        MultiPhase = "multi-phase",
+        /// Not a module with a `PyModuleDef` at all.
+        None = "none",
+    }
+}
+
+id_enum! {
+    /// The `Py_mod_multiple_interpreters` slot's value.
+    pub enum MultipleInterpreters as "Py_mod_multiple_interpreters value" {
+        NotSupported = "not-supported",
+        /// Shared GIL only.
+        Supported = "supported",
+        PerInterpreterGil = "per-interpreter-gil",
+        /// A value CPython does not define.
+        Unknown = "unknown",
+    }
+}
+
+id_enum! {
+    /// The `Py_mod_gil` slot's value.
+    pub enum GilSlot as "Py_mod_gil value" {
+        Used = "used",
+        NotUsed = "not-used",
+        Unknown = "unknown",
+    }
+}
+
+/// What the module declares: its init style and PEP 489 slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    pub init: InitStyle,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m_size: Option<i64>,
+    /// Absent when the slot is not set (or the build predates it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiple_interpreters: Option<MultipleInterpreters>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil: Option<GilSlot>,
+}
+
+id_enum! {
+    /// What raised: the import, the smoke code, or removing the module from
+    /// `sys.modules`.
+    pub enum ErrorPhase as "error phase" {
+        Import = "import",
+        Smoke = "smoke",
+        Forget = "forget",
+    }
+}
+
+/// An exception raised by the import or the smoke code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFailure {
+    /// The step it was raised in.
+    #[serde(rename = "where")]
+    pub step: Step,
+    pub phase: ErrorPhase,
+    pub exc_type: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
+}
+
+/// A warning raised during an import (e.g. CPython's RuntimeWarning when a
+/// module re-enables the GIL on a free-threaded build).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportWarning {
+    #[serde(rename = "where")]
+    pub step: Step,
+    pub category: String,
+    pub message: String,
+}
+
+/// Whether the GIL was enabled at a step of a free-threaded run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GilState {
+    #[serde(rename = "where")]
+    pub step: Step,
+    pub enabled: bool,
+}
+
+/// The figures of one reinit cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleFigures {
+    pub n: u32,
+    /// Wall time of the whole cycle (init, import, smoke, finalize).
+    pub us: u64,
+    /// `sys.getallocatedblocks()` before finalize; -1 when the import failed.
+    pub allocated_blocks: i64,
+    /// `sys.gettotalrefcount()` before finalize (debug builds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_refcount: Option<i64>,
+    /// Resident set size after finalize.
+    pub rss_kb: i64,
+}
+
+id_enum! {
+    /// The two sets an identity check compares.
+    pub enum Comparison as "comparison" {
+        /// The module in the main interpreter and in a subinterpreter.
+        MainSubinterp = "main/subinterp",
+        /// The module before `del sys.modules[...]` and after the re-import.
+        OldNew = "old/new",
+    }
+}
+
+id_enum! {
+    /// Where an object's address lies (`dladdr`).
+    pub enum Lives as "object location" {
+        /// The extension's own image: a static type or static object.
+        Extension = "extension",
+        /// libpython's image (or the executable, when libpython is static).
+        Libpython = "libpython",
+        Heap = "heap",
+        /// Another shared library's image.
+        OtherImage = "other-image",
+    }
+}
+
+/// One object found at the same address in both compared sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedObject {
+    pub label: Comparison,
+    /// Attribute path from the module: `Widget`, `Widget.__doc__`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_before: Option<String>,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub addr: String,
+    pub lives: Lives,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub immortal: bool,
+    pub interned: bool,
+}
+
+/// How the harness process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "how", rename_all = "kebab-case")]
+pub enum Termination {
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+        name: String,
+    },
+    /// Still running at the timeout; its process group was killed.
+    TimedOut {
+        after_ms: u64,
+    },
+}
+
+impl Termination {
+    /// A crash or a hang, as opposed to an exit.
+    pub fn is_abnormal(&self) -> bool {
+        !matches!(self, Termination::Exited { .. })
+    }
+}
+
+/// An earlier run of a cell that failed before the target was touched, and
+/// so was run again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub termination: Termination,
+    /// The last step it announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<Step>,
+}
+
+/// What one harness run reported, unjudged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub events: Vec<Event>,
+    /// Lines on the observation channel that were not valid events.
+    pub protocol_errors: Vec<String>,
+    pub termination: Termination,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    /// Earlier runs of this cell, if it was retried.
+    pub retries: Vec<Attempt>,
+}
+
+impl Observation {
+    /// The process hung or died before any step that runs the target: the
+    /// interpreter failed on its own, and the cell says nothing about the
+    /// target.
+    pub fn failed_before_target(&self) -> bool {
+        self.termination.is_abnormal() && !self.steps().any(|s| s.action.runs_target())
+    }
+
+    /// The last step the harness announced: where a crash or hang happened.
+    pub fn last_step(&self) -> Option<Step> {
+        self.steps().last()
+    }
+
+    fn steps(&self) -> impl Iterator<Item = Step> + '_ {
+        self.events.iter().filter_map(|e| match e {
+            Event::Step { step } => Some(*step),
+            _ => None,
+        })
+    }
+}
+
+/// Parse the observation channel; lines that are not events are returned
+/// separately (the last one is often cut short by a crash).
+pub fn parse(text: &str) -> (Vec<Event>, Vec<String>) {
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(ev) => events.push(ev),
+            Err(e) => errors.push(format!(
+                "{e}: {}",
+                line.chars().take(200).collect::<String>()
+            )),
+        }
+    }
+    (events, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_events_and_keeps_bad_lines() {
+        let text = concat!(
+            "{\"ev\":\"step\",\"step\":\"cycle 2: import\"}\n",
+            "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"import\",\"exc_type\":\"ImportError\",\"message\":\"no\"}\n",
+            "{\"ev\":\"shared\",\"label\":\"old/new\",\"path\":\"W\",\"type\":\"type\",\"addr\":\"0x1\",\"lives\":\"extension\",\"immortal\":true,\"interned\":false,\"future\":1}\n",
+            "{\"ev\":\"unsupported\",\"needs\":\"free-threaded-build\"}\n",
+            "{\"ev\":\"done\"}\n",
+            "{\"ev\":\"step\",\"st"
+        );
+        let (events, errors) = parse(text);
+        assert_eq!(events.len(), 5);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            events[0],
+            Event::Step {
+                step: Step::new(Stage::Cycle(2), Action::Import)
+            }
+        );
+        assert!(matches!(&events[1], Event::Error(f)
+            if f.step == Step::new(Stage::Main, Action::Import) && f.phase == ErrorPhase::Import));
+        assert!(
+            matches!(&events[2], Event::Shared(s) if s.lives == Lives::Extension && s.immortal && s.label == Comparison::OldNew)
+        );
+        assert_eq!(
+            events[3],
+            Event::Unsupported {
+                needs: Requirement::FreeThreadedBuild
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_word_is_a_protocol_error() {
+        for line in [
+            "{\"ev\":\"step\",\"step\":\"cycle 2: imprt\"}",
+            "{\"ev\":\"shared\",\"label\":\"old/neu\",\"path\":\"W\",\"type\":\"type\",\"addr\":\"0x1\",\"lives\":\"extension\",\"immortal\":true,\"interned\":false}",
+            "{\"ev\":\"shared\",\"label\":\"old/new\",\"path\":\"W\",\"type\":\"type\",\"addr\":\"0x1\",\"lives\":\"extensoin\",\"immortal\":true,\"interned\":false}",
+            "{\"ev\":\"declared\",\"init\":\"single phase\"}",
+            "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"smoak\",\"exc_type\":\"E\",\"message\":\"\"}",
+            "{\"ev\":\"unsupported\",\"needs\":\"3.12\"}",
+        ] {
+            let (events, errors) = parse(line);
+            assert!(events.is_empty() && errors.len() == 1, "{line}");
+        }
+    }
+
+    fn observation(steps: &[&str], termination: Termination) -> Observation {
+        Observation {
+            events: steps
+                .iter()
+                .map(|s| Event::Step {
+                    step: s.parse().unwrap(),
+                })
+                .collect(),
+            protocol_errors: vec![],
+            termination,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            retries: vec![],
+        }
+    }
+
+    #[test]
+    fn only_failures_before_the_import_are_the_interpreters_own() {
+        let hung = Termination::TimedOut { after_ms: 1 };
+        let segv = Termination::Signaled {
+            signal: 11,
+            name: "SIGSEGV".into(),
+        };
+        assert!(observation(&["init"], hung.clone()).failed_before_target());
+        assert!(observation(&["cycle 1: init"], segv.clone()).failed_before_target());
+        // Once the target was imported, a hang or crash is the target's.
+        assert!(!observation(&["init", "import"], hung.clone()).failed_before_target());
+        assert!(!observation(
+            &["cycle 1: init", "cycle 1: import", "cycle 2: init"],
+            hung.clone()
+        )
+        .failed_before_target());
+        assert!(!observation(&["init", "subinterp own: import"], segv).failed_before_target());
+        assert!(!observation(&["init"], Termination::Exited { code: 3 }).failed_before_target());
+        assert_eq!(
+            observation(&["init", "import"], hung).last_step(),
+            Some(Step::new(Stage::Main, Action::Import))
+        );
+    }
+
+    #[test]
+    fn observations_round_trip_as_json() {
+        let obs = observation(
+            &["init", "reimport: smoke old instance"],
+            Termination::Signaled {
+                signal: 6,
+                name: "SIGABRT".into(),
+            },
+        );
+        let text = serde_json::to_string(&obs).unwrap();
+        assert_eq!(serde_json::from_str::<Observation>(&text).unwrap(), obs);
+    }
+}

@@ -1,0 +1,219 @@
+//! The terminal matrix: a row per target (module) × scenario, a column per
+//! interpreter; then one line per cell worth a look, and a summary.
+
+use crate::Format;
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+use extmatrix_core::{Outcome, Scenario};
+use extmatrix_schema::{CellResult, Report};
+
+/// How the terminal table is drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct TableStyle {
+    pub color: bool,
+    /// Columns available; `None` = no limit (not a terminal).
+    pub width: Option<u16>,
+}
+
+/// The table format.
+pub struct Terminal(pub TableStyle);
+
+/// The width of the terminal on stdout, if stdout is one.
+pub fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        Table::new().width()
+    } else {
+        None
+    }
+}
+
+fn color_of(o: Outcome) -> Color {
+    match o {
+        Outcome::Pass => Color::Green,
+        Outcome::Refused => Color::Cyan,
+        Outcome::NotApplicable => Color::DarkGrey,
+        Outcome::SharedState | Outcome::GilEnabled => Color::Yellow,
+        Outcome::ImportError | Outcome::BuildFailed => Color::Red,
+        Outcome::Crash | Outcome::Hang | Outcome::HarnessError => Color::Magenta,
+    }
+}
+
+impl Format for Terminal {
+    fn render(&self, report: &Report) -> String {
+        let mut out = table(report, self.0).to_string();
+        out.push('\n');
+        out.push_str(&worth_a_look(report));
+        let counts: Vec<String> = report
+            .summary
+            .iter()
+            .map(|(o, n)| format!("{n} {o}"))
+            .collect();
+        out.push_str(&format!(
+            "\n{} cells in {:.1}s: {}\n",
+            report.cells.len(),
+            report.wall_time_ms as f64 / 1000.0,
+            counts.join(", ")
+        ));
+        out
+    }
+}
+
+/// A row's name: the target, or `target/module` when the target built
+/// several modules.
+fn row_label(report: &Report, cell: &CellResult) -> String {
+    let several = report
+        .cells
+        .iter()
+        .any(|c| c.key.target == cell.key.target && c.key.module != cell.key.module);
+    if several {
+        format!("{}/{}", cell.key.target, cell.key.module)
+    } else {
+        cell.key.target.clone()
+    }
+}
+
+fn table(report: &Report, style: TableStyle) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED);
+    if style.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    match style.width {
+        Some(w) => {
+            table
+                .set_width(w)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    let header = ["target", "scenario"]
+        .into_iter()
+        .map(String::from)
+        .chain(report.pythons.iter().map(|p| p.id.clone()))
+        .map(|h| {
+            let c = Cell::new(h);
+            if style.color {
+                c.add_attribute(Attribute::Bold)
+            } else {
+                c
+            }
+        });
+    table.set_header(header);
+
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for c in &report.cells {
+        if !rows.contains(&(c.key.target.as_str(), c.key.module.as_str())) {
+            rows.push((&c.key.target, &c.key.module));
+        }
+        if !scenarios.contains(&c.key.scenario) {
+            scenarios.push(c.key.scenario);
+        }
+    }
+    for (target, module) in rows {
+        let of_row = |python: &str, scenario: Scenario| {
+            report.cells.iter().find(|c| {
+                c.key.target == target
+                    && c.key.module == module
+                    && c.key.python == python
+                    && c.key.scenario == scenario
+            })
+        };
+        for (i, scenario) in scenarios.iter().enumerate() {
+            let label = match report.pythons.iter().find_map(|p| of_row(&p.id, *scenario)) {
+                Some(c) if i == 0 => row_label(report, c),
+                _ => String::new(),
+            };
+            let mut row = vec![Cell::new(label), Cell::new(scenario.id())];
+            for py in &report.pythons {
+                row.push(match of_row(&py.id, *scenario) {
+                    Some(c) if style.color => Cell::new(c.outcome.id()).fg(color_of(c.outcome)),
+                    Some(c) => Cell::new(c.outcome.id()),
+                    None => Cell::new("·"),
+                });
+            }
+            table.add_row(row);
+        }
+    }
+    table
+}
+
+fn worth_a_look(report: &Report) -> String {
+    let notable: Vec<&CellResult> = report
+        .cells
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.outcome,
+                Outcome::Pass | Outcome::NotApplicable | Outcome::Refused
+            )
+        })
+        .collect();
+    if notable.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nWorth a look:\n");
+    for c in notable {
+        out.push_str(&format!(
+            "  {} · {} · {}: {} — {}\n",
+            row_label(report, c),
+            c.key.python,
+            c.key.scenario,
+            c.outcome,
+            c.details.summary
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample;
+
+    fn plain(report: &Report) -> String {
+        Terminal(TableStyle {
+            color: false,
+            width: None,
+        })
+        .render(report)
+    }
+
+    #[test]
+    fn table_has_every_cell_and_lists_the_notable_ones() {
+        let text = plain(&sample::report());
+        assert!(!text.contains('\u{1b}'), "no escape codes without colour");
+        assert!(text.contains("cp312"));
+        assert!(text.contains("a · cp312 · reimport: shared-state — why shared-state"));
+        assert!(text.contains("b · cp312 · import: crash — why crash"));
+        assert!(
+            !text.contains("a · cp312 · import"),
+            "pass cells are not listed"
+        );
+        assert!(text.contains("3 cells in 1.5s: 1 pass, 1 shared-state, 1 crash"));
+        let colored = Terminal(TableStyle {
+            color: true,
+            width: Some(80),
+        })
+        .render(&sample::report());
+        assert!(colored.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_target_with_several_modules_gets_a_row_per_module() {
+        let mut r = sample::report();
+        let mut other = sample::cell("a", "cp312", Scenario::Import, Outcome::Hang);
+        other.key.module = "a._speedups".into();
+        r.cells.push(other);
+        let text = plain(&r);
+        assert!(
+            text.contains("a/a._speedups · cp312 · import: hang"),
+            "{text}"
+        );
+        assert!(text.contains("│ a/a "), "{text}");
+    }
+}

@@ -1,0 +1,237 @@
+//! The extmatrix report: plain serde types and nothing else.
+//!
+//! This is the JSON that `extmatrix run --json` writes, as types. Everything
+//! that reads a report — the terminal table, the HTML, JUnit and Markdown
+//! renderers, shard merging, a comparison against a baseline — depends on
+//! this crate alone, never on the runner, the judge or discovery (the idea
+//! of nextest's `nextest-metadata`). The harness's vocabulary inside the
+//! details (steps, declarations, shared objects) comes from
+//! `extmatrix-protocol`, which is types only as well.
+//!
+//! `schema_version` changes whenever a field changes meaning or disappears;
+//! adding a field does not change it.
+
+pub use extmatrix_core::{Outcome, Scenario};
+pub use extmatrix_protocol::{
+    Attempt, CycleFigures, Declaration, GilState, ImportFailure, ImportWarning, SharedObject, Step,
+};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// The matrix file, as given.
+    pub matrix: String,
+    pub wall_time_ms: u64,
+    /// The interpreters, in the matrix's order (the table's columns).
+    pub pythons: Vec<PythonEntry>,
+    pub cells: Vec<CellResult>,
+    /// Cells per outcome.
+    pub summary: BTreeMap<Outcome, usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// One interpreter of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PythonEntry {
+    pub id: String,
+    pub version: String,
+    pub debug: bool,
+    pub free_threaded: bool,
+    pub path: String,
+}
+
+/// What identifies a cell across runs, shards and reports: never its index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CellKey {
+    /// The matrix target's name.
+    pub target: String,
+    /// The extension module tested (a target can build several).
+    pub module: String,
+    /// The interpreter's id (`cp313t`).
+    pub python: String,
+    pub scenario: Scenario,
+}
+
+/// The verdict of one cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellResult {
+    #[serde(flatten)]
+    pub key: CellKey,
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    pub details: Details,
+}
+
+/// Everything a reader needs to act on a cell, as data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Details {
+    /// One line: why this outcome.
+    pub summary: String,
+    /// The step a crash or hang happened in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Exceptions raised by imports or smoke code, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ImportFailure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Declaration>,
+    /// Objects that count as shared state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_objects: Vec<SharedObject>,
+    /// Objects at the same address that are CPython's own (immortal,
+    /// interned, or in libpython's image) and so do not count.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub core_objects_ignored: usize,
+    /// Warnings raised by imports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ImportWarning>,
+    /// Free-threaded builds: the GIL's state at each step reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gil: Vec<GilState>,
+    /// reinit: figures per cycle.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycles: Vec<CycleFigures>,
+    /// Earlier runs of this cell that failed before the target was
+    /// imported (the interpreter's own failures), and were retried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<Attempt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildDetails>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stdout_tail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The failed build behind a `build-failed` cell (or a harness that did not build).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildDetails {
+    pub command: String,
+    pub output: String,
+    /// The full build log, when one was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+impl Report {
+    pub fn new(
+        matrix: String,
+        pythons: Vec<PythonEntry>,
+        cells: Vec<CellResult>,
+        wall_time_ms: u64,
+    ) -> Self {
+        let mut summary = BTreeMap::new();
+        for c in &cells {
+            *summary.entry(c.outcome).or_insert(0) += 1;
+        }
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "extmatrix".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            matrix,
+            wall_time_ms,
+            pythons,
+            cells,
+            summary,
+        }
+    }
+
+    /// 0 when no cell failed the run (see `Outcome::fails_run`), else 1.
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.cells.iter().any(|c| c.outcome.fails_run()))
+    }
+
+    /// The cells of `target` on `python` in `scenario` (one per module).
+    pub fn cells_of<'a>(
+        &'a self,
+        target: &'a str,
+        python: &'a str,
+        scenario: Scenario,
+    ) -> impl Iterator<Item = &'a CellResult> + 'a {
+        self.cells.iter().filter(move |c| {
+            c.key.target == target && c.key.python == python && c.key.scenario == scenario
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(outcome: Outcome) -> CellResult {
+        CellResult {
+            key: CellKey {
+                target: "t".into(),
+                module: "pkg.m".into(),
+                python: "cp313".into(),
+                scenario: Scenario::Reinit,
+            },
+            outcome,
+            duration_ms: 1,
+            details: Details::default(),
+        }
+    }
+
+    #[test]
+    fn cells_are_flat_json_keyed_by_target_module_python_scenario() {
+        let v = serde_json::to_value(cell(Outcome::Crash)).unwrap();
+        assert_eq!(v["target"], "t");
+        assert_eq!(v["module"], "pkg.m");
+        assert_eq!(v["python"], "cp313");
+        assert_eq!(v["scenario"], "reinit");
+        assert_eq!(v["outcome"], "crash");
+        let back: CellResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back.key, cell(Outcome::Crash).key);
+    }
+
+    #[test]
+    fn exit_code_follows_the_failing_outcomes() {
+        for o in Outcome::ALL {
+            let r = Report::new("m.yaml".into(), vec![], vec![cell(*o)], 0);
+            assert_eq!(r.exit_code() == 1, o.fails_run(), "{o}");
+            assert_eq!(r.summary[o], 1);
+        }
+        let r = Report::new("m.yaml".into(), vec![], vec![], 0);
+        assert_eq!(r.exit_code(), 0);
+    }
+
+    #[test]
+    fn the_summary_round_trips_as_a_map_by_outcome_id() {
+        let r = Report::new(
+            "m.yaml".into(),
+            vec![],
+            vec![cell(Outcome::NotApplicable), cell(Outcome::Pass)],
+            5,
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["summary"]["n/a"], 1);
+        assert_eq!(v["schema_version"], SCHEMA_VERSION);
+        let back: Report = serde_json::from_value(v).unwrap();
+        assert_eq!(back.summary, r.summary);
+    }
+}

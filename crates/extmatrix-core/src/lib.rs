@@ -262,6 +262,67 @@ mod tests {
         );
     }
 
+    /// The severity order of docs/outcomes.md, least to most severe.
+    const DOCUMENTED_ORDER: [&str; 10] = [
+        "pass",
+        "refused",
+        "n/a",
+        "shared-state",
+        "gil-enabled",
+        "import-error",
+        "crash",
+        "hang",
+        "build-failed",
+        "harness-error",
+    ];
+
+    /// Pinned: the whole severity order, not just a few pairs. `ALL` lists
+    /// the outcomes in the documented order, and `Ord` (declaration order)
+    /// agrees with it, so moving a variant in the enum breaks this test.
+    #[test]
+    fn outcome_order_is_the_documented_severity_order() {
+        let ids: Vec<&str> = Outcome::ALL.iter().map(|o| o.id()).collect();
+        assert_eq!(ids, DOCUMENTED_ORDER);
+        for pair in Outcome::ALL.windows(2) {
+            assert!(
+                pair[0] < pair[1],
+                "{} must be less severe than {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        let mut sorted = Outcome::ALL.to_vec();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            Outcome::ALL,
+            "Ord disagrees with the documented order"
+        );
+        // The most severe of any two is the later one in the documented order.
+        for (i, a) in Outcome::ALL.iter().enumerate() {
+            for (j, b) in Outcome::ALL.iter().enumerate() {
+                assert_eq!(*a.max(b), Outcome::ALL[i.max(j)], "max({a}, {b})");
+            }
+        }
+    }
+
+    /// Pinned: docs/outcomes.md's severity table lists the outcomes in the
+    /// order the code uses.
+    #[test]
+    fn the_outcomes_doc_table_has_the_same_order() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
+        )
+        .expect("docs/outcomes.md is readable");
+        let in_table: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|id| id.parse::<Outcome>().is_ok())
+            .collect();
+        assert_eq!(in_table, DOCUMENTED_ORDER);
+    }
+
     #[test]
     fn ids_round_trip() {
         for s in Scenario::ALL {

@@ -103,3 +103,34 @@ pub fn write_matrix(dir: &Path, yaml: &str) -> PathBuf {
     .unwrap();
     path
 }
+
+/// A matrix file (see [`write_matrix`]) in a fresh temporary directory,
+/// which lives as long as the returned guard.
+pub fn temp_matrix(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_matrix(dir.path(), yaml);
+    (dir, path)
+}
+
+/// Every cell of a report.
+pub fn cells(report: &Value) -> &Vec<Value> {
+    report["cells"].as_array().expect("cells is a list")
+}
+
+/// `target × python × scenario: outcome` for every cell, for messages.
+pub fn outcome_lines(report: &Value) -> String {
+    cells(report)
+        .iter()
+        .map(|c| {
+            format!(
+                "{} × {} × {}: {} ({})",
+                c["target"].as_str().unwrap_or("?"),
+                c["python"].as_str().unwrap_or("?"),
+                c["scenario"].as_str().unwrap_or("?"),
+                c["outcome"].as_str().unwrap_or("?"),
+                c["details"]["summary"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

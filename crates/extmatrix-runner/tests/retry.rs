@@ -1,0 +1,60 @@
+//! The retry loop of `run_cell_retrying`, on the real harness (not a black-box
+//! test: with `--timeout` at least 1 s, no matrix can make an interpreter
+//! fail in its own start-up on demand).
+
+use extmatrix_core::Scenario;
+use extmatrix_runner::{run_cell_retrying, CellCommand, Termination};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Mutation caught: `run_cell_retrying` returning after the first attempt
+/// (its predicate, `failed_before_target`, has unit tests of its own).
+#[test]
+fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
+    let discovery = extmatrix_pythons::discover(&extmatrix_pythons::SearchPlaces::from_env());
+    let py = discovery
+        .get("cp312")
+        .or_else(|| discovery.pythons.iter().find(|p| !p.free_threaded))
+        .unwrap_or_else(|| panic!("no interpreter to build the harness for: {discovery:?}"));
+    // The cache the extmatrix tests share (same target dir).
+    let cache = extmatrix_provision::Store::new(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extmatrix-cache"),
+    );
+    let harness = extmatrix_provision::harness(&cache, py)
+        .unwrap_or_else(|f| panic!("the harness did not build: {}\n{}", f.summary, f.output));
+    let module_dir = tempfile::tempdir().unwrap();
+    let command = CellCommand {
+        harness,
+        scenario: Scenario::Import,
+        module: "never_imported".into(),
+        module_dir: module_dir.path().to_path_buf(),
+        smoke: None,
+        python_exe: py.path.clone(),
+        cycles: 1,
+        threads: 1,
+        // Far too short for Py_Initialize: every attempt is killed before
+        // the target is imported.
+        timeout: Duration::from_millis(1),
+    };
+
+    let obs = run_cell_retrying(&command, 3).unwrap();
+    assert!(
+        matches!(obs.termination, Termination::TimedOut { .. }),
+        "{:?}",
+        obs.termination
+    );
+    assert!(obs.failed_before_target(), "{obs:?}");
+    assert_eq!(
+        obs.retries.len(),
+        2,
+        "3 attempts, 2 retried: {:?}",
+        obs.retries
+    );
+
+    let once = run_cell_retrying(&command, 1).unwrap();
+    assert!(
+        once.retries.is_empty(),
+        "1 attempt, none retried: {:?}",
+        once.retries
+    );
+}

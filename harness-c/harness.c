@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,17 +129,51 @@ void obs_end(obs_line *l)
     }
 }
 
-void step(const char *fmt, ...)
+/* The step vocabulary: one name per stage (the prefix, without ": ") and one
+ * per action. STAGE_CYCLE's prefix takes its number: "cycle 2". */
+static const char *const STAGE_NAME[] = {
+    [STAGE_MAIN] = "",
+    [STAGE_CYCLE] = "cycle",
+    [STAGE_REIMPORT] = "reimport",
+    [STAGE_SUBINTERP_LEGACY] = "subinterp legacy",
+    [STAGE_SUBINTERP_SHARED] = "subinterp shared",
+    [STAGE_SUBINTERP_OWN] = "subinterp own",
+};
+
+static const char *const ACTION_NAME[] = {
+    [ACT_INIT] = "init",
+    [ACT_IMPORT] = "import",
+    [ACT_SMOKE] = "smoke",
+    [ACT_SMOKE_ON_THREADS] = "smoke on threads",
+    [ACT_DEL_SYS_MODULES] = "del sys.modules",
+    [ACT_SMOKE_OLD_INSTANCE] = "smoke old instance",
+    [ACT_CREATE] = "create",
+    [ACT_END] = "end",
+    [ACT_FINALIZE] = "finalize",
+};
+
+#define COUNT(table) (sizeof table / sizeof table[0])
+
+/* Longest: "cycle 2147483647: smoke old instance". */
+static char the_step[64];
+
+void step(stage st, action act)
 {
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
+    if ((unsigned)st.kind >= COUNT(STAGE_NAME) || (unsigned)act >= COUNT(ACTION_NAME)
+        || (st.kind == STAGE_CYCLE) != (st.n >= 1))
+        harness_fatal("bad step (stage %d, n %d, action %d)", (int)st.kind, st.n, (int)act);
+    if (st.kind == STAGE_MAIN)
+        snprintf(the_step, sizeof the_step, "%s", ACTION_NAME[act]);
+    else if (st.kind == STAGE_CYCLE)
+        snprintf(the_step, sizeof the_step, "%s %d: %s", STAGE_NAME[st.kind], st.n, ACTION_NAME[act]);
+    else
+        snprintf(the_step, sizeof the_step, "%s: %s", STAGE_NAME[st.kind], ACTION_NAME[act]);
     obs_line *l = obs_begin("step");
-    obs_str(l, "step", text);
+    obs_str(l, "step", the_step);
     obs_end(l);
 }
+
+const char *current_step(void) { return the_step; }
 
 void harness_fatal(const char *fmt, ...)
 {
@@ -153,10 +188,17 @@ void harness_fatal(const char *fmt, ...)
     _exit(3);
 }
 
-void report_unsupported(const char *reason)
+static const char *const NEED_NAME[] = {
+    [NEEDS_ISOLATED_SUBINTERPRETERS] = "isolated-subinterpreters",
+    [NEEDS_FREE_THREADED_BUILD] = "free-threaded-build",
+};
+
+void report_unsupported(need what)
 {
+    if ((unsigned)what >= COUNT(NEED_NAME))
+        harness_fatal("bad need %d", (int)what);
     obs_line *l = obs_begin("unsupported");
-    obs_str(l, "reason", reason);
+    obs_str(l, "needs", NEED_NAME[what]);
     obs_end(l);
 }
 
@@ -198,8 +240,18 @@ void finalize_python(void)
  * Errors raised by the target
  * ------------------------------------------------------------------------- */
 
-/* Turn the pending exception into an "error" event and clear it. */
-static void report_exception(const char *where, const char *phase)
+/* What raised: the "phase" of an "error" event. */
+typedef enum { PHASE_IMPORT, PHASE_SMOKE, PHASE_FORGET } error_phase;
+
+static const char *const PHASE_NAME[] = {
+    [PHASE_IMPORT] = "import",
+    [PHASE_SMOKE] = "smoke",
+    [PHASE_FORGET] = "forget",
+};
+
+/* Turn the pending exception into an "error" event at the current step and
+ * clear it. */
+static void report_exception(error_phase phase)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -208,8 +260,8 @@ static void report_exception(const char *where, const char *phase)
         PyException_SetTraceback(value, tb);
 
     obs_line *l = obs_begin("error");
-    obs_str(l, "where", where);
-    obs_str(l, "phase", phase);
+    obs_str(l, "where", the_step);
+    obs_str(l, "phase", PHASE_NAME[phase]);
 
     const char *type_name = type ? ((PyTypeObject *)type)->tp_name : "?";
     PyObject *msg = value ? PyObject_Str(value) : NULL;
@@ -277,7 +329,7 @@ static const char IMPORT_CODE[] =
     "    warnings.simplefilter('always')\n"
     "    module = importlib.import_module(name)\n";
 
-static void report_warnings(PyObject *caught, const char *where)
+static void report_warnings(PyObject *caught)
 {
     for (Py_ssize_t i = 0; caught && PyList_Check(caught) && i < PyList_GET_SIZE(caught); i++) {
         PyObject *w = PyList_GET_ITEM(caught, i);
@@ -286,7 +338,7 @@ static void report_warnings(PyObject *caught, const char *where)
         PyObject *text = message ? PyObject_Str(message) : NULL;
         const char *text_utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
         obs_line *l = obs_begin("warning");
-        obs_str(l, "where", where);
+        obs_str(l, "where", the_step);
         obs_str(l, "category", category && PyType_Check(category) ? ((PyTypeObject *)category)->tp_name : "?");
         obs_str(l, "message", text_utf8 ? text_utf8 : "<unprintable>");
         obs_end(l);
@@ -298,7 +350,7 @@ static void report_warnings(PyObject *caught, const char *where)
 }
 
 /* On free-threaded builds: is the GIL on now? (sys._is_gil_enabled, 3.13+) */
-void report_gil(const char *where)
+void report_gil(void)
 {
 #ifdef Py_GIL_DISABLED
     PyObject *fn = PySys_GetObject("_is_gil_enabled"); /* borrowed: held while calling */
@@ -307,21 +359,19 @@ void report_gil(const char *where)
     Py_XDECREF(fn);
     if (r) {
         obs_line *l = obs_begin("gil");
-        obs_str(l, "where", where);
+        obs_str(l, "where", the_step);
         obs_bool(l, "enabled", PyObject_IsTrue(r) == 1);
         obs_end(l);
     }
     Py_XDECREF(r);
     PyErr_Clear();
-#else
-    (void)where;
 #endif
 }
 
-PyObject *import_target(const harness_args *a, const char *where)
+PyObject *import_target(const harness_args *a)
 {
     if (put_module_dir_on_path(a) < 0) {
-        report_exception(where, "import");
+        report_exception(PHASE_IMPORT);
         return NULL;
     }
     PyObject *globals = PyDict_New();
@@ -332,10 +382,10 @@ PyObject *import_target(const harness_args *a, const char *where)
         && PyDict_SetItemString(globals, "name", name) == 0)
         result = PyRun_String(IMPORT_CODE, Py_file_input, globals, globals);
     if (result == NULL)
-        report_exception(where, "import");
+        report_exception(PHASE_IMPORT);
     if (globals) {
         /* Warnings are reported whether or not the import succeeded. */
-        report_warnings(PyDict_GetItemString(globals, "caught"), where);
+        report_warnings(PyDict_GetItemString(globals, "caught"));
         module = result ? PyDict_GetItemString(globals, "module") : NULL;
         Py_XINCREF(module);
     }
@@ -343,7 +393,7 @@ PyObject *import_target(const harness_args *a, const char *where)
     Py_XDECREF(name);
     Py_XDECREF(globals);
     if (module)
-        report_gil(where);
+        report_gil();
     return module;
 }
 
@@ -369,7 +419,7 @@ static const char THREADED_SMOKE[] =
 /* Run `source` with the module bound to `m`; `threaded` also binds the smoke
  * code and the thread count for THREADED_SMOKE. */
 static int run_with_module(const harness_args *a, PyObject *module, const char *source,
-                           int threaded, const char *where)
+                           int threaded)
 {
     PyObject *globals = PyDict_New();
     PyObject *code = NULL, *result = NULL, *smoke = NULL, *threads = NULL;
@@ -391,7 +441,7 @@ static int run_with_module(const harness_args *a, PyObject *module, const char *
     result = PyEval_EvalCode(code, globals, globals);
 done:
     if (result == NULL)
-        report_exception(where, "smoke");
+        report_exception(PHASE_SMOKE);
     Py_XDECREF(result);
     Py_XDECREF(code);
     Py_XDECREF(smoke);
@@ -400,53 +450,69 @@ done:
     return result ? 0 : -1;
 }
 
-int run_smoke(const harness_args *a, PyObject *module, const char *where)
+int run_smoke(const harness_args *a, PyObject *module)
 {
     if (a->smoke == NULL || a->smoke[0] == '\0')
         return 0;
-    return run_with_module(a, module, a->smoke, 0, where);
+    return run_with_module(a, module, a->smoke, 0);
 }
 
-int run_smoke_threaded(const harness_args *a, PyObject *module, const char *where)
+int run_smoke_threaded(const harness_args *a, PyObject *module)
 {
     if (a->smoke == NULL || a->smoke[0] == '\0')
         return 0;
-    return run_with_module(a, module, THREADED_SMOKE, 1, where);
+    return run_with_module(a, module, THREADED_SMOKE, 1);
 }
 
 int forget_target(const harness_args *a)
 {
     PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
     if (PyDict_DelItemString(modules, a->module) < 0) {
-        report_exception("reimport", "forget");
+        report_exception(PHASE_FORGET);
         return -1;
     }
     return 0;
 }
 
-/* Values of the PEP 489 slots, spelled as in the C API docs. */
-#ifdef Py_mod_multiple_interpreters
-static const char *multiple_interpreters_name(void *value)
+/* The "declared" vocabulary. A slot value the table does not know is
+ * reported as "unknown". */
+#if defined(Py_mod_multiple_interpreters) || defined(Py_mod_gil)
+typedef struct {
+    void *value;
+    const char *name;
+} slot_value_name;
+
+static const char *slot_value(const slot_value_name *table, size_t n, void *value)
 {
-    if (value == Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED)
-        return "not-supported";
-    if (value == Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED)
-        return "supported";
-    if (value == Py_MOD_PER_INTERPRETER_GIL_SUPPORTED)
-        return "per-interpreter-gil";
+    for (size_t i = 0; i < n; i++)
+        if (table[i].value == value)
+            return table[i].name;
     return "unknown";
 }
 #endif
 
+typedef enum { INIT_SINGLE_PHASE, INIT_MULTI_PHASE, INIT_NONE } init_style;
+
+static const char *const INIT_NAME[] = {
+    [INIT_SINGLE_PHASE] = "single-phase",
+    [INIT_MULTI_PHASE] = "multi-phase",
+    [INIT_NONE] = "none",
+};
+
+/* Values of the PEP 489 slots, spelled as in the C API docs. */
+#ifdef Py_mod_multiple_interpreters
+static const slot_value_name MULTIPLE_INTERPRETERS_NAME[] = {
+    {Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED, "not-supported"},
+    {Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED, "supported"},
+    {Py_MOD_PER_INTERPRETER_GIL_SUPPORTED, "per-interpreter-gil"},
+};
+#endif
+
 #ifdef Py_mod_gil
-static const char *gil_name(void *value)
-{
-    if (value == Py_MOD_GIL_USED)
-        return "used";
-    if (value == Py_MOD_GIL_NOT_USED)
-        return "not-used";
-    return "unknown";
-}
+static const slot_value_name GIL_NAME[] = {
+    {Py_MOD_GIL_USED, "used"},
+    {Py_MOD_GIL_NOT_USED, "not-used"},
+};
 #endif
 
 void report_declaration(PyObject *module)
@@ -455,20 +521,21 @@ void report_declaration(PyObject *module)
     PyModuleDef *def = PyModule_Check(module) ? PyModule_GetDef(module) : NULL;
     PyErr_Clear();
     if (def == NULL) {
-        obs_str(l, "init", "none");
+        obs_str(l, "init", INIT_NAME[INIT_NONE]);
         obs_end(l);
         return;
     }
-    obs_str(l, "init", def->m_slots ? "multi-phase" : "single-phase");
+    obs_str(l, "init", INIT_NAME[def->m_slots ? INIT_MULTI_PHASE : INIT_SINGLE_PHASE]);
     obs_int(l, "m_size", (long long)def->m_size);
     for (PyModuleDef_Slot *slot = def->m_slots; slot && slot->slot; slot++) {
 #ifdef Py_mod_multiple_interpreters
         if (slot->slot == Py_mod_multiple_interpreters)
-            obs_str(l, "multiple_interpreters", multiple_interpreters_name(slot->value));
+            obs_str(l, "multiple_interpreters",
+                    slot_value(MULTIPLE_INTERPRETERS_NAME, COUNT(MULTIPLE_INTERPRETERS_NAME), slot->value));
 #endif
 #ifdef Py_mod_gil
         if (slot->slot == Py_mod_gil)
-            obs_str(l, "gil", gil_name(slot->value));
+            obs_str(l, "gil", slot_value(GIL_NAME, COUNT(GIL_NAME), slot->value));
 #endif
     }
     obs_end(l);
@@ -533,21 +600,68 @@ static int fcntl_is_open(int fd)
     return fcntl(fd, F_GETFD) != -1;
 }
 
+/* "import, reinit, ..." (--list prints them one per line). */
+static void print_scenario_names(FILE *out)
+{
+    for (size_t i = 0; scenario_name(i); i++)
+        fprintf(out, "%s%s", i ? ", " : "", scenario_name(i));
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: extmatrix-harness --scenario NAME --module NAME --module-dir DIR\n"
-            "                         --python-exe PATH [--smoke CODE] [--cycles N] [--threads N]\n"
-            "                         [--obs-fd FD]\n"
-            "scenarios: %s\n"
-            "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open).\n",
-            scenario_names());
+            "                         --python-exe PATH --cycles N --threads N\n"
+            "                         [--smoke CODE] [--obs-fd FD]\n"
+            "       extmatrix-harness --list | --help\n"
+            "scenarios: ");
+    print_scenario_names(stderr);
+    fprintf(stderr,
+            "\n--cycles (reinit) and --threads (free-threading) are required whatever the scenario.\n"
+            "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open).\n");
 }
 
-int main(int argc, char **argv)
+/* An integer option's value, at least `min`; -1 (after saying why) if not. */
+static int count_value(const char *opt, const char *val, int min)
 {
-    harness_args a = {.smoke = "", .cycles = 5, .threads = 4};
-    int fd = 3;
+    char *end;
+    errno = 0;
+    long n = strtol(val, &end, 10);
+    if (errno || end == val || *end != '\0' || n < min || n > INT_MAX) {
+        fprintf(stderr, "%s wants an integer >= %d, not '%s'\n", opt, min, val);
+        return -1;
+    }
+    return (int)n;
+}
+
+/* Name every missing option; 0 when none is. */
+static int missing_options(const harness_args *a)
+{
+    const struct {
+        int given;
+        const char *option;
+    } REQUIRED[] = {
+        {a->scenario != NULL, "--scenario"},
+        {a->module != NULL, "--module"},
+        {a->module_dir != NULL, "--module-dir"},
+        {a->python_exe != NULL, "--python-exe"},
+        {a->cycles > 0, "--cycles"},
+        {a->threads > 0, "--threads"},
+    };
+    int missing = 0;
+    for (size_t i = 0; i < COUNT(REQUIRED); i++) {
+        if (!REQUIRED[i].given) {
+            fprintf(stderr, "missing option %s\n", REQUIRED[i].option);
+            missing++;
+        }
+    }
+    return missing;
+}
+
+/* Fill `a` and `fd` from the command line: -1 to go on, or the exit status
+ * (0 after --help/--list, 2 for a usage error). */
+static int parse_args(int argc, char **argv, harness_args *a, int *fd)
+{
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -555,33 +669,56 @@ int main(int argc, char **argv)
             usage();
             return 0;
         }
+        if (strcmp(opt, "--list") == 0) {
+            for (size_t k = 0; scenario_name(k); k++)
+                printf("%s\n", scenario_name(k));
+            return 0;
+        }
         if (val == NULL) {
+            fprintf(stderr, "option %s needs a value\n", opt);
             usage();
             return 2;
         }
         i++;
-        if (strcmp(opt, "--scenario") == 0) a.scenario = val;
-        else if (strcmp(opt, "--module") == 0) a.module = val;
-        else if (strcmp(opt, "--module-dir") == 0) a.module_dir = val;
-        else if (strcmp(opt, "--smoke") == 0) a.smoke = val;
-        else if (strcmp(opt, "--python-exe") == 0) a.python_exe = val;
-        else if (strcmp(opt, "--cycles") == 0) a.cycles = atoi(val);
-        else if (strcmp(opt, "--threads") == 0) a.threads = atoi(val);
-        else if (strcmp(opt, "--obs-fd") == 0) fd = atoi(val);
+        int bad = 0;
+        if (strcmp(opt, "--scenario") == 0) a->scenario = val;
+        else if (strcmp(opt, "--module") == 0) a->module = val;
+        else if (strcmp(opt, "--module-dir") == 0) a->module_dir = val;
+        else if (strcmp(opt, "--smoke") == 0) a->smoke = val;
+        else if (strcmp(opt, "--python-exe") == 0) a->python_exe = val;
+        else if (strcmp(opt, "--cycles") == 0) bad = (a->cycles = count_value(opt, val, 1)) < 0;
+        else if (strcmp(opt, "--threads") == 0) bad = (a->threads = count_value(opt, val, 1)) < 0;
+        else if (strcmp(opt, "--obs-fd") == 0) bad = (*fd = count_value(opt, val, 0)) < 0;
         else {
             fprintf(stderr, "unknown option %s\n", opt);
+            bad = 1;
+        }
+        if (bad) {
             usage();
             return 2;
         }
     }
-    obs_fd = fcntl_is_open(fd) ? fd : 1;
-    if (!a.scenario || !a.module || !a.module_dir || !a.python_exe || a.cycles < 1 || a.threads < 1) {
+    if (missing_options(a)) {
         usage();
         return 2;
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    /* No defaults for --cycles and --threads: the driver owns them. */
+    harness_args a = {.smoke = "", .cycles = 0, .threads = 0};
+    int fd = 3;
+    int status = parse_args(argc, argv, &a, &fd);
+    if (status >= 0)
+        return status;
+    obs_fd = fcntl_is_open(fd) ? fd : 1;
     scenario_fn fn = find_scenario(a.scenario);
     if (fn == NULL) {
-        fprintf(stderr, "unknown scenario '%s' (known: %s)\n", a.scenario, scenario_names());
+        fprintf(stderr, "unknown scenario '%s' (known: ", a.scenario);
+        print_scenario_names(stderr);
+        fprintf(stderr, ")\n");
         return 2;
     }
 

@@ -36,15 +36,58 @@ void obs_int(obs_line *l, const char *key, long long value);
 void obs_bool(obs_line *l, const char *key, int value);
 void obs_end(obs_line *l);
 
+/* ---- steps: the only vocabulary of "step" and of every "where" ----
+ *
+ * A step is a stage (which interpreter, which cycle) and an action, each
+ * spelled by one name table in harness.c; the wire form is PREFIX ACTION:
+ * "import", "cycle 2: import", "reimport: smoke", "subinterp own: end". */
+
+typedef enum {
+    STAGE_MAIN,             /* the main interpreter, first import: no prefix */
+    STAGE_CYCLE,            /* reinit cycle n (n >= 1): "cycle n: " */
+    STAGE_REIMPORT,         /* "reimport: " */
+    STAGE_SUBINTERP_LEGACY, /* "subinterp legacy: " (Py_NewInterpreter) */
+    STAGE_SUBINTERP_SHARED, /* "subinterp shared: " (isolated, shared GIL) */
+    STAGE_SUBINTERP_OWN,    /* "subinterp own: " (isolated, own GIL) */
+} stage_kind;
+
+typedef struct {
+    stage_kind kind;
+    int n; /* the cycle number; STAGE_CYCLE only */
+} stage;
+
+static inline stage stage_of(stage_kind kind) { return (stage){kind, 0}; }
+static inline stage cycle_stage(int n) { return (stage){STAGE_CYCLE, n}; }
+
+typedef enum {
+    ACT_INIT,               /* "init" */
+    ACT_IMPORT,             /* "import" */
+    ACT_SMOKE,              /* "smoke" */
+    ACT_SMOKE_ON_THREADS,   /* "smoke on threads" */
+    ACT_DEL_SYS_MODULES,    /* "del sys.modules" */
+    ACT_SMOKE_OLD_INSTANCE, /* "smoke old instance" */
+    ACT_CREATE,             /* "create" */
+    ACT_END,                /* "end" */
+    ACT_FINALIZE,           /* "finalize" */
+} action;
+
 /* A "step" marker before every risky step: a crash or hang is attributed to
- * the last step the driver saw. */
-void step(const char *fmt, ...);
+ * the last step the driver saw. The step also becomes the current step, the
+ * "where" of every later error, warning and gil event. */
+void step(stage st, action act);
+const char *current_step(void);
 
 /* Unrecoverable harness failure (not the target's fault): report and exit 3. */
 void harness_fatal(const char *fmt, ...);
 
+/* What a scenario needs that this build lacks (the "needs" codes). */
+typedef enum {
+    NEEDS_ISOLATED_SUBINTERPRETERS, /* "isolated-subinterpreters" (3.12+) */
+    NEEDS_FREE_THREADED_BUILD,      /* "free-threaded-build" (3.13t+) */
+} need;
+
 /* The scenario cannot run on this build: report and let the caller return. */
-void report_unsupported(const char *reason);
+void report_unsupported(need what);
 
 /* ---- interpreter and target (harness.c) ---- */
 
@@ -52,24 +95,26 @@ void init_python(const harness_args *a);
 void finalize_python(void);
 
 /* Import the target in the current interpreter (after putting module_dir on
- * its sys.path). NULL after reporting an "error" event for `where`. */
-PyObject *import_target(const harness_args *a, const char *where);
+ * its sys.path). NULL after reporting an "error" event (phase "import"). */
+PyObject *import_target(const harness_args *a);
 
-/* Run the smoke code against `module`; -1 after reporting an "error" event. */
-int run_smoke(const harness_args *a, PyObject *module, const char *where);
+/* Run the smoke code against `module`; -1 after reporting an "error" event
+ * (phase "smoke"). */
+int run_smoke(const harness_args *a, PyObject *module);
 
 /* Run the smoke code on a->threads threads released at once by a barrier;
  * the first exception raised in any thread is reported. */
-int run_smoke_threaded(const harness_args *a, PyObject *module, const char *where);
+int run_smoke_threaded(const harness_args *a, PyObject *module);
 
 /* On free-threaded builds, report whether the GIL is enabled now. */
-void report_gil(const char *where);
+void report_gil(void);
 
 /* Report what the module declares: init style and the PEP 489 slots that
  * decide whether CPython lets it into subinterpreters. */
 void report_declaration(PyObject *module);
 
-/* Remove the target from the current interpreter's sys.modules. */
+/* Remove the target from the current interpreter's sys.modules; -1 after
+ * reporting an "error" event (phase "forget"). */
 int forget_target(const harness_args *a);
 
 /* Per-cycle figures for reinit (debug builds add the total refcount). */
@@ -94,11 +139,17 @@ typedef struct {
     size_t len, cap;
 } reach_set;
 
+/* Which comparison: the "label" of "shared" and "compared". */
+typedef enum {
+    COMPARE_MAIN_SUBINTERP, /* "main/subinterp" */
+    COMPARE_OLD_NEW,        /* "old/new" */
+} comparison;
+
 void reach_collect(PyObject *module, reach_set *out);
 /* Report every object present in both sets at the same address, with where
- * it lives; `label` names the comparison ("main/subinterp", "old/new");
- * `module` (from the current interpreter) tells which image is the extension's. */
-void reach_compare(const reach_set *before, const reach_set *after, const char *label,
+ * it lives; `module` (from the current interpreter) tells which image is the
+ * extension's. */
+void reach_compare(const reach_set *before, const reach_set *after, comparison label,
                    PyObject *module);
 /* Drop the references; call in the interpreter the set was collected in. */
 void reach_release(reach_set *set);
@@ -107,6 +158,7 @@ void reach_release(reach_set *set);
 
 typedef int (*scenario_fn)(const harness_args *a);
 scenario_fn find_scenario(const char *name);
-const char *scenario_names(void);
+/* The i-th scenario's name, NULL past the last (--list, usage). */
+const char *scenario_name(size_t i);
 
 #endif

@@ -134,9 +134,27 @@ static int is_file(const char *image, const char *wanted)
     return wanted[0] && realpath(image, real) && strcmp(real, wanted) == 0;
 }
 
-void reach_compare(const reach_set *before, const reach_set *after, const char *label,
+/* The vocabulary of "shared" and "compared". */
+static const char *const COMPARISON_NAME[] = {
+    [COMPARE_MAIN_SUBINTERP] = "main/subinterp",
+    [COMPARE_OLD_NEW] = "old/new",
+};
+
+typedef enum { LIVES_EXTENSION, LIVES_LIBPYTHON, LIVES_HEAP, LIVES_OTHER_IMAGE } lives_in;
+
+static const char *const LIVES_NAME[] = {
+    [LIVES_EXTENSION] = "extension",
+    [LIVES_LIBPYTHON] = "libpython",
+    [LIVES_HEAP] = "heap",
+    [LIVES_OTHER_IMAGE] = "other-image",
+};
+
+void reach_compare(const reach_set *before, const reach_set *after, comparison which,
                    PyObject *module)
 {
+    if ((unsigned)which >= sizeof COMPARISON_NAME / sizeof COMPARISON_NAME[0])
+        harness_fatal("bad comparison %d", (int)which);
+    const char *label = COMPARISON_NAME[which];
     void *py_base = NULL, *exe_base = NULL;
     /* None is a static of libpython. The harness executable counts as
      * libpython too: it defines no Python objects of its own, and when
@@ -158,10 +176,10 @@ void reach_compare(const reach_set *before, const reach_set *after, const char *
         shared++;
         void *base;
         const char *image = image_of(a->obj, &base);
-        const char *lives = image == NULL       ? "heap"
-                            : is_file(image, ext_path) ? "extension"
-                            : base == py_base || base == exe_base ? "libpython"
-                                                : "other-image";
+        lives_in lives = image == NULL                         ? LIVES_HEAP
+                         : is_file(image, ext_path)            ? LIVES_EXTENSION
+                         : base == py_base || base == exe_base ? LIVES_LIBPYTHON
+                                                               : LIVES_OTHER_IMAGE;
         char addr[32];
         snprintf(addr, sizeof addr, "0x%lx", (unsigned long)a->addr);
         obs_line *l = obs_begin("shared");
@@ -171,7 +189,7 @@ void reach_compare(const reach_set *before, const reach_set *after, const char *
             obs_str(l, "path_before", b->path);
         obs_str(l, "type", Py_TYPE(a->obj)->tp_name);
         obs_str(l, "addr", addr);
-        obs_str(l, "lives", lives);
+        obs_str(l, "lives", LIVES_NAME[lives]);
         if (image)
             obs_str(l, "image", image);
         obs_bool(l, "immortal", is_immortal(a->obj));

@@ -18,22 +18,52 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+typedef enum { SMOKE_ONCE, SMOKE_ON_THREADS } smoke_kind;
+
+/* The opening every scenario but reinit shares, in the main interpreter:
+ * init, import, declaration, smoke. SMOKE_ON_THREADS runs the smoke code on
+ * a->threads threads and reports the GIL after init and after the smoke (the
+ * import reports it too). Returns the module, or NULL when the import or the
+ * smoke code failed (reported); the interpreter is up either way. */
+static PyObject *open_main(const harness_args *a, smoke_kind kind)
+{
+    const stage top = stage_of(STAGE_MAIN);
+    step(top, ACT_INIT);
+    init_python(a);
+    if (kind == SMOKE_ON_THREADS)
+        report_gil();
+    step(top, ACT_IMPORT);
+    PyObject *m = import_target(a);
+    if (m == NULL)
+        return NULL;
+    report_declaration(m);
+    int rc;
+    if (kind == SMOKE_ON_THREADS) {
+        step(top, ACT_SMOKE_ON_THREADS);
+        rc = run_smoke_threaded(a, m);
+        report_gil();
+    } else {
+        step(top, ACT_SMOKE);
+        rc = run_smoke(a, m);
+    }
+    if (rc < 0)
+        Py_CLEAR(m);
+    return m;
+}
+
+/* The closing: drop the module (if any) and finalize the main interpreter. */
+static int close_main(PyObject *m)
+{
+    Py_XDECREF(m);
+    step(stage_of(STAGE_MAIN), ACT_FINALIZE);
+    finalize_python();
+    return 0;
+}
+
 /* import: import once in the main interpreter and run the smoke code. */
 static int scenario_import(const harness_args *a)
 {
-    step("init");
-    init_python(a);
-    step("import");
-    PyObject *m = import_target(a, "import");
-    if (m) {
-        report_declaration(m);
-        step("smoke");
-        run_smoke(a, m, "smoke");
-        Py_DECREF(m);
-    }
-    step("finalize");
-    finalize_python();
-    return 0;
+    return close_main(open_main(a, SMOKE_ONCE));
 }
 
 /* reinit: N x (initialize, import, smoke, finalize) in one process, with the
@@ -41,24 +71,23 @@ static int scenario_import(const harness_args *a)
 static int scenario_reinit(const harness_args *a)
 {
     for (int n = 1; n <= a->cycles; n++) {
+        const stage cycle = cycle_stage(n);
         double start = now();
-        step("cycle %d: init", n);
+        step(cycle, ACT_INIT);
         init_python(a);
-        step("cycle %d: import", n);
-        char where[32];
-        snprintf(where, sizeof where, "cycle %d", n);
-        PyObject *m = import_target(a, where);
+        step(cycle, ACT_IMPORT);
+        PyObject *m = import_target(a);
         long long blocks = -1, refs = -1;
         if (m) {
             if (n == 1)
                 report_declaration(m);
-            step("cycle %d: smoke", n);
-            run_smoke(a, m, where);
+            step(cycle, ACT_SMOKE);
+            run_smoke(a, m);
             Py_DECREF(m);
             blocks = allocated_blocks();
             refs = total_refcount();
         }
-        step("cycle %d: finalize", n);
+        step(cycle, ACT_FINALIZE);
         finalize_python();
         report_cycle(n, now() - start, blocks, refs, rss_kb());
         if (m == NULL)
@@ -67,56 +96,48 @@ static int scenario_reinit(const harness_args *a)
     return 0;
 }
 
+/* Drop `old` from sys.modules, import again, compare the two instances'
+ * objects, and check that the old instance still works. */
+static void reimport_and_compare(const harness_args *a, PyObject *old, const reach_set *before)
+{
+    const stage re = stage_of(STAGE_REIMPORT);
+    step(re, ACT_DEL_SYS_MODULES);
+    if (forget_target(a) < 0)
+        return;
+    step(re, ACT_IMPORT);
+    PyObject *fresh = import_target(a);
+    if (fresh == NULL)
+        return;
+    step(re, ACT_SMOKE);
+    run_smoke(a, fresh);
+    reach_set after = {0};
+    reach_collect(fresh, &after);
+    reach_compare(before, &after, COMPARE_OLD_NEW, fresh);
+    step(re, ACT_SMOKE_OLD_INSTANCE);
+    run_smoke(a, old);
+    reach_release(&after);
+    Py_DECREF(fresh);
+}
+
 /* reimport: keep the first instance, drop it from sys.modules, import again.
  * The new module must be made of fresh objects, and the old one must still
  * work. */
 static int scenario_reimport(const harness_args *a)
 {
-    step("init");
-    init_python(a);
-    step("import");
-    PyObject *old = import_target(a, "import");
-    if (old == NULL)
-        goto finalize;
-    report_declaration(old);
-    step("smoke");
-    if (run_smoke(a, old, "smoke") < 0)
-        goto release_old;
-
-    reach_set before = {0}, after = {0};
-    reach_collect(old, &before);
-    step("reimport: del sys.modules");
-    if (forget_target(a) < 0)
-        goto release_before;
-    step("reimport: import");
-    PyObject *fresh = import_target(a, "reimport");
-    if (fresh == NULL)
-        goto release_before;
-    step("reimport: smoke");
-    run_smoke(a, fresh, "reimport smoke");
-    reach_collect(fresh, &after);
-    reach_compare(&before, &after, "old/new", fresh);
-    step("reimport: smoke old instance");
-    run_smoke(a, old, "old instance smoke");
-    reach_release(&after);
-    Py_DECREF(fresh);
-release_before:
-    reach_release(&before);
-release_old:
-    Py_DECREF(old);
-finalize:
-    step("finalize");
-    finalize_python();
-    return 0;
+    PyObject *old = open_main(a, SMOKE_ONCE);
+    if (old) {
+        reach_set before = {0};
+        reach_collect(old, &before);
+        reimport_and_compare(a, old, &before);
+        reach_release(&before);
+    }
+    return close_main(old);
 }
 
-typedef enum { SUB_LEGACY, SUB_SHARED_GIL, SUB_OWN_GIL } subinterp_kind;
-
-static const char *const SUB_LABEL[] = {"legacy", "shared", "own"};
-
-static PyThreadState *new_subinterpreter(subinterp_kind kind)
+/* `kind` is one of the STAGE_SUBINTERP_* stages. */
+static PyThreadState *new_subinterpreter(stage_kind kind)
 {
-    if (kind == SUB_LEGACY)
+    if (kind == STAGE_SUBINTERP_LEGACY)
         return Py_NewInterpreter();
 #if PY_VERSION_HEX >= 0x030C0000
     /* The isolated configuration (_PyInterpreterConfig_INIT), with the GIL
@@ -129,7 +150,7 @@ static PyThreadState *new_subinterpreter(subinterp_kind kind)
         .allow_threads = 1,
         .allow_daemon_threads = 0,
         .check_multi_interp_extensions = 1,
-        .gil = kind == SUB_OWN_GIL ? PyInterpreterConfig_OWN_GIL : PyInterpreterConfig_SHARED_GIL,
+        .gil = kind == STAGE_SUBINTERP_OWN ? PyInterpreterConfig_OWN_GIL : PyInterpreterConfig_SHARED_GIL,
     };
     PyThreadState *tstate = NULL;
     PyStatus status = Py_NewInterpreterFromConfig(&tstate, &config);
@@ -141,65 +162,56 @@ static PyThreadState *new_subinterpreter(subinterp_kind kind)
 #endif
 }
 
-/* Import in the main interpreter, then in a subinterpreter of `kind`, and
- * compare what is reachable from the two module objects. */
-static int run_subinterpreter(const harness_args *a, subinterp_kind kind)
+/* In a new subinterpreter of `kind`: import, smoke, compare with what is
+ * reachable from the main interpreter's module, end it. */
+static void in_subinterpreter(const harness_args *a, stage_kind kind, const reach_set *in_main)
 {
-    const char *label = SUB_LABEL[kind];
-#if PY_VERSION_HEX < 0x030C0000
-    if (kind != SUB_LEGACY) {
-        report_unsupported("isolated subinterpreters (Py_NewInterpreterFromConfig) need CPython 3.12+");
-        return 0;
-    }
-#endif
-    step("init");
-    init_python(a);
-    step("main: import");
-    PyObject *m = import_target(a, "main");
-    if (m == NULL)
-        goto finalize;
-    report_declaration(m);
-    step("main: smoke");
-    if (run_smoke(a, m, "main smoke") < 0)
-        goto release_main;
-
-    reach_set in_main = {0};
-    reach_collect(m, &in_main);
-
+    const stage sub_stage = stage_of(kind);
     PyThreadState *main_tstate = PyThreadState_Get();
-    step("subinterp %s: create", label);
+    step(sub_stage, ACT_CREATE);
     PyThreadState *sub = new_subinterpreter(kind);
     if (sub == NULL)
-        harness_fatal("could not create a %s subinterpreter", label);
+        harness_fatal("could not create the subinterpreter (step '%s')", current_step());
 
-    char where[32];
-    snprintf(where, sizeof where, "subinterp %s", label);
-    step("subinterp %s: import", label);
-    PyObject *sm = import_target(a, where);
+    step(sub_stage, ACT_IMPORT);
+    PyObject *sm = import_target(a);
     if (sm) {
-        step("subinterp %s: smoke", label);
-        run_smoke(a, sm, where);
+        step(sub_stage, ACT_SMOKE);
+        run_smoke(a, sm);
         reach_set in_sub = {0};
         reach_collect(sm, &in_sub);
-        reach_compare(&in_main, &in_sub, "main/subinterp", sm);
+        reach_compare(in_main, &in_sub, COMPARE_MAIN_SUBINTERP, sm);
         reach_release(&in_sub);
         Py_DECREF(sm);
     }
-    step("subinterp %s: end", label);
+    step(sub_stage, ACT_END);
     Py_EndInterpreter(sub);
     PyThreadState_Swap(main_tstate);
-    reach_release(&in_main);
-release_main:
-    Py_DECREF(m);
-finalize:
-    step("finalize");
-    finalize_python();
-    return 0;
 }
 
-static int scenario_subinterp_legacy(const harness_args *a) { return run_subinterpreter(a, SUB_LEGACY); }
-static int scenario_subinterp_shared(const harness_args *a) { return run_subinterpreter(a, SUB_SHARED_GIL); }
-static int scenario_subinterp_own(const harness_args *a) { return run_subinterpreter(a, SUB_OWN_GIL); }
+/* Import in the main interpreter, then in a subinterpreter of `kind`, and
+ * compare what is reachable from the two module objects. */
+static int run_subinterpreter(const harness_args *a, stage_kind kind)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (kind != STAGE_SUBINTERP_LEGACY) {
+        report_unsupported(NEEDS_ISOLATED_SUBINTERPRETERS);
+        return 0;
+    }
+#endif
+    PyObject *m = open_main(a, SMOKE_ONCE);
+    if (m) {
+        reach_set in_main = {0};
+        reach_collect(m, &in_main);
+        in_subinterpreter(a, kind, &in_main);
+        reach_release(&in_main);
+    }
+    return close_main(m);
+}
+
+static int scenario_subinterp_legacy(const harness_args *a) { return run_subinterpreter(a, STAGE_SUBINTERP_LEGACY); }
+static int scenario_subinterp_shared(const harness_args *a) { return run_subinterpreter(a, STAGE_SUBINTERP_SHARED); }
+static int scenario_subinterp_own(const harness_args *a) { return run_subinterpreter(a, STAGE_SUBINTERP_OWN); }
 
 /* free-threading: on a free-threaded build, does importing the module
  * re-enable the GIL (CPython does so for modules without
@@ -208,24 +220,11 @@ static int scenario_subinterp_own(const harness_args *a) { return run_subinterpr
 static int scenario_free_threading(const harness_args *a)
 {
 #ifndef Py_GIL_DISABLED
-    report_unsupported("needs a free-threaded build (--disable-gil, PEP 703, 3.13+)");
+    (void)a;
+    report_unsupported(NEEDS_FREE_THREADED_BUILD);
     return 0;
 #else
-    step("init");
-    init_python(a);
-    report_gil("before import");
-    step("import");
-    PyObject *m = import_target(a, "import");
-    if (m) {
-        report_declaration(m);
-        step("smoke: %d threads", a->threads);
-        run_smoke_threaded(a, m, "threaded smoke");
-        report_gil("after smoke");
-        Py_DECREF(m);
-    }
-    step("finalize");
-    finalize_python();
-    return 0;
+    return close_main(open_main(a, SMOKE_ON_THREADS));
 #endif
 }
 
@@ -242,23 +241,17 @@ static const struct {
     {"free-threading", scenario_free_threading},
 };
 
+#define SCENARIO_COUNT (sizeof SCENARIOS / sizeof SCENARIOS[0])
+
 scenario_fn find_scenario(const char *name)
 {
-    for (size_t i = 0; i < sizeof SCENARIOS / sizeof SCENARIOS[0]; i++)
+    for (size_t i = 0; i < SCENARIO_COUNT; i++)
         if (strcmp(SCENARIOS[i].name, name) == 0)
             return SCENARIOS[i].fn;
     return NULL;
 }
 
-const char *scenario_names(void)
+const char *scenario_name(size_t i)
 {
-    static char names[256];
-    if (names[0] == '\0') {
-        for (size_t i = 0; i < sizeof SCENARIOS / sizeof SCENARIOS[0]; i++) {
-            if (i)
-                strncat(names, ", ", sizeof names - strlen(names) - 1);
-            strncat(names, SCENARIOS[i].name, sizeof names - strlen(names) - 1);
-        }
-    }
-    return names;
+    return i < SCENARIO_COUNT ? SCENARIOS[i].name : NULL;
 }

@@ -433,3 +433,31 @@ fn two_runs_that_need_the_same_build_do_it_once() {
     assert_eq!(v["built"][0]["id"], "cp313q");
     assert_eq!(v["built"][0]["python"]["version"]["minor"], 13);
 }
+
+#[test]
+fn an_interpreter_in_the_cache_is_named_by_its_id() {
+    // Built by `just setup` (or the tests above) into the user's cache; a
+    // matrix names it like any found interpreter, without its build entry.
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp313t, cp313d]\nscenarios: [free-threading]\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    );
+    let run = run_matrix_with_cache(&m, &[], None);
+    let ids: Vec<&str> = run.report["pythons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["cp313t", "cp313d"], "{}", run.stderr);
+    assert_eq!(cell(&run.report, "ok", "cp313t", "free-threading")["outcome"], "pass");
+    assert_eq!(cell(&run.report, "ok", "cp313d", "free-threading")["outcome"], "n/a");
+    // And `auto` finds it too.
+    let auto = write_matrix(
+        dir.path(),
+        "pythons: auto\nscenarios: [import]\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    );
+    let run = run_matrix_with_cache(&auto, &["--python", "cp313td"], None);
+    assert_eq!(cell(&run.report, "ok", "cp313td", "import")["outcome"], "pass");
+}

@@ -157,11 +157,7 @@ fn a_clean_module_exits_0_and_filters_narrow_the_plan() {
 #[test]
 fn a_compile_error_is_a_build_failed_cell_not_an_abort() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("broken.c"),
-        "#include <Python.h>\nthis is not C;\n",
-    )
-    .unwrap();
+    write_broken_c_file(dir.path());
     let m = write_matrix(
         dir.path(),
         "pythons: [cp313]\nscenarios: [import, reinit]\ntargets:\n  - name: broken\n    c: broken.c\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",

@@ -133,11 +133,7 @@ fn exit_status_hang_alone_is_1() {
 #[test]
 fn exit_status_build_failed_alone_is_1() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("broken.c"),
-        "#include <Python.h>\nthis is not C;\n",
-    )
-    .unwrap();
+    write_broken_c_file(dir.path());
     let m = write_matrix(
         dir.path(),
         "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: broken\n    c: broken.c\n",

@@ -134,3 +134,12 @@ pub fn outcome_lines(report: &Value) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// `dir/broken.c`: a C file whose line 2 does not compile.
+pub fn write_broken_c_file(dir: &Path) {
+    std::fs::write(
+        dir.join("broken.c"),
+        "#include <Python.h>\nthis is not C;\n",
+    )
+    .unwrap();
+}

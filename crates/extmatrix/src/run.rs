@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use extmatrix_cpython_build::BuildCache;
 use extmatrix_judge::Verdict;
 use extmatrix_plan::{Cell, Filters, Plan};
-use extmatrix_provision::{BuildFailure, BuiltTarget, Cache};
+use extmatrix_provision::{BuildFailure, BuiltTarget, Store};
 use extmatrix_pythons::{Discovery, SearchPlaces};
 use extmatrix_report::{CellResult, Report, TableStyle};
 use extmatrix_runner::{parallel_map, CellCommand};
@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         scenarios: args.scenario,
         targets: args.target,
     };
-    let cache = Cache::from_env(args.cache_dir)?;
+    let cache = Store::from_env(args.cache_dir)?;
     let jobs = args
         .jobs
         .map(usize::from)
@@ -127,7 +127,7 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn provision(plan: &Plan, cache: &Cache, jobs: usize) -> Provisioned {
+fn provision(plan: &Plan, cache: &Store, jobs: usize) -> Provisioned {
     let pairs: Vec<(usize, usize)> = (0..plan.targets.len())
         .flat_map(|t| (0..plan.pythons.len()).map(move |p| (t, p)))
         .collect();
@@ -231,7 +231,7 @@ fn run_cell(plan: &Plan, provisioned: &Provisioned, cell: &Cell, timeout: Durati
     let command = CellCommand {
         harness: harness.clone(),
         scenario: cell.scenario,
-        module: built.module.clone(),
+        module: target.module.clone(),
         module_dir: built.module_dir.clone(),
         smoke: target.smoke.clone(),
         python_exe: py.path.clone(),

@@ -10,22 +10,24 @@
 //! interpreter that looks usable. An exclusive lock per entry makes concurrent
 //! runs that need the same build wait for one build instead of doing two.
 //!
-//! Layout under the cache root (`<cache>/pythons`):
+//! The cache discipline (lock, staging under `<cache>/tmp`, rename,
+//! `meta.json` last, prune) is `extmatrix-cache`'s; this crate says what an
+//! interpreter build is. Layout under the cache root (`<cache>/pythons`):
 //! `<id>-<key>/prefix` (the installation), `<id>-<key>/meta.json`,
 //! `<id>-<key>.lock`, `logs/<id>-<key>.log` (kept after success and failure),
-//! `sources/<sha256>.tar.*` (downloaded tarballs), `tmp/` (work in progress).
+//! `sources/<sha256>.tar.*` (downloaded tarballs). The prefix path is baked
+//! into the interpreter, so these paths never change.
 
+use extmatrix_cache::{Cmd, CommandError, Input, Store};
 use extmatrix_core::Variant;
 use extmatrix_pythons::Python;
 use extmatrix_spec::{BuildSpec, SourceSpec};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub use extmatrix_cache::dir_size;
 
 /// The `./configure` flags of each variant (documented in docs/matrix-format.md).
 pub fn variant_flags(variant: Variant) -> &'static [&'static str] {
@@ -44,11 +46,21 @@ const ALWAYS: &[&str] = &["--enable-shared", "--without-ensurepip"];
 /// Bumped when the build recipe changes in a way that makes old entries wrong.
 const RECIPE: &str = "extmatrix-cpython-build/1";
 
-/// Random characters tempfile appends to a work directory's name.
-const TMP_SUFFIX_LEN: usize = 6;
+/// The cache kind (`<cache>/pythons`).
+const KIND: &str = "pythons";
+
+/// Who builds the entries (recorded in every `meta.json`).
+const BUILT_BY: &str = concat!("extmatrix-cpython-build ", env!("CARGO_PKG_VERSION"));
 
 /// How many lines of the log a failure shows.
 const TAIL_LINES: usize = 30;
+
+/// The longest each step may take before it is killed (a hung step must not
+/// hang extmatrix). Generous: a sanitizer build on two busy cores is slow.
+const EXTRACT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const CONFIGURE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const MAKE_TIMEOUT: Duration = Duration::from_secs(3 * 60 * 60);
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The phases of a build, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,153 +183,64 @@ pub struct Built {
     pub fresh: bool,
 }
 
-/// The interpreter build cache.
+/// The interpreter build cache: the `pythons` kind of the cache store.
 #[derive(Debug, Clone)]
 pub struct BuildCache {
+    store: Store,
     root: PathBuf,
 }
 
 impl BuildCache {
     /// The build cache inside extmatrix's cache directory.
     pub fn new(cache_root: &Path) -> Self {
-        BuildCache {
-            root: cache_root.join("pythons"),
-        }
+        let store = Store::new(cache_root);
+        let root = store.kind_dir(KIND);
+        BuildCache { store, root }
     }
 
+    /// `<cache>/pythons`.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn log_path(&self, name: &str) -> PathBuf {
-        self.root.join("logs").join(format!("{name}.log"))
+    /// The whole cache this one is part of.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Every complete build in the cache.
     pub fn list(&self) -> Vec<Built> {
-        let mut out: Vec<Built> = std::fs::read_dir(&self.root)
+        let mut out: Vec<Built> = self
+            .store
+            .list_kind::<Meta>(KIND)
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let dir = e.path();
-                let meta = std::fs::read(dir.join("meta.json")).ok()?;
-                let meta: Meta = serde_json::from_slice(&meta).ok()?;
-                Some(Built {
-                    dir,
-                    meta,
-                    fresh: false,
-                })
+            .map(|e| Built {
+                dir: e.dir,
+                meta: e.meta,
+                fresh: false,
             })
             .collect();
         out.sort_by(|a, b| a.meta.id.cmp(&b.meta.id).then(a.dir.cmp(&b.dir)));
         out
     }
-
-    /// Remove every build that `keep` rejects, and leftovers of interrupted
-    /// work (entries without `meta.json`, `tmp/` work directories). Entries
-    /// being built right now are locked and left alone. Returns what was
-    /// (or, with `dry_run`, would be) removed, with sizes.
-    pub fn prune(
-        &self,
-        keep: impl Fn(&Meta) -> bool,
-        dry_run: bool,
-    ) -> std::io::Result<Vec<(PathBuf, u64)>> {
-        let mut doomed = Vec::new();
-        for entry in std::fs::read_dir(&self.root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !path.is_dir() || matches!(name.as_str(), "logs" | "sources" | "tmp") {
-                continue;
-            }
-            if read_meta(&path).is_some_and(|m| keep(&m)) || self.is_locked(&name) {
-                continue;
-            }
-            doomed.push(path);
-        }
-        // Work directories are named after their entry (`<id>-<key>` + random).
-        for entry in std::fs::read_dir(self.root.join("tmp"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let entry_name = name
-                .get(..name.len().saturating_sub(TMP_SUFFIX_LEN))
-                .unwrap_or("");
-            if !self.is_locked(entry_name) {
-                doomed.push(entry.path());
-            }
-        }
-        let mut removed = Vec::new();
-        for path in doomed {
-            let size = dir_size(&path);
-            if !dry_run {
-                std::fs::remove_dir_all(&path)?;
-            }
-            removed.push((path, size));
-        }
-        Ok(removed)
-    }
-
-    fn is_locked(&self, name: &str) -> bool {
-        let Ok(file) = File::open(self.root.join(format!("{name}.lock"))) else {
-            return false;
-        };
-        // SAFETY: flock on an fd we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        rc != 0
-    }
-}
-
-/// The `meta.json` of a cache entry, if the entry is complete.
-fn read_meta(dir: &Path) -> Option<Meta> {
-    serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()
-}
-
-/// Sum of file sizes under `path`.
-pub fn dir_size(path: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for entry in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => stack.push(entry.path()),
-                Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
-                _ => {}
-            }
-        }
-    }
-    total
 }
 
 /// The cache key of a build: what must be equal for two builds to be
-/// interchangeable.
+/// interchangeable. (Unchanged since the first cached builds: their
+/// prefixes are baked into them.)
 pub fn build_key(
     source_sha256: &str,
     variant: Variant,
     extra: &[String],
     compiler: &str,
 ) -> String {
-    let mut h = Sha256::new();
-    for part in [RECIPE, source_sha256, compiler]
-        .into_iter()
-        .chain(variant_flags(variant).iter().copied())
-        .chain(ALWAYS.iter().copied())
-        .chain(extra.iter().map(String::as_str))
-    {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    extmatrix_cache::key(
+        [RECIPE, source_sha256, compiler]
+            .into_iter()
+            .chain(variant_flags(variant).iter().copied())
+            .chain(ALWAYS.iter().copied())
+            .chain(extra.iter().map(String::as_str)),
+    )
 }
 
 /// The first line of `cc --version`: a compiler upgrade means a new build.
@@ -331,47 +254,7 @@ pub fn compiler_version() -> String {
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(extmatrix_core::hex(&h.finalize()))
-}
-
-/// An exclusive lock on a file, released when dropped.
-struct Lock(File);
-
-impl Lock {
-    fn acquire(path: &Path, progress: &dyn Progress) -> std::io::Result<Lock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            progress.waiting();
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(Lock(file))
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe {
-            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
-        }
-    }
+    extmatrix_cache::sha256_file(path)
 }
 
 /// The tarball of `spec` on disk and its sha256: a local file checked
@@ -404,7 +287,7 @@ fn source_tarball(
             Ok((path.clone(), actual))
         }
         SourceSpec::Url { url, sha256 } => {
-            let dir = cache.root.join("sources");
+            let dir = cache.root().join("sources");
             std::fs::create_dir_all(&dir)?;
             let suffix = url
                 .rsplit('/')
@@ -452,52 +335,6 @@ fn download(url: &str, out: &mut File) -> Result<(), String> {
     Ok(())
 }
 
-/// Run one build step; its output goes to `log` line by line and to
-/// `progress`; the last lines are kept for an error.
-fn run_logged(
-    program: &str,
-    args: &[String],
-    dir: &Path,
-    log: &mut File,
-    progress: &dyn Progress,
-) -> Result<(), (String, VecDeque<String>)> {
-    let command_line = format!("{program} {}", args.join(" "));
-    let _ = writeln!(log, "$ {command_line}");
-    let reader = duct::cmd(program, args)
-        .dir(dir)
-        .stdin_null()
-        .stderr_to_stdout()
-        .unchecked()
-        .reader()
-        .map_err(|e| (format!("could not start `{program}`: {e}"), VecDeque::new()))?;
-    let mut tail = VecDeque::with_capacity(TAIL_LINES);
-    let mut lines = BufReader::new(&reader);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match lines.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.trim_end();
-                let _ = writeln!(log, "{line}");
-                if tail.len() == TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line.to_owned());
-                progress.line(line);
-            }
-            Err(e) => return Err((format!("reading `{program}` output failed: {e}"), tail)),
-        }
-    }
-    match reader.try_wait() {
-        Ok(Some(out)) if out.status.success() => Ok(()),
-        Ok(Some(out)) => Err((format!("`{command_line}` failed ({})", out.status), tail)),
-        Ok(None) => Err((format!("`{program}` did not finish"), tail)),
-        Err(e) => Err((format!("`{program}` failed: {e}"), tail)),
-    }
-}
-
 /// The cache key `spec` builds under, if its source can be identified
 /// without downloading (a tarball that exists, or a url with its sha256).
 pub fn key_of(spec: &BuildSpec) -> Option<String> {
@@ -528,49 +365,69 @@ pub fn ensure(
     make_jobs: usize,
     progress: &dyn Progress,
 ) -> Result<Built, BuildError> {
-    std::fs::create_dir_all(cache.root.join("logs"))?;
     let (tarball, sha256) = source_tarball(cache, spec, whence, progress)?;
     let compiler = compiler_version();
     let key = build_key(&sha256, spec.variant, &spec.configure, &compiler);
     let name = format!("{}-{key}", spec.id);
-    let dir = cache.root.join(&name);
-    let meta_path = dir.join("meta.json");
+    let entry = cache
+        .store
+        .ensure(KIND, &name, BUILT_BY, &|| progress.waiting(), |b| {
+            build(
+                b,
+                spec,
+                &tarball,
+                Recorded {
+                    key: &key,
+                    sha256: &sha256,
+                    compiler: &compiler,
+                },
+                make_jobs,
+                progress,
+            )
+        })?;
+    Ok(Built {
+        dir: entry.dir,
+        meta: entry.meta,
+        fresh: entry.fresh,
+    })
+}
 
-    if let Some(meta) = read_meta(&dir) {
-        return Ok(Built {
-            dir,
-            meta,
-            fresh: false,
-        });
-    }
-    let _lock = Lock::acquire(&cache.root.join(format!("{name}.lock")), progress)?;
-    if let Some(meta) = read_meta(&dir) {
-        // Another run built it while we waited.
-        return Ok(Built {
-            dir,
-            meta,
-            fresh: false,
-        });
-    }
-    if dir.exists() {
-        // Renamed into place but never finished (killed before meta.json).
-        std::fs::remove_dir_all(&dir)?;
-    }
+/// What a build records besides what it measures.
+struct Recorded<'a> {
+    key: &'a str,
+    sha256: &'a str,
+    compiler: &'a str,
+}
 
-    let log_path = cache.log_path(&name);
-    let mut log = File::create(&log_path)?;
-    let fail = |(message, tail): (String, VecDeque<String>)| BuildError {
-        message: format!("building {} failed: {message}", spec.id),
+/// Extract, configure, make, install into `DESTDIR` under the work
+/// directory; move the staged prefix into place; ask the interpreter to
+/// describe itself.
+fn build(
+    b: &mut extmatrix_cache::Building<'_>,
+    spec: &BuildSpec,
+    tarball: &Path,
+    recorded: Recorded<'_>,
+    make_jobs: usize,
+    progress: &dyn Progress,
+) -> Result<(Meta, Vec<Input>), BuildError> {
+    let log_path = b.log_path();
+    let mut log = b.open_log()?;
+    let fail = |e: CommandError| BuildError {
+        message: format!("building {} failed: {}", spec.id, e.summary),
         log: Some(log_path.clone()),
-        tail: tail.into_iter().collect(),
+        tail: e.tail,
         input: false,
     };
+    let fail_with = |message: String| BuildError {
+        message: format!("building {} failed: {message}", spec.id),
+        log: Some(log_path.clone()),
+        tail: Vec::new(),
+        input: false,
+    };
+    let on_line = |line: &str| progress.line(line);
+    let work = b.work().to_owned();
+    let dir = b.dir().to_owned();
 
-    std::fs::create_dir_all(cache.root.join("tmp"))?;
-    let work = tempfile::Builder::new()
-        .prefix(&name)
-        .rand_bytes(TMP_SUFFIX_LEN)
-        .tempdir_in(cache.root.join("tmp"))?;
     let prefix = dir.join("prefix");
     let mut configure: Vec<String> = vec![format!("--prefix={}", prefix.display())];
     configure.extend(ALWAYS.iter().map(|s| s.to_string()));
@@ -583,100 +440,96 @@ pub fn ensure(
     let mut seconds = Vec::new();
 
     let started = Instant::now();
-    progress.phase(Phase::Extract);
-    let src_root = work.path().join("src");
-    std::fs::create_dir_all(&src_root)?;
-    run_logged(
-        "tar",
-        &[
-            "-xf".into(),
-            tarball.display().to_string(),
-            "-C".into(),
-            src_root.display().to_string(),
-        ],
-        work.path(),
-        &mut log,
-        progress,
-    )
-    .map_err(fail)?;
-    let src = single_subdir(&src_root).ok_or_else(|| {
-        fail((
-            format!(
-                "{} does not unpack to a single source directory",
-                tarball.display()
-            ),
-            VecDeque::new(),
-        ))
-    })?;
-    seconds.push((Phase::Extract, started.elapsed().as_secs_f64()));
-
-    let step = |phase: Phase,
-                program: &str,
-                args: Vec<String>,
-                log: &mut File,
-                seconds: &mut Vec<(Phase, f64)>| {
+    let mut step = |phase: Phase, cmd: Cmd, log: &mut File| {
         progress.phase(phase);
         let t = Instant::now();
-        let r = run_logged(program, &args, &src, log, progress).map_err(fail);
+        let r = cmd
+            .tail_lines(TAIL_LINES)
+            .run(log, Some(&on_line))
+            .map_err(fail);
         seconds.push((phase, t.elapsed().as_secs_f64()));
-        r
+        r.map(drop)
     };
-    let configure_script = src.join("configure").display().to_string();
+
+    let src_root = work.join("src");
+    std::fs::create_dir_all(&src_root)?;
+    step(
+        Phase::Extract,
+        Cmd::new(
+            "tar",
+            [
+                "-xf".to_owned(),
+                tarball.display().to_string(),
+                "-C".to_owned(),
+                src_root.display().to_string(),
+            ],
+            EXTRACT_TIMEOUT,
+        )
+        .dir(&work),
+        &mut log,
+    )?;
+    let src = single_subdir(&src_root).ok_or_else(|| {
+        fail_with(format!(
+            "{} does not unpack to a single source directory",
+            tarball.display()
+        ))
+    })?;
     step(
         Phase::Configure,
-        &configure_script,
-        configure.clone(),
+        Cmd::new(
+            src.join("configure").display().to_string(),
+            configure.clone(),
+            CONFIGURE_TIMEOUT,
+        )
+        .dir(&src),
         &mut log,
-        &mut seconds,
     )?;
     step(
         Phase::Make,
-        "make",
-        vec![format!("-j{}", make_jobs.max(1))],
+        Cmd::new("make", [format!("-j{}", make_jobs.max(1))], MAKE_TIMEOUT).dir(&src),
         &mut log,
-        &mut seconds,
     )?;
-    let destdir = work.path().join("destdir");
+    let destdir = work.join("destdir");
     step(
         Phase::Install,
-        "make",
-        vec!["install".into(), format!("DESTDIR={}", destdir.display())],
+        Cmd::new(
+            "make",
+            [
+                "install".to_owned(),
+                format!("DESTDIR={}", destdir.display()),
+            ],
+            INSTALL_TIMEOUT,
+        )
+        .dir(&src),
         &mut log,
-        &mut seconds,
     )?;
 
     // DESTDIR mirrors the absolute prefix path; move its entry into place.
-    let staged = destdir.join(dir.strip_prefix("/").unwrap_or(&dir));
-    std::fs::rename(&staged, &dir)?;
+    // It runs only from there (the prefix is baked in), so it is installed
+    // before it can describe itself; meta.json still comes last.
+    b.install(&destdir.join(dir.strip_prefix("/").unwrap_or(&dir)))?;
     let python = extmatrix_pythons::probe(&prefix.join("bin/python3"), "built", Some(&spec.id))
-        .map_err(|e| {
-            let _ = std::fs::remove_dir_all(&dir);
-            fail((
-                format!("the built interpreter does not work: {e:#}"),
-                VecDeque::new(),
-            ))
-        })?;
+        .map_err(|e| fail_with(format!("the built interpreter does not work: {e:#}")))?;
     let meta = Meta {
         id: spec.id.clone(),
-        key,
+        key: recorded.key.to_owned(),
         variant: spec.variant,
-        configure,
-        source_sha256: sha256,
-        compiler,
+        configure: configure.clone(),
+        source_sha256: recorded.sha256.to_owned(),
+        compiler: recorded.compiler.to_owned(),
         seconds,
         size_bytes: dir_size(&dir),
         python,
     };
-    // meta.json last, atomically: its presence is what "complete" means.
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    serde_json::to_writer_pretty(&mut tmp, &meta).map_err(std::io::Error::other)?;
-    tmp.persist(&meta_path).map_err(|e| e.error)?;
+    let inputs = vec![
+        Input::value("source_sha256", recorded.sha256),
+        Input::value("tarball", tarball.display().to_string()),
+        Input::value("compiler", recorded.compiler),
+        Input::value("configure", configure.join(" ")),
+    ];
+    use std::io::Write;
     let _ = writeln!(log, "built in {:.0}s", started.elapsed().as_secs_f64());
-    Ok(Built {
-        dir,
-        meta,
-        fresh: true,
-    })
+    Ok((meta, inputs))
 }
 
 fn single_subdir(dir: &Path) -> Option<PathBuf> {
@@ -703,35 +556,49 @@ mod tests {
     }
 
     #[test]
-    fn a_held_lock_makes_the_next_run_wait_for_it() {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        struct Flag(AtomicBool);
-        impl Progress for Flag {
-            fn phase(&self, _: Phase) {}
-            fn line(&self, _: &str) {}
-            fn waiting(&self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
+    fn keys_of_existing_cached_builds_do_not_change() {
+        // Computed by the key function before the cache store existed:
+        // cached interpreters (prefix baked in) keep their entries.
+        assert_eq!(
+            build_key("aa", Variant::Debug, &["--with-lto".into()], "gcc 12"),
+            "8394ddfd90f57b18"
+        );
+        // The cp313d entry `just setup` built on this project's machine.
+        assert_eq!(
+            build_key(
+                "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76",
+                Variant::Debug,
+                &[],
+                "cc (Debian 12.2.0-14+deb12u1) 12.2.0"
+            ),
+            "96f7fd9f7989d798"
+        );
+    }
+
+    #[test]
+    fn a_listed_build_reads_the_meta_json_of_an_older_version() {
+        // An entry written before the cache store: no `cache_entry` stamp.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("entry.lock");
-        let first = Lock::acquire(&path, &Quiet).unwrap();
-        let flag = Flag(AtomicBool::new(false));
-        let acquired = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let _second = Lock::acquire(&path, &flag).unwrap();
-                acquired.store(true, Ordering::SeqCst);
-            });
-            std::thread::sleep(Duration::from_millis(300));
-            assert!(
-                flag.0.load(Ordering::SeqCst),
-                "the second run was told it waits"
-            );
-            assert!(!acquired.load(Ordering::SeqCst), "the lock is exclusive");
-            drop(first);
+        let entry = dir.path().join("pythons/cp313d-96f7fd9f7989d798");
+        std::fs::create_dir_all(&entry).unwrap();
+        let python = serde_json::json!({
+            "id": "cp313d", "version": {"major": 3, "minor": 13, "micro": 15}, "debug": true, "free_threaded": false,
+            "path": entry.join("prefix/bin/python3.13d"), "found_via": "built",
+            "build": {"include_dir": "/i", "config_script": "/c", "libdir": "/l", "cc": "gcc",
+                      "cflags": "", "ccshared": "-fPIC", "ldshared": "gcc -shared",
+                      "ext_suffix": ".so"}
         });
-        assert!(acquired.load(Ordering::SeqCst));
+        let meta = serde_json::json!({
+            "id": "cp313d", "key": "96f7fd9f7989d798", "variant": "debug",
+            "configure": ["--with-pydebug"], "source_sha256": "ab", "compiler": "gcc 12",
+            "seconds": [["make", 300.0]], "size_bytes": 7, "python": python
+        });
+        std::fs::write(entry.join("meta.json"), meta.to_string()).unwrap();
+        let cache = BuildCache::new(dir.path());
+        let built = cache.list();
+        assert_eq!(built.len(), 1, "{built:?}");
+        assert_eq!(built[0].meta.key, "96f7fd9f7989d798");
+        assert_eq!(built[0].dir, entry);
     }
 
     #[test]

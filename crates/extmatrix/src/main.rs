@@ -4,6 +4,7 @@
 //! run itself (prepare → provision → execute → judge) is the
 //! `extmatrix-engine` library; each arrow belongs to its own crate.
 
+mod cache_cmd;
 mod progress;
 mod pythons_cmd;
 mod run;
@@ -41,6 +42,8 @@ enum Command {
     Run(RunArgs),
     /// List the CPython interpreters found on this machine that can be embedded.
     Pythons(PythonsArgs),
+    /// List or prune the build cache (interpreter, harness and target builds).
+    Cache(cache_cmd::CacheArgs),
 }
 
 #[derive(clap::Args)]
@@ -102,16 +105,9 @@ enum PythonsAction {
         #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
     },
-    /// Remove built interpreters that none of the given matrices uses, and
-    /// leftovers of interrupted builds.
-    Prune {
-        /// Matrices whose builds to keep (repeatable) [default: matrices/*.yaml].
-        #[arg(long = "matrix", value_name = "FILE")]
-        matrices: Vec<PathBuf>,
-        /// Only say what would be removed.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    /// The same as `extmatrix cache prune`: interpreter builds no given
+    /// matrix uses, stale harness and target builds, leftovers.
+    Prune(cache_cmd::PruneArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,12 +148,14 @@ fn main() -> ExitCode {
     // Cells run in their own process groups, out of the terminal's reach.
     let _ = ctrlc::set_handler(|| {
         extmatrix_runner::kill_running_cells();
+        extmatrix_cache::kill_running_commands();
         eprintln!("\ninterrupted; running cells killed");
         std::process::exit(130);
     });
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Pythons(args) => pythons_cmd::pythons(args),
+        Command::Cache(args) => cache_cmd::cache(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

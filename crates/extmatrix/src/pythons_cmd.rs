@@ -1,5 +1,5 @@
 //! `extmatrix pythons`: what discovery finds and what the cache has built;
-//! `pythons build` and `pythons prune`.
+//! `pythons build` and `pythons prune` (which is `cache prune`).
 
 use crate::{PythonsAction, PythonsArgs, UsageError};
 use anyhow::Result;
@@ -7,7 +7,7 @@ use extmatrix_cpython_build::BuildCache;
 use extmatrix_provision::Store;
 use extmatrix_pythons::{Python, SearchPlaces};
 use extmatrix_spec::Matrix;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn flags(p: &Python) -> String {
     let mut f = Vec::new();
@@ -33,7 +33,7 @@ pub fn pythons(args: PythonsArgs) -> Result<u8> {
     match args.action {
         None => list(&builds, args.json),
         Some(PythonsAction::Build { matrix, ids, jobs }) => build(&builds, &matrix, &ids, jobs),
-        Some(PythonsAction::Prune { matrices, dry_run }) => prune(&builds, matrices, dry_run),
+        Some(PythonsAction::Prune(p)) => crate::cache_cmd::prune(&store, p.matrices, p.dry_run),
     }
 }
 
@@ -177,63 +177,5 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
             b.meta.python.path.display()
         );
     }
-    Ok(0)
-}
-
-fn prune(builds: &BuildCache, matrices: Vec<PathBuf>, dry_run: bool) -> Result<u8> {
-    let matrices = if matrices.is_empty() {
-        let mut found: Vec<PathBuf> = std::fs::read_dir("matrices")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
-        found.sort();
-        found
-    } else {
-        matrices
-    };
-    if matrices.is_empty() {
-        return Err(UsageError(
-            "no matrix files in ./matrices to say which builds to keep; pass --matrix FILE (repeatable)".into(),
-        )
-        .into());
-    }
-    let mut keys = Vec::new();
-    let mut ids_without_key = Vec::new();
-    for path in &matrices {
-        for b in load(path)?.builds() {
-            match extmatrix_cpython_build::key_of(b) {
-                Some(key) => keys.push(key),
-                // The source is not here to identify the build: keep every build of that id.
-                None => ids_without_key.push(b.id.clone()),
-            }
-        }
-    }
-    let removed = builds.prune(
-        |m| keys.contains(&m.key) || ids_without_key.contains(&m.id),
-        dry_run,
-    )?;
-    let total: u64 = removed.iter().map(|(_, s)| s).sum();
-    for (path, size) in &removed {
-        println!(
-            "{} {} ({:.0} MiB)",
-            if dry_run { "would remove" } else { "removed" },
-            path.display(),
-            *size as f64 / 1048576.0
-        );
-    }
-    println!(
-        "{} {} entries, {:.0} MiB (kept the builds of {})",
-        if dry_run { "would free" } else { "freed" },
-        removed.len(),
-        total as f64 / 1048576.0,
-        matrices
-            .iter()
-            .map(|m| m.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     Ok(0)
 }

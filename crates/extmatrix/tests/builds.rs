@@ -451,13 +451,22 @@ fn an_interpreter_in_the_cache_is_named_by_its_id() {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["cp313t", "cp313d"], "{}", run.stderr);
-    assert_eq!(cell(&run.report, "ok", "cp313t", "free-threading")["outcome"], "pass");
-    assert_eq!(cell(&run.report, "ok", "cp313d", "free-threading")["outcome"], "n/a");
+    assert_eq!(
+        cell(&run.report, "ok", "cp313t", "free-threading")["outcome"],
+        "pass"
+    );
+    assert_eq!(
+        cell(&run.report, "ok", "cp313d", "free-threading")["outcome"],
+        "n/a"
+    );
     // And `auto` finds it too.
     let auto = write_matrix(
         dir.path(),
         "pythons: auto\nscenarios: [import]\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
     );
     let run = run_matrix_with_cache(&auto, &["--python", "cp313td"], None);
-    assert_eq!(cell(&run.report, "ok", "cp313td", "import")["outcome"], "pass");
+    assert_eq!(
+        cell(&run.report, "ok", "cp313td", "import")["outcome"],
+        "pass"
+    );
 }

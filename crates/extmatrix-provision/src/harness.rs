@@ -1,0 +1,103 @@
+//! The harness binary per interpreter: `harness-c/` compiled and linked
+//! with `python-config --embed`.
+
+use crate::toolchain::{compiler, python_fingerprint, split, Steps, BUILT_BY};
+use crate::{BuildFailure, Store};
+use extmatrix_cache::Input;
+use extmatrix_pythons::Python;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The harness sources, compiled into this binary so an installed extmatrix
+/// needs no checkout.
+const HARNESS_SOURCES: [(&str, &str); 4] = [
+    ("harness.h", include_str!("../../../harness-c/harness.h")),
+    ("harness.c", include_str!("../../../harness-c/harness.c")),
+    ("identity.c", include_str!("../../../harness-c/identity.c")),
+    (
+        "scenarios.c",
+        include_str!("../../../harness-c/scenarios.c"),
+    ),
+];
+
+/// The cache kind of harness builds (`<cache>/harness/<id>-<key>`).
+pub const HARNESS_KIND: &str = "harness";
+
+/// The name of the [`Input::Value`] under which a harness entry records
+/// [`harness_sources_digest`].
+pub const SOURCES_INPUT: &str = "harness_sources";
+
+/// The binary's file name inside its entry.
+const BINARY: &str = "extmatrix-harness";
+
+/// A digest of the harness sources this extmatrix carries: an entry that
+/// recorded another one was built from other sources and is never used again.
+pub fn harness_sources_digest() -> String {
+    extmatrix_cache::key(HARNESS_SOURCES.iter().map(|(_, src)| src.as_bytes()))
+}
+
+/// What a harness entry records (`meta.json`, beside the store's stamp).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarnessMeta {
+    /// The interpreter's id and executable.
+    pub python: String,
+    pub python_path: PathBuf,
+    /// [`harness_sources_digest`] at build time.
+    pub sources: String,
+    /// The binary, relative to the entry.
+    pub binary: PathBuf,
+}
+
+/// The harness binary for `py`, compiled on a cache miss.
+pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
+    let fingerprint = python_fingerprint(py);
+    let key = extmatrix_cache::key(
+        HARNESS_SOURCES
+            .iter()
+            .map(|(_, src)| src.as_bytes())
+            .chain([fingerprint.as_slice()]),
+    );
+    let name = format!("{}-{key}", py.id);
+    let entry = store.ensure(HARNESS_KIND, &name, BUILT_BY, &|| {}, |b| {
+        let mut steps = Steps::new(b)?;
+        compile_harness(py, b.staging(), &mut steps)?;
+        let meta = HarnessMeta {
+            python: py.id.clone(),
+            python_path: py.path.clone(),
+            sources: harness_sources_digest(),
+            binary: PathBuf::from(BINARY),
+        };
+        let inputs = vec![
+            Input::program(&py.path),
+            Input::value(SOURCES_INPUT, meta.sources.clone()),
+        ];
+        Ok::<_, BuildFailure>((meta, inputs))
+    })?;
+    Ok(entry.dir.join(entry.meta.binary))
+}
+
+fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), BuildFailure> {
+    for (name, src) in HARNESS_SOURCES {
+        std::fs::write(dir.join(name), src)?;
+    }
+    let script = py.build.config_script.to_string_lossy().into_owned();
+    let cflags = split(&steps.run(&script, &["--cflags".into()])?)?;
+    let ldflags = split(&steps.run(&script, &["--embed".into(), "--ldflags".into()])?)?;
+    let (cc, mut args) = compiler(py)?;
+    args.extend(cflags);
+    // -fPIC: reach data symbols such as Py_None through the GOT, so they keep
+    // their libpython address (no copy relocation into the executable).
+    args.extend(["-fPIC", "-g", "-Wno-deprecated-declarations"].map(String::from));
+    for (name, _) in HARNESS_SOURCES.iter().filter(|(n, _)| n.ends_with(".c")) {
+        args.push(dir.join(name).to_string_lossy().into_owned());
+    }
+    args.push("-o".into());
+    args.push(dir.join(BINARY).to_string_lossy().into_owned());
+    args.extend(ldflags);
+    args.push(format!("-Wl,-rpath,{}", py.build.libdir.display()));
+    // Extensions resolve Py* symbols against the process when libpython is static.
+    args.push("-Wl,--export-dynamic".into());
+    args.push("-ldl".into());
+    steps.run(&cc, &args)?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Targets, one builder per kind behind [`TargetBuilder`].
+//!
+//! A new target kind (a pip project, an sdist, a PyO3 crate) is a file here
+//! with a type that implements [`TargetBuilder`] (usually through
+//! [`ensure_target`]), and an arm in [`builder_for`].
+
+pub mod c_file;
+
+use crate::toolchain::{Steps, BUILT_BY};
+use crate::{BuildFailure, Store};
+use extmatrix_cache::Input;
+use extmatrix_pythons::Python;
+use extmatrix_spec::{TargetKind, TargetSpec};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The cache kind of target builds (`<cache>/targets/<name>`).
+pub const TARGETS_KIND: &str = "targets";
+
+/// One importable extension module of a built target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltModule {
+    /// The import name (`pkg.mod`).
+    pub name: String,
+    /// The extension file itself.
+    pub artifact: PathBuf,
+}
+
+/// A target built for one interpreter: put `module_dir` on `sys.path` and
+/// import any of `modules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltTarget {
+    pub module_dir: PathBuf,
+    pub modules: Vec<BuiltModule>,
+}
+
+/// Builds one kind of target for an interpreter, through the cache.
+pub trait TargetBuilder: Send + Sync {
+    /// The cached build for `py`, built first on a miss.
+    fn build(&self, store: &Store, py: &Python) -> Result<BuiltTarget, BuildFailure>;
+}
+
+/// The builder of `target`'s kind.
+pub fn builder_for(target: &TargetSpec) -> Box<dyn TargetBuilder> {
+    match &target.kind {
+        TargetKind::CFile { source } => Box::new(c_file::CFileTarget {
+            source: source.clone(),
+            module: target.module.clone(),
+        }),
+    }
+}
+
+/// Build `target` for `py`, or reuse the cached build.
+pub fn build_target(
+    store: &Store,
+    target: &TargetSpec,
+    py: &Python,
+) -> Result<BuiltTarget, BuildFailure> {
+    builder_for(target).build(store, py)
+}
+
+/// A module as a target entry records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRecord {
+    pub name: String,
+    /// Relative to the entry.
+    pub artifact: PathBuf,
+}
+
+/// What every target entry records (`meta.json`, beside the store's stamp,
+/// whose inputs say which files and interpreter it was built from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetMeta {
+    /// Which builder made it (`c-file`).
+    pub builder: String,
+    /// The interpreter's id and executable.
+    pub python: String,
+    pub python_path: PathBuf,
+    pub modules: Vec<ModuleRecord>,
+}
+
+impl TargetMeta {
+    fn built(&self, dir: &Path) -> BuiltTarget {
+        BuiltTarget {
+            module_dir: dir.to_owned(),
+            modules: self
+                .modules
+                .iter()
+                .map(|m| BuiltModule {
+                    name: m.name.clone(),
+                    artifact: dir.join(&m.artifact),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The target entry `name` for `py`: found, or built by `compile`, which
+/// puts the modules under the directory it is given (the entry's staging
+/// directory, which becomes `module_dir`) and says where they are. `inputs`
+/// are the files it reads; the interpreter is added.
+pub(crate) fn ensure_target(
+    store: &Store,
+    builder: &str,
+    name: &str,
+    py: &Python,
+    inputs: Vec<Input>,
+    compile: impl FnOnce(&Path, &mut Steps) -> Result<Vec<ModuleRecord>, BuildFailure>,
+) -> Result<BuiltTarget, BuildFailure> {
+    let entry = store.ensure(TARGETS_KIND, name, BUILT_BY, &|| {}, |b| {
+        let mut steps = Steps::new(b)?;
+        let modules = compile(b.staging(), &mut steps)?;
+        let meta = TargetMeta {
+            builder: builder.to_owned(),
+            python: py.id.clone(),
+            python_path: py.path.clone(),
+            modules,
+        };
+        let mut inputs = inputs;
+        inputs.push(Input::program(&py.path));
+        Ok::<_, BuildFailure>((meta, inputs))
+    })?;
+    Ok(entry.meta.built(&entry.dir))
+}

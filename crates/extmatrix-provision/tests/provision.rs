@@ -1,0 +1,155 @@
+//! Harness and target builds through the cache store, on a real interpreter
+//! (cp312 as discovery finds it).
+
+use extmatrix_provision::{
+    build_target, builder_for, harness, harness_sources_digest, BuildFailure, Store, TargetMeta,
+};
+use extmatrix_pythons::{Python, SearchPlaces};
+use extmatrix_spec::{Location, TargetKind, TargetSpec};
+use std::path::{Path, PathBuf};
+
+fn cp312() -> Python {
+    let d = extmatrix_pythons::discover(&SearchPlaces::from_env());
+    d.pythons
+        .into_iter()
+        .find(|p| p.id == "cp312")
+        .expect("cp312 is installed (pyenv 3.12 shared build)")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../harness-c/fixtures")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+}
+
+fn c_target(source: &Path, module: &str) -> TargetSpec {
+    TargetSpec {
+        name: "t".into(),
+        kind: TargetKind::CFile {
+            source: source.to_owned(),
+        },
+        module: module.into(),
+        smoke: None,
+        at: Location::default(),
+    }
+}
+
+fn meta_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_c_file_target_is_a_complete_cache_entry_reused_the_second_time() {
+    let py = cp312();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Store::new(cache.path());
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("isolated_ok.c");
+    std::fs::copy(fixture("isolated_ok.c"), &source).unwrap();
+    // A dotted name: built under pkg/, with an __init__.py.
+    let target = c_target(&source, "pkg.isolated_ok");
+
+    let built = build_target(&store, &target, &py).unwrap();
+    assert!(built.module_dir.starts_with(cache.path().join("targets")));
+    assert_eq!(built.modules.len(), 1);
+    let m = &built.modules[0];
+    assert_eq!(m.name, "pkg.isolated_ok");
+    assert_eq!(
+        m.artifact,
+        built
+            .module_dir
+            .join(format!("pkg/isolated_ok{}", py.build.ext_suffix))
+    );
+    assert!(m.artifact.is_file());
+    assert!(built.module_dir.join("pkg/__init__.py").is_file());
+
+    let json = meta_json(&built.module_dir);
+    let meta: TargetMeta = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(meta.builder, "c-file");
+    assert_eq!(meta.python, "cp312");
+    let stamp = &json["cache_entry"];
+    assert!(stamp["built_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("extmatrix-provision "));
+    assert!(stamp["size_bytes"].as_u64().unwrap() > 0);
+    let inputs = stamp["inputs"].as_array().unwrap();
+    assert!(
+        inputs
+            .iter()
+            .any(|i| i["type"] == "file" && i["path"] == source.to_str().unwrap()),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs
+            .iter()
+            .any(|i| i["type"] == "program" && i["path"] == py.path.to_str().unwrap()),
+        "{inputs:?}"
+    );
+    // The log stays in the cache.
+    let name = built.module_dir.file_name().unwrap().to_str().unwrap();
+    assert!(cache
+        .path()
+        .join(format!("targets/logs/{name}.log"))
+        .is_file());
+
+    // Found the second time: nothing is compiled again.
+    let modified = std::fs::metadata(&m.artifact).unwrap().modified().unwrap();
+    let again = builder_for(&target).build(&store, &py).unwrap();
+    assert_eq!(again, built);
+    assert_eq!(
+        std::fs::metadata(&m.artifact).unwrap().modified().unwrap(),
+        modified
+    );
+
+    // Another C file is another entry.
+    std::fs::write(
+        &source,
+        std::fs::read_to_string(&source).unwrap() + "\n/* changed */\n",
+    )
+    .unwrap();
+    let changed = build_target(&store, &target, &py).unwrap();
+    assert_ne!(changed.module_dir, built.module_dir);
+    assert!(std::fs::read_dir(cache.path().join("tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+#[test]
+fn a_compile_error_is_a_build_failure_with_its_log_and_nothing_cached() {
+    let py = cp312();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Store::new(cache.path());
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("broken.c");
+    std::fs::write(&source, "#include <Python.h>\nthis is not C;\n").unwrap();
+    let failure: BuildFailure =
+        build_target(&store, &c_target(&source, "broken"), &py).unwrap_err();
+    assert!(
+        failure.summary.contains("failed (exit status"),
+        "{failure:?}"
+    );
+    assert!(failure.output.contains("broken.c:2"), "{}", failure.output);
+    assert!(failure.command.contains("broken.c"), "{}", failure.command);
+    let log = std::fs::read_to_string(failure.log.as_ref().unwrap()).unwrap();
+    assert!(log.contains("broken.c:2") && log.contains("$ "), "{log}");
+    assert!(store.list().is_empty(), "a failed build leaves no entry");
+}
+
+#[test]
+fn the_harness_is_built_once_and_records_its_sources() {
+    let py = cp312();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Store::new(cache.path());
+    let binary = harness(&store, &py).unwrap();
+    assert!(binary.is_file());
+    assert!(binary.starts_with(cache.path().join("harness")));
+    let json = meta_json(binary.parent().unwrap());
+    assert_eq!(json["sources"], harness_sources_digest());
+    assert_eq!(json["python"], "cp312");
+    assert_eq!(harness(&store, &py).unwrap(), binary);
+    assert_eq!(store.list().len(), 1);
+}

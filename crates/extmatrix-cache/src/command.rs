@@ -3,17 +3,18 @@
 //! kept for an error, each line handed to an optional callback (a progress
 //! bar), and a timeout.
 //!
-//! The step runs in its own process group, so a timeout (or Ctrl-C, through
-//! [`kill_running_commands`]) kills whatever it started, not just the step
+//! The step runs in its own process group (`extmatrix-process`), so a
+//! timeout (or Ctrl-C, through `extmatrix_process::kill_all`) kills whatever it started, not just the step
 //! itself; the group is also killed once the step exits, before it is
 //! reaped. On Linux the step dies with the thread that started it
 //! (`PR_SET_PDEATHSIG`), so a killed extmatrix leaves no `make` running.
 
+use extmatrix_process::Supervised;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -193,8 +194,7 @@ impl Cmd {
             .args(self.args.iter().map(OsString::from))
             .stdin(Stdio::null())
             .stdout(writer.try_clone()?)
-            .stderr(writer)
-            .process_group(0);
+            .stderr(writer);
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
@@ -215,12 +215,10 @@ impl Cmd {
                 });
             }
         }
-        let child = command.spawn()?;
+        let mut running = Supervised::spawn(&mut command)?;
         // Our copies of the pipe's write end go with `command`: the reader
         // sees end-of-file once the step's group has closed it.
         drop(command);
-        let mut running = Running::register(child);
-        let pid = running.pid();
 
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
@@ -241,14 +239,14 @@ impl Cmd {
         let deadline = Instant::now() + self.timeout;
         let mut open = true;
         let (status, timed_out) = loop {
-            if has_exited(pid)? {
+            if running.has_exited()? {
                 // A zombie still: its pid (the group id) cannot be reused,
                 // so kill what it left in the group, then reap.
-                kill_group(pid);
+                running.kill_group();
                 break (running.wait()?, false);
             }
             if Instant::now() >= deadline {
-                kill_group(pid);
+                running.kill_group();
                 break (running.wait()?, true);
             }
             if open {
@@ -305,86 +303,6 @@ impl Collected<'_> {
         if let Some(f) = self.on_line {
             f(line);
         }
-    }
-}
-
-/// The process groups of the build steps running now.
-static RUNNING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-
-/// Kill every build step that is running, with everything it started (on
-/// Ctrl-C: the steps are in their own process groups, out of the terminal's
-/// reach).
-pub fn kill_running_commands() {
-    if let Ok(running) = RUNNING.lock() {
-        for &pgid in running.iter() {
-            kill_group(pgid);
-        }
-    }
-}
-
-/// A started step, registered for [`kill_running_commands`] until reaped.
-struct Running {
-    child: Child,
-}
-
-impl Running {
-    fn register(child: Child) -> Running {
-        RUNNING
-            .lock()
-            .expect("registry lock")
-            .push(child.id() as libc::pid_t);
-        Running { child }
-    }
-
-    fn pid(&self) -> libc::pid_t {
-        self.child.id() as libc::pid_t
-    }
-
-    fn wait(&mut self) -> io::Result<ExitStatus> {
-        let status = self.child.wait();
-        let pid = self.pid();
-        RUNNING.lock().expect("registry lock").retain(|&p| p != pid);
-        status
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Only on an error path: never leave the step running unreaped.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            kill_group(self.pid());
-            let _ = self.wait();
-        } else {
-            let pid = self.pid();
-            if let Ok(mut r) = RUNNING.lock() {
-                r.retain(|&p| p != pid);
-            }
-        }
-    }
-}
-
-/// Whether the child has exited, without reaping it.
-fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
-    // SAFETY: waitid fills `info`; WNOWAIT leaves the child waitable.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(info.si_pid() != 0)
-    }
-}
-
-fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: plain syscall; ESRCH (group already gone) is fine.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
     }
 }
 

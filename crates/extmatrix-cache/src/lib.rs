@@ -30,7 +30,7 @@
 mod command;
 mod lock;
 
-pub use command::{kill_running_commands, Cmd, CommandError, Ran, DEFAULT_TAIL_LINES};
+pub use command::{Cmd, CommandError, Ran, DEFAULT_TAIL_LINES};
 
 use lock::Lock;
 use serde::de::DeserializeOwned;

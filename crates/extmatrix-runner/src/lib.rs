@@ -11,6 +11,7 @@
 pub use extmatrix_protocol::{Attempt, Observation, Termination};
 
 use extmatrix_core::Scenario;
+use extmatrix_process::Supervised;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -66,9 +67,7 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         .arg("3")
         .stdin(Stdio::null())
         .stdout(stdout.try_clone()?)
-        .stderr(stderr.try_clone()?)
-        // Its own group, so a timeout can kill whatever the target spawned too.
-        .process_group(0);
+        .stderr(stderr.try_clone()?);
     let obs_fd = obs.as_raw_fd();
     // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
     unsafe {
@@ -86,14 +85,13 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
     }
 
     let start = Instant::now();
-    let mut child = command.spawn()?;
-    let pgid = child.id() as libc::pid_t;
-    RUNNING.lock().expect("registry lock").push(pgid);
+    // Its own group, so a timeout can kill whatever the target spawned too.
+    let mut child = Supervised::spawn(&mut command)?;
     let termination = loop {
-        if has_exited(pgid)? {
+        if child.has_exited()? {
             // Still a zombie, so its pid (the group's id) cannot be reused
             // yet: kill whatever the target left running in the group, then reap.
-            kill_group(pgid);
+            child.kill_group();
             let status = child.wait()?;
             break match status.signal() {
                 Some(signal) => Termination::Signaled {
@@ -106,7 +104,7 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
             };
         }
         if start.elapsed() >= cmd.timeout {
-            kill_group(pgid);
+            child.kill_group();
             child.wait()?;
             break Termination::TimedOut {
                 after_ms: start.elapsed().as_millis() as u64,
@@ -114,10 +112,6 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         }
         std::thread::sleep(POLL);
     };
-    RUNNING
-        .lock()
-        .expect("registry lock")
-        .retain(|&p| p != pgid);
 
     let (events, protocol_errors) = extmatrix_protocol::parse(&read_all(&mut obs)?);
     Ok(Observation {
@@ -148,44 +142,6 @@ pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Ob
         }
         obs.retries = retries;
         return Ok(obs);
-    }
-}
-
-/// The process groups of the cells running now, for [`kill_running_cells`].
-static RUNNING: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
-
-/// Kill every cell that is running (on Ctrl-C: the cells are in their own
-/// process groups, so the terminal's SIGINT does not reach them).
-pub fn kill_running_cells() {
-    if let Ok(running) = RUNNING.lock() {
-        for &pgid in running.iter() {
-            kill_group(pgid);
-        }
-    }
-}
-
-/// Whether the child has exited, without reaping it.
-fn has_exited(pid: libc::pid_t) -> std::io::Result<bool> {
-    // SAFETY: waitid fills `info`; WNOWAIT leaves the child waitable.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(info.si_pid() != 0)
-    }
-}
-
-fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: plain syscall; ESRCH (group already gone) is fine.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
     }
 }
 

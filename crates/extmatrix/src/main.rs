@@ -145,11 +145,11 @@ impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Cells run in their own process groups, out of the terminal's reach.
+    // Cells and build steps run in their own process groups, out of the
+    // terminal's reach.
     let _ = ctrlc::set_handler(|| {
-        extmatrix_runner::kill_running_cells();
-        extmatrix_cache::kill_running_commands();
-        eprintln!("\ninterrupted; running cells killed");
+        extmatrix_process::kill_all();
+        eprintln!("\ninterrupted; running cells and build steps killed");
         std::process::exit(130);
     });
     let result = match cli.command {

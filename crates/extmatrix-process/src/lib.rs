@@ -1,0 +1,198 @@
+//! The process groups extmatrix starts — a cell's harness, a build step —
+//! and how it stops them.
+//!
+//! Everything extmatrix runs gets its own process group, so that whatever
+//! it spawns can be killed with it, and so that the terminal's Ctrl-C does
+//! not reach it behind extmatrix's back. The price is that extmatrix must
+//! kill those groups itself on an interrupt: every [`Supervised`] child is
+//! in one registry until it is reaped, and [`kill_all`] kills them all.
+//! The runner and the build-step runner share this; the hardening of
+//! process supervision (subreapers, cgroups, more signals) goes here.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::Mutex;
+
+/// The process groups started and not yet reaped.
+static RUNNING: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
+
+/// A child that leads its own process group, registered for [`kill_all`]
+/// until it is reaped. Dropped unreaped, it kills its group and reaps.
+pub struct Supervised {
+    child: Child,
+    reaped: bool,
+}
+
+impl Supervised {
+    /// Spawn `command` as the leader of a new process group.
+    pub fn spawn(command: &mut Command) -> io::Result<Supervised> {
+        let child = command.process_group(0).spawn()?;
+        RUNNING
+            .lock()
+            .expect("registry lock")
+            .push(child.id() as libc::pid_t);
+        Ok(Supervised {
+            child,
+            reaped: false,
+        })
+    }
+
+    /// The child's pid, which is also its group's id.
+    pub fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
+    /// Whether the child has exited, without reaping it: while it is a
+    /// zombie its pid — the group's id — cannot be reused, so the group can
+    /// still be killed safely.
+    pub fn has_exited(&self) -> io::Result<bool> {
+        // SAFETY: waitid fills `info`; WNOWAIT leaves the child waitable.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let rc = libc::waitid(
+                libc::P_PID,
+                self.pid() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(info.si_pid() != 0)
+        }
+    }
+
+    /// SIGKILL to the whole group (whatever the child left running in it too).
+    pub fn kill_group(&self) {
+        kill_group(self.pid());
+    }
+
+    /// Reap the child and take it off the registry.
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait();
+        self.reaped = true;
+        let pid = self.pid();
+        if let Ok(mut running) = RUNNING.lock() {
+            running.retain(|&p| p != pid);
+        }
+        status
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // Only on an error path: never leave a group running unreaped.
+            self.kill_group();
+            let _ = self.wait();
+        }
+    }
+}
+
+/// Kill every supervised process group that is running (on an interrupt).
+pub fn kill_all() {
+    if let Ok(running) = RUNNING.lock() {
+        for &pgid in running.iter() {
+            kill_group(pgid);
+        }
+    }
+}
+
+fn kill_group(pgid: libc::pid_t) {
+    // SAFETY: plain syscall; ESRCH (the group is already gone) is fine.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// `kill_all` reaches every test's groups: one test at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn alive(pid: libc::pid_t) -> bool {
+        // SAFETY: signal 0 only checks for existence.
+        unsafe { libc::kill(pid, 0) == 0 }
+    }
+
+    /// A shell that starts a grandchild in its group and prints its pid.
+    fn with_grandchild() -> (Supervised, libc::pid_t) {
+        let dir = std::env::temp_dir().join(format!("extmatrix-process-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join(format!("{:?}", Instant::now()).replace(['.', ' '], "_"));
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "sleep 300 & echo $! > {}; wait",
+            pid_file.display()
+        ));
+        let s = Supervised::spawn(&mut cmd).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let grandchild = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the shell never started sleep");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        (s, grandchild)
+    }
+
+    fn gone_soon(pid: libc::pid_t) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            // The grandchild is reparented and reaped by init; until then a zombie.
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if !alive(pid) || state.contains(") Z ") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn killing_the_group_kills_what_the_child_started() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut s, grandchild) = with_grandchild();
+        assert!(!s.has_exited().unwrap());
+        s.kill_group();
+        let status = s.wait().unwrap();
+        assert!(!status.success());
+        assert!(gone_soon(grandchild), "the grandchild survived");
+    }
+
+    #[test]
+    fn kill_all_reaches_every_registered_group_and_drop_reaps() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (a, a_child) = with_grandchild();
+        let (b, b_child) = with_grandchild();
+        kill_all();
+        drop(a);
+        drop(b);
+        assert!(gone_soon(a_child) && gone_soon(b_child));
+        let pids = RUNNING.lock().unwrap().clone();
+        assert!(!pids.contains(&a_child) && !pids.contains(&b_child));
+    }
+
+    #[test]
+    fn an_exited_child_is_seen_without_being_reaped() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = Supervised::spawn(&mut Command::new("true")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !s.has_exited().unwrap() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Not reaped yet: the zombie keeps the pid.
+        assert!(std::fs::read_to_string(format!("/proc/{}/stat", s.pid())).is_ok());
+        assert!(s.wait().unwrap().success());
+        assert!(!RUNNING.lock().unwrap().contains(&s.pid()));
+    }
+}

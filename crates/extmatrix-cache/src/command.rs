@@ -12,7 +12,7 @@
 use extmatrix_process::Supervised;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -198,23 +198,7 @@ impl Cmd {
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: getpid/prctl/getppid/kill are async-signal-safe.
-            let parent = unsafe { libc::getpid() };
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    // The parent may have died before the prctl.
-                    if libc::getppid() != parent {
-                        libc::kill(libc::getpid(), libc::SIGKILL);
-                    }
-                    Ok(())
-                });
-            }
-        }
+        extmatrix_process::die_with_parent(&mut command);
         let mut running = Supervised::spawn(&mut command)?;
         // Our copies of the pipe's write end go with `command`: the reader
         // sees end-of-file once the step's group has closed it.
@@ -250,28 +234,28 @@ impl Cmd {
                 break (running.wait()?, true);
             }
             if open {
-                let until = Instant::now() + POLL;
-                loop {
-                    match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                        Ok(line) => out.line(&line),
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            open = false;
-                            break;
-                        }
-                    }
-                }
+                open = pump(&rx, out, POLL);
             } else {
                 std::thread::sleep(POLL);
             }
         };
         if open {
-            let until = Instant::now() + DRAIN;
-            while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                out.line(&line);
-            }
+            pump(&rx, out, DRAIN);
         }
         Ok((status, timed_out))
+    }
+}
+
+/// Hand `out` the lines that arrive within `wait`; false once the step's
+/// output is closed.
+fn pump(rx: &mpsc::Receiver<Vec<u8>>, out: &mut Collected, wait: Duration) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(line) => out.line(&line),
+            Err(RecvTimeoutError::Timeout) => return true,
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
     }
 }
 

@@ -90,6 +90,31 @@ impl Drop for Supervised {
     }
 }
 
+/// Make the child of `command` die when the thread that spawns it dies
+/// (Linux: `PR_SET_PDEATHSIG`), so a killed extmatrix leaves no `make`
+/// running. Elsewhere it does nothing.
+pub fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid/prctl/getppid/kill are async-signal-safe.
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl.
+                if libc::getppid() != parent {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// Kill every supervised process group that is running (on an interrupt).
 pub fn kill_all() {
     if let Ok(running) = RUNNING.lock() {

@@ -264,11 +264,35 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Pass);
         assert_eq!(v.details.summary, "no shared objects");
         assert_eq!(v.details.core_objects_ignored, 1);
+        let plain = judge_cell(
+            &facts(Scenario::Import),
+            &Evidence::Ran(observation(vec![done()], exited(0))),
+        );
+        assert_eq!(plain.details.summary, "imported; smoke code ran");
+        let threads = judge_cell(
+            &free_threaded(Scenario::FreeThreading),
+            &Evidence::Ran(observation(vec![gil("init", false), done()], exited(0))),
+        );
+        assert_eq!(threads.outcome, Outcome::Pass);
+        assert_eq!(
+            threads.details.summary,
+            "the GIL stayed disabled after the import"
+        );
     }
 
     #[test]
-    fn protocol_errors_and_retries_are_kept() {
-        let mut obs = observation(vec![done()], exited(0));
+    fn protocol_errors_notes_tails_and_retries_are_kept() {
+        let mut obs = observation(
+            vec![
+                Event::Note {
+                    message: "Py_FinalizeEx() returned -1".into(),
+                },
+                done(),
+            ],
+            exited(0),
+        );
+        obs.stdout_tail = "out".into();
+        obs.stderr_tail = "err".into();
         obs.protocol_errors.push("garbage".into());
         obs.retries.push(extmatrix_protocol::Attempt {
             termination: Termination::TimedOut { after_ms: 9 },
@@ -276,7 +300,17 @@ mod tests {
         });
         let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Pass);
-        assert_eq!(v.details.notes, ["not an event: garbage"]);
+        assert_eq!(
+            v.details.notes,
+            ["Py_FinalizeEx() returned -1", "not an event: garbage"]
+        );
+        assert_eq!(
+            (
+                v.details.stdout_tail.as_str(),
+                v.details.stderr_tail.as_str()
+            ),
+            ("out", "err")
+        );
         assert_eq!(v.details.retries.len(), 1);
     }
 

@@ -69,8 +69,18 @@ mod tests {
     }
 
     #[test]
-    fn without_the_warning_the_summary_names_the_step() {
-        let events = vec![gil("init", false), gil("smoke on threads", true), done()];
+    fn without_cpythons_warning_the_summary_names_the_step() {
+        let other_warning = |category: &str, message: &str| {
+            event(serde_json::json!({"ev": "warning", "where": "import",
+                                      "category": category, "message": message}))
+        };
+        let events = vec![
+            gil("init", false),
+            other_warning("RuntimeWarning", "unrelated"),
+            other_warning("DeprecationWarning", "the GIL is old"),
+            gil("smoke on threads", true),
+            done(),
+        ];
         let v = judge_cell(
             &free_threaded(Scenario::FreeThreading),
             &Evidence::Ran(observation(events, exited(0))),

@@ -70,6 +70,7 @@ mod tests {
             },
         );
         assert_eq!(target.outcome, Outcome::BuildFailed);
+        assert_eq!(target.details.summary, "`cc` failed");
         assert_eq!(target.details.build, Some(build()));
         let harness = judge_cell(
             &f,
@@ -80,6 +81,7 @@ mod tests {
             },
         );
         assert_eq!(harness.outcome, Outcome::HarnessError);
+        assert_eq!(harness.details.build, Some(build()));
         assert_eq!(
             harness.details.summary,
             "the harness did not build for cp313: `cc` failed"

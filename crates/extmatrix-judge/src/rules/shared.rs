@@ -113,6 +113,17 @@ mod tests {
     }
 
     #[test]
+    fn one_shared_object_is_named_alone() {
+        let obs = observation(vec![shared_event("heap", false, false), done()], exited(0));
+        let v = judge_cell(&facts(Scenario::Reimport), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::SharedState);
+        assert_eq!(
+            v.details.summary,
+            "X (type, in heap) is the same object after re-import"
+        );
+    }
+
+    #[test]
     fn only_runtime_objects_is_no_finding() {
         let obs = observation(
             vec![

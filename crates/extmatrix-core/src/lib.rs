@@ -241,11 +241,6 @@ pub fn python_id(version: PythonVersion, free_threaded: bool, debug: bool) -> St
     )
 }
 
-/// Lowercase hex of `bytes` (hashes in cache keys and sha256 sums).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +339,39 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown variant `fast`; allowed: default, debug"));
+    }
+
+    #[test]
+    fn the_outcomes_that_fail_a_run_are_the_documented_ones() {
+        let failing: Vec<&str> = Outcome::ALL
+            .iter()
+            .filter(|o| o.fails_run())
+            .map(|o| o.id())
+            .collect();
+        assert_eq!(
+            failing,
+            [
+                "import-error",
+                "crash",
+                "hang",
+                "build-failed",
+                "harness-error"
+            ]
+        );
+    }
+
+    #[test]
+    fn requirements_say_what_is_missing() {
+        assert!(Requirement::IsolatedSubinterpreters
+            .reason()
+            .contains("needs CPython 3.12+"));
+        assert!(Requirement::FreeThreadedBuild
+            .reason()
+            .contains("needs a free-threaded build"));
+        assert_eq!(
+            Scenario::FreeThreading.unsupported_reason(PythonVersion::new(3, 13, 0), false),
+            Some(Requirement::FreeThreadedBuild.reason().to_owned())
+        );
     }
 
     #[test]

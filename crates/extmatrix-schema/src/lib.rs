@@ -165,18 +165,6 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         i32::from(self.cells.iter().any(|c| c.outcome.fails_run()))
     }
-
-    /// The cells of `target` on `python` in `scenario` (one per module).
-    pub fn cells_of<'a>(
-        &'a self,
-        target: &'a str,
-        python: &'a str,
-        scenario: Scenario,
-    ) -> impl Iterator<Item = &'a CellResult> + 'a {
-        self.cells.iter().filter(move |c| {
-            c.key.target == target && c.key.python == python && c.key.scenario == scenario
-        })
-    }
 }
 
 #[cfg(test)]
@@ -207,6 +195,20 @@ mod tests {
         assert_eq!(v["outcome"], "crash");
         let back: CellResult = serde_json::from_value(v).unwrap();
         assert_eq!(back.key, cell(Outcome::Crash).key);
+    }
+
+    #[test]
+    fn details_leave_out_what_was_not_observed() {
+        let empty = serde_json::to_value(Details::default()).unwrap();
+        assert_eq!(empty, serde_json::json!({"summary": ""}));
+        let some = Details {
+            core_objects_ignored: 2,
+            ..Details::default()
+        };
+        assert_eq!(
+            serde_json::to_value(some).unwrap()["core_objects_ignored"],
+            2
+        );
     }
 
     #[test]

@@ -100,10 +100,6 @@ impl Cmd {
         self
     }
 
-    pub fn program(&self) -> &str {
-        &self.program
-    }
-
     /// The command line as a shell would take it.
     pub fn command_line(&self) -> String {
         std::iter::once(&self.program)

@@ -27,7 +27,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use extmatrix_cache::dir_size;
+use extmatrix_cache::dir_size;
 
 /// The `./configure` flags of each variant (documented in docs/matrix-format.md).
 pub fn variant_flags(variant: Variant) -> &'static [&'static str] {
@@ -47,7 +47,8 @@ const ALWAYS: &[&str] = &["--enable-shared", "--without-ensurepip"];
 const RECIPE: &str = "extmatrix-cpython-build/1";
 
 /// The cache kind (`<cache>/pythons`).
-const KIND: &str = "pythons";
+/// The cache kind of interpreter builds.
+pub const KIND: &str = "pythons";
 
 /// Who builds the entries (recorded in every `meta.json`).
 const BUILT_BY: &str = concat!("extmatrix-cpython-build ", env!("CARGO_PKG_VERSION"));
@@ -201,11 +202,6 @@ impl BuildCache {
     /// `<cache>/pythons`.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// The whole cache this one is part of.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Every complete build in the cache.
@@ -410,99 +406,26 @@ fn build(
     make_jobs: usize,
     progress: &dyn Progress,
 ) -> Result<(Meta, Vec<Input>), BuildError> {
+    let started = Instant::now();
     let log_path = b.log_path();
     let mut log = b.open_log()?;
-    let fail = |e: CommandError| BuildError {
-        message: format!("building {} failed: {}", spec.id, e.summary),
-        log: Some(log_path.clone()),
-        tail: e.tail,
-        input: false,
-    };
     let fail_with = |message: String| BuildError {
         message: format!("building {} failed: {message}", spec.id),
         log: Some(log_path.clone()),
         tail: Vec::new(),
         input: false,
     };
-    let on_line = |line: &str| progress.line(line);
-    let work = b.work().to_owned();
     let dir = b.dir().to_owned();
-
     let prefix = dir.join("prefix");
-    let mut configure: Vec<String> = vec![format!("--prefix={}", prefix.display())];
-    configure.extend(ALWAYS.iter().map(|s| s.to_string()));
-    configure.extend(variant_flags(spec.variant).iter().map(|s| s.to_string()));
-    configure.push(format!(
-        "LDFLAGS=-Wl,-rpath,{}",
-        prefix.join("lib").display()
-    ));
-    configure.extend(spec.configure.iter().cloned());
-    let mut seconds = Vec::new();
-
-    let started = Instant::now();
-    let mut step = |phase: Phase, cmd: Cmd, log: &mut File| {
-        progress.phase(phase);
-        let t = Instant::now();
-        let r = cmd
-            .tail_lines(TAIL_LINES)
-            .run(log, Some(&on_line))
-            .map_err(fail);
-        seconds.push((phase, t.elapsed().as_secs_f64()));
-        r.map(drop)
+    let configure = configure_args(spec, &prefix);
+    let mut steps = Steps {
+        spec,
+        log: &mut log,
+        log_path: &log_path,
+        progress,
+        seconds: Vec::new(),
     };
-
-    let src_root = work.join("src");
-    std::fs::create_dir_all(&src_root)?;
-    step(
-        Phase::Extract,
-        Cmd::new(
-            "tar",
-            [
-                "-xf".to_owned(),
-                tarball.display().to_string(),
-                "-C".to_owned(),
-                src_root.display().to_string(),
-            ],
-            EXTRACT_TIMEOUT,
-        )
-        .dir(&work),
-        &mut log,
-    )?;
-    let src = single_subdir(&src_root).ok_or_else(|| {
-        fail_with(format!(
-            "{} does not unpack to a single source directory",
-            tarball.display()
-        ))
-    })?;
-    step(
-        Phase::Configure,
-        Cmd::new(
-            src.join("configure").display().to_string(),
-            configure.clone(),
-            CONFIGURE_TIMEOUT,
-        )
-        .dir(&src),
-        &mut log,
-    )?;
-    step(
-        Phase::Make,
-        Cmd::new("make", [format!("-j{}", make_jobs.max(1))], MAKE_TIMEOUT).dir(&src),
-        &mut log,
-    )?;
-    let destdir = work.join("destdir");
-    step(
-        Phase::Install,
-        Cmd::new(
-            "make",
-            [
-                "install".to_owned(),
-                format!("DESTDIR={}", destdir.display()),
-            ],
-            INSTALL_TIMEOUT,
-        )
-        .dir(&src),
-        &mut log,
-    )?;
+    let destdir = steps.compile_and_install(b.work(), tarball, &configure, make_jobs)?;
 
     // DESTDIR mirrors the absolute prefix path; move its entry into place.
     // It runs only from there (the prefix is baked in), so it is installed
@@ -517,7 +440,7 @@ fn build(
         configure: configure.clone(),
         source_sha256: recorded.sha256.to_owned(),
         compiler: recorded.compiler.to_owned(),
-        seconds,
+        seconds: steps.seconds,
         size_bytes: dir_size(&dir),
         python,
     };
@@ -530,6 +453,95 @@ fn build(
     use std::io::Write;
     let _ = writeln!(log, "built in {:.0}s", started.elapsed().as_secs_f64());
     Ok((meta, inputs))
+}
+
+/// Every `./configure` argument: the prefix, what every build gets, the
+/// variant's flags, the rpath, then the matrix's own.
+fn configure_args(spec: &BuildSpec, prefix: &Path) -> Vec<String> {
+    let mut configure: Vec<String> = vec![format!("--prefix={}", prefix.display())];
+    configure.extend(ALWAYS.iter().map(|s| s.to_string()));
+    configure.extend(variant_flags(spec.variant).iter().map(|s| s.to_string()));
+    configure.push(format!(
+        "LDFLAGS=-Wl,-rpath,{}",
+        prefix.join("lib").display()
+    ));
+    configure.extend(spec.configure.iter().cloned());
+    configure
+}
+
+/// The build's steps, each logged, timed and shown as a phase.
+struct Steps<'a> {
+    spec: &'a BuildSpec,
+    log: &'a mut File,
+    log_path: &'a Path,
+    progress: &'a dyn Progress,
+    seconds: Vec<(Phase, f64)>,
+}
+
+impl Steps<'_> {
+    fn run(&mut self, phase: Phase, cmd: Cmd) -> Result<(), BuildError> {
+        self.progress.phase(phase);
+        let t = Instant::now();
+        let progress = self.progress;
+        let on_line = |line: &str| progress.line(line);
+        let r = cmd.tail_lines(TAIL_LINES).run(self.log, Some(&on_line));
+        self.seconds.push((phase, t.elapsed().as_secs_f64()));
+        r.map(drop).map_err(|e: CommandError| BuildError {
+            message: format!("building {} failed: {}", self.spec.id, e.summary),
+            log: Some(self.log_path.to_owned()),
+            tail: e.tail,
+            input: false,
+        })
+    }
+
+    /// Extract, configure, make, `make install DESTDIR=`; the DESTDIR.
+    fn compile_and_install(
+        &mut self,
+        work: &Path,
+        tarball: &Path,
+        configure: &[String],
+        make_jobs: usize,
+    ) -> Result<PathBuf, BuildError> {
+        let src_root = work.join("src");
+        std::fs::create_dir_all(&src_root)?;
+        let extract = [
+            "-xf".to_owned(),
+            tarball.display().to_string(),
+            "-C".to_owned(),
+            src_root.display().to_string(),
+        ];
+        self.run(
+            Phase::Extract,
+            Cmd::new("tar", extract, EXTRACT_TIMEOUT).dir(work),
+        )?;
+        let src = single_subdir(&src_root).ok_or_else(|| BuildError {
+            message: format!(
+                "building {} failed: {} does not unpack to a single source directory",
+                self.spec.id,
+                tarball.display()
+            ),
+            log: Some(self.log_path.to_owned()),
+            tail: Vec::new(),
+            input: false,
+        })?;
+        let script = src.join("configure").display().to_string();
+        self.run(
+            Phase::Configure,
+            Cmd::new(script, configure.to_vec(), CONFIGURE_TIMEOUT).dir(&src),
+        )?;
+        let jobs = [format!("-j{}", make_jobs.max(1))];
+        self.run(Phase::Make, Cmd::new("make", jobs, MAKE_TIMEOUT).dir(&src))?;
+        let destdir = work.join("destdir");
+        let install = [
+            "install".to_owned(),
+            format!("DESTDIR={}", destdir.display()),
+        ];
+        self.run(
+            Phase::Install,
+            Cmd::new("make", install, INSTALL_TIMEOUT).dir(&src),
+        )?;
+        Ok(destdir)
+    }
 }
 
 fn single_subdir(dir: &Path) -> Option<PathBuf> {

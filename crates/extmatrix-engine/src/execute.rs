@@ -133,6 +133,19 @@ fn units_of(
         }
         None => unreachable!("a runnable cell's target has a build"),
     };
+    if built.modules.is_empty() {
+        return known(Evidence::TargetUnbuilt {
+            summary: format!(
+                "building {} for {} produced no extension module to test",
+                target.name, py.id
+            ),
+            build: BuildDetails {
+                command: String::new(),
+                output: String::new(),
+                log: None,
+            },
+        });
+    }
     built
         .modules
         .iter()

@@ -17,11 +17,13 @@ mod execute;
 mod interpreters;
 mod prepare;
 mod provision;
+mod prune;
 
 pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
 pub use execute::{CellRun, ATTEMPTS};
 pub use interpreters::build_interpreters;
 pub use prepare::prepare;
+pub use prune::prune;
 
 use extmatrix_judge::Verdict;
 use extmatrix_plan::Plan;
@@ -42,15 +44,17 @@ pub enum EngineError {
 }
 
 /// Provision, execute and judge `plan`; the report is also sent as
-/// [`Event::RunFinished`].
+/// [`Event::RunFinished`]. `started` is when the run began (before
+/// [`prepare`], whose discovery and interpreter builds count too): the
+/// report's wall time.
 pub fn run(
     plan: &Plan,
     matrix_name: &str,
     store: &Store,
     jobs: usize,
     observer: &dyn Observer,
+    started: Instant,
 ) -> Report {
-    let started = Instant::now();
     let provisioned = provision::provision(plan, store, jobs, observer);
     let runs = execute::execute(plan, &provisioned, jobs, observer);
     let report = Report::new(
@@ -84,5 +88,71 @@ fn python_entry(p: &extmatrix_pythons::Python) -> PythonEntry {
         debug: p.debug,
         free_threaded: p.free_threaded,
         path: p.path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extmatrix_core::{Outcome, Scenario};
+    use extmatrix_judge::{CellFacts, Evidence};
+    use extmatrix_protocol::{Observation, Termination};
+    use extmatrix_schema::CellKey;
+    use std::time::Duration;
+
+    fn run_of(scenario: Scenario, evidence: Evidence, duration_ms: u64) -> CellRun {
+        CellRun {
+            key: CellKey {
+                target: "t".into(),
+                module: "m".into(),
+                python: "cp313".into(),
+                scenario,
+            },
+            facts: CellFacts {
+                scenario,
+                free_threaded: false,
+                timeout: Duration::from_secs(1),
+            },
+            evidence,
+            duration_ms,
+        }
+    }
+
+    #[test]
+    fn the_judging_pass_reads_each_cells_evidence_and_keeps_its_key() {
+        let crashed = Observation {
+            events: vec![
+                serde_json::from_str(r#"{"ev":"step","step":"cycle 2: import"}"#).unwrap(),
+            ],
+            protocol_errors: vec![],
+            termination: Termination::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            },
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            retries: vec![],
+        };
+        let runs = [
+            run_of(Scenario::Reinit, Evidence::Ran(crashed), 7),
+            run_of(
+                Scenario::SubinterpOwn,
+                Evidence::NotApplicable {
+                    reason: "old".into(),
+                },
+                0,
+            ),
+        ];
+        let cells = judge(&runs);
+        assert_eq!(cells.len(), 2);
+        assert_eq!(cells[0].outcome, Outcome::Crash);
+        assert_eq!(
+            cells[0].details.summary,
+            "SIGSEGV in step `cycle 2: import`"
+        );
+        assert_eq!(cells[0].key, runs[0].key);
+        assert_eq!(cells[0].duration_ms, 7);
+        assert_eq!(cells[1].outcome, Outcome::NotApplicable);
+        assert_eq!(cells[1].key.scenario, Scenario::SubinterpOwn);
     }
 }

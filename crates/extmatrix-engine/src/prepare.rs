@@ -44,7 +44,8 @@ pub fn prepare(
 }
 
 /// The interpreters `auto` and ids can name: what discovery finds on the
-/// machine, and what extmatrix built earlier into its cache.
+/// machine, and, for ids it does not find, what extmatrix built earlier
+/// into its cache.
 fn discover(matrix: &Matrix, builds: &BuildCache) -> Discovery {
     let names_found = matrix
         .pythons
@@ -54,6 +55,6 @@ fn discover(matrix: &Matrix, builds: &BuildCache) -> Discovery {
         return Discovery::default();
     }
     let mut discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
-    discovery.add(builds.list().into_iter().map(|b| b.meta.python));
+    discovery.add_missing(builds.list().into_iter().map(|b| b.meta.python));
     discovery
 }

@@ -68,15 +68,16 @@ impl Supervised {
         kill_group(self.pid());
     }
 
-    /// Reap the child and take it off the registry.
+    /// Take the child off the registry and reap it. In that order: once
+    /// reaped, its pid — the group's id — may be reused by an unrelated
+    /// process group, which [`kill_all`] must never reach.
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
-        let status = self.child.wait();
-        self.reaped = true;
         let pid = self.pid();
         if let Ok(mut running) = RUNNING.lock() {
             running.retain(|&p| p != pid);
         }
-        status
+        self.reaped = true;
+        self.child.wait()
     }
 }
 
@@ -193,17 +194,67 @@ mod tests {
         assert!(gone_soon(grandchild), "the grandchild survived");
     }
 
+    fn exits_soon(s: &Supervised) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if s.has_exited().unwrap() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
     #[test]
-    fn kill_all_reaches_every_registered_group_and_drop_reaps() {
+    fn kill_all_reaches_every_registered_group() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let (a, a_child) = with_grandchild();
-        let (b, b_child) = with_grandchild();
+        let (mut a, a_child) = with_grandchild();
+        let (mut b, b_child) = with_grandchild();
         kill_all();
-        drop(a);
-        drop(b);
+        assert!(exits_soon(&a) && exits_soon(&b), "kill_all missed a group");
         assert!(gone_soon(a_child) && gone_soon(b_child));
+        a.wait().unwrap();
+        b.wait().unwrap();
         let pids = RUNNING.lock().unwrap().clone();
-        assert!(!pids.contains(&a_child) && !pids.contains(&b_child));
+        assert!(!pids.contains(&a.pid()) && !pids.contains(&b.pid()));
+    }
+
+    #[test]
+    fn dropping_an_unreaped_child_kills_its_group() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (s, grandchild) = with_grandchild();
+        let pid = s.pid();
+        drop(s);
+        assert!(gone_soon(grandchild), "the group outlived its Supervised");
+        assert!(!RUNNING.lock().unwrap().contains(&pid));
+    }
+
+    #[test]
+    fn a_child_that_dies_with_its_parent_thread_lives_as_long_as_it() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+        let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+        let parent = std::thread::spawn(move || {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("300");
+            die_with_parent(&mut cmd);
+            let child = cmd.spawn().unwrap();
+            pid_tx.send(child.id() as libc::pid_t).unwrap();
+            exit_rx.recv().unwrap();
+            std::mem::forget(child);
+        });
+        let pid = pid_rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        assert!(
+            !state.contains(") Z "),
+            "it died while its parent thread lived"
+        );
+        exit_tx.send(()).unwrap();
+        parent.join().unwrap();
+        assert!(gone_soon(pid), "it outlived its parent thread");
+        // SAFETY: reap the zombie this test made.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
 
     #[test]

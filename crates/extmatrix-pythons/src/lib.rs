@@ -435,6 +435,16 @@ pub fn discover(places: &SearchPlaces) -> Discovery {
 }
 
 impl Discovery {
+    /// Add interpreters only for ids nothing found has (extmatrix's own
+    /// builds, from its cache): an interpreter on the machine is never
+    /// replaced behind the user's back; the others are listed as shadowed.
+    pub fn add_missing(&mut self, more: impl IntoIterator<Item = Python>) {
+        let (taken, missing): (Vec<Python>, Vec<Python>) =
+            more.into_iter().partition(|p| self.get(&p.id).is_some());
+        self.shadowed.extend(taken);
+        self.add(missing);
+    }
+
     /// Add interpreters (found, or built earlier and cached), keeping one
     /// per id: the newest patch release wins; among equals, the one that
     /// was here first.
@@ -498,6 +508,26 @@ mod tests {
             .collect();
         assert_eq!(shadowed.len(), 3);
         assert!(shadowed.contains(&"/a") && shadowed.contains(&"/c") && shadowed.contains(&"/d"));
+    }
+
+    #[test]
+    fn cached_builds_only_fill_ids_nothing_found_has() {
+        let mut d = Discovery::default();
+        d.add([python("cp313", 0, "/found")]);
+        d.add_missing([
+            python("cp313", 15, "/cached"),
+            python("cp313t", 15, "/cached-t"),
+            python("cp313t", 14, "/cached-t-old"),
+        ]);
+        assert_eq!(d.get("cp313").unwrap().path.to_str(), Some("/found"));
+        assert_eq!(d.get("cp313t").unwrap().path.to_str(), Some("/cached-t"));
+        let shadowed: Vec<&str> = d
+            .shadowed
+            .iter()
+            .map(|p| p.path.to_str().unwrap())
+            .collect();
+        assert_eq!(shadowed.len(), 2);
+        assert!(shadowed.contains(&"/cached") && shadowed.contains(&"/cached-t-old"));
     }
 
     #[test]

@@ -11,8 +11,9 @@ const PRUNE_ABOUT: &str = "\
 Remove what no run will use again, from every part of the cache:
 
   pythons/   interpreter builds that none of the given matrices builds (same
-             id, source and flags); one whose tarball is not here to identify
-             it is kept by id
+             id, source and flags) or names by id; a matrix with `auto` keeps
+             them all; one whose tarball is not here to identify it is kept
+             by id
   harness/   harness builds made from other harness sources than this
              extmatrix carries, or for an interpreter that is gone, was
              rebuilt, or is pruned in this same run
@@ -108,15 +109,17 @@ fn describe(l: &Listed) -> String {
         return "incomplete (no meta.json): prune removes it".to_owned();
     }
     match l.kind.as_str() {
-        "pythons" => match l.meta_as::<extmatrix_cpython_build::Meta>() {
+        extmatrix_cpython_build::KIND => match l.meta_as::<extmatrix_cpython_build::Meta>() {
             Some(m) => format!("{} {} ({})", m.id, m.python.version, m.variant),
             None => "unreadable interpreter meta".to_owned(),
         },
-        "harness" => match l.meta_as::<extmatrix_provision::HarnessMeta>() {
-            Some(m) => format!("harness for {} ({})", m.python, m.python_path.display()),
-            None => "unreadable harness meta".to_owned(),
-        },
-        "targets" => match l.meta_as::<extmatrix_provision::TargetMeta>() {
+        extmatrix_provision::HARNESS_KIND => {
+            match l.meta_as::<extmatrix_provision::HarnessMeta>() {
+                Some(m) => format!("harness for {} ({})", m.python, m.python_path.display()),
+                None => "unreadable harness meta".to_owned(),
+            }
+        }
+        extmatrix_provision::TARGETS_KIND => match l.meta_as::<extmatrix_provision::TargetMeta>() {
             Some(m) => {
                 let modules: Vec<&str> = m.modules.iter().map(|m| m.name.as_str()).collect();
                 let source = l
@@ -218,93 +221,15 @@ fn matrices_to_keep(given: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
     Ok(matrices)
 }
 
-/// Which interpreter builds the matrices need: by key, and by id for
-/// those whose source is not here to compute the key.
-struct Needed {
-    keys: Vec<String>,
-    ids_without_key: Vec<String>,
-}
-
-impl Needed {
-    fn of(matrices: &[PathBuf]) -> Result<Needed> {
-        let mut needed = Needed {
-            keys: Vec::new(),
-            ids_without_key: Vec::new(),
-        };
-        for path in matrices {
-            let matrix = extmatrix_spec::load(path).map_err(|e| UsageError(e.to_string()))?;
-            for b in matrix.builds() {
-                match extmatrix_cpython_build::key_of(b) {
-                    // The source is not here to identify the build: keep every build of that id.
-                    Some(key) => needed.keys.push(key),
-                    None => needed.ids_without_key.push(b.id.clone()),
-                }
-            }
-        }
-        Ok(needed)
-    }
-
-    fn keeps(&self, l: &Listed) -> Result<(), String> {
-        let meta = l
-            .meta_as::<extmatrix_cpython_build::Meta>()
-            .ok_or("its meta.json is not an interpreter build this extmatrix can read")?;
-        if self.keys.contains(&meta.key) || self.ids_without_key.contains(&meta.id) {
-            Ok(())
-        } else {
-            Err(format!(
-                "no given matrix builds {} with this source and these flags",
-                meta.id
-            ))
-        }
-    }
-}
-
-/// Whether a harness or target entry can still be used: every input it
-/// recorded is as it was, and its interpreter is not being pruned.
-fn inputs_current(l: &Listed, doomed: &[PathBuf], harness_sources: &str) -> Result<(), String> {
-    let stamp = l
-        .stamp
-        .as_ref()
-        .ok_or("it does not record what it was built from")?;
-    for input in &stamp.inputs {
-        match input {
-            Input::Program { path, .. } if doomed.iter().any(|d| path.starts_with(d)) => {
-                return Err(format!("its interpreter {} is pruned too", path.display()))
-            }
-            Input::Value { name, value }
-                if name == extmatrix_provision::SOURCES_INPUT && value != harness_sources =>
-            {
-                return Err("built from other harness sources".to_owned())
-            }
-            _ => {}
-        }
-        if let Some(why) = input.changed() {
-            return Err(why);
-        }
-    }
-    Ok(())
-}
-
-/// `cache prune` (and `pythons prune`).
+/// `cache prune` (and `pythons prune`): the policy is the engine's
+/// (`extmatrix_engine::prune`); this finds the matrices and prints.
 pub fn prune(store: &Store, matrices: Vec<PathBuf>, dry_run: bool) -> Result<u8> {
     let matrices = matrices_to_keep(matrices)?;
-    let needed = Needed::of(&matrices)?;
-    // Interpreter builds first: what was built for them goes with them.
-    let doomed: Vec<PathBuf> = store
-        .list()
-        .into_iter()
-        .filter(|l| l.kind == "pythons" && l.is_complete() && needed.keeps(l).is_err())
-        .map(|l| l.dir)
-        .collect();
-    let harness_sources = extmatrix_provision::harness_sources_digest();
-    let removed = store.prune(
-        |l| match l.kind.as_str() {
-            "pythons" => needed.keeps(l),
-            "harness" | "targets" => inputs_current(l, &doomed, &harness_sources),
-            _ => Ok(()),
-        },
-        dry_run,
-    )?;
+    let loaded = matrices
+        .iter()
+        .map(|path| extmatrix_spec::load(path).map_err(|e| UsageError(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let removed = extmatrix_engine::prune(store, &loaded, dry_run)?;
     for r in &removed {
         println!(
             "{} {} ({}): {}",
@@ -338,49 +263,5 @@ mod tests {
         assert_eq!(human(12), "12 B");
         assert_eq!(human(20 * 1024), "20 KiB");
         assert_eq!(human(3 * 1024 * 1024 + 1024 * 512), "3.5 MiB");
-    }
-
-    #[test]
-    fn an_entry_for_an_interpreter_pruned_now_goes_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let python = dir.path().join("pythons/cp313d-abc/prefix/bin/python3");
-        std::fs::create_dir_all(python.parent().unwrap()).unwrap();
-        std::fs::write(&python, "").unwrap();
-        let entry = store
-            .ensure::<serde_json::Value, std::io::Error>(
-                "harness",
-                "cp313d-x",
-                "test",
-                &|| {},
-                |_| {
-                    Ok((
-                        serde_json::json!({}),
-                        vec![
-                            Input::program(&python),
-                            Input::value(
-                                extmatrix_provision::SOURCES_INPUT,
-                                extmatrix_provision::harness_sources_digest(),
-                            ),
-                        ],
-                    ))
-                },
-            )
-            .unwrap();
-        let listed = store
-            .list()
-            .into_iter()
-            .find(|l| l.dir == entry.dir)
-            .unwrap();
-        let current = extmatrix_provision::harness_sources_digest();
-        assert_eq!(inputs_current(&listed, &[], &current), Ok(()));
-        let doomed = [dir.path().join("pythons/cp313d-abc")];
-        assert!(inputs_current(&listed, &doomed, &current)
-            .unwrap_err()
-            .contains("is pruned too"));
-        assert_eq!(
-            inputs_current(&listed, &[], "other"),
-            Err("built from other harness sources".to_owned())
-        );
     }
 }

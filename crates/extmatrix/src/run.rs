@@ -9,8 +9,10 @@ use extmatrix_engine::EngineError;
 use extmatrix_plan::Filters;
 use extmatrix_provision::Store;
 use extmatrix_report::{Format, Json, TableStyle, Terminal};
+use std::time::Instant;
 
 pub fn run(args: RunArgs) -> Result<u8> {
+    let started = Instant::now();
     let matrix = extmatrix_spec::load(&args.matrix).map_err(|e| UsageError(e.to_string()))?;
     if let Some(json) = &args.json {
         check_writable_dir(json)?;
@@ -34,7 +36,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         plan.options.timeout_s = secs;
     }
     let name = args.matrix.display().to_string();
-    let report = extmatrix_engine::run(&plan, &name, &store, jobs, &bars);
+    let report = extmatrix_engine::run(&plan, &name, &store, jobs, &bars, started);
 
     let style = TableStyle {
         color: args.color.enabled(),

@@ -17,6 +17,12 @@ pub fn reenabled_gil(readings: &[GilState]) -> Option<&GilState> {
         .flatten()
 }
 
+/// How CPython warns that it re-enabled the GIL for a module
+/// (`_PyImport_CheckGILForModule`: a RuntimeWarning naming the GIL). It only
+/// chooses the summary's words, never the outcome.
+const CPYTHON_WARNING_CATEGORY: &str = "RuntimeWarning";
+const CPYTHON_WARNING_MENTIONS: &str = "GIL";
+
 pub fn findings(facts: &CellFacts, details: &Details) -> Option<Finding> {
     if facts.scenario != Scenario::FreeThreading {
         return None;
@@ -26,7 +32,9 @@ pub fn findings(facts: &CellFacts, details: &Details) -> Option<Finding> {
     let why = details
         .warnings
         .iter()
-        .find(|w| w.category == "RuntimeWarning" && w.message.contains("GIL"))
+        .find(|w| {
+            w.category == CPYTHON_WARNING_CATEGORY && w.message.contains(CPYTHON_WARNING_MENTIONS)
+        })
         .map_or_else(
             || format!("the GIL is enabled (at step `{}`)", on.step),
             |w| w.message.clone(),

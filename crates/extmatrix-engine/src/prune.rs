@@ -1,0 +1,230 @@
+//! Which cache entries a future run can still use, and pruning the rest.
+//! The store (`extmatrix-cache`) removes what this policy rejects, along with
+//! incomplete entries and leftovers, and never touches a locked entry.
+//!
+//! - interpreter builds: kept when a given matrix builds them (same id,
+//!   source and flags), names their id, or takes every interpreter (`auto`);
+//!   a build entry whose tarball is not here to compute its key keeps every
+//!   build of its id;
+//! - harness and target builds: kept while every input they recorded is as
+//!   it was (their C file, their interpreter, the harness sources) and their
+//!   interpreter is not pruned in the same run.
+
+use extmatrix_cache::{Input, Listed, Removed, Store};
+use extmatrix_cpython_build::Meta;
+use extmatrix_provision::{HARNESS_KIND, SOURCES_INPUT, TARGETS_KIND};
+use extmatrix_spec::{Matrix, PythonSelector};
+use std::path::PathBuf;
+
+/// Prune `store`, keeping what `matrices` may use; with `dry_run`, only
+/// say what would go. Each removal says why.
+pub fn prune(store: &Store, matrices: &[Matrix], dry_run: bool) -> std::io::Result<Vec<Removed>> {
+    let needed = Needed::of(matrices);
+    // Interpreter builds first: what was built for them goes with them.
+    let doomed: Vec<PathBuf> = store
+        .list()
+        .into_iter()
+        .filter(|l| l.kind == extmatrix_cpython_build::KIND && l.is_complete())
+        .filter(|l| needed.keeps(l).is_err())
+        .map(|l| l.dir)
+        .collect();
+    let harness_sources = extmatrix_provision::harness_sources_digest();
+    store.prune(
+        |l| match l.kind.as_str() {
+            extmatrix_cpython_build::KIND => needed.keeps(l),
+            HARNESS_KIND | TARGETS_KIND => inputs_current(l, &doomed, &harness_sources),
+            _ => Ok(()),
+        },
+        dry_run,
+    )
+}
+
+/// Which interpreter builds the matrices may use.
+#[derive(Debug, Default)]
+struct Needed {
+    /// Keys of the builds they describe.
+    keys: Vec<String>,
+    /// Ids they name, or describe without a tarball here to compute the key.
+    ids: Vec<String>,
+    /// Some matrix takes every interpreter (`auto`).
+    all: bool,
+}
+
+impl Needed {
+    fn of(matrices: &[Matrix]) -> Needed {
+        let mut needed = Needed::default();
+        for selector in matrices.iter().flat_map(|m| &m.pythons) {
+            match selector {
+                PythonSelector::Auto => needed.all = true,
+                PythonSelector::Id { id, .. } => needed.ids.push(id.clone()),
+                PythonSelector::Path { .. } => {}
+                PythonSelector::Build(b) => match extmatrix_cpython_build::key_of(b) {
+                    Some(key) => needed.keys.push(key),
+                    None => needed.ids.push(b.id.clone()),
+                },
+            }
+        }
+        needed
+    }
+
+    fn keeps(&self, l: &Listed) -> Result<(), String> {
+        let meta = l
+            .meta_as::<Meta>()
+            .ok_or("its meta.json is not an interpreter build this extmatrix can read")?;
+        if self.all || self.keys.contains(&meta.key) || self.ids.contains(&meta.id) {
+            Ok(())
+        } else {
+            Err(format!(
+                "no given matrix builds {} with this source and these flags, or names it",
+                meta.id
+            ))
+        }
+    }
+}
+
+/// Whether a harness or target entry can still be used: every input it
+/// recorded is as it was, and its interpreter is not being pruned.
+fn inputs_current(l: &Listed, doomed: &[PathBuf], harness_sources: &str) -> Result<(), String> {
+    let stamp = l
+        .stamp
+        .as_ref()
+        .ok_or("it does not record what it was built from")?;
+    for input in &stamp.inputs {
+        match input {
+            Input::Program { path, .. } if doomed.iter().any(|d| path.starts_with(d)) => {
+                return Err(format!("its interpreter {} is pruned too", path.display()))
+            }
+            Input::Value { name, value } if name == SOURCES_INPUT && value != harness_sources => {
+                return Err("built from other harness sources".to_owned())
+            }
+            _ => {}
+        }
+        if let Some(why) = input.changed() {
+            return Err(why);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete interpreter entry `<id>-<key>` in `store`.
+    fn interpreter(store: &Store, id: &str, key: &str) {
+        let meta = Meta {
+            id: id.into(),
+            key: key.into(),
+            variant: extmatrix_core::Variant::Default,
+            configure: vec![],
+            source_sha256: "0".repeat(64),
+            compiler: "cc".into(),
+            seconds: vec![],
+            size_bytes: 0,
+            python: extmatrix_pythons::Python {
+                id: id.into(),
+                version: extmatrix_core::PythonVersion::new(3, 13, 0),
+                debug: false,
+                free_threaded: false,
+                path: "/nonexistent/python3".into(),
+                found_via: "built".into(),
+                build: Default::default(),
+            },
+        };
+        store
+            .ensure::<Meta, std::io::Error>(
+                extmatrix_cpython_build::KIND,
+                &format!("{id}-{key}"),
+                "test",
+                &|| {},
+                |_| Ok((meta, vec![])),
+            )
+            .unwrap();
+    }
+
+    fn matrix(dir: &std::path::Path, pythons: &str) -> Matrix {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../harness-c/fixtures/isolated_ok.c");
+        let text = format!(
+            "pythons: {pythons}\ntargets:\n  - name: ok\n    c: {}\n",
+            fixture.display()
+        );
+        extmatrix_spec::parse(&text, &dir.join("m.yaml")).unwrap()
+    }
+
+    fn remaining(store: &Store) -> Vec<String> {
+        let mut names: Vec<String> = store.list().into_iter().map(|l| l.name).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_interpreter_a_matrix_names_by_id_or_takes_with_auto_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("cache"));
+        interpreter(&store, "cp313t", "aa");
+        interpreter(&store, "cp313d", "bb");
+        let by_id = matrix(dir.path(), "[cp313t]");
+        let dry = prune(&store, std::slice::from_ref(&by_id), true).unwrap();
+        assert_eq!(dry.len(), 1);
+        assert_eq!(
+            remaining(&store),
+            ["cp313d-bb", "cp313t-aa"],
+            "a dry run removes nothing"
+        );
+        let auto = matrix(dir.path(), "auto");
+        assert!(prune(&store, &[auto], false).unwrap().is_empty());
+        let removed = prune(&store, &[by_id], false).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert!(
+            removed[0].reason.contains("cp313d"),
+            "{}",
+            removed[0].reason
+        );
+        assert_eq!(remaining(&store), ["cp313t-aa"]);
+    }
+
+    #[test]
+    fn an_entry_for_an_interpreter_pruned_now_goes_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let python = dir.path().join("pythons/cp313d-abc/prefix/bin/python3");
+        std::fs::create_dir_all(python.parent().unwrap()).unwrap();
+        std::fs::write(&python, "").unwrap();
+        let entry = store
+            .ensure::<serde_json::Value, std::io::Error>(
+                HARNESS_KIND,
+                "cp313d-x",
+                "test",
+                &|| {},
+                |_| {
+                    Ok((
+                        serde_json::json!({}),
+                        vec![
+                            Input::program(&python),
+                            Input::value(
+                                SOURCES_INPUT,
+                                extmatrix_provision::harness_sources_digest(),
+                            ),
+                        ],
+                    ))
+                },
+            )
+            .unwrap();
+        let listed = store
+            .list()
+            .into_iter()
+            .find(|l| l.dir == entry.dir)
+            .unwrap();
+        let current = extmatrix_provision::harness_sources_digest();
+        assert_eq!(inputs_current(&listed, &[], &current), Ok(()));
+        let doomed = [dir.path().join("pythons/cp313d-abc")];
+        assert!(inputs_current(&listed, &doomed, &current)
+            .unwrap_err()
+            .contains("is pruned too"));
+        assert_eq!(
+            inputs_current(&listed, &[], "other"),
+            Err("built from other harness sources".to_owned())
+        );
+    }
+}

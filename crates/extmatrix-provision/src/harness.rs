@@ -50,13 +50,8 @@ pub struct HarnessMeta {
 
 /// The harness binary for `py`, compiled on a cache miss.
 pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
-    let fingerprint = python_fingerprint(py);
-    let key = extmatrix_cache::key(
-        HARNESS_SOURCES
-            .iter()
-            .map(|(_, src)| src.as_bytes())
-            .chain([fingerprint.as_slice()]),
-    );
+    let sources = harness_sources_digest();
+    let key = extmatrix_cache::key([sources.as_bytes(), &python_fingerprint(py)]);
     let name = format!("{}-{key}", py.id);
     let entry = store.ensure(HARNESS_KIND, &name, BUILT_BY, &|| {}, |b| {
         let mut steps = Steps::new(b)?;
@@ -64,7 +59,7 @@ pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
         let meta = HarnessMeta {
             python: py.id.clone(),
             python_path: py.path.clone(),
-            sources: harness_sources_digest(),
+            sources: sources.clone(),
             binary: PathBuf::from(BINARY),
         };
         let inputs = vec![

@@ -145,10 +145,7 @@ fn build(builds: &BuildCache, matrix_path: &Path, ids: &[String], jobs: Option<u
         .into_iter()
         .filter(|b| ids.is_empty() || ids.contains(&b.id))
         .collect();
-    let jobs = jobs
-        .map(usize::from)
-        .or(matrix.options.jobs)
-        .unwrap_or_else(extmatrix_runner::cores);
+    let jobs = crate::run::jobs(jobs, &matrix);
     let built = extmatrix_engine::build_interpreters(
         &matrix,
         &wanted,

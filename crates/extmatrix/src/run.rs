@@ -23,11 +23,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         targets: args.target,
     };
     let store = Store::from_env(args.cache_dir)?;
-    let jobs = args
-        .jobs
-        .map(usize::from)
-        .or(matrix.options.jobs)
-        .unwrap_or_else(extmatrix_runner::cores);
+    let jobs = jobs(args.jobs, &matrix);
 
     let bars = Bars::new();
     let mut plan =
@@ -50,6 +46,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
         println!("JSON report: {}", path.display());
     }
     Ok(report.exit_code() as u8)
+}
+
+/// Cells and builds at once: `--jobs`, else the matrix's `options.jobs`,
+/// else one per core.
+pub fn jobs(flag: Option<u16>, matrix: &extmatrix_spec::Matrix) -> usize {
+    flag.map(usize::from)
+        .or(matrix.options.jobs)
+        .unwrap_or_else(extmatrix_runner::cores)
 }
 
 /// The engine's usage errors exit 2 like the binary's own.

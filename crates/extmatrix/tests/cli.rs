@@ -275,18 +275,21 @@ fn help_teaches() {
 
 #[test]
 fn prune_without_any_matrix_refuses_rather_than_removing_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"))
-        .args([
-            "pythons",
-            "prune",
-            "--cache-dir",
-            dir.path().join("cache").to_str().unwrap(),
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("pass --matrix"), "{stderr}");
+    // `cache prune` and its alias `pythons prune` alike.
+    for command in ["pythons", "cache"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+            .args([
+                command,
+                "prune",
+                "--cache-dir",
+                dir.path().join("cache").to_str().unwrap(),
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("pass --matrix"), "{command}: {stderr}");
+    }
 }

@@ -184,6 +184,84 @@ mod tests {
         assert_eq!(remaining(&store), ["cp313t-aa"]);
     }
 
+    /// A complete `kind` entry recording `inputs`.
+    fn built_from(store: &Store, kind: &str, name: &str, inputs: Vec<Input>) {
+        store
+            .ensure::<serde_json::Value, std::io::Error>(kind, name, "test", &|| {}, |_| {
+                Ok((serde_json::json!({}), inputs))
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn what_was_built_for_a_pruned_interpreter_or_from_changed_inputs_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("cache"));
+        interpreter(&store, "cp313t", "aa");
+        interpreter(&store, "cp313d", "bb");
+        let python_of = |name: &str| {
+            let exe = store
+                .entry_dir(extmatrix_cpython_build::KIND, name)
+                .join("prefix/bin/python3");
+            std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+            std::fs::write(&exe, "").unwrap();
+            exe
+        };
+        let (kept_exe, doomed_exe) = (python_of("cp313t-aa"), python_of("cp313d-bb"));
+        let sources = || Input::value(SOURCES_INPUT, extmatrix_provision::harness_sources_digest());
+        built_from(
+            &store,
+            HARNESS_KIND,
+            "cp313t-h",
+            vec![Input::program(&kept_exe), sources()],
+        );
+        built_from(
+            &store,
+            HARNESS_KIND,
+            "cp313d-h",
+            vec![Input::program(&doomed_exe), sources()],
+        );
+        let source = dir.path().join("spam.c");
+        std::fs::write(&source, "int x;").unwrap();
+        let file = || Input::file(&source).unwrap();
+        built_from(
+            &store,
+            TARGETS_KIND,
+            "spam-t",
+            vec![Input::program(&kept_exe), file()],
+        );
+        let other = dir.path().join("eggs.c");
+        std::fs::write(&other, "int y;").unwrap();
+        built_from(
+            &store,
+            TARGETS_KIND,
+            "eggs-t",
+            vec![Input::program(&kept_exe), Input::file(&other).unwrap()],
+        );
+        std::fs::write(&other, "int y = 1;").unwrap();
+
+        let removed = prune(&store, &[matrix(dir.path(), "[cp313t]")], false).unwrap();
+        let mut why: Vec<String> = removed
+            .iter()
+            .map(|r| format!("{}: {}", r.kind, r.reason))
+            .collect();
+        why.sort();
+        assert_eq!(why.len(), 3, "{why:#?}");
+        assert!(
+            why[0].starts_with("harness: its interpreter") && why[0].contains("is pruned too"),
+            "{why:#?}"
+        );
+        assert!(
+            why[1].starts_with("pythons: no given matrix builds cp313d"),
+            "{why:#?}"
+        );
+        assert!(
+            why[2].starts_with("targets: ") && why[2].contains("eggs.c"),
+            "{why:#?}"
+        );
+        assert_eq!(remaining(&store), ["cp313t-aa", "cp313t-h", "spam-t"]);
+    }
+
     #[test]
     fn an_entry_for_an_interpreter_pruned_now_goes_too() {
         let dir = tempfile::tempdir().unwrap();

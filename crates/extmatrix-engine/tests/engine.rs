@@ -314,3 +314,35 @@ fn a_cached_interpreter_build_is_found_not_rebuilt() {
         ["interpreter cp313t queued", "interpreter cp313t cached"]
     );
 }
+
+/// A build another extmatrix holds the lock of is waited for, and said so.
+#[test]
+fn a_locked_interpreter_build_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.tar.xz"), "not a tarball").unwrap();
+    let m = matrix(
+        dir.path(),
+        "pythons:\n  - { id: cp313w, source: { tarball: junk.tar.xz } }\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    );
+    let cache = dir.path().join("cache");
+    let builds = extmatrix_cpython_build::BuildCache::new(cache.as_path());
+    let spec = m.builds().next().unwrap();
+    let key = extmatrix_cpython_build::key_of(spec).unwrap();
+    let lock_path = cache.join(format!("pythons/cp313w-{key}.lock"));
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let recorder = Recorder::default();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            lock.unlock().unwrap();
+        });
+        let _ = extmatrix_engine::build_interpreters(&m, &[spec], &builds, 1, &recorder);
+    });
+    let events = recorder.0.into_inner().unwrap();
+    assert!(
+        events.contains(&"interpreter cp313w waiting".to_owned()),
+        "{events:#?}"
+    );
+}

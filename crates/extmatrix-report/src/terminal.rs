@@ -217,3 +217,69 @@ mod tests {
         assert!(text.contains("│ a/a "), "{text}");
     }
 }
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use crate::sample;
+
+    #[test]
+    fn every_cell_is_in_its_row_and_column() {
+        let mut r = sample::report();
+        r.pythons.push(extmatrix_schema::PythonEntry {
+            id: "cp313".into(),
+            version: "3.13.0".into(),
+            debug: false,
+            free_threaded: false,
+            path: "/y".into(),
+        });
+        r.cells.push(sample::cell(
+            "b",
+            "cp313",
+            Scenario::Reimport,
+            Outcome::Refused,
+        ));
+        let text = table(
+            &r,
+            TableStyle {
+                color: false,
+                width: None,
+            },
+        )
+        .to_string();
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with('│'))
+            .map(|l| l.trim_matches('│').split('┆').map(str::trim).collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["target", "scenario", "cp312", "cp313"],
+                vec!["a", "import", "pass", "·"],
+                vec!["", "reimport", "shared-state", "·"],
+                vec!["b", "import", "crash", "·"],
+                vec!["", "reimport", "·", "refused"],
+            ]
+        );
+    }
+
+    #[test]
+    fn outcomes_are_coloured_only_when_asked() {
+        let coloured = table(
+            &sample::report(),
+            TableStyle {
+                color: true,
+                width: None,
+            },
+        )
+        .to_string();
+        let green_pass = Cell::new("pass").fg(Color::Green);
+        let mut one = Table::new();
+        one.enforce_styling().add_row(vec![green_pass]);
+        let escape = one.to_string();
+        let start = escape.find('\u{1b}').unwrap();
+        let code = &escape[start..escape[start..].find('m').unwrap() + start + 1];
+        assert!(coloured.contains(&format!("{code} pass")), "{coloured:?}");
+    }
+}

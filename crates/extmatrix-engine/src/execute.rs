@@ -32,42 +32,68 @@ enum Unit {
     Run(CellCommand),
 }
 
+/// What execute did: the cells that ran to an end, and the cells an
+/// interrupt left without evidence.
+pub struct Executed {
+    pub runs: Vec<CellRun>,
+    pub not_run: Vec<CellKey>,
+}
+
 pub fn execute(
     plan: &Plan,
     provisioned: &Provisioned,
     jobs: usize,
     observer: &dyn Observer,
-) -> Vec<CellRun> {
+) -> Executed {
     let timeout = Duration::from_secs(plan.options.timeout_s);
     let units: Vec<(CellKey, CellFacts, Unit)> = (0..plan.cells.len())
         .flat_map(|i| units_of(plan, provisioned, i, timeout))
         .collect();
     observer.on(Event::ExecuteStarted { cells: units.len() });
-    parallel_map(
+    let outcomes = parallel_map(
         &units,
         jobs,
         |(key, facts, unit)| {
+            if extmatrix_process::interrupted().is_some() {
+                return Err(key.clone());
+            }
             observer.on(Event::CellStarted { key });
             let started = Instant::now();
             let evidence = match unit {
                 Unit::Known(evidence) => evidence.clone(),
                 Unit::Run(command) => run(command),
             };
+            // Killed by the interrupt, or finished while it came: no verdict
+            // on evidence the interrupt may have cut short.
+            if extmatrix_process::interrupted().is_some() {
+                return Err(key.clone());
+            }
             let verdict = extmatrix_judge::judge_cell(facts, &evidence);
             observer.on(Event::CellFinished {
                 key,
                 outcome: verdict.outcome,
                 summary: &verdict.details.summary,
             });
-            CellRun {
+            Ok(CellRun {
                 key: key.clone(),
                 facts: *facts,
                 evidence,
                 duration_ms: started.elapsed().as_millis() as u64,
-            }
+            })
         },
         |_, _| {},
-    )
+    );
+    let mut executed = Executed {
+        runs: Vec::new(),
+        not_run: Vec::new(),
+    };
+    for outcome in outcomes {
+        match outcome {
+            Ok(run) => executed.runs.push(run),
+            Err(key) => executed.not_run.push(key),
+        }
+    }
+    executed
 }
 
 fn run(command: &CellCommand) -> Evidence {

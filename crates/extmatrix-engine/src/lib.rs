@@ -28,7 +28,7 @@ pub use prune::prune;
 use extmatrix_judge::Verdict;
 use extmatrix_plan::Plan;
 use extmatrix_provision::Store;
-use extmatrix_schema::{CellResult, PythonEntry, Report};
+use extmatrix_schema::{CellResult, Interruption, PythonEntry, Report};
 use std::time::Instant;
 
 /// Why a run could not start.
@@ -44,9 +44,11 @@ pub enum EngineError {
 }
 
 /// Provision, execute and judge `plan`; the report is also sent as
-/// [`Event::RunFinished`]. `started` is when the run began (before
-/// [`prepare`], whose discovery and interpreter builds count too): the
-/// report's wall time.
+/// [`Event::RunFinished`]. After an interrupt (`extmatrix_process::interrupt`:
+/// running cells and builds are killed, nothing new starts) it returns the
+/// partial report: the cells that finished, and the rest listed as not run.
+/// `started` is when the run began (before [`prepare`], whose discovery and
+/// interpreter builds count too): the report's wall time.
 pub fn run(
     plan: &Plan,
     matrix_name: &str,
@@ -56,13 +58,17 @@ pub fn run(
     started: Instant,
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
-    let runs = execute::execute(plan, &provisioned, jobs, observer);
-    let report = Report::new(
+    let executed = execute::execute(plan, &provisioned, jobs, observer);
+    let mut report = Report::new(
         matrix_name.to_owned(),
         plan.pythons.iter().map(python_entry).collect(),
-        judge(&runs),
+        judge(&executed.runs),
         started.elapsed().as_millis() as u64,
     );
+    report.interrupted = extmatrix_process::interrupted().map(|signal| Interruption {
+        signal: extmatrix_process::signal_name(signal),
+        not_run: executed.not_run,
+    });
     observer.on(Event::RunFinished { report: &report });
     report
 }

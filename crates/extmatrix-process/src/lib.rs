@@ -12,10 +12,50 @@
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
 /// The process groups started and not yet reaped.
 static RUNNING: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
+
+/// The signal that interrupted this extmatrix; 0 while it runs on.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// Stop everything: remember `signal` (the first one wins), kill every
+/// supervised process group, and refuse to start new ones. Whoever is
+/// waiting for a child sees it die and can ask [`interrupted`] why.
+pub fn interrupt(signal: i32) {
+    let _ = INTERRUPTED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    kill_all();
+}
+
+/// The signal that interrupted this extmatrix, if one did.
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+/// `SIGSEGV` for 11, and so on; `signal N` for the rest.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
+}
 
 /// A child that leads its own process group, registered for [`kill_all`]
 /// until it is reaped. Dropped unreaped, it kills its group and reaps.
@@ -25,17 +65,32 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Spawn `command` as the leader of a new process group.
+    /// Spawn `command` as the leader of a new process group; refused once
+    /// extmatrix is [`interrupt`]ed.
     pub fn spawn(command: &mut Command) -> io::Result<Supervised> {
+        let refused = || {
+            io::Error::new(
+                io::ErrorKind::Interrupted,
+                "extmatrix was interrupted; nothing new is started",
+            )
+        };
+        if interrupted().is_some() {
+            return Err(refused());
+        }
         let child = command.process_group(0).spawn()?;
         RUNNING
             .lock()
             .expect("registry lock")
             .push(child.id() as libc::pid_t);
-        Ok(Supervised {
+        let supervised = Supervised {
             child,
             reaped: false,
-        })
+        };
+        // An interrupt between the check and the registration missed it.
+        if interrupted().is_some() {
+            return Err(refused()); // dropping it kills its group
+        }
+        Ok(supervised)
     }
 
     /// The child's pid, which is also its group's id.

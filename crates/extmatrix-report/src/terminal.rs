@@ -54,6 +54,13 @@ impl Format for Terminal {
             report.wall_time_ms as f64 / 1000.0,
             counts.join(", ")
         ));
+        if let Some(i) = &report.interrupted {
+            out.push_str(&format!(
+                "Interrupted by {}: {} cells did not run (· in the table).\n",
+                i.signal,
+                i.not_run.len()
+            ));
+        }
         out
     }
 }
@@ -201,6 +208,22 @@ mod tests {
         })
         .render(&sample::report());
         assert!(colored.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_and_how_much_did_not_run() {
+        let mut r = sample::report();
+        assert!(!plain(&r).contains("Interrupted"));
+        let key = r.cells.pop().unwrap().key;
+        r.interrupted = Some(extmatrix_schema::Interruption {
+            signal: "SIGTERM".into(),
+            not_run: vec![key],
+        });
+        let text = plain(&r);
+        assert!(
+            text.contains("Interrupted by SIGTERM: 1 cells did not run (· in the table)."),
+            "{text}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 pub use extmatrix_protocol::{Attempt, Observation, Termination};
 
 use extmatrix_core::Scenario;
-use extmatrix_process::Supervised;
+use extmatrix_process::{signal_name, Supervised};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -167,25 +167,6 @@ fn tail(file: &mut File) -> std::io::Result<String> {
     Ok(text.to_owned())
 }
 
-/// `SIGSEGV` for 11, and so on; `signal N` for the rest.
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGILL => "SIGILL",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGPIPE => "SIGPIPE",
-        _ => return format!("signal {signal}"),
-    };
-    name.to_owned()
-}
-
 /// The default parallelism: the number of cores.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -238,11 +219,5 @@ mod tests {
         });
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(done.load(Ordering::Relaxed), 50);
-    }
-
-    #[test]
-    fn signal_names() {
-        assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
-        assert_eq!(signal_name(64), "signal 64");
     }
 }

@@ -34,6 +34,19 @@ pub struct Report {
     pub cells: Vec<CellResult>,
     /// Cells per outcome.
     pub summary: BTreeMap<Outcome, usize>,
+    /// The run was stopped by a signal: `cells` holds the cells that
+    /// finished before it; these did not run (or were killed mid-run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
+}
+
+/// A run stopped by a signal (SIGINT, SIGTERM, SIGHUP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// `SIGTERM`.
+    pub signal: String,
+    /// The cells that have no verdict.
+    pub not_run: Vec<CellKey>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,6 +171,7 @@ impl Report {
             pythons,
             cells,
             summary,
+            interrupted: None,
         }
     }
 

@@ -38,7 +38,10 @@ enum Command {
     ///
     /// Exit status: 0 when no cell is crash, hang, import-error,
     /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
-    /// or command line.
+    /// or command line. SIGINT, SIGTERM or SIGHUP stop the run: running
+    /// cells and builds are killed, the table and the JSON report hold the
+    /// cells that finished (the rest are listed as not run), and the status
+    /// is 130, 143 or 129.
     Run(RunArgs),
     /// List the CPython interpreters found on this machine that can be embedded.
     Pythons(PythonsArgs),
@@ -143,20 +146,52 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// SIGINT (Ctrl-C), SIGTERM (`timeout`, a cancelled CI job) and SIGHUP (a
+/// closed terminal) stop the run the same way: every cell's and build's
+/// process group is killed (they run in their own groups, out of the
+/// terminal's reach), nothing new starts, and the run ends with the partial
+/// report and exit status 128 + the signal. A second signal exits at once.
+fn handle_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut seen = false;
+        for signal in signals.forever() {
+            if seen {
+                extmatrix_process::kill_all();
+                std::process::exit(128 + signal);
+            }
+            seen = true;
+            extmatrix_process::interrupt(signal);
+            eprintln!(
+                "\n{}: running cells and builds killed; finishing with a partial report (again to quit at once)",
+                extmatrix_process::signal_name(signal)
+            );
+        }
+    });
+}
+
+/// The exit status of an interrupted run: 128 + the signal.
+fn interrupted_status() -> Option<u8> {
+    extmatrix_process::interrupted().map(|signal| (128 + signal) as u8)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Cells and build steps run in their own process groups, out of the
-    // terminal's reach.
-    let _ = ctrlc::set_handler(|| {
-        extmatrix_process::kill_all();
-        eprintln!("\ninterrupted; running cells and build steps killed");
-        std::process::exit(130);
-    });
+    handle_signals();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Pythons(args) => pythons_cmd::pythons(args),
         Command::Cache(args) => cache_cmd::cache(args),
     };
+    if let Some(status) = interrupted_status() {
+        if let Err(e) = &result {
+            eprintln!("error: {e:#}");
+        }
+        return ExitCode::from(status);
+    }
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -33,7 +33,7 @@ fn a_signal_stops_the_run_with_a_partial_report() {
             ),
         );
         let json = dir.path().join("report.json");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+        let child = Command::new(env!("CARGO_BIN_EXE_extmatrix"))
             .args([
                 "run",
                 m.to_str().unwrap(),

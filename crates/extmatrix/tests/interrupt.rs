@@ -100,3 +100,26 @@ fn a_signal_stops_the_run_with_a_partial_report() {
         );
     }
 }
+
+#[test]
+fn a_target_that_stops_itself_is_a_hang_and_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pid");
+    let m = write_matrix(
+        dir.path(),
+        &format!(
+            "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: t\n    c: {{fixtures}}/isolated_ok.c\n    smoke: |\n      \
+             import os, signal\n      open({marker:?}, 'w').write(str(os.getpid()))\n      os.kill(os.getpid(), signal.SIGSTOP)\n",
+            marker = marker.to_str().unwrap()
+        ),
+    );
+    let started = Instant::now();
+    let run = run_matrix(&m, &["--timeout", "2"]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let c = cell(&run.report, "t", "cp312", "import");
+    assert_eq!(c["outcome"], "hang", "{c}");
+    assert_eq!(c["details"]["step"], "smoke");
+    let pid: i32 = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
+    assert!(!alive(pid), "the stopped harness survived");
+    assert_eq!(run.status, 1);
+}

@@ -3,6 +3,7 @@
  * are in scenarios.c, one short function each. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +20,10 @@
  * ------------------------------------------------------------------------- */
 
 static int obs_fd = -1;
+
+/* `{"token":"<token>",` with --token, else `{`: how every line starts. */
+#define TOKEN_MAX 64
+static char obs_prefix[TOKEN_MAX + 16] = "{";
 
 #define OBS_LINE_MAX 65536
 
@@ -88,7 +94,8 @@ obs_line *obs_begin(const char *ev)
     obs_line *l = &the_line;
     l->len = 0;
     l->truncated = 0;
-    obs_raw(l, "{\"ev\":", 6);
+    obs_raw(l, obs_prefix, strlen(obs_prefix));
+    obs_raw(l, "\"ev\":", 5);
     obs_escaped(l, ev);
     return l;
 }
@@ -113,7 +120,8 @@ void obs_bool(obs_line *l, const char *key, int value)
     obs_raw(l, value ? "true" : "false", value ? 4 : 5);
 }
 
-void obs_end(obs_line *l)
+/* Close the line and write it; -1 when the channel is gone. */
+static int obs_write(obs_line *l)
 {
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
@@ -123,10 +131,22 @@ void obs_end(obs_line *l)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            _exit(4); /* the driver is gone; nothing left to report to */
+            return -1;
         }
         off += (size_t)w;
     }
+    return 0;
+}
+
+void obs_end(obs_line *l)
+{
+    if (obs_write(l) < 0)
+        _exit(4); /* the driver is gone; nothing left to report to */
+}
+
+void obs_end_lossy(obs_line *l)
+{
+    (void)obs_write(l);
 }
 
 /* The step vocabulary: one name per stage (the prefix, without ": ") and one
@@ -600,6 +620,80 @@ static int fcntl_is_open(int fd)
     return fcntl(fd, F_GETFD) != -1;
 }
 
+/* close_range(2) from `first` to `last`; -1 where the kernel lacks it. */
+static int close_fd_range(unsigned first, unsigned last)
+{
+#ifdef SYS_close_range
+    return first > last ? 0 : (int)syscall(SYS_close_range, first, last, 0u);
+#else
+    (void)first;
+    (void)last;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Close every descriptor but 0, 1, 2 and `keep`: the cell gets its standard
+ * streams and the observation channel, nothing its driver's parents left
+ * open (a library that takes fd 3 for its own finds nothing there). */
+static void close_other_fds(int keep)
+{
+    int rc = keep > 2 ? close_fd_range(3, (unsigned)keep - 1) : 0;
+    if (rc == 0)
+        rc = close_fd_range(keep > 2 ? (unsigned)keep + 1 : 3, ~0u);
+    if (rc == 0)
+        return;
+    /* Kernels before 5.9: every descriptor /proc lists. */
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return;
+    int fds[1024];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL && n < COUNT(fds);) {
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != keep && fd != dirfd(dir))
+            fds[n++] = fd;
+    }
+    closedir(dir);
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* The whole of `path` as a string; NULL (errno set) if it cannot be read. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (cap - len < 2) {
+            char *bigger = realloc(buf, cap * 2);
+            if (bigger == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        if (got == 0)
+            break;
+        len += got;
+    }
+    int error = buf == NULL ? ENOMEM : ferror(f) ? EIO : 0;
+    fclose(f);
+    if (error) {
+        free(buf);
+        errno = error;
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
 /* "import, reinit, ..." (--list prints them one per line). */
 static void print_scenario_names(FILE *out)
 {
@@ -612,13 +706,14 @@ static void usage(void)
     fprintf(stderr,
             "usage: extmatrix-harness --scenario NAME --module NAME --module-dir DIR\n"
             "                         --python-exe PATH --cycles N --threads N\n"
-            "                         [--smoke CODE] [--obs-fd FD]\n"
+            "                         [--smoke CODE | --smoke-file PATH] [--obs-fd FD] [--token HEX]\n"
             "       extmatrix-harness --list | --help\n"
             "scenarios: ");
     print_scenario_names(stderr);
     fprintf(stderr,
             "\n--cycles (reinit) and --threads (free-threading) are required whatever the scenario.\n"
-            "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open).\n");
+            "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open),\n"
+            "each starting with {\"token\":\"HEX\", when --token is given.\n");
 }
 
 /* An integer option's value, at least `min`; -1 (after saying why) if not. */
@@ -632,6 +727,16 @@ static int count_value(const char *opt, const char *val, int min)
         return -1;
     }
     return (int)n;
+}
+
+/* 1 to 64 lowercase hex digits: a token needs no escaping in JSON. */
+static int token_value(const char *val)
+{
+    size_t n = strlen(val);
+    int ok = n >= 1 && n <= TOKEN_MAX && strspn(val, "0123456789abcdef") == n;
+    if (!ok)
+        fprintf(stderr, "--token wants 1 to %d lowercase hex digits\n", TOKEN_MAX);
+    return ok ? 0 : -1;
 }
 
 /* Name every missing option; 0 when none is. */
@@ -659,9 +764,11 @@ static int missing_options(const harness_args *a)
 }
 
 /* Fill `a` and `fd` from the command line: -1 to go on, or the exit status
- * (0 after --help/--list, 2 for a usage error). */
-static int parse_args(int argc, char **argv, harness_args *a, int *fd)
+ * (0 after --help/--list, 2 for a usage error). `token_arg` gets the
+ * argv slot of --token's value, so main can wipe it. */
+static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **token_arg)
 {
+    int smoke_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -684,13 +791,22 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd)
         if (strcmp(opt, "--scenario") == 0) a->scenario = val;
         else if (strcmp(opt, "--module") == 0) a->module = val;
         else if (strcmp(opt, "--module-dir") == 0) a->module_dir = val;
-        else if (strcmp(opt, "--smoke") == 0) a->smoke = val;
+        else if (strcmp(opt, "--smoke") == 0) { a->smoke = val; smoke_given++; }
+        else if (strcmp(opt, "--smoke-file") == 0) { a->smoke_file = val; smoke_given++; }
         else if (strcmp(opt, "--python-exe") == 0) a->python_exe = val;
         else if (strcmp(opt, "--cycles") == 0) bad = (a->cycles = count_value(opt, val, 1)) < 0;
         else if (strcmp(opt, "--threads") == 0) bad = (a->threads = count_value(opt, val, 1)) < 0;
         else if (strcmp(opt, "--obs-fd") == 0) bad = (*fd = count_value(opt, val, 0)) < 0;
+        else if (strcmp(opt, "--token") == 0) {
+            bad = token_value(val) < 0;
+            *token_arg = argv[i];
+        }
         else {
             fprintf(stderr, "unknown option %s\n", opt);
+            bad = 1;
+        }
+        if (smoke_given > 1) {
+            fprintf(stderr, "give the smoke code once: --smoke or --smoke-file\n");
             bad = 1;
         }
         if (bad) {
@@ -710,10 +826,20 @@ int main(int argc, char **argv)
     /* No defaults for --cycles and --threads: the driver owns them. */
     harness_args a = {.smoke = "", .cycles = 0, .threads = 0};
     int fd = 3;
-    int status = parse_args(argc, argv, &a, &fd);
+    char *token_arg = NULL;
+    int status = parse_args(argc, argv, &a, &fd, &token_arg);
     if (status >= 0)
         return status;
+    if (token_arg) {
+        snprintf(obs_prefix, sizeof obs_prefix, "{\"token\":\"%s\",", token_arg);
+        /* Out of /proc/<pid>/cmdline, where any process could read it. */
+        memset(token_arg, '-', strlen(token_arg));
+    }
     obs_fd = fcntl_is_open(fd) ? fd : 1;
+    close_other_fds(obs_fd);
+    /* The harness writes to it; nothing it execs inherits it. */
+    if (obs_fd > 2)
+        fcntl(obs_fd, F_SETFD, FD_CLOEXEC);
     scenario_fn fn = find_scenario(a.scenario);
     if (fn == NULL) {
         fprintf(stderr, "unknown scenario '%s' (known: ", a.scenario);
@@ -721,6 +847,15 @@ int main(int argc, char **argv)
         fprintf(stderr, ")\n");
         return 2;
     }
+    if (a.smoke_file) {
+        char *smoke = read_file(a.smoke_file);
+        if (smoke == NULL)
+            harness_fatal("cannot read --smoke-file %s: %s", a.smoke_file, strerror(errno));
+        a.smoke = smoke;
+    }
+
+    /* Returns in the child; the parent supervises it and never returns. */
+    supervise();
 
     obs_line *l = obs_begin("start");
     obs_str(l, "scenario", a.scenario);

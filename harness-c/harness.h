@@ -20,6 +20,7 @@ typedef struct {
     const char *module;      /* import name */
     const char *module_dir;  /* put first on sys.path in every interpreter */
     const char *smoke;       /* code run with the module bound to `m`; may be empty */
+    const char *smoke_file;  /* where to read `smoke` from (--smoke-file), or NULL */
     const char *python_exe;  /* the interpreter's own executable, so getpath finds its stdlib */
     int cycles;              /* reinit */
     int threads;             /* free-threading: smoke code on this many threads at once */
@@ -28,13 +29,18 @@ typedef struct {
 /* ---- observation channel (harness.c) ---- */
 
 /* One JSON object per line; built field by field, written with one write(2)
- * so a crash right after still leaves every finished line intact. */
+ * so a crash right after still leaves every finished line intact. With a
+ * token, every line starts {"token":"<token>", so the driver can tell the
+ * harness's lines from anything else written to the descriptor. */
 typedef struct obs_line obs_line;
 obs_line *obs_begin(const char *ev);
 void obs_str(obs_line *l, const char *key, const char *value);
 void obs_int(obs_line *l, const char *key, long long value);
 void obs_bool(obs_line *l, const char *key, int value);
+/* Write the line; exit 4 when the channel is gone (the driver is gone). */
 void obs_end(obs_line *l);
+/* Write the line; if the channel is gone, go on anyway. */
+void obs_end_lossy(obs_line *l);
 
 /* ---- steps: the only vocabulary of "step" and of every "where" ----
  *
@@ -153,6 +159,14 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison l
                    PyObject *module);
 /* Drop the references; call in the interpreter the set was collected in. */
 void reach_release(reach_set *set);
+
+/* ---- supervision (supervisor.c) ---- */
+
+/* Fork: the parent becomes the cell's supervisor (a child subreaper) and
+ * never returns; it waits for the child, kills every process still running
+ * below it, reports a "cleanup" event and ends the way the child ended.
+ * Returns in the child, which runs the scenario. */
+void supervise(void);
 
 /* ---- scenarios (scenarios.c) ---- */
 

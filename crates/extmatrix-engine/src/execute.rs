@@ -1,5 +1,6 @@
 //! Execute: every cell of the plan, once per module its target built, each
-//! in its own harness process (own process group, timeout), in parallel.
+//! in its own harness process (own process group under the harness's
+//! supervisor, timeout, memory limit), in parallel.
 //! Keeps every cell's raw evidence for the judging pass; decides nothing
 //! about outcomes beyond "this cell cannot run".
 
@@ -123,6 +124,7 @@ fn units_of(
         scenario: cell.scenario,
         free_threaded: py.free_threaded,
         timeout,
+        memory_mb: plan.options.memory_mb,
     };
     let key = |module: &str| CellKey {
         target: target.name.clone(),
@@ -186,6 +188,7 @@ fn units_of(
                 cycles: plan.options.cycles,
                 threads: plan.options.threads,
                 timeout,
+                memory_mb: Some(plan.options.memory_mb),
             };
             (key(&module.name), facts, Unit::Run(command))
         })

@@ -118,6 +118,7 @@ mod tests {
                 scenario,
                 free_threaded: false,
                 timeout: Duration::from_secs(1),
+                memory_mb: 4096,
             },
             evidence,
             duration_ms,
@@ -138,6 +139,8 @@ mod tests {
             stdout_tail: String::new(),
             stderr_tail: String::new(),
             retries: vec![],
+            streams: Default::default(),
+            runner_notes: vec![],
         };
         let runs = [
             run_of(Scenario::Reinit, Evidence::Ran(crashed), 7),

@@ -37,6 +37,8 @@ pub struct CellFacts {
     pub free_threaded: bool,
     /// The timeout the cell was given.
     pub timeout: Duration,
+    /// The address-space limit the cell ran under, in MiB (`memory_mb`).
+    pub memory_mb: u64,
 }
 
 /// What the execute stage has for one cell.
@@ -103,6 +105,7 @@ fn judge_run(facts: &CellFacts, obs: &Observation) -> Verdict {
     findings.extend(rules::shared::findings(obs, &mut details));
     findings.extend(rules::gil::findings(facts, &details));
     findings.extend(rules::termination::findings(facts, obs, &mut details));
+    findings.extend(rules::streams::findings(obs));
     let (outcome, summary) = match most_severe(findings) {
         Some(f) => (f.outcome, f.summary),
         None => (Outcome::Pass, pass_summary(facts.scenario, obs, &details)),
@@ -123,6 +126,9 @@ fn gather(obs: &Observation) -> Details {
     let mut details = Details {
         stderr_tail: obs.stderr_tail.clone(),
         stdout_tail: obs.stdout_tail.clone(),
+        stderr_dropped_bytes: obs.streams.stderr_dropped_bytes,
+        stdout_dropped_bytes: obs.streams.stdout_dropped_bytes,
+        foreign_lines: obs.streams.foreign_lines,
         retries: obs.retries.clone(),
         ..Details::default()
     };
@@ -134,6 +140,7 @@ fn gather(obs: &Observation) -> Details {
             Event::Warning(w) => details.warnings.push(w.clone()),
             Event::Gil(g) => details.gil.push(g.clone()),
             Event::Note { message } => details.notes.push(message.clone()),
+            Event::Cleanup { left_behind } => details.left_behind = *left_behind,
             _ => {}
         }
     }
@@ -142,6 +149,7 @@ fn gather(obs: &Observation) -> Details {
             .iter()
             .map(|e| format!("not an event: {e}")),
     );
+    rules::streams::notes(obs, &mut details.notes);
     details
 }
 

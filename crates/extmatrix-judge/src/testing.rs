@@ -10,6 +10,7 @@ pub fn facts(scenario: Scenario) -> CellFacts {
         scenario,
         free_threaded: false,
         timeout: Duration::from_secs(5),
+        memory_mb: 4096,
     }
 }
 
@@ -28,6 +29,8 @@ pub fn observation(events: Vec<Event>, termination: Termination) -> Observation 
         stdout_tail: String::new(),
         stderr_tail: String::new(),
         retries: Vec::new(),
+        streams: Default::default(),
+        runner_notes: Vec::new(),
     }
 }
 

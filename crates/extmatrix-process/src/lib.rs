@@ -6,17 +6,37 @@
 //! not reach it behind extmatrix's back. The price is that extmatrix must
 //! kill those groups itself on an interrupt: every [`Supervised`] child is
 //! in one registry until it is reaped, and [`kill_all`] kills them all.
-//! The runner and the build-step runner share this; the hardening of
-//! process supervision (subreapers, cgroups, more signals) goes here.
+//! The runner and the build-step runner share this.
+//!
+//! A process group is not a cage: a process can leave it (`setsid`,
+//! `setpgid`, a double fork). A cell's leader is therefore a *supervisor*
+//! (the harness's own, `harness-c/supervisor.c`: a child subreaper that
+//! kills every process below it when it is done). Such a leader is spawned
+//! with [`Supervised::spawn_supervisor`] and asked to stop with SIGTERM
+//! first ([`Supervised::stop`], [`kill_all`]), so that it can find what
+//! left the group; only then, or if it does not stop in time, is the group
+//! killed.
 
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long [`kill_all`] gives supervisors to clean up after SIGTERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// A running process group: its id (the leader's pid) and whether the
+/// leader is a supervisor that cleans up below itself on SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Group {
+    pgid: libc::pid_t,
+    supervisor: bool,
+}
 
 /// The process groups started and not yet reaped.
-static RUNNING: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<Group>> = Mutex::new(Vec::new());
 
 /// The signal that interrupted this extmatrix; 0 while it runs on.
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
@@ -61,6 +81,7 @@ pub fn signal_name(signal: i32) -> String {
 /// until it is reaped. Dropped unreaped, it kills its group and reaps.
 pub struct Supervised {
     child: Child,
+    supervisor: bool,
     reaped: bool,
 }
 
@@ -68,29 +89,37 @@ impl Supervised {
     /// Spawn `command` as the leader of a new process group; refused once
     /// extmatrix is [`interrupt`]ed.
     pub fn spawn(command: &mut Command) -> io::Result<Supervised> {
-        let refused = || {
-            io::Error::new(
+        Self::spawn_group(command, false)
+    }
+
+    /// Spawn `command` as the leader of a new process group that is a
+    /// supervisor: on SIGTERM it kills everything below it (whatever its
+    /// group) and exits. [`Supervised::stop`] and [`kill_all`] send that
+    /// first.
+    pub fn spawn_supervisor(command: &mut Command) -> io::Result<Supervised> {
+        Self::spawn_group(command, true)
+    }
+
+    fn spawn_group(command: &mut Command, supervisor: bool) -> io::Result<Supervised> {
+        // Registered under the lock, so kill_all never misses a group; and
+        // checked under it, so nothing starts after an interrupt.
+        let mut running = RUNNING.lock().expect("registry lock");
+        if interrupted().is_some() {
+            return Err(io::Error::new(
                 io::ErrorKind::Interrupted,
                 "extmatrix was interrupted; nothing new is started",
-            )
-        };
-        if interrupted().is_some() {
-            return Err(refused());
+            ));
         }
         let child = command.process_group(0).spawn()?;
-        RUNNING
-            .lock()
-            .expect("registry lock")
-            .push(child.id() as libc::pid_t);
-        let supervised = Supervised {
+        running.push(Group {
+            pgid: child.id() as libc::pid_t,
+            supervisor,
+        });
+        Ok(Supervised {
             child,
+            supervisor,
             reaped: false,
-        };
-        // An interrupt between the check and the registration missed it.
-        if interrupted().is_some() {
-            return Err(refused()); // dropping it kills its group
-        }
-        Ok(supervised)
+        })
     }
 
     /// The child's pid, which is also its group's id.
@@ -102,19 +131,18 @@ impl Supervised {
     /// zombie its pid — the group's id — cannot be reused, so the group can
     /// still be killed safely.
     pub fn has_exited(&self) -> io::Result<bool> {
-        // SAFETY: waitid fills `info`; WNOWAIT leaves the child waitable.
-        unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            let rc = libc::waitid(
-                libc::P_PID,
-                self.pid() as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            );
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(info.si_pid() != 0)
+        exited_unreaped(self.pid())
+    }
+
+    /// Ask a supervisor to stop: SIGTERM (and SIGCONT, in case something
+    /// stopped it). It kills what is below it and exits; the caller waits
+    /// for that and kills the group if it takes too long. Any other leader:
+    /// SIGKILL to the group.
+    pub fn stop(&self) {
+        if self.supervisor {
+            ask_to_stop(self.pid());
+        } else {
+            self.kill_group();
         }
     }
 
@@ -129,7 +157,7 @@ impl Supervised {
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         let pid = self.pid();
         if let Ok(mut running) = RUNNING.lock() {
-            running.retain(|&p| p != pid);
+            running.retain(|g| g.pgid != pid);
         }
         self.reaped = true;
         self.child.wait()
@@ -171,12 +199,58 @@ pub fn die_with_parent(command: &mut Command) {
     let _ = command;
 }
 
-/// Kill every supervised process group that is running (on an interrupt).
+/// Kill every supervised process group that is running (on an interrupt):
+/// supervisors are asked first and given up to [`STOP_GRACE`] to clean up
+/// below themselves, then every group is killed. The registry stays locked
+/// throughout, so no leader in it can be reaped (and its pid reused) until
+/// this is done.
 pub fn kill_all() {
-    if let Ok(running) = RUNNING.lock() {
-        for &pgid in running.iter() {
-            kill_group(pgid);
+    let Ok(running) = RUNNING.lock() else {
+        return;
+    };
+    let supervisors: Vec<libc::pid_t> = running
+        .iter()
+        .filter(|g| g.supervisor)
+        .map(|g| g.pgid)
+        .collect();
+    for &pid in &supervisors {
+        ask_to_stop(pid);
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline
+        && !supervisors
+            .iter()
+            .all(|&pid| exited_unreaped(pid).unwrap_or(true))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for g in running.iter() {
+        kill_group(g.pgid);
+    }
+}
+
+fn exited_unreaped(pid: libc::pid_t) -> io::Result<bool> {
+    // SAFETY: waitid fills `info`; WNOWAIT leaves the child waitable.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
         }
+        Ok(info.si_pid() != 0)
+    }
+}
+
+fn ask_to_stop(pid: libc::pid_t) {
+    // SAFETY: plain syscalls on a registered, unreaped child.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        libc::kill(pid, libc::SIGCONT);
     }
 }
 
@@ -194,6 +268,10 @@ mod tests {
 
     /// `kill_all` reaches every test's groups: one test at a time.
     static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn registered(pid: libc::pid_t) -> bool {
+        RUNNING.lock().unwrap().iter().any(|g| g.pgid == pid)
+    }
 
     fn alive(pid: libc::pid_t) -> bool {
         // SAFETY: signal 0 only checks for existence.
@@ -270,7 +348,7 @@ mod tests {
         assert!(gone_soon(a_child) && gone_soon(b_child));
         a.wait().unwrap();
         b.wait().unwrap();
-        let pids = RUNNING.lock().unwrap().clone();
+        let pids: Vec<_> = RUNNING.lock().unwrap().iter().map(|g| g.pgid).collect();
         assert!(!pids.contains(&a.pid()) && !pids.contains(&b.pid()));
     }
 
@@ -281,7 +359,7 @@ mod tests {
         let pid = s.pid();
         drop(s);
         assert!(gone_soon(grandchild), "the group outlived its Supervised");
-        assert!(!RUNNING.lock().unwrap().contains(&pid));
+        assert!(!registered(pid));
     }
 
     #[test]
@@ -312,6 +390,72 @@ mod tests {
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
 
+    /// A shell that stands in for a supervisor: on SIGTERM it writes
+    /// `stopped` to a file and exits 0. Returns once the trap is set.
+    fn fake_supervisor(dir: &std::path::Path) -> (Supervised, std::path::PathBuf) {
+        let marker = dir.join("stopped");
+        let ready = dir.join("ready");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "trap 'echo stopped > {}; exit 0' TERM; touch {}; while :; do sleep 0.05; done",
+            marker.display(),
+            ready.display()
+        ));
+        let s = Supervised::spawn_supervisor(&mut cmd).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "the shell never set its trap");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (s, marker)
+    }
+
+    #[test]
+    fn kill_all_asks_supervisors_to_stop_before_killing_their_groups() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile_dir("kill-all");
+        let (mut s, stopped) = fake_supervisor(&dir);
+        kill_all();
+        assert!(exits_soon(&s));
+        let status = s.wait().unwrap();
+        assert!(
+            status.success() && stopped.exists(),
+            "SIGTERM first, and time to act on it: {status:?}"
+        );
+    }
+
+    #[test]
+    fn stopping_a_supervisor_is_sigterm_and_stopping_anything_else_is_sigkill() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile_dir("stop");
+        let (mut s, stopped) = fake_supervisor(&dir);
+        s.stop();
+        assert!(exits_soon(&s));
+        assert!(s.wait().unwrap().success() && stopped.exists());
+
+        let (mut plain, grandchild) = with_grandchild();
+        plain.stop();
+        assert!(exits_soon(&plain));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&plain.wait().unwrap()),
+            Some(libc::SIGKILL)
+        );
+        assert!(gone_soon(grandchild));
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(
+            format!(
+                "extmatrix-process-{}-{name}-{:?}",
+                std::process::id(),
+                Instant::now()
+            )
+            .replace(['.', ' '], "_"),
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn an_exited_child_is_seen_without_being_reaped() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -324,6 +468,6 @@ mod tests {
         // Not reaped yet: the zombie keeps the pid.
         assert!(std::fs::read_to_string(format!("/proc/{}/stat", s.pid())).is_ok());
         assert!(s.wait().unwrap().success());
-        assert!(!RUNNING.lock().unwrap().contains(&s.pid()));
+        assert!(!registered(s.pid()));
     }
 }

@@ -12,9 +12,18 @@
 //! [`Observation`] is what one harness run left behind, unjudged: the
 //! events, how the process ended, the tails of its output and the attempts
 //! before it. It is plain data (serde), so it can be kept and judged again.
+//!
+//! Every line the runner trusts carries the run's token (`--token`); the
+//! [`ChannelReader`] reads the channel as it arrives, in bounded memory,
+//! and sets aside every line without it as foreign.
 
+mod channel;
 mod step;
 
+pub use channel::{
+    Channel, ChannelReader, CHANNEL_CAP, FOREIGN_SAMPLES, MAX_LINE, OUTPUT_CAP,
+    PROTOCOL_ERRORS_KEPT,
+};
 pub use step::{Action, Stage, Step, SubinterpKind};
 
 use extmatrix_core::{id_enum, Requirement, Scenario};
@@ -65,6 +74,12 @@ pub enum Event {
         message: String,
     },
     Done,
+    /// The harness's supervisor, after the harness process ended: how many
+    /// processes below it were still running (whatever their process group
+    /// or session). All of them were killed.
+    Cleanup {
+        left_behind: u32,
+    },
 }
 
 id_enum! {
@@ -248,13 +263,47 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     pub events: Vec<Event>,
-    /// Lines on the observation channel that were not valid events.
+    /// Lines on the observation channel that carried the run's token but
+    /// were not valid events (the first [`PROTOCOL_ERRORS_KEPT`]; the rest
+    /// are counted in [`Streams::protocol_errors_dropped`]).
     pub protocol_errors: Vec<String>,
     pub termination: Termination,
     pub stdout_tail: String,
     pub stderr_tail: String,
     /// Earlier runs of this cell, if it was retried.
     pub retries: Vec<Attempt>,
+    /// What the runner saw of the channel and the output besides events.
+    #[serde(default)]
+    pub streams: Streams,
+    /// What the runner had to do or could not do (a supervisor that did not
+    /// stop when asked, a stream still open after the exit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runner_notes: Vec<String>,
+}
+
+/// How the cell's streams fared: lines that were not the harness's, what
+/// was dropped, what was cut off at its cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Streams {
+    /// Lines on the observation channel without the run's token: written by
+    /// something other than the harness, never trusted.
+    pub foreign_lines: u64,
+    /// The first [`FOREIGN_SAMPLES`] of them, cut to 200 characters.
+    pub foreign_samples: Vec<String>,
+    /// Protocol errors beyond the ones kept.
+    pub protocol_errors_dropped: u64,
+    /// The observation channel passed its cap: the runner stopped reading
+    /// it (the writer's next write failed), so events may be missing.
+    pub channel_cut: bool,
+    /// Bytes of stdout/stderr read and not kept (everything before the
+    /// tail).
+    pub stdout_dropped_bytes: u64,
+    pub stderr_dropped_bytes: u64,
+    /// stdout/stderr passed its cap: the runner stopped reading it (the
+    /// writer's next write failed with EPIPE).
+    pub stdout_cut: bool,
+    pub stderr_cut: bool,
 }
 
 impl Observation {
@@ -278,8 +327,10 @@ impl Observation {
     }
 }
 
-/// Parse the observation channel; lines that are not events are returned
-/// separately (the last one is often cut short by a crash).
+/// Parse the observation channel of a harness run by hand (no `--token`,
+/// every line trusted); lines that are not events are returned separately
+/// (the last one is often cut short by a crash). The runner reads through a
+/// [`ChannelReader`] instead.
 pub fn parse(text: &str) -> (Vec<Event>, Vec<String>) {
     let mut events = Vec::new();
     let mut errors = Vec::new();
@@ -359,6 +410,8 @@ mod tests {
             stdout_tail: String::new(),
             stderr_tail: String::new(),
             retries: vec![],
+            streams: Streams::default(),
+            runner_notes: vec![],
         }
     }
 

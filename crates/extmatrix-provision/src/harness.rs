@@ -10,13 +10,17 @@ use std::path::{Path, PathBuf};
 
 /// The harness sources, compiled into this binary so an installed extmatrix
 /// needs no checkout.
-const HARNESS_SOURCES: [(&str, &str); 4] = [
+const HARNESS_SOURCES: [(&str, &str); 5] = [
     ("harness.h", include_str!("../../../harness-c/harness.h")),
     ("harness.c", include_str!("../../../harness-c/harness.c")),
     ("identity.c", include_str!("../../../harness-c/identity.c")),
     (
         "scenarios.c",
         include_str!("../../../harness-c/scenarios.c"),
+    ),
+    (
+        "supervisor.c",
+        include_str!("../../../harness-c/supervisor.c"),
     ),
 ];
 

@@ -1,23 +1,36 @@
-//! Run cells: one harness process per cell, in its own process group, with a
-//! timeout, and turn what it reported into an [`Observation`].
+//! Run cells: one harness process per cell, in its own process group under
+//! its own supervisor, with a timeout, and turn what it reported into an
+//! [`Observation`].
 //!
-//! The harness writes JSON lines to fd 3, which is an anonymous file here, not
-//! a pipe: nothing has to drain it while the child runs, and every line
-//! written before a crash is still there afterwards. stdout and stderr go to
-//! files too; only their tails are kept. A child that outlives its timeout is
-//! killed with its whole process group. Nothing in this crate judges: see
-//! `extmatrix-judge`.
+//! The harness writes JSON lines to the observation channel: a pipe to this
+//! process on a high descriptor ([`OBS_FD`]), every line starting with a
+//! token drawn for this run. The pipe is read while the cell runs and until
+//! every writer is gone, so every line written before a crash is read; a
+//! pipe cannot be seeked or truncated, and a line without the token is set
+//! aside as foreign (see `extmatrix_protocol::ChannelReader`). stdout and
+//! stderr are pipes too, of which only the tails are kept. Nothing read is
+//! unbounded: the channel is read up to [`CHANNEL_CAP`], each output up to
+//! [`OUTPUT_CAP`]; past a cap the pipe is closed, so the writer's next write
+//! fails, and the observation says so.
+//!
+//! The harness is its own supervisor (`harness-c/supervisor.c`): it kills
+//! every process the target left below it, whatever its group, and reports
+//! how many. At the timeout the supervisor is asked to stop (SIGTERM); if it
+//! does not within [`STOP_GRACE`], the process group is killed. A cell runs
+//! under an address-space limit ([`CellCommand::memory_mb`]). Nothing in
+//! this crate judges: see `extmatrix-judge`.
 
-pub use extmatrix_protocol::{Attempt, Observation, Termination};
+pub use extmatrix_process::STOP_GRACE;
+pub use extmatrix_protocol::{Attempt, Observation, Streams, Termination, CHANNEL_CAP, OUTPUT_CAP};
 
 use extmatrix_core::Scenario;
 use extmatrix_process::{signal_name, Supervised};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use extmatrix_protocol::ChannelReader;
+use std::io::{PipeReader, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,25 +41,56 @@ pub struct CellCommand {
     pub scenario: Scenario,
     pub module: String,
     pub module_dir: PathBuf,
+    /// Passed to the harness in a file (`--smoke-file`), whatever its size.
     pub smoke: Option<String>,
     pub python_exe: PathBuf,
     pub cycles: u32,
     /// Threads running the smoke code at once in `free-threading`.
     pub threads: u32,
     pub timeout: Duration,
+    /// The address-space limit (`RLIMIT_AS`) of the cell's processes, in
+    /// MiB; `None`: none.
+    pub memory_mb: Option<u64>,
 }
 
+/// The descriptor the harness writes its observations to: high, so that a
+/// library that takes fd 3 (or any low descriptor) for its own log does not
+/// write into it by accident.
+pub const OBS_FD: RawFd = 1000;
 /// How much of stdout/stderr a cell keeps.
-const TAIL_BYTES: u64 = 4096;
+pub const TAIL_BYTES: usize = 4096;
 /// How often a running child is checked on.
 const POLL: Duration = Duration::from_millis(10);
+/// How long the streams may stay open after the harness ended (held open
+/// by a process outside the cell) before the runner stops reading.
+const DRAIN: Duration = Duration::from_secs(2);
+/// One read.
+const CHUNK: usize = 64 * 1024;
 
 /// Run one cell to completion or timeout.
 pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
-    let mut obs = tempfile::tempfile()?;
-    let mut stdout = tempfile::tempfile()?;
-    let mut stderr = tempfile::tempfile()?;
+    let token = token()?;
+    let smoke_file = match cmd.smoke.as_deref() {
+        Some(code) if !code.is_empty() => {
+            let mut file = tempfile::Builder::new()
+                .prefix("extmatrix-smoke-")
+                .suffix(".py")
+                .tempfile()?;
+            file.write_all(code.as_bytes())?;
+            file.flush()?;
+            Some(file)
+        }
+        _ => None,
+    };
+    let (obs_read, obs_write) = std::io::pipe()?;
+    let (out_read, out_write) = std::io::pipe()?;
+    let (err_read, err_write) = std::io::pipe()?;
 
+    let setup = ChildSetup {
+        obs_write: obs_write.as_raw_fd(),
+        obs_fd: obs_fd(),
+        address_space: cmd.memory_mb.map(|mb| mb.saturating_mul(1 << 20)),
+    };
     let mut command = Command::new(&cmd.harness);
     command
         .arg("--scenario")
@@ -60,68 +104,353 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         .arg("--cycles")
         .arg(cmd.cycles.to_string())
         .arg("--threads")
-        .arg(cmd.threads.to_string())
-        .arg("--smoke")
-        .arg(cmd.smoke.as_deref().unwrap_or(""))
+        .arg(cmd.threads.to_string());
+    if let Some(file) = &smoke_file {
+        command.arg("--smoke-file").arg(file.path());
+    }
+    command
         .arg("--obs-fd")
-        .arg("3")
+        .arg(setup.obs_fd.to_string())
+        .arg("--token")
+        .arg(&token)
         .stdin(Stdio::null())
-        .stdout(stdout.try_clone()?)
-        .stderr(stderr.try_clone()?);
-    let obs_fd = obs.as_raw_fd();
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        .stdout(out_write)
+        .stderr(err_write);
+    // SAFETY: ChildSetup::apply makes only async-signal-safe calls.
     unsafe {
-        command.pre_exec(move || {
-            if obs_fd == 3 {
-                // dup2 onto itself keeps FD_CLOEXEC; clear it by hand.
-                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(obs_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(move || setup.apply());
     }
 
     let start = Instant::now();
-    // Its own group, so a timeout can kill whatever the target spawned too.
-    let mut child = Supervised::spawn(&mut command)?;
-    let termination = loop {
-        if child.has_exited()? {
-            // Still a zombie, so its pid (the group's id) cannot be reused
-            // yet: kill whatever the target left running in the group, then reap.
-            child.kill_group();
-            let status = child.wait()?;
-            break match status.signal() {
-                Some(signal) => Termination::Signaled {
-                    signal,
-                    name: signal_name(signal),
-                },
-                None => Termination::Exited {
-                    code: status.code().unwrap_or(-1),
-                },
-            };
-        }
-        if start.elapsed() >= cmd.timeout {
-            child.kill_group();
-            child.wait()?;
-            break Termination::TimedOut {
-                after_ms: start.elapsed().as_millis() as u64,
-            };
-        }
-        std::thread::sleep(POLL);
-    };
+    // Its own group, led by the harness's supervisor, so a timeout can
+    // kill whatever the target spawned too.
+    let mut child = Supervised::spawn_supervisor(&mut command)?;
+    // Our copies of the write ends: the pipes reach EOF only without them.
+    drop(command);
+    drop(obs_write);
 
-    let (events, protocol_errors) = extmatrix_protocol::parse(&read_all(&mut obs)?);
+    let mut channel = ChannelReader::new(Some(&token));
+    let mut stdout = Tail::default();
+    let mut stderr = Tail::default();
+    let mut inlets = [
+        Inlet::new(obs_read, CHANNEL_CAP),
+        Inlet::new(out_read, OUTPUT_CAP),
+        Inlet::new(err_read, OUTPUT_CAP),
+    ];
+    let mut notes = Vec::new();
+    let mut status: Option<ExitStatus> = None;
+    let mut timed_out: Option<Instant> = None;
+    let mut killed = false;
+    let mut exited: Option<Instant> = None;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if status.is_none() {
+            if child.has_exited()? {
+                // Still a zombie, so its pid (the group's id) cannot be
+                // reused yet: kill whatever is left in the group, then reap.
+                child.kill_group();
+                status = Some(child.wait()?);
+                exited = Some(Instant::now());
+            } else if timed_out.is_none() && start.elapsed() >= cmd.timeout {
+                child.stop();
+                timed_out = Some(Instant::now());
+            } else if timed_out.is_some_and(|at| at.elapsed() >= STOP_GRACE) && !killed {
+                child.kill_group();
+                killed = true;
+                notes.push(format!(
+                    "the harness's supervisor did not stop within {} s of SIGTERM; its process group was killed (processes outside the group may have survived)",
+                    STOP_GRACE.as_secs()
+                ));
+            }
+        }
+        if let Some(at) = exited {
+            if inlets.iter().all(|i| !i.is_open()) {
+                break;
+            }
+            if at.elapsed() >= DRAIN {
+                notes.push(format!(
+                    "{} still open {} s after the harness ended (a process outside the cell holds it); stopped reading",
+                    open_names(&inlets),
+                    DRAIN.as_secs()
+                ));
+                break;
+            }
+        }
+        let ready = wait_readable(&inlets, POLL)?;
+        for (i, inlet) in inlets.iter_mut().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            match i {
+                0 => inlet.pump(&mut buf, |b| channel.feed(b))?,
+                1 => inlet.pump(&mut buf, |b| stdout.push(b))?,
+                _ => inlet.pump(&mut buf, |b| stderr.push(b))?,
+            }
+        }
+    }
+    drop(smoke_file);
+
+    let termination = match (timed_out, status) {
+        (Some(_), _) => Termination::TimedOut {
+            after_ms: start.elapsed().as_millis() as u64,
+        },
+        (None, Some(status)) => match status.signal() {
+            Some(signal) => Termination::Signaled {
+                signal,
+                name: signal_name(signal),
+            },
+            None => Termination::Exited {
+                code: status.code().unwrap_or(-1),
+            },
+        },
+        (None, None) => unreachable!("the loop ends only after the child was reaped"),
+    };
+    let channel = channel.finish();
+    let (stdout_tail, stdout_dropped_bytes) = stdout.finish();
+    let (stderr_tail, stderr_dropped_bytes) = stderr.finish();
     Ok(Observation {
-        events,
-        protocol_errors,
+        events: channel.events,
+        protocol_errors: channel.protocol_errors,
         termination,
-        stdout_tail: tail(&mut stdout)?,
-        stderr_tail: tail(&mut stderr)?,
+        stdout_tail,
+        stderr_tail,
         retries: Vec::new(),
+        streams: Streams {
+            foreign_lines: channel.foreign_lines,
+            foreign_samples: channel.foreign_samples,
+            protocol_errors_dropped: channel.protocol_errors_dropped,
+            channel_cut: inlets[0].cut,
+            stdout_dropped_bytes,
+            stderr_dropped_bytes,
+            stdout_cut: inlets[1].cut,
+            stderr_cut: inlets[2].cut,
+        },
+        runner_notes: notes,
     })
+}
+
+/// What the child does between fork and exec (after std has set up its
+/// stdin/stdout/stderr): put the channel's write end on its descriptor and
+/// set the address-space limit.
+#[derive(Debug, Clone, Copy)]
+struct ChildSetup {
+    obs_write: RawFd,
+    obs_fd: RawFd,
+    address_space: Option<u64>,
+}
+
+impl ChildSetup {
+    /// Only async-signal-safe calls (getrlimit, setrlimit, dup2, fcntl).
+    fn apply(&self) -> std::io::Result<()> {
+        let err = std::io::Error::last_os_error;
+        // SAFETY: plain syscalls on this process's own descriptors and limits.
+        unsafe {
+            let mut files: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) == 0
+                && files.rlim_cur <= self.obs_fd as libc::rlim_t
+            {
+                files.rlim_cur = self.obs_fd as libc::rlim_t + 1;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &files) < 0 {
+                    return Err(err());
+                }
+            }
+            if self.obs_write == self.obs_fd {
+                // dup2 onto itself keeps FD_CLOEXEC; clear it by hand.
+                if libc::fcntl(self.obs_fd, libc::F_SETFD, 0) < 0 {
+                    return Err(err());
+                }
+            } else if libc::dup2(self.obs_write, self.obs_fd) < 0 {
+                return Err(err());
+            }
+            if let Some(bytes) = self.address_space {
+                let mut limit: libc::rlimit = std::mem::zeroed();
+                if libc::getrlimit(libc::RLIMIT_AS, &mut limit) < 0 {
+                    return Err(err());
+                }
+                let bytes = (bytes as libc::rlim_t).min(limit.rlim_max);
+                limit.rlim_cur = bytes;
+                limit.rlim_max = bytes;
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) < 0 {
+                    return Err(err());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`OBS_FD`], or the highest descriptor the hard limit allows when that is
+/// lower (the child raises its soft limit to fit).
+fn obs_fd() -> RawFd {
+    // SAFETY: getrlimit fills `files`.
+    let mut files: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) } < 0
+        || files.rlim_max > OBS_FD as libc::rlim_t
+    {
+        return OBS_FD;
+    }
+    (files.rlim_max as RawFd - 1).max(3)
+}
+
+/// 128 random bits as hex (getrandom), fresh for every run.
+fn token() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        // SAFETY: getrandom writes at most the given length into the buffer.
+        let n = unsafe {
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// One of the cell's streams, read as it arrives, up to a cap.
+struct Inlet {
+    pipe: Option<PipeReader>,
+    read: u64,
+    cap: u64,
+    /// The cap was reached and the pipe closed.
+    cut: bool,
+}
+
+impl Inlet {
+    fn new(pipe: PipeReader, cap: u64) -> Inlet {
+        Inlet {
+            pipe: Some(pipe),
+            read: 0,
+            cap,
+            cut: false,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// Read what is there (poll said so) into `sink`; at EOF or at the cap,
+    /// close the pipe.
+    fn pump(&mut self, buf: &mut [u8], mut sink: impl FnMut(&[u8])) -> std::io::Result<()> {
+        let Some(pipe) = &mut self.pipe else {
+            return Ok(());
+        };
+        let want = buf.len().min((self.cap - self.read) as usize);
+        match pipe.read(&mut buf[..want]) {
+            Ok(0) => self.pipe = None,
+            Ok(n) => {
+                self.read += n as u64;
+                sink(&buf[..n]);
+                if self.read >= self.cap {
+                    self.cut = true;
+                    self.pipe = None;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
+
+/// Which inlets have something to read (or are at EOF), waiting up to
+/// `timeout`.
+fn wait_readable(inlets: &[Inlet; 3], timeout: Duration) -> std::io::Result<[bool; 3]> {
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+    let mut which = Vec::with_capacity(3);
+    for (i, inlet) in inlets.iter().enumerate() {
+        if let Some(pipe) = &inlet.pipe {
+            fds.push(libc::pollfd {
+                fd: pipe.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            which.push(i);
+        }
+    }
+    let mut ready = [false; 3];
+    if fds.is_empty() {
+        std::thread::sleep(timeout);
+        return Ok(ready);
+    }
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
+    let rc = unsafe {
+        libc::poll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            timeout.as_millis() as libc::c_int,
+        )
+    };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted {
+            Ok(ready)
+        } else {
+            Err(e)
+        };
+    }
+    for (fd, &i) in fds.iter().zip(&which) {
+        ready[i] = fd.revents != 0;
+    }
+    Ok(ready)
+}
+
+fn open_names(inlets: &[Inlet; 3]) -> String {
+    ["the observation channel", "stdout", "stderr"]
+        .iter()
+        .zip(inlets)
+        .filter(|(_, i)| i.is_open())
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// The last [`TAIL_BYTES`] of a stream and how many bytes came before them.
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    total: u64,
+}
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        if chunk.len() >= TAIL_BYTES {
+            self.bytes.clear();
+            self.bytes
+                .extend_from_slice(&chunk[chunk.len() - TAIL_BYTES..]);
+            return;
+        }
+        self.bytes.extend_from_slice(chunk);
+        if self.bytes.len() > 2 * TAIL_BYTES {
+            self.bytes.drain(..self.bytes.len() - TAIL_BYTES);
+        }
+    }
+
+    /// The tail as text (from a line start when it was cut) and how many
+    /// bytes were dropped before it.
+    fn finish(mut self) -> (String, u64) {
+        if self.bytes.len() > TAIL_BYTES {
+            self.bytes.drain(..self.bytes.len() - TAIL_BYTES);
+        }
+        let mut kept: &[u8] = &self.bytes;
+        if self.total > kept.len() as u64 {
+            if let Some(i) = kept.iter().position(|&b| b == b'\n') {
+                kept = &kept[i + 1..];
+            }
+        }
+        (
+            String::from_utf8_lossy(kept).into_owned(),
+            self.total - kept.len() as u64,
+        )
+    }
 }
 
 /// Run a cell up to `attempts` times while the interpreter itself fails
@@ -143,28 +472,6 @@ pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Ob
         obs.retries = retries;
         return Ok(obs);
     }
-}
-
-fn read_all(file: &mut File) -> std::io::Result<String> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn tail(file: &mut File) -> std::io::Result<String> {
-    let len = file.seek(SeekFrom::End(0))?;
-    let from = len.saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(from))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    // Start at a line boundary when the tail was cut.
-    let text = match (from > 0, text.find('\n')) {
-        (true, Some(i)) => &text[i + 1..],
-        _ => &text[..],
-    };
-    Ok(text.to_owned())
 }
 
 /// The default parallelism: the number of cores.
@@ -219,5 +526,35 @@ mod tests {
         });
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert_eq!(done.load(Ordering::Relaxed), 50);
+    }
+
+    #[test]
+    fn a_tail_keeps_the_last_lines_and_counts_the_rest() {
+        let mut tail = Tail::default();
+        tail.push(b"short\n");
+        assert_eq!(tail.finish(), ("short\n".to_owned(), 0));
+
+        let mut tail = Tail::default();
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef012345678901234\n";
+        for _ in 0..1000 {
+            tail.push(line);
+            assert!(tail.bytes.len() <= 2 * TAIL_BYTES);
+        }
+        tail.push(&vec![b'x'; 3 * TAIL_BYTES]);
+        tail.push(b"\nlast\n");
+        let (text, dropped) = tail.finish();
+        assert_eq!(text, "last\n");
+        assert_eq!(dropped, 1000 * 64 + 3 * TAIL_BYTES as u64 + 1);
+    }
+
+    #[test]
+    fn tokens_are_128_bits_of_hex_and_differ() {
+        let a = token().unwrap();
+        let b = token().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
     }
 }

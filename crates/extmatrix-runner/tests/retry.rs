@@ -35,6 +35,7 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         // Far too short for Py_Initialize: every attempt is killed before
         // the target is imported.
         timeout: Duration::from_millis(1),
+        memory_mb: None,
     };
 
     let obs = run_cell_retrying(&command, 3).unwrap();

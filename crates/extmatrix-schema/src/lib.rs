@@ -131,12 +131,27 @@ pub struct Details {
     pub stderr_tail: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub stdout_tail: String,
+    /// Bytes of stderr/stdout read and not kept (everything before the
+    /// tail; reading stops at a cap, see the notes).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stderr_dropped_bytes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stdout_dropped_bytes: u64,
+    /// Processes still running below the harness when it ended, whatever
+    /// their process group or session (a forked daemon, a `setsid` child);
+    /// all of them were killed. Evidence, not an outcome.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_behind: u32,
+    /// Lines on the observation channel without the run's token: not
+    /// written by the harness, never trusted (the first few are in the notes).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub foreign_lines: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// The failed build behind a `build-failed` cell (or a harness that did not build).

@@ -104,7 +104,15 @@ pub struct Options {
     pub jobs: Option<usize>,
     /// Threads running the smoke code at once in `free-threading` (>= 1, default 4).
     pub threads: u32,
+    /// Address-space limit of every cell's processes, in MiB (>= 1, default
+    /// [`DEFAULT_MEMORY_MB`]).
+    pub memory_mb: u64,
 }
+
+/// The default `memory_mb`: room for free-threaded and debug builds, which
+/// reserve far more address space than they use (about 1.3 GiB for a
+/// free-threaded 3.13 with a few threads).
+pub const DEFAULT_MEMORY_MB: u64 = 4096;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetSpec {
@@ -145,13 +153,15 @@ pub struct SpecError {
 }
 
 impl Default for Options {
-    /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core, `threads: 4`.
+    /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core, `threads: 4`,
+    /// `memory_mb: 4096`.
     fn default() -> Self {
         Options {
             cycles: 5,
             timeout_s: 60,
             jobs: None,
             threads: 4,
+            memory_mb: DEFAULT_MEMORY_MB,
         }
     }
 }
@@ -165,7 +175,7 @@ impl fmt::Display for Location {
 
 /// Keys allowed at the top of a matrix file.
 const TOP_KEYS: &[&str] = &["pythons", "scenarios", "options", "targets"];
-const OPTION_KEYS: &[&str] = &["cycles", "timeout_s", "jobs", "threads"];
+const OPTION_KEYS: &[&str] = &["cycles", "timeout_s", "jobs", "threads", "memory_mb"];
 const TARGET_KEYS: &[&str] = &["name", "c", "module", "smoke"];
 const PYTHON_PATH_KEYS: &[&str] = &["id", "path"];
 const PYTHON_BUILD_KEYS: &[&str] = &["id", "source", "variant", "configure"];
@@ -675,7 +685,7 @@ impl Context<'_> {
         Ok(scenarios)
     }
 
-    /// `options: {cycles, timeout_s, jobs, threads}`, each optional.
+    /// `options: {cycles, timeout_s, jobs, threads, memory_mb}`, each optional.
     fn options(&self, node: &Node) -> Result<Options, SpecError> {
         let fields = self.fields(node, "`options`", OPTION_KEYS)?;
         let mut options = Options::default();
@@ -690,6 +700,9 @@ impl Context<'_> {
         }
         if let Some(threads) = fields.get("threads") {
             options.threads = self.positive_int(threads, "threads")?;
+        }
+        if let Some(memory_mb) = fields.get("memory_mb") {
+            options.memory_mb = self.positive_int(memory_mb, "memory_mb")?;
         }
         Ok(options)
     }

@@ -115,6 +115,7 @@ targets:
             timeout_s: 120,
             jobs: Some(2),
             threads: 4,
+            memory_mb: 4096,
         },
         targets: vec![
             TargetSpec {
@@ -153,6 +154,7 @@ fn optional_sections_default() {
             timeout_s: 60,
             jobs: None,
             threads: 4,
+            memory_mb: 4096,
         }
     );
     assert_eq!(matrix.targets[0].module, "isolated_ok");
@@ -169,6 +171,7 @@ fn optional_sections_default() {
             timeout_s: 60,
             jobs: Some(8),
             threads: 4,
+            memory_mb: 4096,
         }
     );
 }
@@ -228,7 +231,7 @@ fn unknown_key_in_options() {
     );
     assert_eq!(
         message,
-        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs, threads"
+        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs, threads, memory_mb"
     );
 }
 
@@ -296,7 +299,7 @@ fn wrong_type_for_an_option() {
         10,
     );
     assert!(message.starts_with(
-        "`options` must be a mapping with keys cycles, timeout_s, jobs, threads, found a list"
+        "`options` must be a mapping with keys cycles, timeout_s, jobs, threads, memory_mb, found a list"
     ));
 }
 
@@ -584,6 +587,37 @@ fn threads_option() {
         message,
         "`threads` must be an integer >= 1, found integer 0"
     );
+}
+
+#[test]
+fn memory_mb_option() {
+    let project = Project::new();
+    let matrix = project.parse(&format!("pythons: auto\n{TARGETS}")).unwrap();
+    assert_eq!(matrix.options.memory_mb, extmatrix_spec::DEFAULT_MEMORY_MB);
+
+    let matrix = project
+        .parse(&format!(
+            "pythons: auto\noptions: {{memory_mb: 1024}}\n{TARGETS}"
+        ))
+        .unwrap();
+    assert_eq!(matrix.options.memory_mb, 1024);
+
+    for (value, found) in [
+        ("0", "integer 0"),
+        ("-5", "integer -5"),
+        ("lots", "string \"lots\""),
+    ] {
+        let message = project.error_at(
+            &format!("pythons: auto\noptions: {{memory_mb: {value}}}\n{TARGETS}"),
+            2,
+            22,
+        );
+        assert!(
+            message.starts_with("`memory_mb` must be an integer >= 1, found ")
+                && message.contains(found),
+            "{value}: {message}"
+        );
+    }
 }
 
 /// 64 hex digits, upper case (stored lower case).

@@ -10,4 +10,5 @@ pub mod gil;
 pub mod provision;
 pub mod refusal;
 pub mod shared;
+pub mod streams;
 pub mod termination;

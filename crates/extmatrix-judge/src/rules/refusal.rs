@@ -63,17 +63,24 @@ pub fn findings(facts: &CellFacts, details: &Details) -> Vec<Finding> {
                     format!("refused as declared: {}", err.message),
                 )
             } else {
-                Finding::new(Outcome::ImportError, import_error_summary(err))
+                Finding::new(Outcome::ImportError, import_error_summary(facts, err))
             }
         })
         .collect()
 }
 
-fn import_error_summary(err: &ImportFailure) -> String {
+fn import_error_summary(facts: &CellFacts, err: &ImportFailure) -> String {
     let mut s = format!("{} in step `{}`", err.exc_type, err.step);
     if !err.message.is_empty() {
         s.push_str(": ");
         s.push_str(&err.message);
+    }
+    if err.exc_type == "MemoryError" {
+        // The usual cause in a cell: its address-space limit.
+        s.push_str(&format!(
+            " (the cell's memory limit is {} MiB: options.memory_mb)",
+            facts.memory_mb
+        ));
     }
     s
 }

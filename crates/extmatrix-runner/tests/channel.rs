@@ -1,0 +1,102 @@
+//! What a cell's process sees of its run, and what survives its crash: on
+//! the real harness, through `run_cell`.
+
+use extmatrix_core::Scenario;
+use extmatrix_protocol::Event;
+use extmatrix_runner::{run_cell, CellCommand, Observation, Termination, OBS_FD};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The harness for cp312 (or any non-free-threaded interpreter), built in
+/// the cache the extmatrix tests share, and a cell command running
+/// `smoke` in `import` on the `json` module (no fixture to build).
+fn command(smoke: &str) -> CellCommand {
+    let discovery = extmatrix_pythons::discover(&extmatrix_pythons::SearchPlaces::from_env());
+    let py = discovery
+        .get("cp312")
+        .or_else(|| discovery.pythons.iter().find(|p| !p.free_threaded))
+        .unwrap_or_else(|| panic!("no interpreter to build the harness for: {discovery:?}"));
+    let cache = extmatrix_provision::Store::new(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extmatrix-cache"),
+    );
+    let harness = extmatrix_provision::harness(&cache, py)
+        .unwrap_or_else(|f| panic!("the harness did not build: {}\n{}", f.summary, f.output));
+    CellCommand {
+        harness,
+        scenario: Scenario::Import,
+        module: "json".into(),
+        module_dir: std::env::temp_dir(),
+        smoke: Some(smoke.into()),
+        python_exe: py.path.clone(),
+        cycles: 1,
+        threads: 1,
+        timeout: Duration::from_secs(30),
+        memory_mb: Some(4096),
+    }
+}
+
+fn errors(obs: &Observation) -> Vec<String> {
+    obs.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Error(f) => Some(format!("{}: {}", f.exc_type, f.message)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Mutations caught: leaving the token on the harness's command line (any
+/// process of the user could read it in /proc); leaving inherited
+/// descriptors open in the cell; a low channel descriptor.
+#[test]
+fn the_cell_sees_no_token_and_no_descriptor_but_its_own_and_the_channel() {
+    let smoke = format!(
+        "import os\n\
+         for pid in (os.getpid(), os.getppid()):\n    \
+             with open(f'/proc/{{pid}}/cmdline', 'rb') as f:\n        \
+                 args = f.read().split(b'\\0')\n    \
+             token = args[args.index(b'--token') + 1]\n    \
+             assert token and set(token) == {{ord('-')}}, token\n\
+         fds = sorted(int(fd) for fd in os.listdir('/proc/self/fd'))\n\
+         assert [fd for fd in fds if fd > 2][-1] == {OBS_FD}, fds\n\
+         assert len([fd for fd in fds if fd > 2]) == 2, fds  # the channel and listdir's own\n"
+    );
+    // An inherited descriptor without FD_CLOEXEC, as a careless parent of
+    // extmatrix would leave one.
+    let leaked = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: clearing FD_CLOEXEC on a descriptor this test owns.
+    unsafe {
+        libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&leaked), libc::F_SETFD, 0);
+    }
+    let obs = run_cell(&command(&smoke)).unwrap();
+    drop(leaked);
+    assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
+    assert_eq!(obs.termination, Termination::Exited { code: 0 });
+    assert!(obs.events.contains(&Event::Done));
+    assert_eq!(obs.streams.foreign_lines, 0);
+}
+
+/// Mutations caught: the supervisor exiting 0 instead of raising the
+/// child's signal; the runner not draining the channel after the exit.
+#[test]
+fn a_crash_is_the_same_signal_and_every_line_before_it_is_kept() {
+    let obs = run_cell(&command(
+        "import os, signal\nprint('before the crash', flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    ))
+    .unwrap();
+    assert!(
+        matches!(&obs.termination, Termination::Signaled { signal, .. } if *signal == libc::SIGSEGV),
+        "{:?}",
+        obs.termination
+    );
+    assert_eq!(
+        obs.last_step().map(|s| s.to_string()).as_deref(),
+        Some("smoke")
+    );
+    assert!(
+        obs.events.contains(&Event::Cleanup { left_behind: 0 }),
+        "the supervisor's line comes after the crash: {:?}",
+        obs.events
+    );
+    assert_eq!(obs.stdout_tail, "before the crash\n");
+}

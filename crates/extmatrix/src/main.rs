@@ -38,7 +38,8 @@ enum Command {
     ///
     /// Exit status: 0 when no cell is crash, hang, import-error,
     /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
-    /// or command line.
+    /// or command line, a --json path that cannot take a report, or a cache
+    /// directory that cannot be used (checked before anything runs).
     Run(RunArgs),
     /// List the CPython interpreters found on this machine that can be embedded.
     Pythons(PythonsArgs),
@@ -50,7 +51,9 @@ enum Command {
 struct RunArgs {
     /// The matrix file (YAML); paths in it are relative to it.
     matrix: PathBuf,
-    /// Also write the full report as JSON (schema_version 1) to this path.
+    /// Also write the full report as JSON (schema_version 1) to this path:
+    /// a file is replaced atomically, a symlink followed, a FIFO, device or
+    /// /dev/stdout written as it is.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].

@@ -15,14 +15,28 @@
 //!   progress bar can say "waiting") and then uses the first one's result;
 //! - work happens in `<root>/tmp/<kind>.<name>.XXXXXX/` and the finished
 //!   entry is renamed into place (same filesystem: atomic);
-//! - `meta.json` is written last, atomically; its presence is what
-//!   "complete" means. An entry without it is removed and rebuilt. Every
-//!   meta carries a [`Stamp`]: what built it and when, its inputs (for
-//!   prune), its size;
+//! - `meta.json` is written into the finished entry before it is renamed
+//!   into place (an entry a build installs itself, to run it from where it
+//!   lives, gets it last), atomically; its presence is what "complete"
+//!   means. An entry without it is removed and rebuilt. Every
+//!   meta carries a [`Stamp`]: what built it and when, its inputs, its
+//!   artifacts (size and sha256 of the files the entry exists for), its
+//!   size;
+//! - an entry is *used* only while it is intact and current
+//!   ([`Stamp::problem`]): every artifact as recorded, every recorded file
+//!   input with the same sha256, every program input not replaced. A
+//!   damaged or stale entry is a miss: it is rebuilt and the new build
+//!   takes its place in one `rename` (an exchange), so a run that is using
+//!   the old one never finds the entry missing;
 //! - `<root>/<kind>/logs/<name>.log` keeps the build's log (after success
 //!   and failure);
-//! - [`Store::prune`] removes the entries a caller's rule rejects,
-//!   incomplete entries and `tmp/` leftovers, never an entry being built.
+//! - [`Store::prune`] removes the entries a caller's rule rejects, damaged
+//!   and incomplete entries and `tmp/` leftovers, never an entry being
+//!   built; [`Store::collect_stale_work`] removes only work directories
+//!   older than a given age whose build is not running (each run does it
+//!   at start);
+//! - [`Store::check_dir`] says, before anything runs, when the root cannot
+//!   be a cache (a file, a directory that cannot be written).
 //!
 //! [`key`] is the one cache-key hash and [`Cmd`] the one way to run a build
 //! step (logged, tail kept, per-line callback, timeout).
@@ -137,6 +151,21 @@ pub enum RootError {
     NotAbsolute { path: PathBuf, source: io::Error },
 }
 
+/// A cache root that cannot be used ([`Store::check_dir`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the cache directory {} cannot be used: {}{why}; pass --cache-dir DIR or set \
+     EXTMATRIX_CACHE_DIR to a directory extmatrix may write",
+    root.display(),
+    if path == root { String::new() } else { format!("{} ", path.display()) }
+)]
+pub struct UnusableCache {
+    pub root: PathBuf,
+    /// The root, or what under it is in the way.
+    pub path: PathBuf,
+    pub why: String,
+}
+
 /// One thing an entry was built from, recorded so that prune can tell
 /// whether the entry can still be reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,8 +238,83 @@ pub struct Stamp {
     pub built_at: u64,
     /// What it was built from.
     pub inputs: Vec<Input>,
+    /// The files the entry exists for (a module, a binary), checked on
+    /// every lookup. Empty in entries made before artifacts were recorded.
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
     /// The size of the entry's files.
     pub size_bytes: u64,
+}
+
+/// A file of an entry as it was when the entry was finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Relative to the entry.
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+impl Artifact {
+    /// `relative` in the entry `dir`, as it is now.
+    fn measure(dir: &Path, relative: &Path) -> io::Result<Artifact> {
+        let path = dir.join(relative);
+        let meta = std::fs::symlink_metadata(&path)?;
+        if !meta.is_file() {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        Ok(Artifact {
+            path: relative.to_owned(),
+            size_bytes: meta.len(),
+            sha256: sha256_file(&path)?,
+        })
+    }
+
+    /// Why the file in the entry `dir` is not this artifact, when it is not.
+    fn problem(&self, dir: &Path) -> Option<String> {
+        let path = dir.join(&self.path);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(_) => return Some(format!("{} is gone", path.display())),
+        };
+        if !meta.is_file() {
+            return Some(format!("{} is not a regular file", path.display()));
+        }
+        if meta.len() != self.size_bytes {
+            return Some(format!(
+                "{} has {} bytes, {} when it was built",
+                path.display(),
+                meta.len(),
+                self.size_bytes
+            ));
+        }
+        match sha256_file(&path) {
+            Ok(sha) if sha == self.sha256 => None,
+            Ok(_) => Some(format!("{} changed since it was built", path.display())),
+            Err(e) => Some(format!("{} cannot be read: {e}", path.display())),
+        }
+    }
+}
+
+impl Stamp {
+    /// Why the entry at `dir` must not be used, when it must not: an
+    /// artifact gone, of another size or hash (damaged), or an input that
+    /// changed (stale). `None`: intact and current.
+    pub fn problem(&self, dir: &Path) -> Option<String> {
+        self.damage(dir)
+            .or_else(|| self.inputs.iter().find_map(Input::changed))
+    }
+
+    /// Why the entry at `dir` is damaged (an artifact gone, of another size
+    /// or hash), when it is.
+    pub fn damage(&self, dir: &Path) -> Option<String> {
+        self.artifacts
+            .iter()
+            .find_map(|a| a.problem(dir).map(|why| format!("damaged: {why}")))
+    }
 }
 
 /// A complete entry with its kind's meta.
@@ -281,9 +385,18 @@ pub struct Building<'a> {
     staging: PathBuf,
     installed: bool,
     committed: bool,
+    /// Declared with [`Building::artifact`], relative to the entry.
+    artifacts: Vec<PathBuf>,
 }
 
 impl Building<'_> {
+    /// Record `relative` (a path inside the entry) as one of the files the
+    /// entry exists for: its size and sha256 go into the stamp, and an
+    /// entry whose artifact is gone or differs is rebuilt, never used.
+    pub fn artifact(&mut self, relative: impl Into<PathBuf>) {
+        self.artifacts.push(relative.into());
+    }
+
     /// Where the entry will be once installed (for builds that bake their
     /// own path in, like an interpreter's `--prefix`).
     pub fn dir(&self) -> &Path {
@@ -319,6 +432,8 @@ impl Building<'_> {
     /// incomplete until the build returns its meta.
     pub fn install(&mut self, staged: &Path) -> io::Result<()> {
         assert!(!self.installed, "an entry is installed once");
+        // A damaged or stale entry still in place: this build replaces it.
+        remove_all(&self.dir)?;
         std::fs::rename(staged, &self.dir)?;
         self.installed = true;
         Ok(())
@@ -390,10 +505,14 @@ impl Store {
         self.root.join("tmp")
     }
 
-    /// The complete entry `kind/name`, if there is one.
+    /// The complete entry `kind/name`, if there is one that can be used:
+    /// its artifacts intact and its inputs unchanged ([`Stamp::problem`]).
     pub fn lookup<M: DeserializeOwned>(&self, kind: &str, name: &str) -> Option<Entry<M>> {
         let dir = self.entry_dir(kind, name);
         let (meta, stamp) = read_entry(&dir)?;
+        if stamp.as_ref().is_some_and(|s| s.problem(&dir).is_some()) {
+            return None;
+        }
         Some(Entry {
             dir,
             meta,
@@ -402,15 +521,19 @@ impl Store {
         })
     }
 
-    /// The entry `kind/name`: found complete, or built now by `build`.
+    /// The entry `kind/name`: found complete and usable ([`Store::lookup`]),
+    /// or built now by `build`.
     ///
     /// On a miss the entry's lock is taken (calling `on_wait` first when
     /// another process holds it, then waiting; that process's result is
     /// used when it finishes). `build` gets a [`Building`]: it works in
     /// `work()`, puts the entry's files in `staging()` (or installs another
-    /// directory itself) and returns the kind's meta and the inputs. The
-    /// store renames the entry into place, then writes `meta.json`. When
-    /// `build` fails, nothing is left in place.
+    /// directory itself), declares its artifacts and returns the kind's
+    /// meta and the inputs. The store writes `meta.json` into the staged
+    /// entry and renames it into place (exchanging it with a damaged or
+    /// stale entry there, so the path never names nothing); an installed
+    /// entry gets its `meta.json` last. When `build` fails, nothing is left
+    /// in place (a damaged or stale entry stays, unused).
     pub fn ensure<M, E>(
         &self,
         kind: &str,
@@ -434,8 +557,9 @@ impl Store {
             return Ok(found);
         }
         let dir = self.entry_dir(kind, name);
-        if std::fs::symlink_metadata(&dir).is_ok() {
-            // Renamed into place but never finished (killed before meta.json).
+        if std::fs::symlink_metadata(&dir).is_ok() && read_meta_json(&dir).is_none() {
+            // Renamed into place but never finished (killed before meta.json):
+            // nobody can be using it.
             remove_all(&dir)?;
         }
         std::fs::create_dir_all(self.tmp_dir())?;
@@ -454,12 +578,20 @@ impl Store {
             staging,
             installed: false,
             committed: false,
+            artifacts: Vec::new(),
         };
         let (meta, inputs) = build(&mut building)?;
-        if !building.installed {
-            let staged = building.staging.clone();
-            building.install(&staged)?;
-        }
+        // Where the entry's files are now: in place, or still staged.
+        let files = if building.installed {
+            dir.clone()
+        } else {
+            building.staging.clone()
+        };
+        let artifacts = building
+            .artifacts
+            .iter()
+            .map(|a| Artifact::measure(&files, a))
+            .collect::<io::Result<Vec<_>>>()?;
         let stamp = Stamp {
             kind: kind.to_owned(),
             name: name.to_owned(),
@@ -468,9 +600,14 @@ impl Store {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             inputs,
-            size_bytes: dir_size(&dir),
+            artifacts,
+            size_bytes: dir_size(&files),
         };
-        write_meta(&dir, &meta, &stamp)?;
+        write_meta(&files, &meta, &stamp)?;
+        if !building.installed {
+            // Complete as it lands; what it replaces goes with the work dir.
+            replace_dir(&building.staging, &dir)?;
+        }
         building.committed = true;
         drop(building);
         Ok(Entry {
@@ -542,6 +679,83 @@ impl Store {
             .collect()
     }
 
+    /// Remove the work directories (under `<root>/tmp/`, and the
+    /// `<kind>/tmp/` of older versions) last modified more than `age` ago
+    /// whose build is not running: what killed builds left behind. Each
+    /// run calls it at start; a directory it cannot remove is skipped.
+    /// Returns what was removed.
+    pub fn collect_stale_work(&self, age: std::time::Duration) -> Vec<PathBuf> {
+        let now = std::time::SystemTime::now();
+        let old = |path: &Path| {
+            std::fs::symlink_metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|d| d > age)
+        };
+        let mut removed = Vec::new();
+        for work in self.work_dirs() {
+            if !old(&work.path) {
+                continue;
+            }
+            // A builder never reuses a work directory (each gets a new,
+            // random one), so one whose lock is free now is dead for good.
+            if work.lock.as_deref().is_some_and(Lock::is_held) {
+                continue;
+            }
+            if remove_all(&work.path).is_ok() {
+                removed.push(work.path);
+            }
+        }
+        removed
+    }
+
+    /// Whether the root can be used as a cache, before anything runs: not
+    /// a file, its `tmp/` and kind directories not files either, and, with
+    /// `write` (a run, a build), created if missing and writable. Without
+    /// `write` (listing, pruning) a missing root is fine: it is empty.
+    pub fn check_dir(&self, write: bool) -> Result<(), UnusableCache> {
+        let unusable = |path: &Path, why: String| UnusableCache {
+            root: self.root.clone(),
+            path: path.to_owned(),
+            why,
+        };
+        match std::fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(unusable(&self.root, "it is not a directory".into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !write {
+                    return Ok(());
+                }
+                std::fs::create_dir_all(&self.root)
+                    .map_err(|e| unusable(&self.root, format!("it cannot be created: {e}")))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+                return Err(unusable(
+                    &self.root,
+                    "a part of its path is a file, not a directory".into(),
+                ))
+            }
+            Err(e) => return Err(unusable(&self.root, format!("it cannot be read: {e}"))),
+        }
+        for sub in KINDS.iter().copied().chain(["tmp"]) {
+            let path = self.root.join(sub);
+            match std::fs::metadata(&path) {
+                Ok(m) if !m.is_dir() => {
+                    return Err(unusable(&path, "it is not a directory".into()))
+                }
+                _ => {}
+            }
+        }
+        if write {
+            tempfile::Builder::new()
+                .prefix(".extmatrix-write-check.")
+                .tempfile_in(&self.root)
+                .map_err(|e| unusable(&self.root, format!("it cannot be written: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// Every work directory, with the kind and lock of the entry it builds
     /// (when its name tells).
     fn work_dirs(&self) -> Vec<WorkDir> {
@@ -602,9 +816,12 @@ impl Store {
         let mut removed = Vec::new();
         for listed in self.list() {
             let reason = if listed.is_complete() {
-                match keep(&listed) {
-                    Ok(()) => continue,
-                    Err(why) => why,
+                match listed.stamp.as_ref().and_then(|s| s.damage(&listed.dir)) {
+                    Some(why) => why,
+                    None => match keep(&listed) {
+                        Ok(()) => continue,
+                        Err(why) => why,
+                    },
                 }
             } else {
                 "incomplete (no meta.json)".to_owned()
@@ -726,6 +943,53 @@ fn write_meta<M: Serialize>(dir: &Path, meta: &M, stamp: &Stamp) -> io::Result<(
     tmp.as_file().sync_all()?;
     tmp.persist(dir.join("meta.json")).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Put the directory `new` at `dir`: a rename, or, when `dir` is there
+/// (a damaged or stale entry), an atomic exchange that leaves the old
+/// entry at `new`. Where the exchange is not supported, the old entry is
+/// removed first.
+fn replace_dir(new: &Path, dir: &Path) -> io::Result<()> {
+    match std::fs::rename(new, dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if std::fs::symlink_metadata(dir).is_err() => return Err(e),
+        Err(_) => {}
+    }
+    if exchange(new, dir).is_ok() {
+        return Ok(());
+    }
+    remove_all(dir)?;
+    std::fs::rename(new, dir)
+}
+
+/// `renameat2(RENAME_EXCHANGE)`: `a` and `b` swap places at once.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let b = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 fn remove_all(path: &Path) -> io::Result<()> {

@@ -483,3 +483,250 @@ fn the_root_comes_from_the_flag_first_and_is_absolute() {
     assert!(store.root().ends_with("relative/cache"));
     assert!(Store::new("x").root().is_absolute());
 }
+
+/// Build `targets/<name>` with `m.so` (content `so`) as its artifact and
+/// `input` as its one input; `built` counts the builds.
+fn build_module(
+    store: &Store,
+    name: &str,
+    so: &str,
+    input: Input,
+    built: &AtomicUsize,
+) -> Entry<Meta> {
+    store
+        .ensure::<Meta, io::Error>("targets", name, "test 1", &nothing, |b| {
+            built.fetch_add(1, Ordering::SeqCst);
+            std::fs::write(b.staging().join("m.so"), so)?;
+            b.artifact("m.so");
+            Ok((meta(so), vec![input.clone()]))
+        })
+        .unwrap()
+}
+
+#[test]
+fn artifacts_are_recorded_with_size_and_sha256() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let built = AtomicUsize::new(0);
+    let entry = build_module(&store, "m", "12345", Input::value("v", "1"), &built);
+    assert_eq!(
+        entry.stamp.unwrap().artifacts,
+        [Artifact {
+            path: "m.so".into(),
+            size_bytes: 5,
+            sha256: sha256_hex(b"12345"),
+        }]
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(json["cache_entry"]["artifacts"][0]["size_bytes"], 5);
+}
+
+/// Mutation caught: `lookup` trusting `meta.json` alone (a deleted or
+/// emptied module was used, and the cell failed to import it).
+#[test]
+fn a_damaged_entry_is_rebuilt_not_trusted() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let built = AtomicUsize::new(0);
+    let v = || Input::value("v", "1");
+    let entry = build_module(&store, "m", "module", v(), &built);
+    let so = entry.dir.join("m.so");
+
+    for damage in ["deleted", "emptied", "same size, other bytes"] {
+        match damage {
+            "deleted" => std::fs::remove_file(&so).unwrap(),
+            "emptied" => std::fs::write(&so, "").unwrap(),
+            _ => std::fs::write(&so, "MODULE").unwrap(),
+        }
+        assert!(
+            store.lookup::<Meta>("targets", "m").is_none(),
+            "{damage}: not used"
+        );
+        let listed = store.list();
+        let why = listed[0]
+            .stamp
+            .as_ref()
+            .unwrap()
+            .problem(&listed[0].dir)
+            .unwrap();
+        assert!(
+            why.starts_with("damaged: ") && why.contains("m.so"),
+            "{damage}: {why}"
+        );
+        let before = built.load(Ordering::SeqCst);
+        let again = build_module(&store, "m", "module", v(), &built);
+        assert_eq!(
+            built.load(Ordering::SeqCst),
+            before + 1,
+            "{damage}: rebuilt"
+        );
+        assert!(again.fresh);
+        assert_eq!(std::fs::read_to_string(&so).unwrap(), "module");
+        assert!(names_in(&root.path().join("tmp")).is_empty());
+    }
+    // Intact: found, not rebuilt.
+    let before = built.load(Ordering::SeqCst);
+    assert!(!build_module(&store, "m", "module", v(), &built).fresh);
+    assert_eq!(built.load(Ordering::SeqCst), before);
+
+    // Prune removes a damaged entry whatever the caller's rule says.
+    std::fs::remove_file(&so).unwrap();
+    let removed = store.prune(|_| Ok(()), false).unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0].reason.starts_with("damaged: "), "{removed:?}");
+    assert!(!entry.dir.exists());
+}
+
+/// Mutation caught: `lookup` ignoring the recorded inputs (an edited header
+/// kept its old build).
+#[test]
+fn an_entry_whose_file_input_changed_is_replaced_in_place() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let header = root.path().join("val.h");
+    std::fs::write(&header, "#define VAL 1\n").unwrap();
+    let built = AtomicUsize::new(0);
+    let first = build_module(&store, "m", "one", Input::file(&header).unwrap(), &built);
+    assert!(!build_module(&store, "m", "one", Input::file(&header).unwrap(), &built).fresh);
+
+    std::fs::write(&header, "#define VAL 2\n").unwrap();
+    assert!(store.lookup::<Meta>("targets", "m").is_none(), "stale");
+    let second = build_module(&store, "m", "two", Input::file(&header).unwrap(), &built);
+    assert!(second.fresh);
+    assert_eq!(built.load(Ordering::SeqCst), 2);
+    assert_eq!(second.dir, first.dir, "the same entry, rebuilt");
+    assert_eq!(
+        std::fs::read_to_string(second.dir.join("m.so")).unwrap(),
+        "two"
+    );
+    assert_eq!(
+        store.lookup::<Meta>("targets", "m").unwrap().meta,
+        meta("two")
+    );
+    assert!(
+        names_in(&root.path().join("tmp")).is_empty(),
+        "old one gone"
+    );
+}
+
+#[test]
+fn replacing_an_entry_exchanges_it_so_its_path_never_names_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let old = root.path().join("old");
+    let new = root.path().join("new");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("f"), "old").unwrap();
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(new.join("f"), "new").unwrap();
+    replace_dir(&new, &old).unwrap();
+    assert_eq!(std::fs::read_to_string(old.join("f")).unwrap(), "new");
+    // With an exchange the old entry is where the new one was, to be removed.
+    assert_eq!(std::fs::read_to_string(new.join("f")).unwrap(), "old");
+    // Nothing there: a plain rename.
+    let third = root.path().join("third");
+    replace_dir(&new, &third).unwrap();
+    assert!(!new.exists() && third.join("f").is_file());
+}
+
+fn set_age(path: &Path, age: Duration) {
+    File::open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+/// Mutation caught: work directories never collected, or collected while
+/// their build runs, or collected young.
+#[test]
+fn stale_work_is_collected_when_old_and_not_locked() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let tmp = root.path().join("tmp");
+    let day = Duration::from_secs(24 * 3600);
+    let two_days = Duration::from_secs(2 * 24 * 3600);
+    let old = tmp.join("targets.dead-cp312-0.AbCdEf");
+    let young = tmp.join("targets.young-cp312-0.AbCdEf");
+    let running = tmp.join("pythons.cp313d-0.AbCdEf");
+    let older_version = tmp.join("m-cp312-0123XyZ123");
+    for dir in [&old, &young, &running, &older_version] {
+        std::fs::create_dir_all(dir.join("entry")).unwrap();
+        std::fs::write(dir.join("entry/x.o"), "o").unwrap();
+    }
+    set_age(&old, two_days);
+    set_age(&running, two_days);
+    set_age(&older_version, two_days);
+    std::fs::create_dir_all(root.path().join("pythons")).unwrap();
+    let _lock = Lock::try_acquire(&root.path().join("pythons/cp313d-0.lock"))
+        .unwrap()
+        .unwrap();
+
+    let mut removed = store.collect_stale_work(day);
+    removed.sort();
+    let mut expected = vec![old.clone(), older_version.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(!old.exists() && !older_version.exists());
+    assert!(young.is_dir(), "younger than a day");
+    assert!(running.is_dir(), "its build holds the lock");
+    assert!(store.collect_stale_work(day).is_empty());
+    // No tmp/ at all: nothing to do.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(Store::new(empty.path()).collect_stale_work(day).is_empty());
+}
+
+/// Mutation caught: a cache root that is a file accepted (every build then
+/// failed, one cell at a time).
+#[test]
+fn a_root_that_cannot_be_a_cache_is_said_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache");
+    std::fs::write(&file, "").unwrap();
+    for write in [false, true] {
+        let e = Store::new(&file).check_dir(write).unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.contains(&format!(
+                "the cache directory {} cannot be used",
+                file.display()
+            )) && message.contains("it is not a directory")
+                && message.contains("--cache-dir"),
+            "{message}"
+        );
+    }
+
+    // Missing: fine to list, created for a run.
+    let missing = dir.path().join("new/cache");
+    Store::new(&missing).check_dir(false).unwrap();
+    assert!(!missing.exists());
+    Store::new(&missing).check_dir(true).unwrap();
+    assert!(missing.is_dir());
+    assert!(
+        names_in(&missing).is_empty(),
+        "the write check leaves nothing"
+    );
+
+    // A kind directory that is a file.
+    std::fs::write(missing.join("targets"), "").unwrap();
+    let message = Store::new(&missing)
+        .check_dir(true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!(
+            "{} it is not a directory",
+            missing.join("targets").display()
+        )),
+        "{message}"
+    );
+
+    // Under a file: cannot be created.
+    let message = Store::new(file.join("sub"))
+        .check_dir(true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("a part of its path is a file"),
+        "{message}"
+    );
+}

@@ -7,12 +7,16 @@
 //!   a build entry whose tarball is not here to compute its key keeps every
 //!   build of its id;
 //! - harness and target builds: kept while every input they recorded is as
-//!   it was (their C file, their interpreter, the harness sources) and their
-//!   interpreter is not pruned in the same run.
+//!   it was (their C file and every header it read, their interpreter, the
+//!   harness sources), their key was computed the way this extmatrix
+//!   computes it (`KEY_SCHEME`: other keys are never looked up again), and
+//!   their interpreter is not pruned in the same run.
 
 use extmatrix_cache::{Input, Listed, Removed, Store};
 use extmatrix_cpython_build::Meta;
-use extmatrix_provision::{HARNESS_KIND, SOURCES_INPUT, TARGETS_KIND};
+use extmatrix_provision::{
+    HARNESS_KIND, KEY_SCHEME, KEY_SCHEME_INPUT, SOURCES_INPUT, TARGETS_KIND,
+};
 use extmatrix_spec::{Matrix, PythonSelector};
 use std::path::PathBuf;
 
@@ -89,6 +93,14 @@ fn inputs_current(l: &Listed, doomed: &[PathBuf], harness_sources: &str) -> Resu
         .stamp
         .as_ref()
         .ok_or("it does not record what it was built from")?;
+    let current_scheme = stamp.inputs.iter().any(|i| {
+        matches!(i, Input::Value { name, value } if name == KEY_SCHEME_INPUT && value == KEY_SCHEME)
+    });
+    if !current_scheme {
+        return Err(
+            "its key was made by an older extmatrix, so no run looks it up again".to_owned(),
+        );
+    }
     for input in &stamp.inputs {
         match input {
             Input::Program { path, .. } if doomed.iter().any(|d| path.starts_with(d)) => {
@@ -184,10 +196,16 @@ mod tests {
         assert_eq!(remaining(&store), ["cp313t-aa"]);
     }
 
-    /// A complete `kind` entry recording `inputs`.
+    fn scheme() -> Input {
+        Input::value(KEY_SCHEME_INPUT, KEY_SCHEME)
+    }
+
+    /// A complete `kind` entry recording `inputs` (and the current key scheme).
     fn built_from(store: &Store, kind: &str, name: &str, inputs: Vec<Input>) {
         store
             .ensure::<serde_json::Value, std::io::Error>(kind, name, "test", &|| {}, |_| {
+                let mut inputs = inputs;
+                inputs.push(scheme());
                 Ok((serde_json::json!({}), inputs))
             })
             .unwrap();
@@ -284,6 +302,7 @@ mod tests {
                                 SOURCES_INPUT,
                                 extmatrix_provision::harness_sources_digest(),
                             ),
+                            scheme(),
                         ],
                     ))
                 },
@@ -304,5 +323,45 @@ mod tests {
             inputs_current(&listed, &[], "other"),
             Err("built from other harness sources".to_owned())
         );
+    }
+
+    /// Mutation caught: entries keyed the old way (before the compiler's
+    /// version and dependency list were part of a build) kept forever.
+    #[test]
+    fn an_entry_keyed_by_an_older_extmatrix_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let source = dir.path().join("spam.c");
+        std::fs::write(&source, "int x;").unwrap();
+        for (name, scheme) in [
+            ("old", None),
+            ("other", Some("1")),
+            ("new", Some(KEY_SCHEME)),
+        ] {
+            store
+                .ensure::<serde_json::Value, std::io::Error>(
+                    TARGETS_KIND,
+                    name,
+                    "test",
+                    &|| {},
+                    |_| {
+                        let mut inputs = vec![Input::file(&source)?];
+                        inputs.extend(scheme.map(|s| Input::value(KEY_SCHEME_INPUT, s)));
+                        Ok((serde_json::json!({}), inputs))
+                    },
+                )
+                .unwrap();
+        }
+        let removed = prune(&store, &[], false).unwrap();
+        let mut gone: Vec<String> = removed
+            .iter()
+            .map(|r| {
+                assert!(r.reason.contains("older extmatrix"), "{}", r.reason);
+                r.path.file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        gone.sort();
+        assert_eq!(gone, ["old", "other"]);
+        assert_eq!(remaining(&store), ["new"]);
     }
 }

@@ -266,6 +266,27 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    #[test]
+    fn signals_have_their_names() {
+        for (signal, name) in [
+            (libc::SIGSEGV, "SIGSEGV"),
+            (libc::SIGABRT, "SIGABRT"),
+            (libc::SIGBUS, "SIGBUS"),
+            (libc::SIGFPE, "SIGFPE"),
+            (libc::SIGILL, "SIGILL"),
+            (libc::SIGKILL, "SIGKILL"),
+            (libc::SIGTERM, "SIGTERM"),
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGHUP, "SIGHUP"),
+            (libc::SIGTRAP, "SIGTRAP"),
+            (libc::SIGSYS, "SIGSYS"),
+            (libc::SIGPIPE, "SIGPIPE"),
+        ] {
+            assert_eq!(signal_name(signal), name);
+        }
+        assert_eq!(signal_name(64), "signal 64");
+    }
+
     /// `kill_all` reaches every test's groups: one test at a time.
     static SERIAL: Mutex<()> = Mutex::new(());
 

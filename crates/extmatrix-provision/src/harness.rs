@@ -1,7 +1,9 @@
 //! The harness binary per interpreter: `harness-c/` compiled and linked
 //! with `python-config --embed`.
 
-use crate::toolchain::{compiler, python_fingerprint, split, Steps, BUILT_BY};
+use crate::toolchain::{
+    compiler, compiler_version, key_scheme, python_fingerprint, split, Steps, BUILT_BY, KEY_SCHEME,
+};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::Input;
 use extmatrix_pythons::Python;
@@ -31,6 +33,15 @@ pub const HARNESS_KIND: &str = "harness";
 /// [`harness_sources_digest`].
 pub const SOURCES_INPUT: &str = "harness_sources";
 
+/// extmatrix's own compiler flags for the harness (part of its key).
+/// -fPIC: reach data symbols such as Py_None through the GOT, so they keep
+/// their libpython address (no copy relocation into the executable).
+const HARNESS_FLAGS: [&str; 3] = ["-fPIC", "-g", "-Wno-deprecated-declarations"];
+
+/// And for linking it (part of its key too). --export-dynamic: extensions
+/// resolve Py* symbols against the process when libpython is static.
+const HARNESS_LINK_FLAGS: [&str; 2] = ["-Wl,--export-dynamic", "-ldl"];
+
 /// The binary's file name inside its entry.
 const BINARY: &str = "extmatrix-harness";
 
@@ -55,11 +66,20 @@ pub struct HarnessMeta {
 /// The harness binary for `py`, compiled on a cache miss.
 pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
     let sources = harness_sources_digest();
-    let key = extmatrix_cache::key([sources.as_bytes(), &python_fingerprint(py)]);
+    let (cc, _) = compiler(py)?;
+    let key = extmatrix_cache::key([
+        KEY_SCHEME.as_bytes(),
+        sources.as_bytes(),
+        &python_fingerprint(py),
+        HARNESS_FLAGS.join(" ").as_bytes(),
+        HARNESS_LINK_FLAGS.join(" ").as_bytes(),
+        compiler_version(&cc).as_bytes(),
+    ]);
     let name = format!("{}-{key}", py.id);
     let entry = store.ensure(HARNESS_KIND, &name, BUILT_BY, &|| {}, |b| {
         let mut steps = Steps::new(b)?;
         compile_harness(py, b.staging(), &mut steps)?;
+        b.artifact(BINARY);
         let meta = HarnessMeta {
             python: py.id.clone(),
             python_path: py.path.clone(),
@@ -69,6 +89,7 @@ pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
         let inputs = vec![
             Input::program(&py.path),
             Input::value(SOURCES_INPUT, meta.sources.clone()),
+            key_scheme(),
         ];
         Ok::<_, BuildFailure>((meta, inputs))
     })?;
@@ -84,9 +105,7 @@ fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), Bui
     let ldflags = split(&steps.run(&script, &["--embed".into(), "--ldflags".into()])?)?;
     let (cc, mut args) = compiler(py)?;
     args.extend(cflags);
-    // -fPIC: reach data symbols such as Py_None through the GOT, so they keep
-    // their libpython address (no copy relocation into the executable).
-    args.extend(["-fPIC", "-g", "-Wno-deprecated-declarations"].map(String::from));
+    args.extend(HARNESS_FLAGS.map(String::from));
     for (name, _) in HARNESS_SOURCES.iter().filter(|(n, _)| n.ends_with(".c")) {
         args.push(dir.join(name).to_string_lossy().into_owned());
     }
@@ -94,9 +113,7 @@ fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), Bui
     args.push(dir.join(BINARY).to_string_lossy().into_owned());
     args.extend(ldflags);
     args.push(format!("-Wl,-rpath,{}", py.build.libdir.display()));
-    // Extensions resolve Py* symbols against the process when libpython is static.
-    args.push("-Wl,--export-dynamic".into());
-    args.push("-ldl".into());
+    args.extend(HARNESS_LINK_FLAGS.map(String::from));
     steps.run(&cc, &args)?;
     Ok(())
 }

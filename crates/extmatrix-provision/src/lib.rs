@@ -25,3 +25,4 @@ pub use targets::{
     build_target, builder_for, BuiltModule, BuiltTarget, ModuleRecord, TargetBuilder, TargetMeta,
     TARGETS_KIND,
 };
+pub use toolchain::{KEY_SCHEME, KEY_SCHEME_INPUT};

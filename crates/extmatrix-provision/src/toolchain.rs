@@ -1,15 +1,33 @@
 //! What harness and target builds share: the interpreter's identity for
-//! cache keys, its compiler, and running logged compile steps.
+//! cache keys, its compiler and the compiler's version, the compiler's
+//! dependency lists, and running logged compile steps.
 
 use crate::BuildFailure;
-use extmatrix_cache::{Building, Cmd};
+use extmatrix_cache::{Building, Cmd, Input};
 use extmatrix_pythons::Python;
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 /// Who builds harness and target entries (recorded in every `meta.json`).
 pub(crate) const BUILT_BY: &str = concat!("extmatrix-provision ", env!("CARGO_PKG_VERSION"));
+
+/// What harness and target keys are made of, as a version: bumped whenever
+/// that changes, so that prune can tell the entries no run will look up
+/// again (their key was computed another way). Hashed into every key and
+/// recorded as the [`KEY_SCHEME_INPUT`] input.
+pub const KEY_SCHEME: &str = "2: compiler version, command lines, dependency inputs";
+
+/// The name of the [`Input::Value`] under which harness and target entries
+/// record [`KEY_SCHEME`].
+pub const KEY_SCHEME_INPUT: &str = "key_scheme";
+
+/// [`KEY_SCHEME`] as an input.
+pub(crate) fn key_scheme() -> Input {
+    Input::value(KEY_SCHEME_INPUT, KEY_SCHEME)
+}
 
 /// The longest one compile or link step may take before it is killed.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -36,6 +54,112 @@ pub(crate) fn compiler(py: &Python) -> Result<(String, Vec<String>), BuildFailur
     let mut words = split(&py.build.cc)?.into_iter();
     let program = words.next().unwrap_or_else(|| "cc".to_owned());
     Ok((program, words.collect()))
+}
+
+/// The longest `<compiler> --version` may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The first line of `<program> --version` (`gcc (Debian 12.2.0-14) 12.2.0`),
+/// asked once per program and process; what went wrong when it cannot be
+/// asked (the build itself then fails and says why). Part of every build's
+/// key: another compiler, or another release of it, builds anew.
+pub(crate) fn compiler_version(program: &str) -> String {
+    static KNOWN: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+    if let Some(known) = KNOWN.lock().ok().and_then(|k| k.get(program).cloned()) {
+        return known;
+    }
+    let version = match Cmd::new(program, ["--version"], VERSION_TIMEOUT)
+        .capture()
+        .run(&mut std::io::sink(), None)
+    {
+        Ok(ran) => ran.output.lines().next().unwrap_or("").trim().to_owned(),
+        Err(e) => format!("unknown: {}", e.summary),
+    };
+    if let Ok(mut known) = KNOWN.lock() {
+        known.insert(program.to_owned(), version.clone());
+    }
+    version
+}
+
+/// The files a make-style dependency list (`-MD -MF`) names after its
+/// targets: `obj.o: a.c /x/b.h \` with `\ ` for a space in a name, `$$`
+/// for `$`, and `\` + newline continuing the line. Paths as the compiler
+/// wrote them.
+pub(crate) fn parse_depfile(text: &str) -> Vec<PathBuf> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(' ') | Some('#') => word.push(chars.next().expect("peeked")),
+                Some('\n') => {
+                    chars.next();
+                    words.push(std::mem::take(&mut word));
+                }
+                Some('\r') => {
+                    chars.next();
+                    if chars.peek() == Some(&'\n') {
+                        chars.next();
+                    }
+                    words.push(std::mem::take(&mut word));
+                }
+                _ => word.push('\\'),
+            },
+            '$' if chars.peek() == Some(&'$') => {
+                chars.next();
+                word.push('$');
+            }
+            c if c.is_whitespace() => words.push(std::mem::take(&mut word)),
+            c => word.push(c),
+        }
+    }
+    words.push(word);
+    // Everything up to the word that ends with `:` is a target.
+    let mut words = words.into_iter().filter(|w| !w.is_empty());
+    for w in words.by_ref() {
+        if w.ends_with(':') {
+            break;
+        }
+    }
+    words.map(PathBuf::from).collect()
+}
+
+/// The files a compile read, from its dependency list at `depfile`, as
+/// [`Input::File`]s with their sha256 now, each once, `skip` left out.
+/// Relative paths are relative to the compiler's directory, ours. A file
+/// modified after `started` may not be what was compiled: it is recorded
+/// with no hash, so the entry is stale at once and the next run builds
+/// again.
+pub(crate) fn dependency_inputs(
+    depfile: &Path,
+    skip: &Path,
+    started: SystemTime,
+) -> Result<Vec<Input>, BuildFailure> {
+    let text = std::fs::read_to_string(depfile).map_err(|e| {
+        BuildFailure::message(format!(
+            "the compiler did not write its dependency list {} (-MD -MF), which extmatrix \
+             needs to know when to build again: {e}",
+            depfile.display()
+        ))
+    })?;
+    let cwd = std::env::current_dir()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut inputs = Vec::new();
+    for dep in parse_depfile(&text) {
+        let path = std::path::absolute(cwd.join(&dep)).unwrap_or(dep);
+        if path == skip || !seen.insert(path.clone()) {
+            continue;
+        }
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified());
+        let sha256 = match modified {
+            Ok(t) if t < started => extmatrix_cache::sha256_file(&path)?,
+            // Changed while it was being compiled, or gone since.
+            _ => String::new(),
+        };
+        inputs.push(Input::File { path, sha256 });
+    }
+    Ok(inputs)
 }
 
 /// The build steps of one cache entry, logged to its log.
@@ -67,5 +191,86 @@ impl Steps {
             log: Some(self.log_path.clone()),
             ..BuildFailure::message(summary)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependency_list_names_every_file_after_the_target() {
+        let text = "/tmp/w/module.o: /src/m.c /usr/include/stdc-predef.h \\\n /py/include/Python.h val.h \\\n /odd/with\\ space.h /odd/dollar$$.h /odd/hash\\#.h\n";
+        assert_eq!(
+            parse_depfile(text),
+            [
+                "/src/m.c",
+                "/usr/include/stdc-predef.h",
+                "/py/include/Python.h",
+                "val.h",
+                "/odd/with space.h",
+                "/odd/dollar$.h",
+                "/odd/hash#.h",
+            ]
+            .map(PathBuf::from)
+        );
+        // A target with a space, CRLF continuations, nothing after the colon.
+        assert_eq!(
+            parse_depfile("/a\\ b/module.o: x.c \\\r\n y.h\r\n"),
+            ["x.c", "y.h"].map(PathBuf::from)
+        );
+        assert!(parse_depfile("module.o:\n").is_empty());
+        assert!(parse_depfile("").is_empty());
+    }
+
+    #[test]
+    fn dependency_inputs_hash_each_file_once_and_mark_late_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("m.c");
+        let early = dir.path().join("early.h");
+        let late = dir.path().join("late.h");
+        std::fs::write(&source, "int x;").unwrap();
+        std::fs::write(&early, "#define A 1\n").unwrap();
+        std::fs::write(&late, "#define B 1\n").unwrap();
+        let started = SystemTime::now();
+        let later = started + Duration::from_secs(1);
+        File::options()
+            .write(true)
+            .open(&late)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let depfile = dir.path().join("m.d");
+        std::fs::write(
+            &depfile,
+            format!(
+                "m.o: {} {} {} \\\n {}\n",
+                source.display(),
+                early.display(),
+                late.display(),
+                early.display()
+            ),
+        )
+        .unwrap();
+        let inputs = dependency_inputs(&depfile, &source, started).unwrap();
+        assert_eq!(
+            inputs,
+            [
+                Input::File {
+                    path: early.clone(),
+                    sha256: extmatrix_cache::sha256_hex(b"#define A 1\n"),
+                },
+                // Modified after the compile started: stale at once.
+                Input::File {
+                    path: late.clone(),
+                    sha256: String::new(),
+                },
+            ]
+        );
+        assert_eq!(inputs[0].changed(), None);
+        assert!(inputs[1].changed().is_some());
+
+        let missing = dependency_inputs(&dir.path().join("none.d"), &source, started).unwrap_err();
+        assert!(missing.summary.contains("-MD -MF"), "{}", missing.summary);
     }
 }

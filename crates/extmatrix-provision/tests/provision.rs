@@ -153,3 +153,89 @@ fn the_harness_is_built_once_and_records_its_sources() {
     assert_eq!(harness(&store, &py).unwrap(), binary);
     assert_eq!(store.list().len(), 1);
 }
+
+/// A module `valmod` whose `value()` is `VAL` from `val.h` beside it.
+pub fn write_val_module(dir: &Path, val: u32) -> PathBuf {
+    std::fs::write(dir.join("val.h"), format!("#define VAL {val}\n")).unwrap();
+    let source = dir.join("valmod.c");
+    std::fs::write(
+        &source,
+        "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n#include \"val.h\"\n\
+         static PyObject *value(PyObject *m, PyObject *u) { return PyLong_FromLong(VAL); }\n\
+         static PyMethodDef methods[] = {{\"value\", value, METH_NOARGS, NULL}, {NULL}};\n\
+         static PyModuleDef_Slot slots[] = {{0, NULL}};\n\
+         static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, \"valmod\", NULL, 0, methods, slots};\n\
+         PyMODINIT_FUNC PyInit_valmod(void) { return PyModuleDef_Init(&def); }\n",
+    )
+    .unwrap();
+    source
+}
+
+/// Mutation caught: a key (or lookup) that sees only the C file's bytes
+/// (an edited header kept the old module).
+#[test]
+fn an_edited_header_builds_the_module_again_and_every_header_is_an_input() {
+    let py = cp312();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Store::new(cache.path());
+    let dir = tempfile::tempdir().unwrap();
+    let source = write_val_module(dir.path(), 1);
+    let target = c_target(&source, "valmod");
+    let built = build_target(&store, &target, &py).unwrap();
+    let artifact = built.modules[0].artifact.clone();
+    let first = std::fs::read(&artifact).unwrap();
+
+    let json = meta_json(&built.module_dir);
+    let stamp = &json["cache_entry"];
+    let files: Vec<&str> = stamp["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "file")
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    let val_h = dir.path().join("val.h");
+    assert!(files.contains(&val_h.to_str().unwrap()), "{files:?}");
+    let python_h = py.build.include_dir.join("Python.h");
+    assert!(files.contains(&python_h.to_str().unwrap()), "{files:?}");
+    assert_eq!(
+        stamp["artifacts"][0]["path"],
+        format!("valmod{}", py.build.ext_suffix)
+    );
+    assert_eq!(stamp["artifacts"][0]["size_bytes"], first.len() as u64);
+
+    // Unchanged: found.
+    let modified = std::fs::metadata(&artifact).unwrap().modified().unwrap();
+    assert_eq!(build_target(&store, &target, &py).unwrap(), built);
+    assert_eq!(
+        std::fs::metadata(&artifact).unwrap().modified().unwrap(),
+        modified
+    );
+
+    // The header changes, the C file does not: built again.
+    std::fs::write(&val_h, "#define VAL 2\n").unwrap();
+    let again = build_target(&store, &target, &py).unwrap();
+    assert_eq!(
+        again.module_dir, built.module_dir,
+        "same key, rebuilt in place"
+    );
+    assert_ne!(std::fs::read(&again.modules[0].artifact).unwrap(), first);
+    assert!(std::fs::read_dir(cache.path().join("tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+/// Mutation caught: the harness trusted without its artifact's check (an
+/// emptied binary was run, and every cell was a harness-error).
+#[test]
+fn an_emptied_harness_binary_is_built_again() {
+    let py = cp312();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Store::new(cache.path());
+    let binary = harness(&store, &py).unwrap();
+    let size = std::fs::metadata(&binary).unwrap().len();
+    std::fs::write(&binary, "").unwrap();
+    assert_eq!(harness(&store, &py).unwrap(), binary);
+    assert_eq!(std::fs::metadata(&binary).unwrap().len(), size);
+}

@@ -247,43 +247,67 @@ pub fn probe(path: &Path, found_via: &str, id: Option<&str>) -> Result<Python> {
 
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const PROBE_ATTEMPTS: u32 = 3;
+/// The most of a probe's stdout and of its stderr kept (its answer is a
+/// few kB).
+const PROBE_OUTPUT_CAP: u64 = 1 << 20;
 
-/// Run the probe; `None` when it outlived [`PROBE_TIMEOUT`] (it is killed).
+/// Run the probe; `None` when it outlived [`PROBE_TIMEOUT`].
 fn ask(path: &Path) -> Result<Option<std::process::Output>> {
+    ask_within(path, PROBE_TIMEOUT)
+}
+
+/// Run the probe in its own process group (`extmatrix-process`), reading
+/// its output as it comes. When it exits, or when `timeout` passes first
+/// (`None`), the whole group is killed: a wrapper script that hangs, or
+/// that left `sleep`s behind holding its pipes, leaves nothing running and
+/// cannot keep discovery waiting.
+fn ask_within(path: &Path, timeout: std::time::Duration) -> Result<Option<std::process::Output>> {
     use std::io::Read;
-    let mut child = Command::new(path)
+    let (out_r, out_w) = std::io::pipe()?;
+    let (err_r, err_w) = std::io::pipe()?;
+    let mut command = Command::new(path);
+    command
         .args(["-I", "-c", PROBE])
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .stdout(out_w)
+        .stderr(err_w);
+    let mut child = extmatrix_process::Supervised::spawn(&mut command)
         .with_context(|| format!("could not run {}", path.display()))?;
-    let started = std::time::Instant::now();
-    // The answer is a few kB, well inside a pipe's buffer: waiting before
-    // reading cannot block the child.
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > PROBE_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    // Our copies of the write ends go with `command`: the readers see the
+    // end once the group has closed them (or is killed).
+    drop(command);
+    let reader = |mut r: std::io::PipeReader| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = (&mut r).take(PROBE_OUTPUT_CAP).read_to_end(&mut buf);
+            // Whatever is past the cap is drained, so the writer never blocks.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+            let _ = tx.send(buf);
+        });
+        rx
     };
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_end(&mut stdout)?;
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_end(&mut stderr)?;
+    let (out, err) = (reader(out_r), reader(err_r));
+    let started = std::time::Instant::now();
+    let timed_out = loop {
+        match child.has_exited() {
+            Ok(true) => break false,
+            Ok(false) if started.elapsed() > timeout => break true,
+            Ok(false) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(_) => break true,
+        }
+    };
+    // Exited or not, nothing it started outlives the probe.
+    child.kill_group();
+    // The pipes close with the group; a process that left the group and
+    // keeps them open is not waited for.
+    let grace = std::time::Duration::from_secs(1);
+    let stdout = out.recv_timeout(grace).unwrap_or_default();
+    let stderr = err.recv_timeout(grace).unwrap_or_default();
+    let status = child.wait()?;
+    if timed_out {
+        return Ok(None);
+    }
     Ok(Some(std::process::Output {
         status,
         stdout,
@@ -473,6 +497,97 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `sleep` argument no other process has.
+    fn marker() -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("4321.{}{nanos:09}", std::process::id())
+    }
+
+    /// Pids of the processes `sleep <marker>`.
+    fn sleeping(marker: &str) -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let pid = e.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let want = format!("sleep\0{marker}\0");
+                (cmdline == want.as_bytes()).then_some(pid)
+            })
+            .collect()
+    }
+
+    /// Waits a moment for SIGKILLed processes to go, kills survivors.
+    fn survivors(marker: &str) -> Vec<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut left = sleeping(marker);
+        while !left.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            left = sleeping(marker);
+        }
+        for &pid in &left {
+            // SAFETY: a process this test started, by its marker.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        left
+    }
+
+    /// `dir/python3.12`: a shell script with `body`.
+    fn fake_python(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.join("python3.12");
+        std::fs::write(&exe, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        exe
+    }
+
+    /// Mutation caught: killing only the probe's own pid on its timeout
+    /// (the wrapper's `sleep`s survived it).
+    #[test]
+    fn a_probe_that_hangs_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = marker();
+        let exe = fake_python(
+            dir.path(),
+            &format!("sleep {m} &\nsleep {m} &\nsleep {m} &\nsleep {m}"),
+        );
+        let started = std::time::Instant::now();
+        let answer = ask_within(&exe, std::time::Duration::from_millis(500)).unwrap();
+        assert!(answer.is_none(), "timed out");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let left = survivors(&m);
+        assert!(left.is_empty(), "`sleep {m}` outlived the probe: {left:?}");
+    }
+
+    /// Mutation caught: reading the probe's pipes to their end before
+    /// killing its group (a `sleep` left behind holding stdout kept
+    /// discovery waiting, and lived on).
+    #[test]
+    fn a_probe_that_answers_and_leaves_a_process_behind_is_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = marker();
+        let exe = fake_python(
+            dir.path(),
+            &format!("sleep {m} &\necho answer\necho oops >&2"),
+        );
+        let started = std::time::Instant::now();
+        let answer = ask_within(&exe, std::time::Duration::from_secs(30))
+            .unwrap()
+            .expect("answered");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "waited for the left-behind sleep"
+        );
+        assert!(answer.status.success());
+        assert_eq!(answer.stdout, b"answer\n");
+        assert_eq!(answer.stderr, b"oops\n");
+        let left = survivors(&m);
+        assert!(left.is_empty(), "`sleep {m}` outlived the probe: {left:?}");
+    }
 
     fn python(id: &str, micro: u32, path: &str) -> Python {
         Python {

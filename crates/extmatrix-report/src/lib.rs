@@ -4,13 +4,18 @@
 //! Every format reads the same `extmatrix_schema::Report`, so the terminal
 //! table, the JSON and the later ones (HTML, JUnit, Markdown) cannot
 //! disagree. A new format is a new file here implementing `Format`; writing
-//! it to a path is [`write_report`], once for all of them.
+//! it to a path is [`write_report`], once for all of them, by the rules of
+//! `write.rs` (atomic for regular files, never replacing a link, a FIFO, a
+//! device or a descriptor); [`check_report_path`] tells before a run
+//! whether a path can take a report.
 
 mod json;
 mod terminal;
+mod write;
 
 pub use json::Json;
 pub use terminal::{terminal_width, TableStyle, Terminal};
+pub use write::{check_report_path, report_dir, MAX_LINKS};
 
 use extmatrix_schema::Report;
 use std::path::Path;
@@ -21,21 +26,15 @@ pub trait Format {
     fn render(&self, report: &Report) -> String;
 }
 
-/// The directory a report at `path` is written in (and its temporary file).
-pub fn report_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Write `report` in `format` to `path` through a temporary file and a
-/// rename: a reader never sees half a report.
+/// Write `report` in `format` to `path`. A regular file or a new path:
+/// through a temporary file and a rename (a reader never sees half a
+/// report; a new file gets the umask's mode, a replaced one keeps its
+/// own). A symlink is followed and its target written; a FIFO or device
+/// is opened and written; `/dev/stdout` and the like are written through
+/// the descriptor they name; a directory, block device or socket is an
+/// error. The rules: `write.rs`.
 pub fn write_report(format: &dyn Format, report: &Report, path: &Path) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(report_dir(path))?;
-    std::io::Write::write_all(&mut tmp, format.render(report).as_bytes())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    write::write_text(&format.render(report), path)
 }
 
 #[cfg(test)]

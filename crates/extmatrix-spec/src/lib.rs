@@ -186,14 +186,43 @@ const URL_SCHEMES: &[&str] = &["https://", "http://", "file://"];
 const PATH_OR_SOURCE: &str =
     "choose one: `path` for an installed interpreter, `source` to build one";
 
-/// Read and validate the matrix file at `path`.
+/// The most of a matrix file [`load`] reads: a matrix is a few kB of YAML,
+/// and whatever `path` names (`/dev/zero`, a FIFO, a huge file) is read
+/// only this far.
+pub const MAX_MATRIX_BYTES: usize = 1 << 20;
+
+/// Read and validate the matrix file at `path`. At most
+/// [`MAX_MATRIX_BYTES`] are read; a longer file is an error located where
+/// reading stopped.
 pub fn load(path: &Path) -> Result<Matrix, SpecError> {
-    let bytes = std::fs::read(path).map_err(|err| SpecError {
+    use std::io::Read;
+    let unreadable = |err: &dyn fmt::Display| SpecError {
         path: path.display().to_string(),
         line: 0,
         column: 0,
         message: format!("cannot read the matrix file: {err}"),
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(unreadable(&"it is a directory"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MATRIX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(&e))?;
+    if bytes.len() > MAX_MATRIX_BYTES {
+        let at = byte_location(&bytes, MAX_MATRIX_BYTES);
+        return Err(SpecError {
+            path: path.display().to_string(),
+            line: at.line,
+            column: at.column,
+            message: format!(
+                "the matrix file is longer than {} MiB, the most extmatrix reads; \
+                 reading stopped here (a matrix file is a few kB of YAML: is this the right file?)",
+                MAX_MATRIX_BYTES >> 20
+            ),
+        });
+    }
     let text = String::from_utf8(bytes).map_err(|err| {
         let at = text_location(err.as_bytes(), err.utf8_error().valid_up_to());
         SpecError {
@@ -204,6 +233,20 @@ pub fn load(path: &Path) -> Result<Matrix, SpecError> {
         }
     })?;
     parse(&text, path)
+}
+
+/// The 1-based line and column (in bytes) of byte `offset` in `bytes`,
+/// whatever they are.
+fn byte_location(bytes: &[u8], offset: usize) -> Location {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    Location {
+        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+        column: before.len() - line_start + 1,
+    }
 }
 
 /// Validate matrix text as if it were read from `path` (relative paths resolve against `path`'s directory).

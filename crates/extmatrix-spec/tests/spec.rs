@@ -892,3 +892,70 @@ fn other_build_errors() {
         "{message}"
     );
 }
+
+/// Mutation caught: `load` reading the whole file (`extmatrix run
+/// /dev/zero` grew without bound).
+#[test]
+fn load_reads_a_matrix_only_up_to_the_cap() {
+    let project = Project::new();
+    // Just under the cap: read and parsed (a YAML comment pads it).
+    let text = format!("pythons: auto\n{TARGETS}#");
+    let padded = format!(
+        "{text}{}\n",
+        "x".repeat(extmatrix_spec::MAX_MATRIX_BYTES - text.len() - 1)
+    );
+    assert_eq!(padded.len(), extmatrix_spec::MAX_MATRIX_BYTES);
+    std::fs::write(project.matrix_path(), &padded).unwrap();
+    load(&project.matrix_path()).unwrap();
+
+    // One byte more: an error where reading stopped.
+    std::fs::write(project.matrix_path(), format!("{padded}\n")).unwrap();
+    let err = load(&project.matrix_path()).unwrap_err();
+    let lines = padded.matches('\n').count();
+    assert_eq!((err.line, err.column), (lines + 1, 1), "{err}");
+    assert!(err.message.contains("longer than 1 MiB"), "{err}");
+
+    // A device that never ends.
+    let err = load(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "/dev/zero:1:{}: {}",
+            extmatrix_spec::MAX_MATRIX_BYTES + 1,
+            err.message
+        )
+    );
+    assert!(err.message.contains("longer than 1 MiB"), "{err}");
+}
+
+#[test]
+fn load_a_fifo_that_never_ends_is_capped_too() {
+    let project = Project::new();
+    let fifo = project.dir.path().join("matrix.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        let line = "# endless\n".repeat(1000);
+        // Until the reader closes its end (EPIPE).
+        while f.write_all(line.as_bytes()).is_ok() {}
+    });
+    let err = load(&fifo).unwrap_err();
+    assert!(err.message.contains("longer than 1 MiB"), "{err}");
+    writer.join().unwrap();
+}
+
+#[test]
+fn load_a_directory_says_so() {
+    let project = Project::new();
+    let err = load(&project.matrices_dir()).unwrap_err();
+    assert!(err.message.contains("it is a directory"), "{err}");
+}

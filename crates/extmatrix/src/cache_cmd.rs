@@ -18,9 +18,14 @@ Remove what no run will use again, from every part of the cache:
              extmatrix carries, or for an interpreter that is gone, was
              rebuilt, or is pruned in this same run
   targets/   target builds whose interpreter is gone (likewise), or whose
-             source file is gone or changed
-  any kind   entries without meta.json (interrupted builds) and the tmp/ work
-             directories of builds that are not running
+             source file or any header it included is gone or changed
+  harness/, targets/
+             builds whose cache key an older extmatrix made another way
+             (no run looks them up again)
+  any kind   damaged entries (a module or binary gone, or not the size and
+             sha256 it was built with), entries without meta.json
+             (interrupted builds) and the tmp/ work directories of builds
+             that are not running
 
 An entry that is being built right now (its lock is held) is left alone.
 Downloaded tarballs (pythons/sources/) and logs of failed builds are kept;
@@ -68,8 +73,28 @@ pub struct PruneArgs {
     pub dry_run: bool,
 }
 
+/// How long a work directory under `<cache>/tmp/` whose build is not
+/// running stays before a run collects it.
+pub const STALE_WORK_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The cache `--cache-dir` (or the environment) names, checked before
+/// anything runs: one that cannot be used (a file, a directory that cannot
+/// be written) is a usage error, exit 2. With `build` (a run, `pythons
+/// build`) it is created if missing and must be writable, and the work
+/// directories of builds killed more than a day ago are collected.
+pub fn open(explicit: Option<PathBuf>, build: bool) -> Result<Store> {
+    let store = Store::from_env(explicit).map_err(|e| UsageError(e.to_string()))?;
+    store
+        .check_dir(build)
+        .map_err(|e| UsageError(e.to_string()))?;
+    if build {
+        store.collect_stale_work(STALE_WORK_AGE);
+    }
+    Ok(store)
+}
+
 pub fn cache(args: CacheArgs) -> Result<u8> {
-    let store = Store::from_env(args.cache_dir)?;
+    let store = open(args.cache_dir, false)?;
     match args.action {
         CacheAction::List { json } => list(&store, json),
         CacheAction::Prune(p) => prune(&store, p.matrices, p.dry_run),

@@ -38,10 +38,11 @@ enum Command {
     ///
     /// Exit status: 0 when no cell is crash, hang, import-error,
     /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
-    /// or command line. SIGINT, SIGTERM or SIGHUP stop the run: running
-    /// cells and builds are killed, the table and the JSON report hold the
-    /// cells that finished (the rest are listed as not run), and the status
-    /// is 130, 143 or 129.
+    /// or command line, a --json path that cannot take a report, or a cache
+    /// directory that cannot be used (checked before anything runs). SIGINT,
+    /// SIGTERM or SIGHUP stop the run: running cells and builds are killed,
+    /// the table and the JSON report hold the cells that finished (the rest
+    /// are listed as not run), and the status is 130, 143 or 129.
     Run(RunArgs),
     /// List the CPython interpreters found on this machine that can be embedded.
     Pythons(PythonsArgs),
@@ -53,7 +54,9 @@ enum Command {
 struct RunArgs {
     /// The matrix file (YAML); paths in it are relative to it.
     matrix: PathBuf,
-    /// Also write the full report as JSON (schema_version 1) to this path.
+    /// Also write the full report as JSON (schema_version 1) to this path:
+    /// a file is replaced atomically, a symlink followed, a FIFO, device or
+    /// /dev/stdout written as it is.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].

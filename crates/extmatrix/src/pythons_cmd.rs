@@ -4,7 +4,6 @@
 use crate::{PythonsAction, PythonsArgs, UsageError};
 use anyhow::Result;
 use extmatrix_cpython_build::BuildCache;
-use extmatrix_provision::Store;
 use extmatrix_pythons::{Python, SearchPlaces};
 use extmatrix_spec::Matrix;
 use std::path::Path;
@@ -28,7 +27,8 @@ fn table(header: &[&str]) -> comfy_table::Table {
 }
 
 pub fn pythons(args: PythonsArgs) -> Result<u8> {
-    let store = Store::from_env(args.cache_dir)?;
+    let building = matches!(args.action, Some(PythonsAction::Build { .. }));
+    let store = crate::cache_cmd::open(args.cache_dir, building)?;
     let builds = BuildCache::new(store.root());
     match args.action {
         None => list(&builds, args.json),

@@ -7,7 +7,6 @@ use crate::{progress::Bars, RunArgs, UsageError};
 use anyhow::{Context, Result};
 use extmatrix_engine::EngineError;
 use extmatrix_plan::Filters;
-use extmatrix_provision::Store;
 use extmatrix_report::{Format, Json, TableStyle, Terminal};
 use std::time::Instant;
 
@@ -15,14 +14,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix = extmatrix_spec::load(&args.matrix).map_err(|e| UsageError(e.to_string()))?;
     if let Some(json) = &args.json {
-        check_writable_dir(json)?;
+        check_report_path(json)?;
     }
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
         targets: args.target,
     };
-    let store = Store::from_env(args.cache_dir)?;
+    let store = crate::cache_cmd::open(args.cache_dir, true)?;
     let jobs = jobs(args.jobs, &matrix);
 
     let bars = Bars::new();
@@ -64,16 +63,10 @@ pub fn usage(e: EngineError) -> anyhow::Error {
     }
 }
 
-/// Fail early (a usage error) when the JSON report could not be written.
-fn check_writable_dir(json: &std::path::Path) -> Result<()> {
-    let dir = extmatrix_report::report_dir(json);
-    if !dir.is_dir() {
-        return Err(UsageError(format!(
-            "--json {}: the directory {} does not exist",
-            json.display(),
-            dir.display()
-        ))
-        .into());
-    }
-    Ok(())
+/// Fail early (a usage error, before anything runs) when the JSON report
+/// could not be written: a directory, a missing or unwritable directory,
+/// `/proc`, a full filesystem (`extmatrix_report::check_report_path`).
+fn check_report_path(json: &std::path::Path) -> Result<()> {
+    extmatrix_report::check_report_path(json)
+        .map_err(|why| UsageError(format!("--json {}: {why}", json.display())).into())
 }

@@ -170,3 +170,144 @@ fn cache_prune_help_teaches_what_goes_and_what_stays() {
     let out = extmatrix(&["--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("cache"));
 }
+
+/// `dir/valmod.c`, a module whose `value()` is `VAL` from `dir/val.h`.
+fn write_val_module(dir: &Path, val: u32) {
+    std::fs::write(dir.join("val.h"), format!("#define VAL {val}\n")).unwrap();
+    std::fs::write(
+        dir.join("valmod.c"),
+        "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n#include \"val.h\"\n\
+         static PyObject *value(PyObject *m, PyObject *u) { return PyLong_FromLong(VAL); }\n\
+         static PyMethodDef methods[] = {{\"value\", value, METH_NOARGS, NULL}, {NULL}};\n\
+         static PyModuleDef_Slot slots[] = {{0, NULL}};\n\
+         static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, \"valmod\", NULL, 0, methods, slots};\n\
+         PyMODINIT_FUNC PyInit_valmod(void) { return PyModuleDef_Init(&def); }\n",
+    )
+    .unwrap();
+}
+
+/// Mutation caught: the target key hashing the C file's bytes only (the
+/// edited header was never compiled: the old module was tested, and
+/// passed).
+#[test]
+fn an_edited_header_is_tested_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    write_val_module(dir.path(), 1);
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: val\n    c: valmod.c\n    smoke: \"assert m.value() == 1, 'value is ' + str(m.value())\"\n",
+    );
+    let run = run_matrix_with_cache(&m, &[], Some(&cache));
+    assert_eq!(
+        cell(&run.report, "val", "cp312", "import")["outcome"],
+        "pass"
+    );
+
+    // Only the header changes.
+    std::fs::write(dir.path().join("val.h"), "#define VAL 2\n").unwrap();
+    let run = run_matrix_with_cache(&m, &[], Some(&cache));
+    let c = cell(&run.report, "val", "cp312", "import");
+    assert_eq!(c["outcome"], "import-error", "{c}");
+    assert_eq!(c["details"]["errors"][0]["message"], "value is 2", "{c}");
+    assert_eq!(run.status, 1);
+
+    // Back to 1: built again, passes again; one target entry throughout.
+    std::fs::write(dir.path().join("val.h"), "#define VAL 1\n").unwrap();
+    let run = run_matrix_with_cache(&m, &[], Some(&cache));
+    assert_eq!(
+        cell(&run.report, "val", "cp312", "import")["outcome"],
+        "pass"
+    );
+    let listed = entries(&cache);
+    assert_eq!(
+        listed.iter().filter(|e| e.0 == "targets").count(),
+        1,
+        "{listed:?}"
+    );
+}
+
+/// Mutation caught: a cache entry trusted on its meta.json alone (a deleted
+/// module was an import-error, an emptied harness a harness-error).
+#[test]
+fn a_damaged_cache_entry_is_rebuilt_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    );
+    let pass = |what: &str| {
+        let run = run_matrix_with_cache(&m, &[], Some(&cache));
+        let c = cell(&run.report, "ok", "cp312", "import");
+        assert_eq!(c["outcome"], "pass", "{what}: {c}");
+    };
+    pass("first run");
+    let listed = entries(&cache);
+    let target = only(&listed, "targets");
+    let harness = only(&listed, "harness").join("extmatrix-harness");
+    let module: PathBuf = std::fs::read_dir(&target)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "so"))
+        .expect("the module");
+
+    std::fs::remove_file(&module).unwrap();
+    pass("module deleted");
+    assert!(module.is_file(), "built again");
+
+    let size = std::fs::metadata(&harness).unwrap().len();
+    std::fs::write(&harness, "").unwrap();
+    pass("harness emptied");
+    assert_eq!(
+        std::fs::metadata(&harness).unwrap().len(),
+        size,
+        "built again"
+    );
+}
+
+/// Mutation caught: work directories under `<cache>/tmp` never collected
+/// (or collected while their build runs).
+#[test]
+fn a_run_collects_stale_work_directories_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let tmp = cache.join("tmp");
+    let old = tmp.join("targets.killed-cp312-0123.AbCdEf");
+    let young = tmp.join("targets.young-cp312-0123.AbCdEf");
+    let locked = tmp.join("harness.cp312-0123.AbCdEf");
+    for d in [&old, &young, &locked] {
+        std::fs::create_dir_all(d.join("entry")).unwrap();
+        std::fs::write(d.join("entry/module.o"), "o").unwrap();
+    }
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400);
+    for d in [&old, &locked] {
+        std::fs::File::open(d)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+    }
+    // A build of `harness/cp312-0123` in progress (its lock held).
+    std::fs::create_dir_all(cache.join("harness")).unwrap();
+    let lock = std::fs::File::create(cache.join("harness/cp312-0123.lock")).unwrap();
+    // SAFETY: flock on a file this test owns.
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+        0
+    );
+
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    );
+    let run = run_matrix_with_cache(&m, &[], Some(&cache));
+    assert_eq!(
+        cell(&run.report, "ok", "cp312", "import")["outcome"],
+        "pass"
+    );
+    assert!(!old.exists(), "older than a day, not locked: collected");
+    assert!(young.is_dir(), "younger than a day: kept");
+    assert!(locked.is_dir(), "its build holds the lock: kept");
+    drop(lock);
+}

@@ -293,3 +293,340 @@ fn prune_without_any_matrix_refuses_rather_than_removing_everything() {
         assert!(stderr.contains("pass --matrix"), "{command}: {stderr}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Report paths: what `--json` names is written as what it is, and checked
+// before anything runs.
+
+/// One cell: isolated_ok × cp312 × import.
+fn one_cell_matrix(dir: &std::path::Path) -> std::path::PathBuf {
+    write_matrix(
+        dir,
+        "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    )
+}
+
+/// `extmatrix run MATRIX --json JSON` with the tests' cache, `setup` applied
+/// to the command first.
+fn run_json(
+    matrix: &std::path::Path,
+    json: &std::path::Path,
+    setup: impl FnOnce(&mut std::process::Command),
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"));
+    cmd.args([
+        "run",
+        matrix.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .env("NO_COLOR", "1")
+    .env("EXTMATRIX_CACHE_DIR", cache_dir());
+    setup(&mut cmd);
+    cmd.output().expect("extmatrix runs")
+}
+
+fn ok_report(text: &str) {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(cell(&v, "ok", "cp312", "import")["outcome"], "pass", "{v}");
+}
+
+/// Mutation caught: the report renamed over the link (the link became a
+/// file, its target kept the old report).
+#[test]
+fn a_json_symlink_is_followed_and_stays_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let reports = dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let target = reports.join("latest.json");
+    std::fs::write(&target, "yesterday's report").unwrap();
+    let link = dir.path().join("report.json");
+    std::os::unix::fs::symlink("reports/latest.json", &link).unwrap();
+    let out = run_json(&m, &link, |_| {});
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link stays a link");
+    ok_report(&std::fs::read_to_string(&target).unwrap());
+}
+
+/// Mutation caught: the report renamed over the FIFO (its reader waited
+/// forever, the FIFO became a file).
+#[test]
+fn a_json_fifo_is_written_to_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let fifo = dir.path().join("report.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(std::fs::read_to_string(fifo));
+        });
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+        .args(["run", m.to_str().unwrap(), "--json", fifo.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("EXTMATRIX_CACHE_DIR", cache_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = rx.recv_timeout(std::time::Duration::from_secs(120));
+    let status = child.wait().unwrap();
+    if text.is_err() {
+        // Unblock the reader thread: open the FIFO for writing once.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let text = text.expect("the reader got the report").unwrap();
+    assert_eq!(status.code(), Some(0));
+    ok_report(&text);
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::symlink_metadata(&fifo).unwrap().file_type()
+    ));
+}
+
+/// `--json /dev/stdout` with stdout a pipe: the JSON goes down the pipe
+/// after the table, and `/dev/stdout` is left alone. (Before, as root, the
+/// rename replaced the machine's `/dev/stdout` with a file: this test is
+/// not one to run against that version; the next one pins the same rule
+/// through a link of its own.)
+#[test]
+fn json_to_dev_stdout_goes_down_the_pipe_after_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let out = run_json(&m, std::path::Path::new("/dev/stdout"), |_| {});
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let table_end = stdout.find("1 cells in").expect("the table");
+    let json_start = stdout.find("\n{").expect("the JSON") + 1;
+    assert!(table_end < json_start, "{stdout}");
+    let json_end = stdout.rfind("}\n").unwrap() + 1;
+    ok_report(&stdout[json_start..json_end]);
+    assert!(
+        stdout[json_end..].contains("JSON report: /dev/stdout"),
+        "{stdout}"
+    );
+    assert!(std::fs::symlink_metadata("/dev/stdout")
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+/// Mutation caught: a link to `/dev/stdout` replaced by a file (stdout
+/// got no JSON).
+#[test]
+fn json_to_a_link_to_dev_stdout_goes_down_the_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let link = dir.path().join("out");
+    std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
+    let out = run_json(&m, &link, |_| {});
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let json_start = stdout.find("\n{").expect("the JSON on stdout") + 1;
+    let json_end = stdout.rfind("}\n").unwrap() + 1;
+    ok_report(&stdout[json_start..json_end]);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+/// Mutation caught: the temporary file's 0600 kept.
+#[test]
+fn a_json_report_gets_the_umask_s_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let json = dir.path().join("r.json");
+    let out = run_json(&m, &json, |cmd| {
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&json).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "{mode:o}");
+}
+
+/// Mutation caught: only the directory's existence checked (a directory
+/// or `/proc` path ran every cell, then failed to write).
+#[test]
+fn a_json_path_that_cannot_take_a_report_exits_2_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let cache = dir.path().join("cache");
+    let subdir = dir.path().join("reports");
+    std::fs::create_dir(&subdir).unwrap();
+    for (json, says) in [
+        (subdir.to_str().unwrap(), "is a directory"),
+        (
+            "/proc/extmatrix-report.json",
+            "no file can be written in /proc",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+            .args(["run", m.to_str().unwrap(), "--json", json, "--cache-dir"])
+            .arg(&cache)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--json {json}: ")) && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "nothing ran: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!cache.exists(), "nothing ran: not even the cache was made");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The matrix file is read up to a cap; the cache directory is checked.
+
+/// `extmatrix ARGS` under an address-space limit (so a version that reads
+/// without bound fails fast instead of eating the machine), killed after
+/// `secs`.
+fn bounded(args: &[&str], secs: u64) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"));
+    cmd.args(args)
+        .env("EXTMATRIX_CACHE_DIR", cache_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Mutation caught: the matrix read whole (`/dev/zero` grew without bound).
+#[test]
+fn a_matrix_file_is_read_only_up_to_a_cap() {
+    let (status, stderr) = bounded(&["run", "/dev/zero"], 30);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero:1:1048577: the matrix file is longer than 1 MiB"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, "# padding\n".repeat(200_000)).unwrap();
+    let (status, stderr) = bounded(&["run", big.to_str().unwrap()], 30);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:104858:", big.display()))
+            && stderr.contains("longer than 1 MiB"),
+        "{stderr}"
+    );
+
+    // A FIFO whose writer never stops.
+    let fifo = dir.path().join("matrix.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            let chunk = "# endless\n".repeat(1000);
+            while f.write_all(chunk.as_bytes()).is_ok() {}
+        })
+    };
+    let (status, stderr) = bounded(&["run", fifo.to_str().unwrap()], 30);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("longer than 1 MiB"), "{stderr}");
+    writer.join().unwrap();
+}
+
+/// Mutation caught: a cache directory that is a file accepted (every build
+/// failed, cell by cell, and the run exited 1).
+#[test]
+fn a_cache_dir_that_is_a_file_exits_2_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_cell_matrix(dir.path());
+    let file = dir.path().join("cache");
+    std::fs::write(&file, "not a directory").unwrap();
+    for args in [
+        vec!["run", m.to_str().unwrap()],
+        vec!["cache", "list"],
+        vec!["pythons"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+            .args(&args)
+            .arg("--cache-dir")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the cache directory {} cannot be used: it is not a directory",
+                file.display()
+            )) && stderr.contains("--cache-dir"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}

@@ -729,3 +729,73 @@ fn a_keyword_is_not_a_module_name() {
         assert!(stderr.contains(keyword), "{keyword}: {stderr}");
     }
 }
+
+/// Mutation caught: the probe killing only its direct child on its timeout
+/// (a wrapper's `sleep`s lived on, three per attempt).
+#[test]
+fn a_probe_that_hangs_leaves_nothing_running() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let marker = format!("600.{}{:09}", std::process::id(), nanos);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("python3.12");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\nsleep {marker} &\nsleep {marker} &\nsleep {marker} &\nsleep {marker}\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // `sleep` by that name, and nothing else of the machine's in PATH.
+    let sleep = ["/bin/sleep", "/usr/bin/sleep"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("sleep");
+    std::os::unix::fs::symlink(sleep, bin.join("sleep")).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_extmatrix"))
+        .args(["pythons", "--json", "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .env("PATH", &bin)
+        .env("HOME", &empty)
+        .env("PYENV_ROOT", &empty)
+        .env("XDG_DATA_HOME", &empty)
+        .env_remove("UV_PYTHON_INSTALL_DIR")
+        .output()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut survivors = processes_running(&["sleep", &marker]);
+    while !survivors.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        survivors = processes_running(&["sleep", &marker]);
+    }
+    for &pid in &survivors {
+        // SAFETY: a process this test started (by its marker).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let rejected = v["rejected"].as_array().unwrap();
+    assert!(
+        rejected.iter().any(|r| r["path"] == exe.to_str().unwrap()
+            && r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer the probe")),
+        "{v}"
+    );
+    assert!(
+        survivors.is_empty(),
+        "`sleep {marker}` (pids {survivors:?}) outlived the probe"
+    );
+}

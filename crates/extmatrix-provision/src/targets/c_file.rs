@@ -1,11 +1,25 @@
 //! `c: path/to/file.c`: one C file is one extension module, compiled and
 //! linked with the interpreter's `sysconfig` CC/CFLAGS/CCSHARED/LDSHARED.
 //!
-//! The cache key hashes the C file's bytes, the module name and the
-//! interpreter's fingerprint (headers it includes are not part of it).
+//! What a build depends on is in its key or in its recorded inputs:
+//!
+//! - the key hashes the C file's bytes, the module name, the interpreter's
+//!   fingerprint, the compile and link command lines (every flag; the
+//!   paths that change from build to build left out) and the first line of
+//!   `--version` of the compiler and of the linker driver;
+//! - the compile writes its dependency list (`-MD -MF`): every file the
+//!   preprocessor read — headers next to the C file, under `-I`, the
+//!   interpreter's, the system's — is recorded with its sha256 as an input
+//!   of the entry, and the cache uses an entry only while every recorded
+//!   input is unchanged. An edited `val.h` builds anew.
+//!
+//! Why the dependency list and not the C file's whole directory:
+//! docs/architecture.md ("Keys").
 
 use super::{ensure_target, BuiltTarget, ModuleRecord, TargetBuilder};
-use crate::toolchain::{compiler, python_fingerprint, split, Steps};
+use crate::toolchain::{
+    compiler, compiler_version, dependency_inputs, python_fingerprint, split, Steps, KEY_SCHEME,
+};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::Input;
 use extmatrix_pythons::Python;
@@ -28,7 +42,22 @@ impl TargetBuilder for CFileTarget {
             BuildFailure::message(format!("cannot read {}: {e}", self.source.display()))
         })?;
         let fingerprint = python_fingerprint(py);
-        let key = extmatrix_cache::key([text.as_slice(), module.as_bytes(), &fingerprint]);
+        // The command lines with placeholders where build paths go.
+        let commands = Commands::of(py, &self.source, Path::new("@out"))?;
+        let versions = [
+            compiler_version(&commands.compile.0),
+            compiler_version(&commands.link.0),
+        ];
+        let commands_json = serde_json::to_vec(&commands).expect("command lines serialize");
+        let key = extmatrix_cache::key([
+            KEY_SCHEME.as_bytes(),
+            text.as_slice(),
+            module.as_bytes(),
+            &fingerprint,
+            &commands_json,
+            versions[0].as_bytes(),
+            versions[1].as_bytes(),
+        ]);
         let name = format!("{module}-{}-{key}", py.id);
         // `pkg.mod` lives at pkg/mod<suffix>, with an __init__.py per package level.
         let mut components: Vec<&str> = module.split('.').collect();
@@ -39,51 +68,89 @@ impl TargetBuilder for CFileTarget {
             path: self.source.clone(),
             sha256: extmatrix_cache::sha256_hex(&text),
         };
+        let source_path = self.source.clone();
         ensure_target(store, "c-file", &name, py, vec![source], |dir, steps| {
-            compile_extension(py, &self.source, &dir.join(&relative), &file_name, steps)?;
+            let headers =
+                compile_extension(py, &source_path, &dir.join(&relative), &file_name, steps)?;
             let mut pkg = dir.to_path_buf();
             for part in &components {
                 pkg.push(part);
                 std::fs::write(pkg.join("__init__.py"), "")?;
             }
-            Ok(vec![ModuleRecord {
-                name: module.clone(),
-                artifact: relative.join(&file_name),
-            }])
+            Ok((
+                vec![ModuleRecord {
+                    name: module.clone(),
+                    artifact: relative.join(&file_name),
+                }],
+                headers,
+            ))
         })
     }
 }
 
+/// The compile and link command lines of one extension: (program, args).
+#[derive(serde::Serialize)]
+struct Commands {
+    compile: (String, Vec<String>),
+    link: (String, Vec<String>),
+}
+
+impl Commands {
+    /// Compiling `source` into `<out>/module.o` (with its dependency list
+    /// `<out>/module.d`) and linking `<out>/module.so` from it.
+    fn of(py: &Python, source: &Path, out: &Path) -> Result<Commands, BuildFailure> {
+        let object = out.join("module.o").to_string_lossy().into_owned();
+        let (cc, mut args) = compiler(py)?;
+        args.extend(split(&py.build.cflags)?);
+        args.extend(split(&py.build.ccshared)?);
+        args.push(format!("-I{}", py.build.include_dir.display()));
+        args.extend(["-MD".into(), "-MF".into()]);
+        args.push(out.join("module.d").to_string_lossy().into_owned());
+        args.extend([
+            "-c".into(),
+            source.to_string_lossy().into_owned(),
+            "-o".into(),
+            object.clone(),
+        ]);
+
+        let ld = split(&py.build.ldshared)?;
+        let (ld_program, ld_args) = ld.split_first().ok_or_else(|| {
+            BuildFailure::message("this interpreter's sysconfig has an empty LDSHARED")
+        })?;
+        let mut link = ld_args.to_vec();
+        link.extend([
+            object,
+            "-o".into(),
+            out.join("module.so").to_string_lossy().into_owned(),
+        ]);
+        Ok(Commands {
+            compile: (cc, args),
+            link: (ld_program.clone(), link),
+        })
+    }
+}
+
+/// Compile and link `source` into `out_dir/file_name`; the files the
+/// compile read besides `source`, as inputs.
 fn compile_extension(
     py: &Python,
     source: &Path,
     out_dir: &Path,
     file_name: &str,
     steps: &mut Steps,
-) -> Result<(), BuildFailure> {
+) -> Result<Vec<Input>, BuildFailure> {
     std::fs::create_dir_all(out_dir)?;
-    let object = out_dir.join("module.o");
-    let (cc, mut args) = compiler(py)?;
-    args.extend(split(&py.build.cflags)?);
-    args.extend(split(&py.build.ccshared)?);
-    args.push(format!("-I{}", py.build.include_dir.display()));
-    args.extend([
-        "-c".into(),
-        source.to_string_lossy().into_owned(),
-        "-o".into(),
-    ]);
-    args.push(object.to_string_lossy().into_owned());
-    steps.run(&cc, &args)?;
-
-    let ld = split(&py.build.ldshared)?;
-    let (ld_program, ld_args) = ld.split_first().ok_or_else(|| {
-        steps.failure("this interpreter's sysconfig has an empty LDSHARED".into())
-    })?;
-    let mut args = ld_args.to_vec();
-    args.push(object.to_string_lossy().into_owned());
-    args.push("-o".into());
-    args.push(out_dir.join(file_name).to_string_lossy().into_owned());
-    steps.run(ld_program, &args)?;
-    std::fs::remove_file(&object)?;
-    Ok(())
+    let mut commands = Commands::of(py, source, out_dir)?;
+    // The module's own name, not `module.so`.
+    let output = commands.link.1.last_mut().expect("link has an output");
+    *output = out_dir.join(file_name).to_string_lossy().into_owned();
+    let started = std::time::SystemTime::now();
+    steps.run(&commands.compile.0, &commands.compile.1)?;
+    let depfile = out_dir.join("module.d");
+    let headers =
+        dependency_inputs(&depfile, source, started).map_err(|e| steps.failure(e.summary))?;
+    steps.run(&commands.link.0, &commands.link.1)?;
+    std::fs::remove_file(out_dir.join("module.o"))?;
+    std::fs::remove_file(&depfile)?;
+    Ok(headers)
 }

@@ -6,7 +6,7 @@
 
 pub mod c_file;
 
-use crate::toolchain::{Steps, BUILT_BY};
+use crate::toolchain::{key_scheme, Steps, BUILT_BY};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::Input;
 use extmatrix_pythons::Python;
@@ -97,19 +97,25 @@ impl TargetMeta {
 
 /// The target entry `name` for `py`: found, or built by `compile`, which
 /// puts the modules under the directory it is given (the entry's staging
-/// directory, which becomes `module_dir`) and says where they are. `inputs`
-/// are the files it reads; the interpreter is added.
+/// directory, which becomes `module_dir`) and says where they are and what
+/// else it read (a header: see [`crate::toolchain::dependency_inputs`]).
+/// `inputs` are the files known before the build; the interpreter is
+/// added. Every module file is an artifact of the entry: a deleted or
+/// changed one makes the cache build the entry again.
 pub(crate) fn ensure_target(
     store: &Store,
     builder: &str,
     name: &str,
     py: &Python,
     inputs: Vec<Input>,
-    compile: impl FnOnce(&Path, &mut Steps) -> Result<Vec<ModuleRecord>, BuildFailure>,
+    compile: impl FnOnce(&Path, &mut Steps) -> Result<(Vec<ModuleRecord>, Vec<Input>), BuildFailure>,
 ) -> Result<BuiltTarget, BuildFailure> {
     let entry = store.ensure(TARGETS_KIND, name, BUILT_BY, &|| {}, |b| {
         let mut steps = Steps::new(b)?;
-        let modules = compile(b.staging(), &mut steps)?;
+        let (modules, read) = compile(b.staging(), &mut steps)?;
+        for m in &modules {
+            b.artifact(m.artifact.clone());
+        }
         let meta = TargetMeta {
             builder: builder.to_owned(),
             python: py.id.clone(),
@@ -117,7 +123,9 @@ pub(crate) fn ensure_target(
             modules,
         };
         let mut inputs = inputs;
+        inputs.extend(read);
         inputs.push(Input::program(&py.path));
+        inputs.push(key_scheme());
         Ok::<_, BuildFailure>((meta, inputs))
     })?;
     Ok(entry.meta.built(&entry.dir))

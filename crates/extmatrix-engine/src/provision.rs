@@ -4,7 +4,7 @@
 
 use crate::events::{BuildItem, Event, Observer};
 use extmatrix_plan::Plan;
-use extmatrix_provision::{BuildFailure, BuiltTarget, Store};
+use extmatrix_provision::{BuildFailure, BuildLimits, BuiltTarget, Store};
 use extmatrix_runner::parallel_map;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -32,6 +32,9 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
             pairs.insert((cell.target, cell.python));
         }
     }
+    let limits = BuildLimits {
+        step_timeout: std::time::Duration::from_secs(plan.options.build_timeout_s),
+    };
     let pythons: BTreeSet<usize> = pairs.iter().map(|&(_, p)| p).collect();
     let pythons: Vec<usize> = pythons.into_iter().collect();
     let pairs: Vec<(usize, usize)> = pairs.into_iter().collect();
@@ -55,7 +58,9 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
     let built = parallel_map(
         &pairs,
         jobs,
-        |&(t, p)| extmatrix_provision::build_target(store, &plan.targets[t], &plan.pythons[p]),
+        |&(t, p)| {
+            extmatrix_provision::build_target(store, &plan.targets[t], &plan.pythons[p], &limits)
+        },
         |&(t, p), r| {
             observer.on(Event::BuildFinished {
                 item: BuildItem::Target {

@@ -77,7 +77,7 @@ pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
     ]);
     let name = format!("{}-{key}", py.id);
     let entry = store.ensure(HARNESS_KIND, &name, BUILT_BY, &|| {}, |b| {
-        let mut steps = Steps::new(b)?;
+        let mut steps = Steps::new(b, crate::toolchain::STEP_TIMEOUT)?;
         compile_harness(py, b.staging(), &mut steps)?;
         b.artifact(BINARY);
         let meta = HarnessMeta {

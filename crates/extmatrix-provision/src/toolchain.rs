@@ -30,7 +30,7 @@ pub(crate) fn key_scheme() -> Input {
 }
 
 /// The longest one compile or link step may take before it is killed.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// What identifies an interpreter for caching: where it is and how it builds.
 pub(crate) fn python_fingerprint(py: &Python) -> Vec<u8> {
@@ -166,19 +166,22 @@ pub(crate) fn dependency_inputs(
 pub(crate) struct Steps {
     log: File,
     log_path: PathBuf,
+    timeout: Duration,
 }
 
 impl Steps {
-    pub(crate) fn new(building: &Building<'_>) -> Result<Steps, BuildFailure> {
+    /// Steps that may each take up to `timeout`.
+    pub(crate) fn new(building: &Building<'_>, timeout: Duration) -> Result<Steps, BuildFailure> {
         Ok(Steps {
             log: building.open_log()?,
             log_path: building.log_path(),
+            timeout,
         })
     }
 
     /// Run `program args`; its output (all of it) on success.
     pub(crate) fn run(&mut self, program: &str, args: &[String]) -> Result<String, BuildFailure> {
-        Cmd::new(program, args.iter().cloned(), STEP_TIMEOUT)
+        Cmd::new(program, args.iter().cloned(), self.timeout)
             .capture()
             .run(&mut self.log, None)
             .map(|ran| ran.output)

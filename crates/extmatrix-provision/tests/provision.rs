@@ -2,7 +2,8 @@
 //! (cp312 as discovery finds it).
 
 use extmatrix_provision::{
-    build_target, builder_for, harness, harness_sources_digest, BuildFailure, Store, TargetMeta,
+    build_target, builder_for, harness, harness_sources_digest, BuildFailure, BuildLimits, Store,
+    TargetMeta,
 };
 use extmatrix_pythons::{Python, SearchPlaces};
 use extmatrix_spec::{Location, TargetKind, TargetSpec};
@@ -51,7 +52,7 @@ fn a_c_file_target_is_a_complete_cache_entry_reused_the_second_time() {
     // A dotted name: built under pkg/, with an __init__.py.
     let target = c_target(&source, "pkg.isolated_ok");
 
-    let built = build_target(&store, &target, &py).unwrap();
+    let built = build_target(&store, &target, &py, &BuildLimits::default()).unwrap();
     assert!(built.module_dir.starts_with(cache.path().join("targets")));
     assert_eq!(built.modules.len(), 1);
     let m = &built.modules[0];
@@ -97,7 +98,9 @@ fn a_c_file_target_is_a_complete_cache_entry_reused_the_second_time() {
 
     // Found the second time: nothing is compiled again.
     let modified = std::fs::metadata(&m.artifact).unwrap().modified().unwrap();
-    let again = builder_for(&target).build(&store, &py).unwrap();
+    let again = builder_for(&target)
+        .build(&store, &py, &BuildLimits::default())
+        .unwrap();
     assert_eq!(again, built);
     assert_eq!(
         std::fs::metadata(&m.artifact).unwrap().modified().unwrap(),
@@ -110,7 +113,7 @@ fn a_c_file_target_is_a_complete_cache_entry_reused_the_second_time() {
         std::fs::read_to_string(&source).unwrap() + "\n/* changed */\n",
     )
     .unwrap();
-    let changed = build_target(&store, &target, &py).unwrap();
+    let changed = build_target(&store, &target, &py, &BuildLimits::default()).unwrap();
     assert_ne!(changed.module_dir, built.module_dir);
     assert!(std::fs::read_dir(cache.path().join("tmp"))
         .unwrap()
@@ -126,8 +129,13 @@ fn a_compile_error_is_a_build_failure_with_its_log_and_nothing_cached() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("broken.c");
     std::fs::write(&source, "#include <Python.h>\nthis is not C;\n").unwrap();
-    let failure: BuildFailure =
-        build_target(&store, &c_target(&source, "broken"), &py).unwrap_err();
+    let failure: BuildFailure = build_target(
+        &store,
+        &c_target(&source, "broken"),
+        &py,
+        &BuildLimits::default(),
+    )
+    .unwrap_err();
     assert!(
         failure.summary.contains("failed (exit status"),
         "{failure:?}"
@@ -181,7 +189,7 @@ fn an_edited_header_builds_the_module_again_and_every_header_is_an_input() {
     let dir = tempfile::tempdir().unwrap();
     let source = write_val_module(dir.path(), 1);
     let target = c_target(&source, "valmod");
-    let built = build_target(&store, &target, &py).unwrap();
+    let built = build_target(&store, &target, &py, &BuildLimits::default()).unwrap();
     let artifact = built.modules[0].artifact.clone();
     let first = std::fs::read(&artifact).unwrap();
 
@@ -206,7 +214,10 @@ fn an_edited_header_builds_the_module_again_and_every_header_is_an_input() {
 
     // Unchanged: found.
     let modified = std::fs::metadata(&artifact).unwrap().modified().unwrap();
-    assert_eq!(build_target(&store, &target, &py).unwrap(), built);
+    assert_eq!(
+        build_target(&store, &target, &py, &BuildLimits::default()).unwrap(),
+        built
+    );
     assert_eq!(
         std::fs::metadata(&artifact).unwrap().modified().unwrap(),
         modified
@@ -214,7 +225,7 @@ fn an_edited_header_builds_the_module_again_and_every_header_is_an_input() {
 
     // The header changes, the C file does not: built again.
     std::fs::write(&val_h, "#define VAL 2\n").unwrap();
-    let again = build_target(&store, &target, &py).unwrap();
+    let again = build_target(&store, &target, &py, &BuildLimits::default()).unwrap();
     assert_eq!(
         again.module_dir, built.module_dir,
         "same key, rebuilt in place"

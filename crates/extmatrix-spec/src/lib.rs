@@ -107,6 +107,10 @@ pub struct Options {
     /// Address-space limit of every cell's processes, in MiB (>= 1, default
     /// [`DEFAULT_MEMORY_MB`]).
     pub memory_mb: u64,
+    /// How long one step of a target's build (a compile, a link) may take,
+    /// in seconds (>= 1, default 600); past it the step's process group is
+    /// killed and the cell is `build-failed`.
+    pub build_timeout_s: u64,
 }
 
 /// The default `memory_mb`: room for free-threaded and debug builds, which
@@ -154,7 +158,7 @@ pub struct SpecError {
 
 impl Default for Options {
     /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core, `threads: 4`,
-    /// `memory_mb: 4096`.
+    /// `memory_mb: 4096`, `build_timeout_s: 600`.
     fn default() -> Self {
         Options {
             cycles: 5,
@@ -162,6 +166,7 @@ impl Default for Options {
             jobs: None,
             threads: 4,
             memory_mb: DEFAULT_MEMORY_MB,
+            build_timeout_s: 600,
         }
     }
 }
@@ -175,7 +180,14 @@ impl fmt::Display for Location {
 
 /// Keys allowed at the top of a matrix file.
 const TOP_KEYS: &[&str] = &["pythons", "scenarios", "options", "targets"];
-const OPTION_KEYS: &[&str] = &["cycles", "timeout_s", "jobs", "threads", "memory_mb"];
+const OPTION_KEYS: &[&str] = &[
+    "cycles",
+    "timeout_s",
+    "jobs",
+    "threads",
+    "memory_mb",
+    "build_timeout_s",
+];
 const TARGET_KEYS: &[&str] = &["name", "c", "module", "smoke"];
 const PYTHON_PATH_KEYS: &[&str] = &["id", "path"];
 const PYTHON_BUILD_KEYS: &[&str] = &["id", "source", "variant", "configure"];
@@ -728,7 +740,7 @@ impl Context<'_> {
         Ok(scenarios)
     }
 
-    /// `options: {cycles, timeout_s, jobs, threads, memory_mb}`, each optional.
+    /// `options: {cycles, timeout_s, jobs, threads, memory_mb, build_timeout_s}`, each optional.
     fn options(&self, node: &Node) -> Result<Options, SpecError> {
         let fields = self.fields(node, "`options`", OPTION_KEYS)?;
         let mut options = Options::default();
@@ -743,6 +755,9 @@ impl Context<'_> {
         }
         if let Some(threads) = fields.get("threads") {
             options.threads = self.positive_int(threads, "threads")?;
+        }
+        if let Some(build_timeout_s) = fields.get("build_timeout_s") {
+            options.build_timeout_s = self.positive_int(build_timeout_s, "build_timeout_s")?;
         }
         if let Some(memory_mb) = fields.get("memory_mb") {
             options.memory_mb = self.positive_int(memory_mb, "memory_mb")?;

@@ -116,6 +116,7 @@ targets:
             jobs: Some(2),
             threads: 4,
             memory_mb: 4096,
+            build_timeout_s: 600,
         },
         targets: vec![
             TargetSpec {
@@ -155,6 +156,7 @@ fn optional_sections_default() {
             jobs: None,
             threads: 4,
             memory_mb: 4096,
+            build_timeout_s: 600,
         }
     );
     assert_eq!(matrix.targets[0].module, "isolated_ok");
@@ -172,6 +174,7 @@ fn optional_sections_default() {
             jobs: Some(8),
             threads: 4,
             memory_mb: 4096,
+            build_timeout_s: 600,
         }
     );
 }

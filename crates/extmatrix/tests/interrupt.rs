@@ -123,3 +123,46 @@ fn a_target_that_stops_itself_is_a_hang_and_is_killed() {
     assert!(!alive(pid), "the stopped harness survived");
     assert_eq!(run.status, 1);
 }
+
+#[test]
+fn a_build_that_hangs_is_killed_at_the_build_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("never.h");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    std::fs::write(
+        dir.path().join("hangs.c"),
+        "#include <Python.h>\n#include \"never.h\"\n",
+    )
+    .unwrap();
+    let m = write_matrix(
+        dir.path(),
+        "pythons: [cp312]\nscenarios: [import]\noptions: { build_timeout_s: 2 }\ntargets:\n  - name: hangs\n    c: hangs.c\n  - name: ok\n    c: {fixtures}/isolated_ok.c\n",
+    );
+    let started = Instant::now();
+    let run = run_matrix(&m, &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let c = cell(&run.report, "hangs", "cp312", "import");
+    assert_eq!(c["outcome"], "build-failed", "{c}");
+    let summary = c["details"]["summary"].as_str().unwrap();
+    assert!(summary.contains("did not finish within 2s"), "{summary}");
+    assert_eq!(
+        cell(&run.report, "ok", "cp312", "import")["outcome"],
+        "pass"
+    );
+    // No compiler is left waiting on the FIFO.
+    let waiting = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmd| {
+            String::from_utf8_lossy(&cmd).contains(dir.path().to_str().unwrap())
+                && String::from_utf8_lossy(&cmd).contains("hangs.c")
+        });
+    assert!(!waiting, "a compiler still runs on hangs.c");
+}

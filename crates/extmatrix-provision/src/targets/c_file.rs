@@ -16,7 +16,7 @@
 //! Why the dependency list and not the C file's whole directory:
 //! docs/architecture.md ("Keys").
 
-use super::{ensure_target, BuiltTarget, ModuleRecord, TargetBuilder};
+use super::{ensure_target, BuildLimits, BuiltTarget, ModuleRecord, TargetBuilder};
 use crate::toolchain::{
     compiler, compiler_version, dependency_inputs, python_fingerprint, split, Steps, KEY_SCHEME,
 };
@@ -36,7 +36,12 @@ pub struct CFileTarget {
 }
 
 impl TargetBuilder for CFileTarget {
-    fn build(&self, store: &Store, py: &Python) -> Result<BuiltTarget, BuildFailure> {
+    fn build(
+        &self,
+        store: &Store,
+        py: &Python,
+        limits: &BuildLimits,
+    ) -> Result<BuiltTarget, BuildFailure> {
         let module = &self.module;
         let text = std::fs::read(&self.source).map_err(|e| {
             BuildFailure::message(format!("cannot read {}: {e}", self.source.display()))
@@ -69,22 +74,30 @@ impl TargetBuilder for CFileTarget {
             sha256: extmatrix_cache::sha256_hex(&text),
         };
         let source_path = self.source.clone();
-        ensure_target(store, "c-file", &name, py, vec![source], |dir, steps| {
-            let headers =
-                compile_extension(py, &source_path, &dir.join(&relative), &file_name, steps)?;
-            let mut pkg = dir.to_path_buf();
-            for part in &components {
-                pkg.push(part);
-                std::fs::write(pkg.join("__init__.py"), "")?;
-            }
-            Ok((
-                vec![ModuleRecord {
-                    name: module.clone(),
-                    artifact: relative.join(&file_name),
-                }],
-                headers,
-            ))
-        })
+        ensure_target(
+            store,
+            "c-file",
+            &name,
+            py,
+            limits,
+            vec![source],
+            |dir, steps| {
+                let headers =
+                    compile_extension(py, &source_path, &dir.join(&relative), &file_name, steps)?;
+                let mut pkg = dir.to_path_buf();
+                for part in &components {
+                    pkg.push(part);
+                    std::fs::write(pkg.join("__init__.py"), "")?;
+                }
+                Ok((
+                    vec![ModuleRecord {
+                        name: module.clone(),
+                        artifact: relative.join(&file_name),
+                    }],
+                    headers,
+                ))
+            },
+        )
     }
 }
 

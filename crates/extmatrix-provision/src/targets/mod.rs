@@ -37,7 +37,29 @@ pub struct BuiltTarget {
 /// Builds one kind of target for an interpreter, through the cache.
 pub trait TargetBuilder: Send + Sync {
     /// The cached build for `py`, built first on a miss.
-    fn build(&self, store: &Store, py: &Python) -> Result<BuiltTarget, BuildFailure>;
+    fn build(
+        &self,
+        store: &Store,
+        py: &Python,
+        limits: &BuildLimits,
+    ) -> Result<BuiltTarget, BuildFailure>;
+}
+
+/// Bounds on a target's build, from the matrix's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildLimits {
+    /// How long one step (a compile, a link) may take; past it the step's
+    /// process group is killed and the build fails.
+    pub step_timeout: std::time::Duration,
+}
+
+impl Default for BuildLimits {
+    /// Ten minutes a step.
+    fn default() -> Self {
+        BuildLimits {
+            step_timeout: crate::toolchain::STEP_TIMEOUT,
+        }
+    }
 }
 
 /// The builder of `target`'s kind.
@@ -55,8 +77,9 @@ pub fn build_target(
     store: &Store,
     target: &TargetSpec,
     py: &Python,
+    limits: &BuildLimits,
 ) -> Result<BuiltTarget, BuildFailure> {
-    builder_for(target).build(store, py)
+    builder_for(target).build(store, py, limits)
 }
 
 /// A module as a target entry records it.
@@ -107,11 +130,12 @@ pub(crate) fn ensure_target(
     builder: &str,
     name: &str,
     py: &Python,
+    limits: &BuildLimits,
     inputs: Vec<Input>,
     compile: impl FnOnce(&Path, &mut Steps) -> Result<(Vec<ModuleRecord>, Vec<Input>), BuildFailure>,
 ) -> Result<BuiltTarget, BuildFailure> {
     let entry = store.ensure(TARGETS_KIND, name, BUILT_BY, &|| {}, |b| {
-        let mut steps = Steps::new(b)?;
+        let mut steps = Steps::new(b, limits.step_timeout)?;
         let (modules, read) = compile(b.staging(), &mut steps)?;
         for m in &modules {
             b.artifact(m.artifact.clone());

@@ -234,7 +234,7 @@ fn unknown_key_in_options() {
     );
     assert_eq!(
         message,
-        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs, threads, memory_mb"
+        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs, threads, memory_mb, build_timeout_s"
     );
 }
 

@@ -302,7 +302,7 @@ fn wrong_type_for_an_option() {
         10,
     );
     assert!(message.starts_with(
-        "`options` must be a mapping with keys cycles, timeout_s, jobs, threads, memory_mb, found a list"
+        "`options` must be a mapping with keys cycles, timeout_s, jobs, threads, memory_mb, build_timeout_s, found a list"
     ));
 }
 

@@ -1,26 +1,18 @@
 //! What a cell's process sees of its run, and what survives its crash: on
 //! the real harness, through `run_cell`.
 
+mod common;
+
 use extmatrix_core::Scenario;
 use extmatrix_protocol::Event;
 use extmatrix_runner::{run_cell, CellCommand, Observation, Termination, OBS_FD};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The harness for cp312 (or any non-free-threaded interpreter), built in
 /// the cache the extmatrix tests share, and a cell command running
 /// `smoke` in `import` on the `json` module (no fixture to build).
 fn command(smoke: &str) -> CellCommand {
-    let discovery = extmatrix_pythons::discover(&extmatrix_pythons::SearchPlaces::from_env());
-    let py = discovery
-        .get("cp312")
-        .or_else(|| discovery.pythons.iter().find(|p| !p.free_threaded))
-        .unwrap_or_else(|| panic!("no interpreter to build the harness for: {discovery:?}"));
-    let cache = extmatrix_provision::Store::new(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extmatrix-cache"),
-    );
-    let harness = extmatrix_provision::harness(&cache, py)
-        .unwrap_or_else(|f| panic!("the harness did not build: {}\n{}", f.summary, f.output));
+    let (py, harness) = common::real_harness();
     CellCommand {
         harness,
         scenario: Scenario::Import,

@@ -2,26 +2,17 @@
 //! test: with `--timeout` at least 1 s, no matrix can make an interpreter
 //! fail in its own start-up on demand).
 
+mod common;
+
 use extmatrix_core::Scenario;
 use extmatrix_runner::{run_cell_retrying, CellCommand, Termination};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Mutation caught: `run_cell_retrying` returning after the first attempt
 /// (its predicate, `failed_before_target`, has unit tests of its own).
 #[test]
 fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
-    let discovery = extmatrix_pythons::discover(&extmatrix_pythons::SearchPlaces::from_env());
-    let py = discovery
-        .get("cp312")
-        .or_else(|| discovery.pythons.iter().find(|p| !p.free_threaded))
-        .unwrap_or_else(|| panic!("no interpreter to build the harness for: {discovery:?}"));
-    // The cache the extmatrix tests share (same target dir).
-    let cache = extmatrix_provision::Store::new(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("extmatrix-cache"),
-    );
-    let harness = extmatrix_provision::harness(&cache, py)
-        .unwrap_or_else(|f| panic!("the harness did not build: {}\n{}", f.summary, f.output));
+    let (py, harness) = common::real_harness();
     let module_dir = tempfile::tempdir().unwrap();
     let command = CellCommand {
         harness,

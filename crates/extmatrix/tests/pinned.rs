@@ -37,6 +37,13 @@ fn assert_only(run: &Run, want: &str, status: i32) {
     );
 }
 
+/// A matrix (`yaml`, fixtures substituted) whose only cells get `outcome`
+/// makes `extmatrix run` exit with `status`.
+fn alone(yaml: &str, outcome: &str, status: i32) {
+    let (_dir, m) = temp_matrix(yaml);
+    assert_only(&run_matrix(&m, &[]), outcome, status);
+}
+
 /// The errors of a cell as (phase, exc_type).
 fn errors(cell: &Value) -> Vec<(String, String)> {
     cell["details"]["errors"]
@@ -102,21 +109,13 @@ fn a_failing_smoke_outranks_shared_state() {
 /// Mutation caught: removing `ImportError` from `Outcome::fails_run`.
 #[test]
 fn exit_status_import_error_alone_is_1() {
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: t\n    c: {fixtures}/isolated_ok.c\n    smoke: \"raise ValueError('smoke fails')\"\n",
-    );
-    let run = run_matrix(&m, &[]);
-    assert_only(&run, "import-error", 1);
+    alone("pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: t\n    c: {fixtures}/isolated_ok.c\n    smoke: \"raise ValueError('smoke fails')\"\n", "import-error", 1);
 }
 
 /// Mutation caught: removing `Crash` from `Outcome::fails_run`.
 #[test]
 fn exit_status_crash_alone_is_1() {
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [reinit]\noptions: { cycles: 2 }\ntargets:\n  - name: t\n    c: {fixtures}/crash_on_reinit.c\n",
-    );
-    let run = run_matrix(&m, &[]);
-    assert_only(&run, "crash", 1);
+    alone("pythons: [cp312]\nscenarios: [reinit]\noptions: { cycles: 2 }\ntargets:\n  - name: t\n    c: {fixtures}/crash_on_reinit.c\n", "crash", 1);
 }
 
 /// Mutation caught: removing `Hang` from `Outcome::fails_run`.
@@ -145,41 +144,25 @@ fn exit_status_build_failed_alone_is_1() {
 /// Mutation caught: removing `HarnessError` from `Outcome::fails_run`.
 #[test]
 fn exit_status_harness_error_alone_is_1() {
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: t\n    c: {fixtures}/isolated_ok.c\n    smoke: \"import os; os._exit(0)\"\n",
-    );
-    let run = run_matrix(&m, &[]);
-    assert_only(&run, "harness-error", 1);
+    alone("pythons: [cp312]\nscenarios: [import]\ntargets:\n  - name: t\n    c: {fixtures}/isolated_ok.c\n    smoke: \"import os; os._exit(0)\"\n", "harness-error", 1);
 }
 
 /// Mutation caught: adding `SharedState` to `Outcome::fails_run`.
 #[test]
 fn exit_status_shared_state_alone_is_0() {
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [reimport]\ntargets:\n  - name: t\n    c: {fixtures}/legacy_single.c\n",
-    );
-    let run = run_matrix(&m, &[]);
-    assert_only(&run, "shared-state", 0);
+    alone("pythons: [cp312]\nscenarios: [reimport]\ntargets:\n  - name: t\n    c: {fixtures}/legacy_single.c\n", "shared-state", 0);
 }
 
 /// Mutation caught: adding `Refused` to `Outcome::fails_run`.
 #[test]
 fn exit_status_refused_alone_is_0() {
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [subinterp-own]\ntargets:\n  - name: t\n    c: {fixtures}/legacy_single.c\n",
-    );
-    let run = run_matrix(&m, &[]);
-    assert_only(&run, "refused", 0);
+    alone("pythons: [cp312]\nscenarios: [subinterp-own]\ntargets:\n  - name: t\n    c: {fixtures}/legacy_single.c\n", "refused", 0);
 }
 
 /// Mutation caught: adding `NotApplicable` to `Outcome::fails_run`.
 #[test]
 fn exit_status_not_applicable_alone_is_0() {
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp311]\nscenarios: [subinterp-own]\ntargets:\n  - name: t\n    c: {fixtures}/isolated_ok.c\n",
-    );
-    let run = run_matrix(&m, &[]);
-    assert_only(&run, "n/a", 0);
+    alone("pythons: [cp311]\nscenarios: [subinterp-own]\ntargets:\n  - name: t\n    c: {fixtures}/isolated_ok.c\n", "n/a", 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -184,6 +184,47 @@ mod tests {
     }
 
     #[test]
+    fn the_caps_are_what_the_docs_say() {
+        assert_eq!(CHANNEL_CAP, 16 * 1024 * 1024);
+        assert_eq!(OUTPUT_CAP, 64 * 1024 * 1024);
+        assert_eq!(MAX_LINE, 128 * 1024);
+    }
+
+    #[test]
+    fn blank_lines_are_nothing_and_a_line_of_exactly_the_cap_is_not_overlong() {
+        let channel = read(&[b"\n  \n\t\n"]);
+        assert!(
+            channel.events.is_empty() && channel.protocol_errors.is_empty(),
+            "{channel:?}"
+        );
+        let exact = format!("{}\n", "x".repeat(MAX_LINE));
+        let channel = ChannelReader::new(None).tap_feed(exact.as_bytes());
+        assert_eq!(channel.protocol_errors.len(), 1);
+        assert!(
+            !channel.protocol_errors[0].contains("longer than"),
+            "{:?}",
+            channel.protocol_errors
+        );
+        let over = format!("{}\n", "x".repeat(MAX_LINE + 1));
+        let channel = ChannelReader::new(None).tap_feed(over.as_bytes());
+        assert!(channel.protocol_errors[0].contains("longer than 128 KiB"));
+    }
+
+    #[test]
+    fn a_sample_is_the_first_200_characters_whatever_their_width() {
+        let wide = "é".repeat(1000);
+        assert_eq!(sample(wide.as_bytes()).chars().count(), 200);
+        assert_eq!(sample(b"short"), "short");
+    }
+
+    impl ChannelReader {
+        fn tap_feed(mut self, bytes: &[u8]) -> Channel {
+            self.feed(bytes);
+            self.finish()
+        }
+    }
+
+    #[test]
     fn only_lines_with_the_token_are_events() {
         let text = [
             line(r#"{"ev":"step","step":"import"}"#),

@@ -161,6 +161,14 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_cleanup_adds_no_note() {
+        let obs = observation(vec![done(), Event::Cleanup { left_behind: 0 }], exited(0));
+        let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(v.details.notes.is_empty(), "{:?}", v.details.notes);
+    }
+
+    #[test]
     fn a_memory_error_names_the_limit() {
         let obs = observation(
             vec![error_event("smoke", "smoke", "MemoryError", ""), done()],

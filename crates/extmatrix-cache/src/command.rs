@@ -194,7 +194,7 @@ impl Cmd {
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
-        extmatrix_process::die_with_parent(&mut command);
+        extmatrix_process::die_with_parent(&mut command, libc::SIGKILL);
         let mut running = Supervised::spawn(&mut command)?;
         // Our copies of the pipe's write end go with `command`: the reader
         // sees end-of-file once the step's group has closed it.

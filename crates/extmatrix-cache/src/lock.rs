@@ -60,17 +60,25 @@ fn still_there(file: &File, path: &Path) -> io::Result<bool> {
 
 impl Lock {
     /// Take the lock, waiting for its holder if there is one; `on_wait` is
-    /// called once, before waiting.
+    /// called once, before waiting. The wait polls, so an interrupt of
+    /// extmatrix (`extmatrix_process::interrupt`) ends it with an error
+    /// instead of leaving it blocked until another run's build is done.
     pub(crate) fn acquire(path: &Path, on_wait: &dyn Fn()) -> io::Result<Lock> {
         let mut told = false;
         loop {
             let file = open(path)?;
-            if !flock(&file, false)? {
+            while !flock(&file, false)? {
                 if !told {
                     on_wait();
                     told = true;
                 }
-                flock(&file, true)?;
+                if extmatrix_process::interrupted().is_some() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "extmatrix was interrupted while waiting for another run's build",
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
             if still_there(&file, path)? {
                 return Ok(Lock {

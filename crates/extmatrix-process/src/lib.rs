@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long [`kill_all`] gives supervisors to clean up after SIGTERM.
-pub const STOP_GRACE: Duration = Duration::from_secs(2);
+pub const STOP_GRACE: Duration = Duration::from_secs(6);
 
 /// A running process group: its id (the leader's pid) and whether the
 /// leader is a supervisor that cleans up below itself on SIGTERM.
@@ -174,17 +174,18 @@ impl Drop for Supervised {
     }
 }
 
-/// Make the child of `command` die when the thread that spawns it dies
-/// (Linux: `PR_SET_PDEATHSIG`), so a killed extmatrix leaves no `make`
-/// running. Elsewhere it does nothing.
-pub fn die_with_parent(command: &mut Command) {
+/// Send the child of `command` `signal` when the thread that spawns it dies
+/// (Linux: `PR_SET_PDEATHSIG`), so a killed extmatrix leaves no `make` and
+/// no cell running: SIGKILL for a build step, SIGTERM for a supervisor that
+/// cleans up below itself. Elsewhere it does nothing.
+pub fn die_with_parent(command: &mut Command, signal: i32) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: getpid/prctl/getppid/kill are async-signal-safe.
         let parent = unsafe { libc::getpid() };
         unsafe {
             command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, signal) != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 // The parent may have died before the prctl.
@@ -196,7 +197,7 @@ pub fn die_with_parent(command: &mut Command) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = command;
+    let _ = (command, signal);
 }
 
 /// Kill every supervised process group that is running (on an interrupt):
@@ -391,7 +392,7 @@ mod tests {
         let parent = std::thread::spawn(move || {
             let mut cmd = Command::new("sleep");
             cmd.arg("300");
-            die_with_parent(&mut cmd);
+            die_with_parent(&mut cmd, libc::SIGKILL);
             let child = cmd.spawn().unwrap();
             pid_tx.send(child.id() as libc::pid_t).unwrap();
             exit_rx.recv().unwrap();

@@ -120,6 +120,8 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
     unsafe {
         command.pre_exec(move || setup.apply());
     }
+    // A killed extmatrix asks the supervisor to clean up and go.
+    extmatrix_process::die_with_parent(&mut command, libc::SIGTERM);
 
     let start = Instant::now();
     // Its own group, led by the harness's supervisor, so a timeout can

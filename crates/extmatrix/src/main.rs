@@ -156,6 +156,7 @@ impl std::error::Error for UsageError {}
 /// report and exit status 128 + the signal. A second signal exits at once.
 fn handle_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use std::io::Write;
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
     };
@@ -167,11 +168,14 @@ fn handle_signals() {
                 std::process::exit(128 + signal);
             }
             seen = true;
-            extmatrix_process::interrupt(signal);
-            eprintln!(
+            // Said first (the main thread may finish as soon as the cells
+            // are killed), and never a panic: stderr may be a closed terminal.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n{}: running cells and builds killed; finishing with a partial report (again to quit at once)",
                 extmatrix_process::signal_name(signal)
             );
+            extmatrix_process::interrupt(signal);
         }
     });
 }

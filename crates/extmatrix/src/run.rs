@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use extmatrix_engine::EngineError;
 use extmatrix_plan::Filters;
 use extmatrix_report::{Format, Json, TableStyle, Terminal};
+use std::io::Write;
 use std::time::Instant;
 
 pub fn run(args: RunArgs) -> Result<u8> {
@@ -37,12 +38,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
         color: args.color.enabled(),
         width: extmatrix_report::terminal_width(),
     };
-    // The table first: whatever happens to the JSON file, the run is not lost.
-    print!("{}", Terminal(style).render(&report));
+    // The table first: whatever happens to the JSON file, the run is not
+    // lost. A stdout that is gone (a pipe whose reader died with the same
+    // Ctrl-C, a closed terminal) must not cost the JSON report either.
+    let mut stdout = std::io::stdout();
+    let _ = write!(stdout, "{}", Terminal(style).render(&report));
     if let Some(path) = &args.json {
         extmatrix_report::write_report(&Json, &report, path)
             .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
-        println!("JSON report: {}", path.display());
+        let _ = writeln!(stdout, "JSON report: {}", path.display());
     }
     Ok(report.exit_code() as u8)
 }

@@ -166,16 +166,8 @@ fn the_harness_is_built_once_and_records_its_sources() {
 pub fn write_val_module(dir: &Path, val: u32) -> PathBuf {
     std::fs::write(dir.join("val.h"), format!("#define VAL {val}\n")).unwrap();
     let source = dir.join("valmod.c");
-    std::fs::write(
-        &source,
-        "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n#include \"val.h\"\n\
-         static PyObject *value(PyObject *m, PyObject *u) { return PyLong_FromLong(VAL); }\n\
-         static PyMethodDef methods[] = {{\"value\", value, METH_NOARGS, NULL}, {NULL}};\n\
-         static PyModuleDef_Slot slots[] = {{0, NULL}};\n\
-         static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, \"valmod\", NULL, 0, methods, slots};\n\
-         PyMODINIT_FUNC PyInit_valmod(void) { return PyModuleDef_Init(&def); }\n",
-    )
-    .unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/valmod.c");
+    std::fs::copy(data, &source).unwrap();
     source
 }
 

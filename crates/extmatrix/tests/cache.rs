@@ -174,16 +174,8 @@ fn cache_prune_help_teaches_what_goes_and_what_stays() {
 /// `dir/valmod.c`, a module whose `value()` is `VAL` from `dir/val.h`.
 fn write_val_module(dir: &Path, val: u32) {
     std::fs::write(dir.join("val.h"), format!("#define VAL {val}\n")).unwrap();
-    std::fs::write(
-        dir.join("valmod.c"),
-        "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n#include \"val.h\"\n\
-         static PyObject *value(PyObject *m, PyObject *u) { return PyLong_FromLong(VAL); }\n\
-         static PyMethodDef methods[] = {{\"value\", value, METH_NOARGS, NULL}, {NULL}};\n\
-         static PyModuleDef_Slot slots[] = {{0, NULL}};\n\
-         static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, \"valmod\", NULL, 0, methods, slots};\n\
-         PyMODINIT_FUNC PyInit_valmod(void) { return PyModuleDef_Init(&def); }\n",
-    )
-    .unwrap();
+    let data = repo_root().join("crates/extmatrix-provision/tests/data/valmod.c");
+    std::fs::copy(data, dir.join("valmod.c")).unwrap();
 }
 
 /// Mutation caught: the target key hashing the C file's bytes only (the

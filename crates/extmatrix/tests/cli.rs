@@ -395,6 +395,22 @@ fn a_json_fifo_is_written_to_its_reader() {
     ));
 }
 
+/// A run that exited 0 with its JSON report on stdout: stdout, and where
+/// in it the report is (checked to be a good one).
+fn json_on_stdout(out: std::process::Output) -> (String, std::ops::Range<usize>) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let start = stdout.find("\n{").expect("the JSON on stdout") + 1;
+    let end = stdout.rfind("}\n").unwrap() + 1;
+    ok_report(&stdout[start..end]);
+    (stdout, start..end)
+}
+
 /// `--json /dev/stdout` with stdout a pipe: the JSON goes down the pipe
 /// after the table, and `/dev/stdout` is left alone. (Before, as root, the
 /// rename replaced the machine's `/dev/stdout` with a file: this test is
@@ -405,20 +421,11 @@ fn json_to_dev_stdout_goes_down_the_pipe_after_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let m = one_cell_matrix(dir.path());
     let out = run_json(&m, std::path::Path::new("/dev/stdout"), |_| {});
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (stdout, json) = json_on_stdout(out);
     let table_end = stdout.find("1 cells in").expect("the table");
-    let json_start = stdout.find("\n{").expect("the JSON") + 1;
-    assert!(table_end < json_start, "{stdout}");
-    let json_end = stdout.rfind("}\n").unwrap() + 1;
-    ok_report(&stdout[json_start..json_end]);
+    assert!(table_end < json.start, "{stdout}");
     assert!(
-        stdout[json_end..].contains("JSON report: /dev/stdout"),
+        stdout[json.end..].contains("JSON report: /dev/stdout"),
         "{stdout}"
     );
     assert!(std::fs::symlink_metadata("/dev/stdout")
@@ -435,17 +442,7 @@ fn json_to_a_link_to_dev_stdout_goes_down_the_pipe() {
     let m = one_cell_matrix(dir.path());
     let link = dir.path().join("out");
     std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
-    let out = run_json(&m, &link, |_| {});
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let json_start = stdout.find("\n{").expect("the JSON on stdout") + 1;
-    let json_end = stdout.rfind("}\n").unwrap() + 1;
-    ok_report(&stdout[json_start..json_end]);
+    json_on_stdout(run_json(&m, &link, |_| {}));
     assert!(std::fs::symlink_metadata(&link)
         .unwrap()
         .file_type()

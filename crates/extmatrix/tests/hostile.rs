@@ -46,19 +46,7 @@ impl Marker {
 
     /// Live processes whose command line contains the marker.
     fn processes(&self) -> Vec<i32> {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            if String::from_utf8_lossy(&cmdline).contains(&self.id) {
-                found.push(pid);
-            }
-        }
-        found
+        processes_where(|args| mentions(args, &self.id))
     }
 
     fn kill_all(&self) -> Vec<i32> {

@@ -214,23 +214,9 @@ targets:
 
 /// Processes whose command line is exactly `argv`.
 fn processes_running(argv: &[&str]) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .collect();
-        if args.len() == argv.len() && args.iter().zip(argv).all(|(a, b)| *a == b.as_bytes()) {
-            found.push(pid);
-        }
-    }
-    found
+    processes_where(|args| {
+        args.len() == argv.len() && args.iter().zip(argv).all(|(a, b)| *a == b.as_bytes())
+    })
 }
 
 /// Mutations caught: killing only the harness's pid instead of its process

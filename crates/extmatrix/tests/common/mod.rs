@@ -143,3 +143,31 @@ pub fn write_broken_c_file(dir: &Path) {
     )
     .unwrap();
 }
+
+/// The pids of live processes whose command line (its arguments, joined
+/// by NUL bytes as in `/proc/PID/cmdline`) satisfies `matches`.
+pub fn processes_where(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .collect();
+        if matches(&args) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether any argument contains `needle`.
+pub fn mentions(args: &[&[u8]], needle: &str) -> bool {
+    args.iter()
+        .any(|a| String::from_utf8_lossy(a).contains(needle))
+}

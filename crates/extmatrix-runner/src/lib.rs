@@ -70,18 +70,7 @@ const CHUNK: usize = 64 * 1024;
 /// Run one cell to completion or timeout.
 pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
     let token = token()?;
-    let smoke_file = match cmd.smoke.as_deref() {
-        Some(code) if !code.is_empty() => {
-            let mut file = tempfile::Builder::new()
-                .prefix("extmatrix-smoke-")
-                .suffix(".py")
-                .tempfile()?;
-            file.write_all(code.as_bytes())?;
-            file.flush()?;
-            Some(file)
-        }
-        _ => None,
-    };
+    let smoke_file = smoke_file(cmd.smoke.as_deref())?;
     let (obs_read, obs_write) = std::io::pipe()?;
     let (out_read, out_write) = std::io::pipe()?;
     let (err_read, err_write) = std::io::pipe()?;
@@ -91,28 +80,8 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         obs_fd: obs_fd(),
         address_space: cmd.memory_mb.map(|mb| mb.saturating_mul(1 << 20)),
     };
-    let mut command = Command::new(&cmd.harness);
+    let mut command = harness_command(cmd, setup.obs_fd, &token, smoke_file.as_ref());
     command
-        .arg("--scenario")
-        .arg(cmd.scenario.id())
-        .arg("--module")
-        .arg(&cmd.module)
-        .arg("--module-dir")
-        .arg(&cmd.module_dir)
-        .arg("--python-exe")
-        .arg(&cmd.python_exe)
-        .arg("--cycles")
-        .arg(cmd.cycles.to_string())
-        .arg("--threads")
-        .arg(cmd.threads.to_string());
-    if let Some(file) = &smoke_file {
-        command.arg("--smoke-file").arg(file.path());
-    }
-    command
-        .arg("--obs-fd")
-        .arg(setup.obs_fd.to_string())
-        .arg("--token")
-        .arg(&token)
         .stdin(Stdio::null())
         .stdout(out_write)
         .stderr(err_write);
@@ -131,15 +100,133 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
     drop(command);
     drop(obs_write);
 
-    let mut channel = ChannelReader::new(Some(&token));
-    let mut stdout = Tail::default();
-    let mut stderr = Tail::default();
-    let mut inlets = [
-        Inlet::new(obs_read, CHANNEL_CAP),
-        Inlet::new(out_read, OUTPUT_CAP),
-        Inlet::new(err_read, OUTPUT_CAP),
-    ];
-    let mut notes = Vec::new();
+    let mut reading = Reading {
+        channel: ChannelReader::new(Some(&token)),
+        stdout: Tail::default(),
+        stderr: Tail::default(),
+        inlets: [
+            Inlet::new(obs_read, CHANNEL_CAP),
+            Inlet::new(out_read, OUTPUT_CAP),
+            Inlet::new(err_read, OUTPUT_CAP),
+        ],
+        notes: Vec::new(),
+    };
+    let termination = supervise(&mut child, cmd.timeout, start, &mut reading)?;
+    drop(smoke_file);
+    Ok(reading.observation(termination))
+}
+
+/// The smoke code in a file the harness reads (`--smoke-file`): no limit
+/// on its size, unlike an argument. `None` for no smoke code.
+fn smoke_file(code: Option<&str>) -> std::io::Result<Option<tempfile::NamedTempFile>> {
+    match code {
+        Some(code) if !code.is_empty() => {
+            let mut file = tempfile::Builder::new()
+                .prefix("extmatrix-smoke-")
+                .suffix(".py")
+                .tempfile()?;
+            file.write_all(code.as_bytes())?;
+            file.flush()?;
+            Ok(Some(file))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The harness's command line for `cmd`.
+fn harness_command(
+    cmd: &CellCommand,
+    obs_fd: RawFd,
+    token: &str,
+    smoke_file: Option<&tempfile::NamedTempFile>,
+) -> Command {
+    let mut command = Command::new(&cmd.harness);
+    command
+        .arg("--scenario")
+        .arg(cmd.scenario.id())
+        .arg("--module")
+        .arg(&cmd.module)
+        .arg("--module-dir")
+        .arg(&cmd.module_dir)
+        .arg("--python-exe")
+        .arg(&cmd.python_exe)
+        .arg("--cycles")
+        .arg(cmd.cycles.to_string())
+        .arg("--threads")
+        .arg(cmd.threads.to_string());
+    if let Some(file) = smoke_file {
+        command.arg("--smoke-file").arg(file.path());
+    }
+    command
+        .arg("--obs-fd")
+        .arg(obs_fd.to_string())
+        .arg("--token")
+        .arg(token);
+    command
+}
+
+/// What is read from a running cell: the channel, the output tails, and
+/// the runner's own notes.
+struct Reading {
+    channel: ChannelReader,
+    stdout: Tail,
+    stderr: Tail,
+    inlets: [Inlet; 3],
+    notes: Vec<String>,
+}
+
+impl Reading {
+    /// Read whatever the pipes have now (waiting up to `POLL`).
+    fn pump(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let ready = wait_readable(&self.inlets, POLL)?;
+        for (i, inlet) in self.inlets.iter_mut().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            match i {
+                0 => inlet.pump(buf, |b| self.channel.feed(b))?,
+                1 => inlet.pump(buf, |b| self.stdout.push(b))?,
+                _ => inlet.pump(buf, |b| self.stderr.push(b))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn observation(self, termination: Termination) -> Observation {
+        let channel = self.channel.finish();
+        let (stdout_tail, stdout_dropped_bytes) = self.stdout.finish();
+        let (stderr_tail, stderr_dropped_bytes) = self.stderr.finish();
+        Observation {
+            events: channel.events,
+            protocol_errors: channel.protocol_errors,
+            termination,
+            stdout_tail,
+            stderr_tail,
+            retries: Vec::new(),
+            streams: Streams {
+                foreign_lines: channel.foreign_lines,
+                foreign_samples: channel.foreign_samples,
+                protocol_errors_dropped: channel.protocol_errors_dropped,
+                channel_cut: self.inlets[0].cut,
+                stdout_dropped_bytes,
+                stderr_dropped_bytes,
+                stdout_cut: self.inlets[1].cut,
+                stderr_cut: self.inlets[2].cut,
+            },
+            runner_notes: self.notes,
+        }
+    }
+}
+
+/// Read the cell's pipes until it has ended and they are drained: reap it
+/// when it exits, ask its supervisor to stop at `timeout`, kill its group
+/// if the supervisor does not within `STOP_GRACE`.
+fn supervise(
+    child: &mut Supervised,
+    timeout: Duration,
+    start: Instant,
+    reading: &mut Reading,
+) -> std::io::Result<Termination> {
     let mut status: Option<ExitStatus> = None;
     let mut timed_out: Option<Instant> = None;
     let mut killed = false;
@@ -153,46 +240,34 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
                 child.kill_group();
                 status = Some(child.wait()?);
                 exited = Some(Instant::now());
-            } else if timed_out.is_none() && start.elapsed() >= cmd.timeout {
+            } else if timed_out.is_none() && start.elapsed() >= timeout {
                 child.stop();
                 timed_out = Some(Instant::now());
             } else if timed_out.is_some_and(|at| at.elapsed() >= STOP_GRACE) && !killed {
                 child.kill_group();
                 killed = true;
-                notes.push(format!(
+                reading.notes.push(format!(
                     "the harness's supervisor did not stop within {} s of SIGTERM; its process group was killed (processes outside the group may have survived)",
                     STOP_GRACE.as_secs()
                 ));
             }
         }
         if let Some(at) = exited {
-            if inlets.iter().all(|i| !i.is_open()) {
+            if reading.inlets.iter().all(|i| !i.is_open()) {
                 break;
             }
             if at.elapsed() >= DRAIN {
-                notes.push(format!(
+                reading.notes.push(format!(
                     "{} still open {} s after the harness ended (a process outside the cell holds it); stopped reading",
-                    open_names(&inlets),
+                    open_names(&reading.inlets),
                     DRAIN.as_secs()
                 ));
                 break;
             }
         }
-        let ready = wait_readable(&inlets, POLL)?;
-        for (i, inlet) in inlets.iter_mut().enumerate() {
-            if !ready[i] {
-                continue;
-            }
-            match i {
-                0 => inlet.pump(&mut buf, |b| channel.feed(b))?,
-                1 => inlet.pump(&mut buf, |b| stdout.push(b))?,
-                _ => inlet.pump(&mut buf, |b| stderr.push(b))?,
-            }
-        }
+        reading.pump(&mut buf)?;
     }
-    drop(smoke_file);
-
-    let termination = match (timed_out, status) {
+    Ok(match (timed_out, status) {
         (Some(_), _) => Termination::TimedOut {
             after_ms: start.elapsed().as_millis() as u64,
         },
@@ -206,28 +281,6 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
             },
         },
         (None, None) => unreachable!("the loop ends only after the child was reaped"),
-    };
-    let channel = channel.finish();
-    let (stdout_tail, stdout_dropped_bytes) = stdout.finish();
-    let (stderr_tail, stderr_dropped_bytes) = stderr.finish();
-    Ok(Observation {
-        events: channel.events,
-        protocol_errors: channel.protocol_errors,
-        termination,
-        stdout_tail,
-        stderr_tail,
-        retries: Vec::new(),
-        streams: Streams {
-            foreign_lines: channel.foreign_lines,
-            foreign_samples: channel.foreign_samples,
-            protocol_errors_dropped: channel.protocol_errors_dropped,
-            channel_cut: inlets[0].cut,
-            stdout_dropped_bytes,
-            stderr_dropped_bytes,
-            stdout_cut: inlets[1].cut,
-            stderr_cut: inlets[2].cut,
-        },
-        runner_notes: notes,
     })
 }
 

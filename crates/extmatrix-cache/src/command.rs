@@ -34,6 +34,8 @@ pub struct Cmd {
     program: String,
     args: Vec<String>,
     dir: Option<PathBuf>,
+    /// Set in the step's environment, over what it inherits.
+    env: Vec<(String, String)>,
     timeout: Duration,
     capture: bool,
     tail_lines: usize,
@@ -75,6 +77,7 @@ impl Cmd {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
             dir: None,
+            env: Vec::new(),
             timeout,
             capture: false,
             tail_lines: DEFAULT_TAIL_LINES,
@@ -84,6 +87,12 @@ impl Cmd {
     /// Run in `dir` (default: the current directory).
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// Set `key=value` in the step's environment.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Cmd {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -101,12 +110,16 @@ impl Cmd {
     }
 
     /// The command line as a shell would take it.
+    /// With its environment settings in front, as `KEY=value`.
     pub fn command_line(&self) -> String {
-        std::iter::once(&self.program)
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_words::quote(v)));
+        let words = std::iter::once(&self.program)
             .chain(&self.args)
-            .map(|a| shell_words::quote(a).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
+            .map(|a| shell_words::quote(a).into_owned());
+        env.chain(words).collect::<Vec<_>>().join(" ")
     }
 
     /// Run the step; `$ <command line>` and its output are appended to
@@ -191,6 +204,7 @@ impl Cmd {
             .stdin(Stdio::null())
             .stdout(writer.try_clone()?)
             .stderr(writer);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }

@@ -8,9 +8,10 @@ use crate::events::{Event, Observer};
 use crate::provision::{runnable, Provisioned};
 use extmatrix_judge::{CellFacts, Evidence};
 use extmatrix_plan::{Cell, Plan};
-use extmatrix_provision::BuildFailure;
+use extmatrix_provision::{BuildFailure, BuiltTarget};
 use extmatrix_runner::{parallel_map, CellCommand};
 use extmatrix_schema::{BuildDetails, CellKey};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Runs of a cell whose interpreter fails before the target is imported
@@ -109,8 +110,8 @@ fn run(command: &CellCommand) -> Evidence {
     }
 }
 
-/// The units of plan cell `i`: one per module of its target, or one that
-/// says why nothing can run.
+/// The units of plan cell `i`: one per module of its target, or, when
+/// nothing can run, one per module saying why.
 fn units_of(
     plan: &Plan,
     provisioned: &Provisioned,
@@ -132,18 +133,62 @@ fn units_of(
         python: py.id.clone(),
         scenario: cell.scenario,
     };
-    let known = |evidence| vec![(key(&target.module), facts, Unit::Known(evidence))];
+    let known = |evidence: Evidence| -> Vec<(CellKey, CellFacts, Unit)> {
+        module_names(plan, provisioned, cell.target)
+            .iter()
+            .map(|m| (key(m), facts, Unit::Known(evidence.clone())))
+            .collect()
+    };
+    let (harness, built) = match ready(plan, provisioned, i) {
+        Ok(ready) => ready,
+        Err(evidence) => return known(evidence),
+    };
+    let runs = built.modules.iter().map(|module| {
+        let command = CellCommand {
+            harness: harness.clone(),
+            scenario: cell.scenario,
+            module: module.name.clone(),
+            module_dir: built.module_dir.clone(),
+            smoke: target.smoke.clone(),
+            python_exe: py.path.clone(),
+            cycles: plan.options.cycles,
+            threads: plan.options.threads,
+            timeout,
+            memory_mb: Some(plan.options.memory_mb),
+        };
+        (key(&module.name), facts, Unit::Run(command))
+    });
+    let untestable = built.untestable.iter().map(|u| {
+        let reason = u.reason.clone();
+        (
+            key(&u.name),
+            facts,
+            Unit::Known(Evidence::NotApplicable { reason }),
+        )
+    });
+    runs.chain(untestable).collect()
+}
+
+/// The harness and the build cell `i` runs with, or the evidence of why it
+/// cannot run.
+fn ready<'p>(
+    plan: &Plan,
+    provisioned: &'p Provisioned,
+    i: usize,
+) -> Result<(&'p PathBuf, &'p BuiltTarget), Evidence> {
+    let cell: Cell = plan.cells[i];
+    let py = &plan.pythons[cell.python];
     if !runnable(plan, i) {
         let reason = cell
             .scenario
             .unsupported_reason(py.version, py.free_threaded)
             .unwrap_or_default();
-        return known(Evidence::NotApplicable { reason });
+        return Err(Evidence::NotApplicable { reason });
     }
     let harness = match &provisioned.harnesses[cell.python] {
         Some(Ok(path)) => path,
         Some(Err(f)) => {
-            return known(Evidence::HarnessUnbuilt {
+            return Err(Evidence::HarnessUnbuilt {
                 python: py.id.clone(),
                 summary: f.summary.clone(),
                 build: build_details(f),
@@ -154,18 +199,18 @@ fn units_of(
     let built = match &provisioned.targets[cell.target][cell.python] {
         Some(Ok(built)) => built,
         Some(Err(f)) => {
-            return known(Evidence::TargetUnbuilt {
+            return Err(Evidence::TargetUnbuilt {
                 summary: f.summary.clone(),
                 build: build_details(f),
             })
         }
         None => unreachable!("a runnable cell's target has a build"),
     };
-    if built.modules.is_empty() {
-        return known(Evidence::TargetUnbuilt {
+    if built.modules.is_empty() && built.untestable.is_empty() {
+        return Err(Evidence::TargetUnbuilt {
             summary: format!(
                 "building {} for {} produced no extension module to test",
-                target.name, py.id
+                plan.targets[cell.target].name, py.id
             ),
             build: BuildDetails {
                 command: String::new(),
@@ -174,25 +219,31 @@ fn units_of(
             },
         });
     }
-    built
-        .modules
+    Ok((harness, built))
+}
+
+/// The modules target `t` has rows for where nothing ran: those the matrix
+/// lists, else every one any of its builds found, else one row with no
+/// module name (no build got far enough to say).
+fn module_names(plan: &Plan, provisioned: &Provisioned, t: usize) -> Vec<String> {
+    let listed = &plan.targets[t].modules;
+    if !listed.is_empty() {
+        return listed.clone();
+    }
+    let found: std::collections::BTreeSet<String> = provisioned.targets[t]
         .iter()
-        .map(|module| {
-            let command = CellCommand {
-                harness: harness.clone(),
-                scenario: cell.scenario,
-                module: module.name.clone(),
-                module_dir: built.module_dir.clone(),
-                smoke: target.smoke.clone(),
-                python_exe: py.path.clone(),
-                cycles: plan.options.cycles,
-                threads: plan.options.threads,
-                timeout,
-                memory_mb: Some(plan.options.memory_mb),
-            };
-            (key(&module.name), facts, Unit::Run(command))
+        .flatten()
+        .flatten()
+        .flat_map(|b| {
+            let built = b.modules.iter().map(|m| m.name.clone());
+            built.chain(b.untestable.iter().map(|u| u.name.clone()))
         })
-        .collect()
+        .collect();
+    if found.is_empty() {
+        vec![String::new()]
+    } else {
+        found.into_iter().collect()
+    }
 }
 
 fn build_details(f: &BuildFailure) -> BuildDetails {

@@ -162,6 +162,10 @@ pub(crate) fn dependency_inputs(
     Ok(inputs)
 }
 
+/// The lines of a failed long step's output a `build-failed` cell shows
+/// (the whole output is in the log).
+const BUILD_TAIL_LINES: usize = 40;
+
 /// The build steps of one cache entry, logged to its log.
 pub(crate) struct Steps {
     log: File,
@@ -185,6 +189,24 @@ impl Steps {
             .capture()
             .run(&mut self.log, None)
             .map(|ran| ran.output)
+            .map_err(|e| BuildFailure::from_command(e, &self.log_path))
+    }
+
+    /// A step of this build: `program args`, with this build's timeout.
+    pub(crate) fn command<I, S>(&self, program: impl Into<String>, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd::new(program, args, self.timeout)
+    }
+
+    /// Run a step whose output is long (a pip or cargo build): all of it
+    /// goes to the log, only its last lines are kept for a failure.
+    pub(crate) fn run_logged(&mut self, cmd: Cmd) -> Result<(), BuildFailure> {
+        cmd.tail_lines(BUILD_TAIL_LINES)
+            .run(&mut self.log, None)
+            .map(drop)
             .map_err(|e| BuildFailure::from_command(e, &self.log_path))
     }
 

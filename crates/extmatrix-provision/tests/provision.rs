@@ -31,7 +31,7 @@ fn c_target(source: &Path, module: &str) -> TargetSpec {
         kind: TargetKind::CFile {
             source: source.to_owned(),
         },
-        module: module.into(),
+        modules: vec![module.into()],
         smoke: None,
         at: Location::default(),
     }

@@ -43,6 +43,17 @@ pub struct BuildConfig {
     pub ccshared: String,
     pub ldshared: String,
     pub ext_suffix: String,
+    /// `importlib.machinery.EXTENSION_SUFFIXES`: the file endings this
+    /// interpreter imports extension modules from, most specific first.
+    #[serde(default)]
+    pub extension_suffixes: Vec<String>,
+    /// Where the interpreter's own extension modules are (`DESTSHARED`,
+    /// `lib-dynload`).
+    #[serde(default)]
+    pub stdlib_ext_dir: PathBuf,
+    /// `sys.builtin_module_names`: modules compiled into the interpreter.
+    #[serde(default)]
+    pub builtin_modules: Vec<String>,
 }
 
 /// A candidate that is a Python but cannot be used, and why.
@@ -186,6 +197,7 @@ fn push_pythons_in(dir: &Path, via: &'static str, out: &mut Vec<(PathBuf, &'stat
 /// Asked of every candidate; must run on any Python 3.
 const PROBE: &str = r#"
 import json, os, sys, sysconfig
+from importlib.machinery import EXTENSION_SUFFIXES
 v = sysconfig.get_config_var
 exe = getattr(sys, "_base_executable", None) or sys.executable
 print(json.dumps({
@@ -204,6 +216,9 @@ print(json.dumps({
     "ccshared": v("CCSHARED") or "",
     "ldshared": v("LDSHARED") or "",
     "ext_suffix": v("EXT_SUFFIX") or "",
+    "extension_suffixes": EXTENSION_SUFFIXES,
+    "stdlib_ext_dir": v("DESTSHARED") or "",
+    "builtin_modules": sorted(sys.builtin_module_names),
 }))
 "#;
 
@@ -224,6 +239,9 @@ struct ProbeAnswer {
     ccshared: String,
     ldshared: String,
     ext_suffix: String,
+    extension_suffixes: Vec<String>,
+    stdlib_ext_dir: PathBuf,
+    builtin_modules: Vec<String>,
 }
 
 /// The oldest CPython extmatrix drives (PyConfig arrived in 3.8).
@@ -388,6 +406,9 @@ fn describe(a: ProbeAnswer, found_via: &str, id: Option<&str>) -> Result<Python>
             ccshared: a.ccshared,
             ldshared: a.ldshared,
             ext_suffix: a.ext_suffix,
+            extension_suffixes: a.extension_suffixes,
+            stdlib_ext_dir: a.stdlib_ext_dir,
+            builtin_modules: a.builtin_modules,
         },
     })
 }

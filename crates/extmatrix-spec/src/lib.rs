@@ -6,6 +6,7 @@
 //! come out absolute.
 
 mod node;
+mod target;
 
 use extmatrix_core::Scenario;
 use node::{Node, Value};
@@ -118,26 +119,7 @@ pub struct Options {
 /// free-threaded 3.13 with a few threads).
 pub const DEFAULT_MEMORY_MB: u64 = 4096;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetSpec {
-    /// Unique within the file; [A-Za-z0-9_.-]+.
-    pub name: String,
-    pub kind: TargetKind,
-    /// Import name; defaults to the C file's stem. Must be a valid dotted Python identifier.
-    pub module: String,
-    /// Python code run with the module bound to `m`; `None` = nothing.
-    pub smoke: Option<String>,
-    /// Where the target's mapping starts in the file.
-    pub at: Location,
-}
-
-/// How a target is built. One variant today; pip projects, sdists and PyO3
-/// crates are later additions.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TargetKind {
-    /// `c: path/to/file.c`: one C file is one extension module. Absolute path, exists.
-    CFile { source: PathBuf },
-}
+pub use target::{PipSource, TargetKind, TargetSpec};
 
 /// A place in the matrix file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -188,7 +170,6 @@ const OPTION_KEYS: &[&str] = &[
     "memory_mb",
     "build_timeout_s",
 ];
-const TARGET_KEYS: &[&str] = &["name", "c", "module", "smoke"];
 const PYTHON_PATH_KEYS: &[&str] = &["id", "path"];
 const PYTHON_BUILD_KEYS: &[&str] = &["id", "source", "variant", "configure"];
 const SOURCE_KEYS: &[&str] = &["tarball", "url", "sha256"];
@@ -763,148 +744,6 @@ impl Context<'_> {
             options.memory_mb = self.positive_int(memory_mb, "memory_mb")?;
         }
         Ok(options)
-    }
-
-    /// `targets: [...]`: at least one, names unique.
-    fn targets(&self, node: &Node) -> Result<Vec<TargetSpec>, SpecError> {
-        let Value::Seq(items) = &node.value else {
-            return Err(self.wrong_type(
-                node,
-                "`targets` must be a list of targets ({name, c, module, smoke})",
-            ));
-        };
-        if items.is_empty() {
-            return Err(self.error(
-                node.at,
-                "`targets` must not be empty; list at least one {name, c} target",
-            ));
-        }
-        let mut seen = Once::default();
-        let mut targets = Vec::with_capacity(items.len());
-        for item in items {
-            let (target, name_at) = self.target(item)?;
-            seen.check(self, target.name.clone(), name_at, |first| {
-                format!(
-                    "duplicate target name `{}` (first at {first}); target names must be unique",
-                    target.name
-                )
-            })?;
-            targets.push(target);
-        }
-        Ok(targets)
-    }
-
-    /// One target, and where its name is (for duplicate-name errors).
-    fn target(&self, node: &Node) -> Result<(TargetSpec, Location), SpecError> {
-        let fields = self.fields(node, "a target", TARGET_KEYS)?;
-
-        let name_node = fields.require(self, "name")?;
-        let name = self.string(
-            name_node,
-            "`name` must be a string of letters, digits, `_`, `.` and `-`",
-        )?;
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(self.error(
-                name_node.at,
-                format!("invalid target name {name:?}: use only letters, digits, `_`, `.` and `-`"),
-            ));
-        }
-
-        let c_node = fields.require(self, "c")?;
-        let c = self.string(c_node, "`c` must be the path of a C source file")?;
-        let source = self.c_file(c_node, c)?;
-
-        let module = match fields.get("module") {
-            Some(module_node) => {
-                let module =
-                    self.string(module_node, "`module` must be a dotted Python module name")?;
-                if !is_dotted_identifier(module) {
-                    return Err(self.error(
-                        module_node.at,
-                        format!(
-                            "invalid module name {module:?}: it must be a dotted Python identifier like `pkg.mod` \
-                             (ASCII letters, digits and `_`, not starting with a digit, no keywords)"
-                        ),
-                    ));
-                }
-                module.to_owned()
-            }
-            None => {
-                let stem = Path::new(c)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !is_dotted_identifier(&stem) {
-                    return Err(self.error(
-                        c_node.at,
-                        format!(
-                            "the C file's stem {stem:?} is not a valid Python module name; \
-                             set `module:` to the name the extension is imported as"
-                        ),
-                    ));
-                }
-                stem
-            }
-        };
-
-        let smoke = match fields.get("smoke") {
-            Some(smoke) => Some(
-                self.string(smoke, "`smoke` must be a string of Python code")?
-                    .to_owned(),
-            ),
-            None => None,
-        };
-
-        let target = TargetSpec {
-            name: name.to_owned(),
-            kind: TargetKind::CFile { source },
-            module,
-            smoke,
-            at: node.at,
-        };
-        Ok((target, name_node.at))
-    }
-
-    /// The canonical path of the readable file `c` names.
-    fn c_file(&self, node: &Node, c: &str) -> Result<PathBuf, SpecError> {
-        if c.is_empty() {
-            return Err(self.error(
-                node.at,
-                "`c` must not be empty; give the path of a C source file",
-            ));
-        }
-        let resolved = self.resolve(c);
-        let relative_note = if Path::new(c).is_absolute() {
-            String::new()
-        } else {
-            format!(
-                " (`c` paths are relative to the matrix file's directory, {})",
-                self.dir.display()
-            )
-        };
-        let problem = match std::fs::metadata(&resolved) {
-            Err(err) => Some(format!("cannot read C file {}: {err}", resolved.display())),
-            Ok(meta) if !meta.is_file() => Some(format!(
-                "C file {} is not a regular file",
-                resolved.display()
-            )),
-            Ok(_) => std::fs::File::open(&resolved)
-                .err()
-                .map(|err| format!("cannot read C file {}: {err}", resolved.display())),
-        };
-        if let Some(problem) = problem {
-            return Err(self.error(node.at, format!("{problem}{relative_note}")));
-        }
-        std::fs::canonicalize(&resolved).map_err(|err| {
-            self.error(
-                node.at,
-                format!("cannot resolve C file {}: {err}", resolved.display()),
-            )
-        })
     }
 }
 

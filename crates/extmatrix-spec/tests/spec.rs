@@ -124,7 +124,7 @@ targets:
                 kind: TargetKind::CFile {
                     source: project.c_file(),
                 },
-                module: "pkg.isolated_ok".into(),
+                modules: vec!["pkg.isolated_ok".into()],
                 smoke: Some("assert m.bump() >= 1\nassert m.bump() >= 2\n".into()),
                 at: at(10, 5),
             },
@@ -133,7 +133,7 @@ targets:
                 kind: TargetKind::CFile {
                     source: project.c_file(),
                 },
-                module: "isolated_ok".into(),
+                modules: vec!["isolated_ok".into()],
                 smoke: Some("m.bump()".into()),
                 at: at(16, 5),
             },
@@ -159,7 +159,7 @@ fn optional_sections_default() {
             build_timeout_s: 600,
         }
     );
-    assert_eq!(matrix.targets[0].module, "isolated_ok");
+    assert_eq!(matrix.targets[0].modules, ["isolated_ok"]);
     assert_eq!(matrix.targets[0].smoke, None);
     assert_eq!(matrix.targets[0].at, at(3, 5));
 
@@ -244,7 +244,8 @@ fn unknown_key_in_target() {
     let text = "pythons: auto\ntargets:\n  - name: t\n    c: ../harness-c/fixtures/isolated_ok.c\n    smok: x\n";
     let message = project.error_at(text, 5, 5);
     assert!(
-        message.contains("unknown key `smok`") && message.contains("name, c, module, smoke"),
+        message.contains("unknown key `smok`")
+            && message.contains("name, c, pip, cargo, stdlib, module, modules, smoke"),
         "{message}"
     );
 }
@@ -442,7 +443,10 @@ fn missing_required_keys_point_at_the_enclosing_mapping() {
         3,
         5,
     );
-    assert_eq!(message, "missing required key `c` in a target");
+    assert!(
+        message.starts_with("target `t` says nothing to test: give one of `c: file.c`, `pip: "),
+        "{message}"
+    );
 }
 
 #[test]
@@ -468,7 +472,7 @@ fn invalid_module_names() {
 
     let ok =
         project.parse("pythons: auto\ntargets: [{name: t, c: other-mod.c, module: other_mod}]\n");
-    assert_eq!(ok.unwrap().targets[0].module, "other_mod");
+    assert_eq!(ok.unwrap().targets[0].modules, ["other_mod"]);
 }
 
 #[test]

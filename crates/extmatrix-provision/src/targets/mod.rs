@@ -5,6 +5,10 @@
 //! [`ensure_target`]), and an arm in [`builder_for`].
 
 pub mod c_file;
+pub mod cargo;
+pub mod modules;
+pub mod pip;
+pub mod stdlib;
 
 use crate::toolchain::{key_scheme, Steps, BUILT_BY};
 use crate::{BuildFailure, Store};
@@ -32,6 +36,17 @@ pub struct BuiltModule {
 pub struct BuiltTarget {
     pub module_dir: PathBuf,
     pub modules: Vec<BuiltModule>,
+    /// Modules of the target that this interpreter cannot have tested, and
+    /// why (a stdlib module compiled into the interpreter, or one this
+    /// release does not ship): `n/a` cells, not failures.
+    pub untestable: Vec<Untestable>,
+}
+
+/// A module with no cells to run on one interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untestable {
+    pub name: String,
+    pub reason: String,
 }
 
 /// Builds one kind of target for an interpreter, through the cache.
@@ -67,7 +82,18 @@ pub fn builder_for(target: &TargetSpec) -> Box<dyn TargetBuilder> {
     match &target.kind {
         TargetKind::CFile { source } => Box::new(c_file::CFileTarget {
             source: source.clone(),
-            module: target.module.clone(),
+            module: target.modules[0].clone(),
+        }),
+        TargetKind::Pip(source) => Box::new(pip::PipTarget {
+            source: source.clone(),
+            modules: target.modules.clone(),
+        }),
+        TargetKind::Cargo { manifest } => Box::new(cargo::CargoTarget {
+            manifest: manifest.clone(),
+            modules: target.modules.clone(),
+        }),
+        TargetKind::Stdlib => Box::new(stdlib::StdlibTarget {
+            modules: target.modules.clone(),
         }),
     }
 }
@@ -114,6 +140,7 @@ impl TargetMeta {
                     artifact: dir.join(&m.artifact),
                 })
                 .collect(),
+            untestable: Vec::new(),
         }
     }
 }

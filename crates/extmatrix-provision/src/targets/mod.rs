@@ -9,6 +9,7 @@ pub mod cargo;
 pub mod modules;
 pub mod pip;
 pub mod stdlib;
+pub mod tree;
 
 use crate::toolchain::{key_scheme, Steps, BUILT_BY};
 use crate::{BuildFailure, Store};

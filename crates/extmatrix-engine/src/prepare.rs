@@ -30,7 +30,7 @@ pub fn prepare(
     let built = crate::build_interpreters(matrix, &wanted, &builds, jobs, observer)?;
     let built: HashMap<String, _> = built
         .into_iter()
-        .map(|b| (b.meta.id.clone(), b.meta.python))
+        .map(|b| (b.meta.id.clone(), b.meta.python.refreshed()))
         .collect();
     let pythons = extmatrix_plan::resolve_pythons(
         matrix,
@@ -55,6 +55,6 @@ fn discover(matrix: &Matrix, builds: &BuildCache) -> Discovery {
         return Discovery::default();
     }
     let mut discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
-    discovery.add_missing(builds.list().into_iter().map(|b| b.meta.python));
+    discovery.add_missing(builds.list().into_iter().map(|b| b.meta.python.refreshed()));
     discovery
 }

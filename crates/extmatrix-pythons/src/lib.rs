@@ -56,6 +56,19 @@ pub struct BuildConfig {
     pub builtin_modules: Vec<String>,
 }
 
+impl Python {
+    /// This description, or a fresh probe's when it lacks facts this
+    /// extmatrix asks of every interpreter: a description cached with an
+    /// interpreter build by an older extmatrix does. When the probe fails,
+    /// the description as it is.
+    pub fn refreshed(self) -> Python {
+        if !self.build.extension_suffixes.is_empty() {
+            return self;
+        }
+        probe(&self.path, &self.found_via, Some(&self.id)).unwrap_or(self)
+    }
+}
+
 /// A candidate that is a Python but cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejected {

@@ -1,9 +1,31 @@
-//! `pip: ...`: a Python project built from source into a wheel by pip.
+//! `pip: ...`: a Python project built from source into a wheel by the
+//! interpreter's own pip, installed with its runtime dependencies into a
+//! directory of its own, whose extension modules are then found in the
+//! wheel's `RECORD`.
+//!
+//! - A project directory is copied first (its [`tree`](super::tree)), so
+//!   the build never writes `build/` or `*.egg-info` into the user's tree,
+//!   and keyed by that tree's contents.
+//! - A sdist is keyed by its sha256.
+//! - `name==version` is downloaded once, as its sdist (`--no-binary
+//!   <name>`: the target is always built from source, its build tools and
+//!   dependencies may come as wheels), into the `sdists` cache kind, and
+//!   then built like a local sdist: keyed by that file's sha256.
+//!
+//! Build isolation stays on (the project's own `build-system.requires`).
+//! Which pip runs: the interpreter's `pip` module, or else the pip wheel its
+//! `ensurepip` bundles, run straight from the wheel — so an interpreter
+//! installed without pip (extmatrix's own builds use `--without-ensurepip`)
+//! still builds pip targets, and nothing is installed into it.
 
-use super::{BuildLimits, BuiltTarget, TargetBuilder};
+use super::{modules, tree, BuildLimits, BuiltTarget, ModuleRecord, TargetBuilder};
+use crate::toolchain::{python_fingerprint, Steps, BUILT_BY, KEY_SCHEME};
 use crate::{BuildFailure, Store};
+use extmatrix_cache::{Cmd, Input};
 use extmatrix_pythons::Python;
 use extmatrix_spec::PipSource;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A project, sdist or pinned requirement, built by pip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,13 +35,398 @@ pub struct PipTarget {
     pub modules: Vec<String>,
 }
 
+/// The cache kind of downloaded sdists (`<cache>/sdists/<name>-<version>`).
+pub const SDISTS_KIND: &str = "sdists";
+
+/// Where the target and its dependencies are installed, in the entry.
+const SITE: &str = "site";
+
 impl TargetBuilder for PipTarget {
     fn build(
         &self,
-        _store: &Store,
-        _py: &Python,
-        _limits: &BuildLimits,
+        store: &Store,
+        py: &Python,
+        limits: &BuildLimits,
     ) -> Result<BuiltTarget, BuildFailure> {
-        Err(BuildFailure::message("pip targets: not yet"))
+        let pip = Pip::of(py)?;
+        let source = match &self.source {
+            PipSource::Project(dir) => Source::project(dir)?,
+            PipSource::Sdist(file) => Source::sdist(file)?,
+            PipSource::Requirement { name, version } => {
+                let file = download_sdist(store, &pip, name, version, limits)?;
+                Source::sdist(&file)?
+            }
+        };
+        let key = extmatrix_cache::key([
+            KEY_SCHEME.as_bytes(),
+            source.digest.as_bytes(),
+            &python_fingerprint(py),
+            pip.version.as_bytes(),
+        ]);
+        let name = format!("{}-{}-{key}", source.label, py.id);
+        let mut built = super::ensure_target(
+            store,
+            "pip",
+            &name,
+            py,
+            limits,
+            source.inputs.clone(),
+            |dir, steps| Ok((build_and_install(&pip, &source, dir, steps)?, Vec::new())),
+        )?;
+        built.module_dir = built.module_dir.join(SITE);
+        let records = built
+            .modules
+            .iter()
+            .map(|m| ModuleRecord {
+                name: m.name.clone(),
+                artifact: m.artifact.clone(),
+            })
+            .collect();
+        let chosen = modules::select(records, &self.modules).map_err(BuildFailure::message)?;
+        built
+            .modules
+            .retain(|m| chosen.iter().any(|c| c.name == m.name));
+        Ok(built)
+    }
+}
+
+/// What pip builds from: a path, a short name for the entry, and what the
+/// key and the recorded inputs hold of it.
+#[derive(Debug, Clone)]
+struct Source {
+    path: PathBuf,
+    /// A project directory (copied before the build) or a file.
+    is_project: bool,
+    label: String,
+    digest: String,
+    inputs: Vec<Input>,
+}
+
+impl Source {
+    fn project(dir: &Path) -> Result<Source, BuildFailure> {
+        let unreadable = |e: std::io::Error| {
+            BuildFailure::message(format!("cannot read {}: {e}", dir.display()))
+        };
+        let files = tree::source_files(dir).map_err(unreadable)?;
+        let inputs = tree::inputs(dir, &files).map_err(unreadable)?;
+        Ok(Source {
+            path: dir.to_owned(),
+            is_project: true,
+            label: label_of(dir),
+            digest: tree::digest_of(&inputs),
+            inputs,
+        })
+    }
+
+    fn sdist(file: &Path) -> Result<Source, BuildFailure> {
+        let input = Input::file(file).map_err(|e| {
+            BuildFailure::message(format!("cannot read the sdist {}: {e}", file.display()))
+        })?;
+        let Input::File { sha256, .. } = &input else {
+            unreachable!("Input::file makes a file input")
+        };
+        Ok(Source {
+            path: file.to_owned(),
+            is_project: false,
+            label: label_of(file),
+            digest: sha256.clone(),
+            inputs: vec![input],
+        })
+    }
+}
+
+/// A cache-entry-safe short name: the file or directory name up to its
+/// first dot (`ujson-5.10.0.tar.gz` gives `ujson-5`), letters, digits,
+/// `-` and `_` only.
+fn label_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or_default();
+    let label: String = stem
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+        .collect();
+    if label.is_empty() {
+        "project".into()
+    } else {
+        label
+    }
+}
+
+/// Build the wheel, install it and its dependencies under `dir/site`, and
+/// find its extension modules (artifacts relative to `dir`).
+fn build_and_install(
+    pip: &Pip,
+    source: &Source,
+    dir: &Path,
+    steps: &mut Steps,
+) -> Result<Vec<ModuleRecord>, BuildFailure> {
+    let work = dir.join("work");
+    let wheels = dir.join("wheel");
+    let site = dir.join(SITE);
+    let from = if source.is_project {
+        let copy = work.join("src");
+        let files = tree::source_files(&source.path)?;
+        tree::copy(&source.path, &files, &copy)?;
+        copy
+    } else {
+        source.path.clone()
+    };
+    steps.run_logged(pip.command(
+        steps,
+        "wheel",
+        [
+            "--no-deps".into(),
+            "--wheel-dir".into(),
+            path_arg(&wheels),
+            path_arg(&from),
+        ],
+    ))?;
+    let wheel = only_file(&wheels, ".whl").map_err(|e| steps.failure(e))?;
+    steps.run_logged(pip.command(
+        steps,
+        "install",
+        [
+            "--target".into(),
+            path_arg(&site),
+            "--no-compile".into(),
+            path_arg(&wheel),
+        ],
+    ))?;
+    std::fs::remove_dir_all(&work).or_else(ignore_missing)?;
+    let record = read_record(&site, &wheel).map_err(|e| steps.failure(e))?;
+    let found = modules::extension_modules(&site, record, &pip.suffixes);
+    Ok(found
+        .into_iter()
+        .map(|m| ModuleRecord {
+            name: m.name,
+            artifact: Path::new(SITE).join(m.artifact),
+        })
+        .collect())
+}
+
+fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(e),
+    }
+}
+
+fn path_arg(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// The one file in `dir` whose name ends with `suffix`.
+fn only_file(dir: &Path, suffix: &str) -> Result<PathBuf, String> {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(format!(
+            "expected one {suffix} file in {}, found {}",
+            dir.display(),
+            found.len()
+        )),
+    }
+}
+
+/// The files the wheel installed, from its `*.dist-info/RECORD` under
+/// `site`, relative to `site`.
+fn read_record(site: &Path, wheel: &Path) -> Result<Vec<PathBuf>, String> {
+    // `{name}-{version}-{tags}.whl` installs `{name}-{version}.dist-info`.
+    let file_name = wheel.file_name().unwrap_or_default().to_string_lossy();
+    let mut parts = file_name.splitn(3, '-');
+    let (Some(name), Some(version)) = (parts.next(), parts.next()) else {
+        return Err(format!("{file_name} is not a wheel's file name"));
+    };
+    let record = site.join(format!("{name}-{version}.dist-info/RECORD"));
+    let text = std::fs::read_to_string(&record)
+        .map_err(|e| format!("the installed wheel has no {}: {e}", record.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(record_path)
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// The path field of a `RECORD` line (CSV: `path,hash,size`, the path
+/// quoted when it holds a comma or a quote).
+fn record_path(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix('"') {
+        let mut path = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, chars.peek()) {
+                ('"', Some('"')) => {
+                    path.push('"');
+                    chars.next();
+                }
+                ('"', _) => return Some(path),
+                (c, _) => path.push(c),
+            }
+        }
+        return None;
+    }
+    let path = line.split(',').next()?;
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+/// How pip runs for one interpreter.
+#[derive(Debug, Clone)]
+struct Pip {
+    python: PathBuf,
+    /// `-m pip`, or `<bundled wheel>/pip`.
+    launch: Vec<String>,
+    /// `pip --version`'s line: another pip may build differently.
+    version: String,
+    suffixes: Vec<String>,
+}
+
+/// How long asking pip its version may take.
+const ASK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Asked of the interpreter: is `pip` importable, and where is the pip
+/// wheel `ensurepip` bundles.
+const FIND_PIP: &str = r#"
+import glob, importlib.util, os, sysconfig
+print("module" if importlib.util.find_spec("pip") else "none")
+bundled = os.path.join(sysconfig.get_path("stdlib"), "ensurepip", "_bundled", "pip-*.whl")
+for wheel in sorted(glob.glob(bundled)):
+    print(wheel)
+"#;
+
+impl Pip {
+    fn of(py: &Python) -> Result<Pip, BuildFailure> {
+        let python = py.path.to_string_lossy().into_owned();
+        let ask = |args: Vec<String>| {
+            Cmd::new(&python, args, ASK_TIMEOUT)
+                .capture()
+                .run(&mut std::io::sink(), None)
+                .map(|ran| ran.output)
+        };
+        let found = ask(vec!["-I".into(), "-c".into(), FIND_PIP.into()])
+            .map_err(|e| BuildFailure::message(format!("cannot ask {} about pip: {e}", py.id)))?;
+        let mut lines = found.lines();
+        let launch = match (lines.next(), lines.last()) {
+            (Some("module"), _) => vec!["-m".to_owned(), "pip".to_owned()],
+            (_, Some(wheel)) => vec![format!("{wheel}/pip")],
+            _ => {
+                return Err(BuildFailure::message(format!(
+                    "{} ({}) has no pip and no bundled pip wheel (ensurepip); \
+                     install pip for it (`{} -m ensurepip`, or the distribution's pip package)",
+                    py.id,
+                    py.path.display(),
+                    py.path.display()
+                )))
+            }
+        };
+        let mut version_args = launch.clone();
+        version_args.push("--version".into());
+        let version = ask(version_args)
+            .map_err(|e| BuildFailure::message(format!("pip does not run for {}: {e}", py.id)))?;
+        Ok(Pip {
+            python: py.path.clone(),
+            launch,
+            version: version.lines().next().unwrap_or("").to_owned(),
+            suffixes: py.build.extension_suffixes.clone(),
+        })
+    }
+
+    /// `python <launch> <subcommand> <args>` with pip's questions and
+    /// notices off.
+    fn command<const N: usize>(&self, steps: &Steps, subcommand: &str, rest: [String; N]) -> Cmd {
+        let mut args = self.launch.clone();
+        args.extend([
+            subcommand.to_owned(),
+            "--disable-pip-version-check".into(),
+            "--no-input".into(),
+        ]);
+        args.extend(rest);
+        steps
+            .command(self.python.to_string_lossy(), args)
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+    }
+}
+
+/// The sdist of `name==version`, downloaded once into the `sdists` kind.
+fn download_sdist(
+    store: &Store,
+    pip: &Pip,
+    name: &str,
+    version: &str,
+    limits: &BuildLimits,
+) -> Result<PathBuf, BuildFailure> {
+    let entry = store.ensure(
+        SDISTS_KIND,
+        &format!("{name}-{version}"),
+        BUILT_BY,
+        &|| {},
+        |b| {
+            let mut steps = Steps::new(b, limits.step_timeout)?;
+            let into = b.staging().to_owned();
+            steps.run_logged(pip.command(
+                &steps,
+                "download",
+                [
+                    "--no-deps".into(),
+                    "--no-binary".into(),
+                    name.to_owned(),
+                    "--dest".into(),
+                    path_arg(&into),
+                    format!("{name}=={version}"),
+                ],
+            ))?;
+            let file = only_file(&into, "").map_err(|e| steps.failure(e))?;
+            let file_name = file.file_name().unwrap_or_default().to_owned();
+            b.artifact(&file_name);
+            let meta = SdistMeta {
+                requirement: format!("{name}=={version}"),
+                file: PathBuf::from(&file_name),
+            };
+            Ok::<_, BuildFailure>((meta, vec![Input::file(&file)?]))
+        },
+    )?;
+    Ok(entry.dir.join(entry.meta.file))
+}
+
+/// What an `sdists` entry records.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SdistMeta {
+    requirement: String,
+    /// Relative to the entry.
+    file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_paths_are_the_first_csv_field() {
+        assert_eq!(
+            record_path("pkg/_x.cpython-313-x86_64-linux-gnu.so,sha256=abc,123").as_deref(),
+            Some("pkg/_x.cpython-313-x86_64-linux-gnu.so")
+        );
+        assert_eq!(
+            record_path("\"odd,name \"\"q\"\".py\",sha256=abc,1").as_deref(),
+            Some("odd,name \"q\".py")
+        );
+        assert_eq!(
+            record_path("pkg-1.0.dist-info/RECORD,,").as_deref(),
+            Some("pkg-1.0.dist-info/RECORD")
+        );
+        assert_eq!(record_path(""), None);
+    }
+
+    #[test]
+    fn labels_are_short_and_safe() {
+        assert_eq!(label_of(Path::new("/x/ujson-5.10.0.tar.gz")), "ujson-5");
+        assert_eq!(label_of(Path::new("/x/two_modules")), "two_modules");
+        assert_eq!(label_of(Path::new("/")), "project");
     }
 }

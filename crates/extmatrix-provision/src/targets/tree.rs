@@ -7,6 +7,7 @@
 //! compiled objects and extensions). They change without the sources
 //! changing, and a build must not read a stale extension from them.
 
+use extmatrix_cache::Input;
 use std::path::{Path, PathBuf};
 
 const SKIPPED_DIRS: &[&str] = &[
@@ -64,12 +65,25 @@ fn walk(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
 
 /// One digest of the tree's file names and contents.
 pub fn digest(root: &Path, files: &[PathBuf]) -> std::io::Result<String> {
-    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(files.len() * 2);
-    for file in files {
-        parts.push(file.to_string_lossy().as_bytes().to_vec());
-        parts.push(extmatrix_cache::sha256_file(&root.join(file))?.into_bytes());
-    }
-    Ok(extmatrix_cache::key(parts.iter().map(Vec::as_slice)))
+    Ok(digest_of(&inputs(root, files)?))
+}
+
+/// Each file as an input of a cache entry (its absolute path and sha256),
+/// so that `cache prune` sees an edited source.
+pub fn inputs(root: &Path, files: &[PathBuf]) -> std::io::Result<Vec<Input>> {
+    files.iter().map(|f| Input::file(&root.join(f))).collect()
+}
+
+/// The digest of a tree's [`inputs`].
+pub fn digest_of(inputs: &[Input]) -> String {
+    let parts = inputs.iter().flat_map(|i| match i {
+        Input::File { path, sha256 } => [path.to_string_lossy().into_owned(), sha256.clone()],
+        Input::Program { path, modified } => {
+            [path.to_string_lossy().into_owned(), modified.clone()]
+        }
+        Input::Value { name, value } => [name.clone(), value.clone()],
+    });
+    extmatrix_cache::key(parts)
 }
 
 /// Copy `files` of `root` to `to`, keeping their places.
@@ -110,7 +124,12 @@ mod tests {
         let files = source_files(root).unwrap();
         assert_eq!(
             files,
-            ["pyproject.toml", "src/pkg/__init__.py", "src/pkg/_speedups.c"].map(PathBuf::from)
+            [
+                "pyproject.toml",
+                "src/pkg/__init__.py",
+                "src/pkg/_speedups.c"
+            ]
+            .map(PathBuf::from)
         );
         let before = digest(root, &files).unwrap();
         std::fs::write(root.join("build/lib/pkg/_speedups.so"), "rebuilt").unwrap();

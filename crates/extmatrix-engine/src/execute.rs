@@ -141,7 +141,7 @@ fn units_of(
     };
     let (harness, built) = match ready(plan, provisioned, i) {
         Ok(ready) => ready,
-        Err(evidence) => return known(evidence),
+        Err(evidence) => return known(*evidence),
     };
     let runs = built.modules.iter().map(|module| {
         let command = CellCommand {
@@ -175,7 +175,7 @@ fn ready<'p>(
     plan: &Plan,
     provisioned: &'p Provisioned,
     i: usize,
-) -> Result<(&'p PathBuf, &'p BuiltTarget), Evidence> {
+) -> Result<(&'p PathBuf, &'p BuiltTarget), Box<Evidence>> {
     let cell: Cell = plan.cells[i];
     let py = &plan.pythons[cell.python];
     if !runnable(plan, i) {
@@ -183,31 +183,31 @@ fn ready<'p>(
             .scenario
             .unsupported_reason(py.version, py.free_threaded)
             .unwrap_or_default();
-        return Err(Evidence::NotApplicable { reason });
+        return Err(Box::new(Evidence::NotApplicable { reason }));
     }
     let harness = match &provisioned.harnesses[cell.python] {
         Some(Ok(path)) => path,
         Some(Err(f)) => {
-            return Err(Evidence::HarnessUnbuilt {
+            return Err(Box::new(Evidence::HarnessUnbuilt {
                 python: py.id.clone(),
                 summary: f.summary.clone(),
                 build: build_details(f),
-            })
+            }))
         }
         None => unreachable!("a runnable cell's interpreter has a harness build"),
     };
     let built = match &provisioned.targets[cell.target][cell.python] {
         Some(Ok(built)) => built,
         Some(Err(f)) => {
-            return Err(Evidence::TargetUnbuilt {
+            return Err(Box::new(Evidence::TargetUnbuilt {
                 summary: f.summary.clone(),
                 build: build_details(f),
-            })
+            }))
         }
         None => unreachable!("a runnable cell's target has a build"),
     };
     if built.modules.is_empty() && built.untestable.is_empty() {
-        return Err(Evidence::TargetUnbuilt {
+        return Err(Box::new(Evidence::TargetUnbuilt {
             summary: format!(
                 "building {} for {} produced no extension module to test",
                 plan.targets[cell.target].name, py.id
@@ -217,7 +217,7 @@ fn ready<'p>(
                 output: String::new(),
                 log: None,
             },
-        });
+        }));
     }
     Ok((harness, built))
 }

@@ -22,7 +22,7 @@ mod prune;
 pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
 pub use execute::{CellRun, ATTEMPTS};
 pub use interpreters::build_interpreters;
-pub use prepare::prepare;
+pub use prepare::{available_pythons, prepare};
 pub use prune::prune;
 
 use extmatrix_judge::Verdict;

@@ -54,7 +54,17 @@ fn discover(matrix: &Matrix, builds: &BuildCache) -> Discovery {
     if !names_found {
         return Discovery::default();
     }
+    available(builds)
+}
+
+fn available(builds: &BuildCache) -> Discovery {
     let mut discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
     discovery.add_missing(builds.list().into_iter().map(|b| b.meta.python.refreshed()));
     discovery
+}
+
+/// Every interpreter a matrix can name here by id: found on the machine,
+/// or built earlier by extmatrix into `store`.
+pub fn available_pythons(store: &Store) -> Discovery {
+    available(&BuildCache::new(store.root()))
 }

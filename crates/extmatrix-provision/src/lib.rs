@@ -22,7 +22,7 @@ pub use failure::BuildFailure;
 pub use harness::{harness, harness_sources_digest, HarnessMeta, HARNESS_KIND, SOURCES_INPUT};
 pub use targets::c_file::CFileTarget;
 pub use targets::{
-    build_target, builder_for, modules, BuildLimits, BuiltModule, BuiltTarget, ModuleRecord,
+    build_target, builder_for, modules, tree, BuildLimits, BuiltModule, BuiltTarget, ModuleRecord,
     TargetBuilder, TargetMeta, Untestable, TARGETS_KIND,
 };
 pub use toolchain::{KEY_SCHEME, KEY_SCHEME_INPUT};

@@ -15,7 +15,7 @@ mod write;
 
 pub use json::Json;
 pub use terminal::{terminal_width, TableStyle, Terminal};
-pub use write::{check_report_path, report_dir, MAX_LINKS};
+pub use write::{check_report_path, report_dir, write_text, MAX_LINKS};
 
 use extmatrix_schema::Report;
 use std::path::Path;

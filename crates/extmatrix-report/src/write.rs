@@ -126,7 +126,7 @@ pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
 }
 
 /// Write `text` where `path` says ([`destination`]).
-pub(crate) fn write_text(text: &str, path: &Path) -> io::Result<()> {
+pub fn write_text(text: &str, path: &Path) -> io::Result<()> {
     match destination(path)? {
         Destination::Replace { path, mode } => {
             let name = path

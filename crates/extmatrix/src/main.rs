@@ -5,6 +5,7 @@
 //! `extmatrix-engine` library; each arrow belongs to its own crate.
 
 mod cache_cmd;
+mod init_cmd;
 mod progress;
 mod pythons_cmd;
 mod run;
@@ -25,7 +26,7 @@ scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated 
 (debug, free-threaded). Each target is compiled against every interpreter, a C harness runs each \
 scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, \
 gil-enabled, import-error, crash, hang, build-failed or harness-error (docs/outcomes.md).",
-    after_help = "Examples:\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
+    after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,12 +49,35 @@ enum Command {
     Pythons(PythonsArgs),
     /// List or prune the build cache (interpreter, harness and target builds).
     Cache(cache_cmd::CacheArgs),
+    /// Write a starter extmatrix.yaml for the project in a directory.
+    ///
+    /// The project's kind comes from its files: pyproject.toml, setup.py or
+    /// setup.cfg make it a `pip` target (built from source by each
+    /// interpreter's pip); otherwise a Cargo.toml depending on pyo3 makes it
+    /// a `cargo` target. The file runs every interpreter found here and
+    /// every scenario, tests every extension module of the build, and has a
+    /// smoke line to fill in. Then `extmatrix run` (no argument) runs it.
+    Init(InitArgs),
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    /// The project's directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Replace an existing extmatrix.yaml.
+    #[arg(long)]
+    force: bool,
+    /// The cache holding built interpreters, which the file may name [default: as for `run`].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The matrix file (YAML); paths in it are relative to it.
-    matrix: PathBuf,
+    /// The matrix file (YAML); paths in it are relative to it [default:
+    /// ./extmatrix.yaml, as `extmatrix init` writes it].
+    matrix: Option<PathBuf>,
     /// Also write the full report as JSON (schema_version 1) to this path:
     /// a file is replaced atomically, a symlink followed, a FIFO, device or
     /// /dev/stdout written as it is.
@@ -192,6 +216,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Pythons(args) => pythons_cmd::pythons(args),
         Command::Cache(args) => cache_cmd::cache(args),
+        Command::Init(args) => init_cmd::init(args),
     };
     if let Some(status) = interrupted_status() {
         if let Err(e) = &result {

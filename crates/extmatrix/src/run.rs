@@ -13,7 +13,8 @@ use std::time::Instant;
 
 pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
-    let matrix = extmatrix_spec::load(&args.matrix).map_err(|e| UsageError(e.to_string()))?;
+    let matrix_path = matrix_path(args.matrix)?;
+    let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
     if let Some(json) = &args.json {
         check_report_path(json)?;
     }
@@ -31,7 +32,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
-    let name = args.matrix.display().to_string();
+    let name = matrix_path.display().to_string();
     let report = extmatrix_engine::run(&plan, &name, &store, jobs, &bars, started);
 
     let style = TableStyle {
@@ -49,6 +50,23 @@ pub fn run(args: RunArgs) -> Result<u8> {
         let _ = writeln!(stdout, "JSON report: {}", path.display());
     }
     Ok(report.exit_code() as u8)
+}
+
+/// The matrix file given, else `./extmatrix.yaml` when there is one.
+fn matrix_path(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    let default = std::path::PathBuf::from(crate::init_cmd::DEFAULT_MATRIX);
+    if default.exists() {
+        return Ok(default);
+    }
+    Err(UsageError(format!(
+        "no matrix file given, and there is no ./{} here: run `extmatrix init` in your \
+         project to write one, or give a matrix file (`extmatrix run matrices/default.yaml`)",
+        crate::init_cmd::DEFAULT_MATRIX
+    ))
+    .into())
 }
 
 /// Cells and builds at once: `--jobs`, else the matrix's `options.jobs`,

@@ -135,25 +135,31 @@ impl Source {
     }
 }
 
-/// A cache-entry-safe short name: the file or directory name up to its
-/// first dot (`ujson-5.10.0.tar.gz` gives `ujson-5`), letters, digits,
-/// `-` and `_` only.
+/// A cache-entry-safe short name: the file or directory name without an
+/// sdist's suffix (`ujson-5.10.0.tar.gz` gives `ujson-5.10.0`), letters,
+/// digits, `.`, `-` and `_` only.
 fn label_of(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let stem = name.split('.').next().unwrap_or_default();
+    let stem = SDIST_SUFFIXES
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(&name);
     let label: String = stem
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
         .collect();
-    if label.is_empty() {
+    if label.is_empty() || label.starts_with('.') {
         "project".into()
     } else {
         label
     }
 }
+
+/// What an sdist's file name ends with.
+const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip"];
 
 /// Build the wheel, install it and its dependencies under `dir/site`, and
 /// find its extension modules (artifacts relative to `dir`).
@@ -425,7 +431,10 @@ mod tests {
 
     #[test]
     fn labels_are_short_and_safe() {
-        assert_eq!(label_of(Path::new("/x/ujson-5.10.0.tar.gz")), "ujson-5");
+        assert_eq!(
+            label_of(Path::new("/x/ujson-5.10.0.tar.gz")),
+            "ujson-5.10.0"
+        );
         assert_eq!(label_of(Path::new("/x/two_modules")), "two_modules");
         assert_eq!(label_of(Path::new("/")), "project");
     }

@@ -91,6 +91,36 @@ pub fn cell<'a>(report: &'a Value, target: &str, python: &str, scenario: &str) -
         .unwrap_or_else(|| panic!("no cell {target} × {python} × {scenario}"))
 }
 
+/// The cell (target, module, python, scenario) of a report: a target that
+/// builds several modules has a cell per module.
+pub fn module_cell<'a>(
+    report: &'a Value,
+    target: &str,
+    module: &str,
+    python: &str,
+    scenario: &str,
+) -> &'a Value {
+    cells(report)
+        .iter()
+        .find(|c| {
+            c["target"] == target
+                && c["module"] == module
+                && c["python"] == python
+                && c["scenario"] == scenario
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no cell {target}/{module} × {python} × {scenario} in\n{}",
+                outcome_lines(report)
+            )
+        })
+}
+
+/// A project of the repository's `fixtures/projects/`.
+pub fn fixture_project(name: &str) -> PathBuf {
+    repo_root().join("fixtures/projects").join(name)
+}
+
 /// A matrix file in a fresh directory; `{fixtures}` in `yaml` is replaced by
 /// the fixtures directory.
 pub fn write_matrix(dir: &Path, yaml: &str) -> PathBuf {

@@ -92,10 +92,12 @@ impl Context<'_> {
         let name_node = fields.require(self, "name")?;
         let name = self.target_name(name_node)?;
 
-        let kinds: Vec<(&str, &Node)> = KIND_KEYS
+        // In file order: a second kind is pointed at where it stands.
+        let mut kinds: Vec<(&str, &Node)> = KIND_KEYS
             .iter()
             .filter_map(|k| fields.get(k).map(|n| (*k, n)))
             .collect();
+        kinds.sort_by_key(|(_, n)| (n.at.line, n.at.column));
         let (kind_key, kind_node) = match kinds.as_slice() {
             [one] => *one,
             [] => {
@@ -112,7 +114,7 @@ impl Context<'_> {
                 return Err(self.error(
                     second_node.at,
                     format!(
-                        "target `{name}` has both `{first}` and `{second}`; a target is one kind, choose one"
+                        "target `{name}` has both `{first}` and `{second}`; a target is one kind: choose one"
                     ),
                 ))
             }

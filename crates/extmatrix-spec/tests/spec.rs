@@ -2,8 +2,8 @@
 
 use extmatrix_core::Scenario;
 use extmatrix_spec::{
-    load, parse, BuildSpec, Location, Matrix, Options, PythonSelector, SourceSpec, SpecError,
-    TargetKind, TargetSpec, Variant,
+    load, parse, BuildSpec, Location, Matrix, Options, PipSource, PythonSelector, SourceSpec,
+    SpecError, TargetKind, TargetSpec, Variant,
 };
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -965,4 +965,123 @@ fn load_a_directory_says_so() {
     let project = Project::new();
     let err = load(&project.matrices_dir()).unwrap_err();
     assert!(err.message.contains("it is a directory"), "{err}");
+}
+
+/// A target of the given YAML body (indented under `- name: t`) in a
+/// project with a Python project dir `proj/`, an sdist, and a crate.
+fn target_of(project: &Project, body: &str) -> Result<TargetSpec, SpecError> {
+    let root = project.dir.path();
+    std::fs::create_dir_all(root.join("matrices/proj")).unwrap();
+    std::fs::write(root.join("matrices/proj/pyproject.toml"), "[project]\n").unwrap();
+    std::fs::create_dir_all(root.join("matrices/notproj")).unwrap();
+    std::fs::write(root.join("matrices/pkg-1.0.tar.gz"), "").unwrap();
+    std::fs::create_dir_all(root.join("matrices/crate")).unwrap();
+    std::fs::write(root.join("matrices/crate/Cargo.toml"), "[package]\n").unwrap();
+    project
+        .parse(&format!("pythons: auto\ntargets:\n  - name: t\n{body}"))
+        .map(|m| m.targets[0].clone())
+}
+
+#[test]
+fn pip_targets_are_a_project_an_sdist_or_a_pinned_requirement() {
+    let project = Project::new();
+    let dir = project.matrices_dir().canonicalize().unwrap();
+    let t = target_of(&project, "    pip: proj\n    modules: [a._x, b]\n").unwrap();
+    assert_eq!(
+        t.kind,
+        TargetKind::Pip(PipSource::Project(dir.join("proj")))
+    );
+    assert_eq!(t.modules, ["a._x", "b"]);
+    let t = target_of(&project, "    pip: pkg-1.0.tar.gz\n").unwrap();
+    assert_eq!(
+        t.kind,
+        TargetKind::Pip(PipSource::Sdist(dir.join("pkg-1.0.tar.gz")))
+    );
+    assert!(t.modules.is_empty(), "empty: every module of the wheel");
+    let t = target_of(&project, "    pip: \"ujson==5.10.0\"\n").unwrap();
+    assert_eq!(
+        t.kind,
+        TargetKind::Pip(PipSource::Requirement {
+            name: "ujson".into(),
+            version: "5.10.0".into()
+        })
+    );
+
+    let err = |body: &str| target_of(&project, body).unwrap_err().to_string();
+    let e = err("    pip: \"ujson>=5\"\n");
+    assert!(
+        e.contains(":4:10:") && e.contains("pinned requirement"),
+        "{e}"
+    );
+    let e = err("    pip: \"ujson==5.*\"\n");
+    assert!(e.contains("one exact version"), "{e}");
+    let e = err("    pip: ujson-5.10.0-cp313-cp313-linux_x86_64.whl\n");
+    assert!(e.contains("is a wheel") && e.contains("from source"), "{e}");
+    let e = err("    pip: notproj\n");
+    assert!(
+        e.contains("not a Python project") && e.contains("pyproject.toml"),
+        "{e}"
+    );
+    let e = err("    pip: nowhere\n");
+    assert!(
+        e.contains("cannot read") && e.contains("relative to the matrix file"),
+        "{e}"
+    );
+    let e = err("    pip: proj\n    module: a\n");
+    assert!(
+        e.contains(":5:13:") && e.contains("`modules: [...]`"),
+        "{e}"
+    );
+    let e = err("    pip: proj\n    modules: [a, a]\n");
+    assert!(e.contains("`a` is listed twice"), "{e}");
+    let e = err("    pip: proj\n    modules: []\n");
+    assert!(e.contains("must not be empty"), "{e}");
+}
+
+#[test]
+fn cargo_and_stdlib_targets() {
+    let project = Project::new();
+    let dir = project.matrices_dir().canonicalize().unwrap();
+    let t = target_of(&project, "    cargo: crate\n").unwrap();
+    assert_eq!(
+        t.kind,
+        TargetKind::Cargo {
+            manifest: dir.join("crate/Cargo.toml")
+        }
+    );
+    let t = target_of(&project, "    cargo: crate/Cargo.toml\n    modules: [x]\n").unwrap();
+    assert_eq!(t.modules, ["x"]);
+    let e = target_of(&project, "    cargo: nocrate\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read Cargo.toml"), "{e}");
+
+    let t = target_of(&project, "    stdlib: all\n").unwrap();
+    assert_eq!((t.kind, t.modules.len()), (TargetKind::Stdlib, 0));
+    let t = target_of(&project, "    stdlib: [_csv, _random]\n").unwrap();
+    assert_eq!(t.modules, ["_csv", "_random"]);
+    let e = target_of(&project, "    stdlib: some\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`all` or a list"), "{e}");
+    let e = target_of(&project, "    stdlib: all\n    modules: [x]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("in `stdlib: [...]` itself"), "{e}");
+}
+
+#[test]
+fn a_target_is_exactly_one_kind() {
+    let project = Project::new();
+    let e = target_of(&project, "    stdlib: all\n    pip: proj\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(":5:10:") && e.contains("has both `stdlib` and `pip`"),
+        "{e}"
+    );
+    let e = target_of(&project, "    c: other-mod.c\n    modules: [x]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a `c` target is one module"), "{e}");
 }

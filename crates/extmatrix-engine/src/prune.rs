@@ -10,14 +10,15 @@
 //!   it was (their C file and every header it read, their interpreter, the
 //!   harness sources), their key was computed the way this extmatrix
 //!   computes it (`KEY_SCHEME`: other keys are never looked up again), and
-//!   their interpreter is not pruned in the same run.
+//!   their interpreter is not pruned in the same run;
+//! - downloaded sdists: kept while a given matrix names that `name==version`.
 
 use extmatrix_cache::{Input, Listed, Removed, Store};
 use extmatrix_cpython_build::Meta;
 use extmatrix_provision::{
-    HARNESS_KIND, KEY_SCHEME, KEY_SCHEME_INPUT, SOURCES_INPUT, TARGETS_KIND,
+    HARNESS_KIND, KEY_SCHEME, KEY_SCHEME_INPUT, SDISTS_KIND, SOURCES_INPUT, TARGETS_KIND,
 };
-use extmatrix_spec::{Matrix, PythonSelector};
+use extmatrix_spec::{Matrix, PipSource, PythonSelector, TargetKind};
 use std::path::PathBuf;
 
 /// Prune `store`, keeping what `matrices` may use; with `dry_run`, only
@@ -37,6 +38,7 @@ pub fn prune(store: &Store, matrices: &[Matrix], dry_run: bool) -> std::io::Resu
         |l| match l.kind.as_str() {
             extmatrix_cpython_build::KIND => needed.keeps(l),
             HARNESS_KIND | TARGETS_KIND => inputs_current(l, &doomed, &harness_sources),
+            SDISTS_KIND => needed.keeps_sdist(&l.name),
             _ => Ok(()),
         },
         dry_run,
@@ -52,6 +54,8 @@ struct Needed {
     ids: Vec<String>,
     /// Some matrix takes every interpreter (`auto`).
     all: bool,
+    /// The `sdists` entries of the requirements they name.
+    sdists: Vec<String>,
 }
 
 impl Needed {
@@ -68,6 +72,13 @@ impl Needed {
                 },
             }
         }
+        for target in matrices.iter().flat_map(|m| &m.targets) {
+            if let TargetKind::Pip(PipSource::Requirement { name, version }) = &target.kind {
+                needed
+                    .sdists
+                    .push(extmatrix_provision::sdist_entry_name(name, version));
+            }
+        }
         needed
     }
 
@@ -82,6 +93,16 @@ impl Needed {
                 "no given matrix builds {} with this source and these flags, or names it",
                 meta.id
             ))
+        }
+    }
+}
+
+impl Needed {
+    fn keeps_sdist(&self, name: &str) -> Result<(), String> {
+        if self.sdists.iter().any(|s| s == name) {
+            Ok(())
+        } else {
+            Err("no given matrix names this requirement".to_owned())
         }
     }
 }
@@ -327,6 +348,29 @@ mod tests {
 
     /// Mutation caught: entries keyed the old way (before the compiler's
     /// version and dependency list were part of a build) kept forever.
+    #[test]
+    fn an_sdist_goes_when_no_matrix_names_its_requirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("cache"));
+        built_from(&store, SDISTS_KIND, "ujson-6.1.0", vec![]);
+        built_from(&store, SDISTS_KIND, "ujson-5.0.0", vec![]);
+        std::fs::create_dir_all(dir.path().join("m")).unwrap();
+        let m = extmatrix_spec::parse(
+            "pythons: auto\ntargets: [{name: u, pip: \"ujson==6.1.0\"}]\n",
+            &dir.path().join("m/m.yaml"),
+        )
+        .unwrap();
+        let removed = prune(&store, &[m], false).unwrap();
+        assert_eq!(remaining(&store), ["ujson-6.1.0"]);
+        assert_eq!(removed.len(), 1);
+        assert!(
+            removed[0]
+                .reason
+                .contains("no given matrix names this requirement"),
+            "{removed:?}"
+        );
+    }
+
     #[test]
     fn an_entry_keyed_by_an_older_extmatrix_goes() {
         let dir = tempfile::tempdir().unwrap();

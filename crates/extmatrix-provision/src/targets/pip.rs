@@ -38,6 +38,11 @@ pub struct PipTarget {
 /// The cache kind of downloaded sdists (`<cache>/sdists/<name>-<version>`).
 pub const SDISTS_KIND: &str = "sdists";
 
+/// The `sdists` entry of `name==version`.
+pub fn sdist_entry_name(name: &str, version: &str) -> String {
+    format!("{name}-{version}")
+}
+
 /// Where the target and its dependencies are installed, in the entry.
 const SITE: &str = "site";
 
@@ -369,7 +374,7 @@ fn download_sdist(
 ) -> Result<PathBuf, BuildFailure> {
     let entry = store.ensure(
         SDISTS_KIND,
-        &format!("{name}-{version}"),
+        &sdist_entry_name(name, version),
         BUILT_BY,
         &|| {},
         |b| {

@@ -20,6 +20,10 @@ pub enum Event<'a> {
     ProvisionStarted {
         builds: usize,
     },
+    /// A harness or target build starts (it may be found in the cache).
+    BuildStarted {
+        item: BuildItem<'a>,
+    },
     /// A harness or target build finished (or was found in the cache).
     BuildFinished {
         item: BuildItem<'a>,

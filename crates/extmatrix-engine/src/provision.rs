@@ -45,7 +45,14 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
     let harnesses = parallel_map(
         &pythons,
         jobs,
-        |&p| extmatrix_provision::harness(store, &plan.pythons[p]),
+        |&p| {
+            observer.on(Event::BuildStarted {
+                item: BuildItem::Harness {
+                    python: &plan.pythons[p].id,
+                },
+            });
+            extmatrix_provision::harness(store, &plan.pythons[p])
+        },
         |&p, r| {
             observer.on(Event::BuildFinished {
                 item: BuildItem::Harness {
@@ -59,6 +66,12 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
         &pairs,
         jobs,
         |&(t, p)| {
+            observer.on(Event::BuildStarted {
+                item: BuildItem::Target {
+                    target: &plan.targets[t].name,
+                    python: &plan.pythons[p].id,
+                },
+            });
             extmatrix_provision::build_target(store, &plan.targets[t], &plan.pythons[p], &limits)
         },
         |&(t, p), r| {

@@ -42,6 +42,10 @@ impl Observer for Recorder {
                 }
             ),
             Event::ProvisionStarted { builds } => format!("provision {builds}"),
+            Event::BuildStarted { item } => match item {
+                BuildItem::Harness { python } => format!("building harness {python}"),
+                BuildItem::Target { target, python } => format!("building {target} {python}"),
+            },
             Event::BuildFinished { item, ok } => match item {
                 BuildItem::Harness { python } => format!("built harness {python} {ok}"),
                 BuildItem::Target { target, python } => format!("built {target} {python} {ok}"),
@@ -87,10 +91,25 @@ fn events_tell_the_run_in_order_and_only_needed_builds_happen() {
     let report = extmatrix_engine::run(&plan, "m.yaml", &store(), 2, &recorder, Instant::now());
     let events = recorder.0.into_inner().unwrap();
     assert_eq!(events[0], "provision 2", "{events:#?}");
-    let mut builds = events[1..3].to_vec();
+    let mut builds = events[1..5].to_vec();
     builds.sort();
-    assert_eq!(builds, ["built harness cp312 true", "built ok cp312 true"]);
-    assert_eq!(events[3], "execute 2");
+    assert_eq!(
+        builds,
+        [
+            "building harness cp312",
+            "building ok cp312",
+            "built harness cp312 true",
+            "built ok cp312 true"
+        ]
+    );
+    for what in ["harness cp312", "ok cp312"] {
+        let started = events.iter().position(|e| *e == format!("building {what}"));
+        let done = events
+            .iter()
+            .position(|e| e.starts_with(&format!("built {what}")));
+        assert!(started < done, "{events:#?}");
+    }
+    assert_eq!(events[5], "execute 2");
     assert_eq!(events.last().unwrap(), "finished 2");
     for python in ["cp311", "cp312"] {
         let start = events

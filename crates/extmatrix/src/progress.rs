@@ -1,8 +1,10 @@
 //! Progress on the terminal, drawn from the engine's events: one spinner
 //! per interpreter build (phase, elapsed, the build's last output line), a
-//! bar for harness and target builds, a bar for cells. Where stderr is not
-//! a terminal (CI logs) the bars are hidden and an interpreter build's
-//! phases are printed as lines instead.
+//! bar for harness and target builds with a spinner per build under way
+//! (a pip or cargo build takes minutes), a bar for cells. Where stderr is
+//! not a terminal (CI logs) the bars are hidden and an interpreter build's
+//! phases, and target builds that took a while, are printed as lines
+//! instead.
 
 use extmatrix_engine::{BuildItem, Event, InterpreterProgress, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -16,6 +18,18 @@ pub struct Bars {
     interpreters: Mutex<HashMap<String, (ProgressBar, Instant)>>,
     /// The build bar, then the run bar: one at a time.
     current: Mutex<Option<ProgressBar>>,
+    /// Harness and target builds under way, by what they build.
+    builds: Mutex<HashMap<String, (ProgressBar, Instant)>>,
+}
+
+/// A target build that took longer is named in a CI log when it ends.
+const SLOW_BUILD: Duration = Duration::from_secs(10);
+
+fn build_name(item: BuildItem<'_>) -> String {
+    match item {
+        BuildItem::Harness { python } => format!("harness for {python}"),
+        BuildItem::Target { target, python } => format!("{target} for {python}"),
+    }
 }
 
 impl Bars {
@@ -24,7 +38,31 @@ impl Bars {
             multi: MultiProgress::new(),
             interpreters: Mutex::new(HashMap::new()),
             current: Mutex::new(None),
+            builds: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn build_started(&self, name: String) {
+        let style = ProgressStyle::with_template("  {spinner} {elapsed:>4} {wide_msg}")
+            .expect("valid template");
+        let bar = self.multi.add(ProgressBar::new_spinner().with_style(style));
+        bar.set_message(name.clone());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let mut builds = self.builds.lock().expect("progress lock");
+        builds.insert(name, (bar, Instant::now()));
+    }
+
+    fn build_finished(&self, name: String, ok: bool) {
+        let started = self.builds.lock().expect("progress lock").remove(&name);
+        if let Some((bar, started)) = started {
+            let took = started.elapsed();
+            if bar.is_hidden() && (took >= SLOW_BUILD || !ok) {
+                let verdict = if ok { "ready" } else { "FAILED" };
+                eprintln!("[build] {name}: {verdict} in {:.0}s", took.as_secs_f64());
+            }
+            bar.finish_and_clear();
+        }
+        self.advance(name);
     }
 
     fn interpreter(&self, id: &str, progress: InterpreterProgress<'_>) {
@@ -100,10 +138,8 @@ impl Observer for Bars {
         match event {
             Event::Interpreter { id, progress } => self.interpreter(id, progress),
             Event::ProvisionStarted { builds } => self.start(builds, "build"),
-            Event::BuildFinished { item, .. } => self.advance(match item {
-                BuildItem::Harness { python } => format!("harness for {python}"),
-                BuildItem::Target { target, python } => format!("{target} for {python}"),
-            }),
+            Event::BuildStarted { item } => self.build_started(build_name(item)),
+            Event::BuildFinished { item, ok } => self.build_finished(build_name(item), ok),
             Event::ExecuteStarted { cells } => self.start(cells, "run"),
             Event::CellStarted { .. } => {}
             Event::CellFinished { key, outcome, .. } => self.advance(format!(

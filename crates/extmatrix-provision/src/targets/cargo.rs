@@ -44,10 +44,10 @@ impl TargetBuilder for CargoTarget {
         limits: &BuildLimits,
     ) -> Result<BuiltTarget, BuildFailure> {
         let krate = Crate::read(&self.manifest, limits.step_timeout)?;
-        let inputs = krate.source_inputs()?;
+        let (inputs, digest) = krate.sources()?;
         let key = extmatrix_cache::key([
             KEY_SCHEME.as_bytes(),
-            &serde_json::to_vec(&inputs).expect("inputs serialize"),
+            digest.as_bytes(),
             toolchain_versions(&krate.dir).as_bytes(),
             build_environment().as_bytes(),
             &python_fingerprint(py),
@@ -56,9 +56,8 @@ impl TargetBuilder for CargoTarget {
         let target_dir = TargetDir::of(store, &krate.manifest, &krate.lib_name, py);
         let built = ensure_target(store, "cargo", &name, py, limits, inputs, |dir, steps| {
             let artifact = target_dir.build(steps, &krate.manifest, &krate.lib_name, py)?;
-            let exports = modules::init_functions(&artifact).map_err(|e| {
-                steps.failure(format!("cannot read {}: {e}", artifact.display()))
-            })?;
+            let exports = modules::init_functions(&artifact)
+                .map_err(|e| steps.failure(format!("cannot read {}: {e}", artifact.display())))?;
             let module = module_name(&krate.lib_name, &exports).map_err(|e| steps.failure(e))?;
             let file_name = format!("{module}{}", py.build.ext_suffix);
             std::fs::copy(&artifact, dir.join(&file_name))?;
@@ -118,7 +117,11 @@ impl Crate {
             })?;
         // stderr is interleaved ("Locking 14 packages"); the metadata is
         // the one line that is a JSON object.
-        let json = ran.output.lines().find(|l| l.starts_with('{')).unwrap_or("");
+        let json = ran
+            .output
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or("");
         let metadata = cargo_metadata::MetadataCommand::parse(json).map_err(|e| {
             BuildFailure::message(format!("cannot parse `cargo metadata` output: {e}"))
         })?;
@@ -162,24 +165,27 @@ impl Crate {
     }
 
     /// Every file of the local packages' trees and the workspace's lock
-    /// file and manifest, each once, with its sha256.
-    fn source_inputs(&self) -> Result<Vec<Input>, BuildFailure> {
+    /// file and manifest, each once, with its sha256 (inputs of the entry,
+    /// so prune sees an edit), and one digest of them all (for the key).
+    fn sources(&self) -> Result<(Vec<Input>, String), BuildFailure> {
+        let unreadable = |p: &Path, e: std::io::Error| {
+            BuildFailure::message(format!("cannot read {}: {e}", p.display()))
+        };
         let mut files = BTreeSet::new();
         for dir in &self.local_dirs {
-            let listed = super::tree::source_files(dir).map_err(|e| {
-                BuildFailure::message(format!("cannot list {}: {e}", dir.display()))
-            })?;
+            let listed = super::tree::source_files(dir).map_err(|e| unreadable(dir, e))?;
             files.extend(listed.into_iter().map(|f| dir.join(f)));
         }
         files.extend(self.workspace_files.iter().filter(|f| f.is_file()).cloned());
-        files
+        let files: Vec<PathBuf> = files.into_iter().collect();
+        // Absolute paths: the digest's root is `/`.
+        let digest = super::tree::digest(Path::new("/"), &files)
+            .map_err(|e| unreadable(Path::new("the crate's sources"), e))?;
+        let inputs = files
             .iter()
-            .map(|f| {
-                Input::file(f).map_err(|e| {
-                    BuildFailure::message(format!("cannot read {}: {e}", f.display()))
-                })
-            })
-            .collect()
+            .map(|f| Input::file(f).map_err(|e| unreadable(f, e)))
+            .collect::<Result<_, _>>()?;
+        Ok((inputs, digest))
     }
 }
 
@@ -195,7 +201,11 @@ fn local_dirs(metadata: &Metadata, package: &Package) -> Vec<PathBuf> {
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
     let mut seen = BTreeSet::from([&package.id]);
     let mut queue = vec![&package.id];
-    let nodes = metadata.resolve.as_ref().map(|r| &r.nodes[..]).unwrap_or(&[]);
+    let nodes = metadata
+        .resolve
+        .as_ref()
+        .map(|r| &r.nodes[..])
+        .unwrap_or(&[]);
     while let Some(id) = queue.pop() {
         let Some(node) = nodes.iter().find(|n| &n.id == id) else {
             continue;
@@ -250,14 +260,19 @@ fn toolchain_versions(dir: &Path) -> String {
 /// (flags, target, profile, PyO3's configuration), sorted.
 fn build_environment() -> String {
     let changes_build = |k: &str| {
-        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC", "RUSTC_WRAPPER"].contains(&k)
+        [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC",
+            "RUSTC_WRAPPER",
+        ]
+        .contains(&k)
             || ["CARGO_BUILD_", "CARGO_PROFILE_", "PYO3_"]
                 .iter()
                 .any(|p| k.starts_with(p))
     };
-    let vars: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| changes_build(k))
-        .collect();
+    let vars: BTreeMap<String, String> =
+        std::env::vars().filter(|(k, _)| changes_build(k)).collect();
     serde_json::to_string(&vars).expect("strings serialize")
 }
 
@@ -317,7 +332,10 @@ mod tests {
 
     #[test]
     fn the_module_is_the_lib_name_or_the_one_init_function() {
-        assert_eq!(module_name("counter", &names(&["counter"])).unwrap(), "counter");
+        assert_eq!(
+            module_name("counter", &names(&["counter"])).unwrap(),
+            "counter"
+        );
         // The lib name wins over other exports (a crate that also re-exports
         // another module's init function).
         assert_eq!(

@@ -75,7 +75,7 @@ pub fn extension_modules(
             let name = import_name(&relative, suffixes)?;
             let leaf = name.rsplit('.').next().unwrap_or(&name);
             let exports = init_functions(&root.join(&relative)).ok()?;
-            exports.iter().any(|e| e == leaf).then(|| ModuleRecord {
+            exports.iter().any(|e| e == leaf).then_some(ModuleRecord {
                 name,
                 artifact: relative,
             })

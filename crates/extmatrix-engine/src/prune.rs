@@ -12,6 +12,9 @@
 //!   computes it (`KEY_SCHEME`: other keys are never looked up again), and
 //!   their interpreter is not pruned in the same run;
 //! - downloaded sdists: kept while a given matrix names that `name==version`.
+//! - cargo's target directories of `cargo:` targets (`<cache>/cargo-target/`,
+//!   no store entries): kept while their crate's manifest and their
+//!   interpreter are there, unchanged and not pruned in the same run.
 
 use extmatrix_cache::{Input, Listed, Removed, Store};
 use extmatrix_cpython_build::Meta;
@@ -34,7 +37,7 @@ pub fn prune(store: &Store, matrices: &[Matrix], dry_run: bool) -> std::io::Resu
         .map(|l| l.dir)
         .collect();
     let harness_sources = extmatrix_provision::harness_sources_digest();
-    store.prune(
+    let mut removed = store.prune(
         |l| match l.kind.as_str() {
             extmatrix_cpython_build::KIND => needed.keeps(l),
             HARNESS_KIND | TARGETS_KIND => inputs_current(l, &doomed, &harness_sources),
@@ -42,7 +45,13 @@ pub fn prune(store: &Store, matrices: &[Matrix], dry_run: bool) -> std::io::Resu
             _ => Ok(()),
         },
         dry_run,
-    )
+    )?;
+    // Cargo's target directories are no store entries (cargo keeps
+    // rewriting them); they go with their crate or interpreter.
+    removed.extend(extmatrix_provision::prune_cargo_target_dirs(
+        store, &doomed, dry_run,
+    )?);
+    Ok(removed)
 }
 
 /// Which interpreter builds the matrices may use.

@@ -21,6 +21,7 @@ pub use extmatrix_cache::Store;
 pub use failure::BuildFailure;
 pub use harness::{harness, harness_sources_digest, HarnessMeta, HARNESS_KIND, SOURCES_INPUT};
 pub use targets::c_file::CFileTarget;
+pub use targets::cargo_dirs::{prune as prune_cargo_target_dirs, CARGO_TARGET_DIRS};
 pub use targets::pip::{sdist_entry_name, SDISTS_KIND};
 pub use targets::{
     build_target, builder_for, modules, tree, BuildLimits, BuiltModule, BuiltTarget, ModuleRecord,

@@ -19,6 +19,10 @@ Remove what no run will use again, from every part of the cache:
              rebuilt, or is pruned in this same run
   targets/   target builds whose interpreter is gone (likewise), or whose
              source file or any header it included is gone or changed
+  cargo-target/
+             cargo's target directories of `cargo:` targets whose crate
+             (its Cargo.toml) or interpreter is gone, was rebuilt, or is
+             pruned in this same run
   harness/, targets/
              builds whose cache key an older extmatrix made another way
              (no run looks them up again)

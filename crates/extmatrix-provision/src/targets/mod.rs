@@ -6,6 +6,7 @@
 
 pub mod c_file;
 pub mod cargo;
+pub mod cargo_dirs;
 pub mod modules;
 pub mod pip;
 pub mod stdlib;

@@ -92,6 +92,32 @@ impl Context<'_> {
         let name_node = fields.require(self, "name")?;
         let name = self.target_name(name_node)?;
 
+        let (kind, modules) = self.kind(node, name, &fields)?;
+
+        let smoke = match fields.get("smoke") {
+            Some(smoke) => Some(
+                self.string(smoke, "`smoke` must be a string of Python code")?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let target = TargetSpec {
+            name: name.to_owned(),
+            kind,
+            modules,
+            smoke,
+            at: node.at,
+        };
+        Ok((target, name_node.at))
+    }
+
+    /// The one kind key of a target, and the modules it names.
+    fn kind(
+        &self,
+        node: &Node,
+        name: &str,
+        fields: &crate::Fields,
+    ) -> Result<(TargetKind, Vec<String>), SpecError> {
         // In file order: a second kind is pointed at where it stands.
         let mut kinds: Vec<(&str, &Node)> = KIND_KEYS
             .iter()
@@ -153,32 +179,18 @@ impl Context<'_> {
             }
             "pip" => (
                 TargetKind::Pip(self.pip_source(kind_node)?),
-                self.modules(&fields)?,
+                self.modules(fields)?,
             ),
             "cargo" => (
                 TargetKind::Cargo {
                     manifest: self.cargo_manifest(kind_node)?,
                 },
-                self.modules(&fields)?,
+                self.modules(fields)?,
             ),
             _ => unreachable!("KIND_KEYS are matched above"),
         };
 
-        let smoke = match fields.get("smoke") {
-            Some(smoke) => Some(
-                self.string(smoke, "`smoke` must be a string of Python code")?
-                    .to_owned(),
-            ),
-            None => None,
-        };
-        let target = TargetSpec {
-            name: name.to_owned(),
-            kind,
-            modules,
-            smoke,
-            at: node.at,
-        };
-        Ok((target, name_node.at))
+        Ok((kind, modules))
     }
 
     fn target_name<'n>(&self, node: &'n Node) -> Result<&'n str, SpecError> {

@@ -95,7 +95,9 @@ pub fn extension_modules(
 /// `relative`'s file name.
 fn suffix_rank(relative: &Path, suffixes: &[String]) -> Option<usize> {
     let file_name = relative.file_name()?.to_str()?;
-    suffixes.iter().position(|s| file_name.ends_with(s.as_str()))
+    suffixes
+        .iter()
+        .position(|s| file_name.ends_with(s.as_str()))
 }
 
 /// The modules of `found` that `wanted` names (all of them when `wanted`

@@ -46,13 +46,8 @@ impl TargetBuilder for StdlibTarget {
         let dir = facts.stdlib_ext_dir.clone();
         let files = files_in(&dir)?;
         let found = extension_modules(&dir, files, &facts.extension_suffixes);
-        let (modules, untestable) = sort_modules(
-            &py.id,
-            &dir,
-            found,
-            &facts.builtin_modules,
-            &self.modules,
-        );
+        let (modules, untestable) =
+            sort_modules(&py.id, &dir, found, &facts.builtin_modules, &self.modules);
         Ok(BuiltTarget {
             module_dir: dir,
             modules,
@@ -211,8 +206,7 @@ mod tests {
         let dir = Path::new("/py/lib-dynload");
         let found = vec![record("_csv"), record("_testmultiphase")];
         let wanted = strings(&["_testsinglephase", "_testmultiphase", "_abc"]);
-        let (modules, untestable) =
-            sort_modules("cp311", dir, found, &strings(&["_abc"]), &wanted);
+        let (modules, untestable) = sort_modules("cp311", dir, found, &strings(&["_abc"]), &wanted);
         assert_eq!(names_of(&modules), ["_testmultiphase"]);
         assert_eq!(untestable.len(), 2);
         assert_eq!(untestable[0].name, "_testsinglephase");

@@ -20,7 +20,7 @@
 //!
 //! Interpreters built by an older extmatrix carry a probe from before
 //! these facts were recorded (no extension suffixes); they are asked
-//! again.
+//! again (`Python::refreshed`).
 
 use super::modules::extension_modules;
 use super::{BuildLimits, BuiltModule, BuiltTarget, ModuleRecord, TargetBuilder, Untestable};
@@ -56,28 +56,21 @@ impl TargetBuilder for StdlibTarget {
     }
 }
 
-/// `py`'s suffixes, lib-dynload and built-in modules, probed again when
-/// its record predates them (every CPython imports extensions from at
-/// least one suffix, so an empty list means "not recorded").
+/// `py`'s suffixes, lib-dynload and built-in modules. The engine hands
+/// over refreshed descriptions; a caller that does not gets one here (every
+/// CPython imports extensions from at least one suffix, so an empty list
+/// means "not recorded").
 fn stdlib_facts(py: &Python) -> Result<BuildConfig, BuildFailure> {
-    if !py.build.extension_suffixes.is_empty() {
-        return Ok(py.build.clone());
-    }
-    let fresh = extmatrix_pythons::probe(&py.path, &py.found_via, Some(&py.id)).map_err(|e| {
-        BuildFailure::message(format!(
-            "{} ({}) does not say where its extension modules are: {e:#}",
-            py.id,
-            py.path.display()
-        ))
-    })?;
-    if fresh.build.extension_suffixes.is_empty() {
+    let build = py.clone().refreshed().build;
+    if build.extension_suffixes.is_empty() {
         return Err(BuildFailure::message(format!(
-            "{} ({}) reports no extension module suffixes (importlib.machinery.EXTENSION_SUFFIXES)",
+            "{} ({}) does not say which extension modules it imports \
+             (importlib.machinery.EXTENSION_SUFFIXES): its probe failed",
             py.id,
             py.path.display()
         )));
     }
-    Ok(fresh.build)
+    Ok(build)
 }
 
 /// The file names directly in `dir` (lib-dynload is flat). A build

@@ -138,6 +138,9 @@ typedef struct {
     PyObject *obj;
     uintptr_t addr;
     char path[160];
+    /* For a type's attribute: 1 + the index of that type in the set (its
+     * dict belongs to whoever owns the type); 0 for a module attribute. */
+    size_t owner;
 } reach_item;
 
 typedef struct {

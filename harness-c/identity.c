@@ -3,8 +3,8 @@
  *
  * The harness only observes: for each object alive in both sets at one
  * address it reports where the object lives (dladdr: the extension's image,
- * libpython's image, or the heap), whether it is immortal and whether it is
- * an interned string. Whether that counts as shared state is the judge's
+ * libpython's image, or the heap), whether it is immortal, whether it is
+ * an interned string and, for a type's attribute, where that type lives. Whether that counts as shared state is the judge's
  * call (crates/extmatrix-judge), so the rule lives in one place. */
 #include "harness.h" /* Python.h first: its pyconfig.h defines _GNU_SOURCE, which dladdr needs */
 
@@ -17,7 +17,8 @@
 /* Any static of the harness executable, to find that image's load base. */
 static const char main_marker = 0;
 
-static void reach_add(reach_set *s, PyObject *obj, const char *path)
+/* Adds `obj` and returns its index. */
+static size_t reach_add(reach_set *s, PyObject *obj, const char *path, size_t owner)
 {
     if (s->len == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
@@ -32,6 +33,8 @@ static void reach_add(reach_set *s, PyObject *obj, const char *path)
     it->obj = obj;
     it->addr = (uintptr_t)obj;
     snprintf(it->path, sizeof it->path, "%s", path);
+    it->owner = owner;
+    return s->len - 1;
 }
 
 static const char *key_text(PyObject *key)
@@ -42,7 +45,8 @@ static const char *key_text(PyObject *key)
 }
 
 /* The attributes of a type, as its __dict__ (a mappingproxy) lists them. */
-static void collect_type_attributes(PyObject *type, const char *type_path, reach_set *out)
+static void collect_type_attributes(PyObject *type, const char *type_path, size_t type_index,
+                                    reach_set *out)
 {
     PyObject *proxy = PyObject_GetAttrString(type, "__dict__");
     PyObject *items = proxy ? PyMapping_Items(proxy) : NULL;
@@ -54,7 +58,7 @@ static void collect_type_attributes(PyObject *type, const char *type_path, reach
             continue;
         char path[160];
         snprintf(path, sizeof path, "%s.%s", type_path, key_text(PyTuple_GET_ITEM(pair, 0)));
-        reach_add(out, PyTuple_GET_ITEM(pair, 1), path);
+        reach_add(out, PyTuple_GET_ITEM(pair, 1), path, type_index + 1);
     }
     Py_XDECREF(items);
     Py_XDECREF(proxy);
@@ -72,9 +76,9 @@ void reach_collect(PyObject *module, reach_set *out)
         PyObject *pair = PyList_GET_ITEM(items, i);
         PyObject *value = PyTuple_GET_ITEM(pair, 1);
         const char *name = key_text(PyTuple_GET_ITEM(pair, 0));
-        reach_add(out, value, name);
+        size_t index = reach_add(out, value, name, 0);
         if (PyType_Check(value))
-            collect_type_attributes(value, name, out);
+            collect_type_attributes(value, name, index, out);
     }
     Py_DECREF(items);
 
@@ -149,20 +153,35 @@ static const char *const LIVES_NAME[] = {
     [LIVES_OTHER_IMAGE] = "other-image",
 };
 
+/* The images that tell where an object lives. */
+typedef struct {
+    void *py_base, *exe_base;
+    char ext_path[PATH_MAX];
+} images;
+
+static lives_in lives_of(const void *obj, const images *im, const char **image)
+{
+    void *base;
+    *image = image_of(obj, &base);
+    return *image == NULL                                  ? LIVES_HEAP
+           : is_file(*image, im->ext_path)                 ? LIVES_EXTENSION
+           : base == im->py_base || base == im->exe_base ? LIVES_LIBPYTHON
+                                                          : LIVES_OTHER_IMAGE;
+}
+
 void reach_compare(const reach_set *before, const reach_set *after, comparison which,
                    PyObject *module)
 {
     if ((unsigned)which >= sizeof COMPARISON_NAME / sizeof COMPARISON_NAME[0])
         harness_fatal("bad comparison %d", (int)which);
     const char *label = COMPARISON_NAME[which];
-    void *py_base = NULL, *exe_base = NULL;
+    images im;
     /* None is a static of libpython. The harness executable counts as
      * libpython too: it defines no Python objects of its own, and when
      * libpython is linked in statically the runtime's statics are there. */
-    image_of(Py_None, &py_base);
-    image_of((void *)&main_marker, &exe_base);
-    char ext_path[PATH_MAX];
-    extension_path(module, ext_path);
+    image_of(Py_None, &im.py_base);
+    image_of((void *)&main_marker, &im.exe_base);
+    extension_path(module, im.ext_path);
 
     size_t shared = 0;
     for (size_t i = 0; i < after->len; i++) {
@@ -174,12 +193,8 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
         if (b == NULL)
             continue;
         shared++;
-        void *base;
-        const char *image = image_of(a->obj, &base);
-        lives_in lives = image == NULL                         ? LIVES_HEAP
-                         : is_file(image, ext_path)            ? LIVES_EXTENSION
-                         : base == py_base || base == exe_base ? LIVES_LIBPYTHON
-                                                               : LIVES_OTHER_IMAGE;
+        const char *image;
+        lives_in lives = lives_of(a->obj, &im, &image);
         char addr[32];
         snprintf(addr, sizeof addr, "0x%lx", (unsigned long)a->addr);
         obs_line *l = obs_begin("shared");
@@ -194,6 +209,11 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
             obs_str(l, "image", image);
         obs_bool(l, "immortal", is_immortal(a->obj));
         obs_bool(l, "interned", PyUnicode_Check(a->obj) && PyUnicode_CHECK_INTERNED(a->obj));
+        if (a->owner) {
+            const char *owner_image;
+            obs_str(l, "owner_lives",
+                    LIVES_NAME[lives_of(after->items[a->owner - 1].obj, &im, &owner_image)]);
+        }
         obs_end(l);
     }
     obs_line *l = obs_begin("compared");

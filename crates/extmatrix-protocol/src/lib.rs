@@ -223,6 +223,9 @@ pub struct SharedObject {
     pub image: Option<String>,
     pub immortal: bool,
     pub interned: bool,
+    /// For an attribute of a type (`error.__new__`): where that type lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_lives: Option<Lives>,
 }
 
 /// How the harness process ended.
@@ -372,14 +375,18 @@ mod tests {
         assert!(matches!(&events[1], Event::Error(f)
             if f.step == Step::new(Stage::Main, Action::Import) && f.phase == ErrorPhase::Import));
         assert!(
-            matches!(&events[2], Event::Shared(s) if s.lives == Lives::Extension && s.immortal && s.label == Comparison::OldNew)
+            matches!(&events[2], Event::Shared(s) if s.lives == Lives::Extension && s.immortal && s.label == Comparison::OldNew && s.owner_lives.is_none())
         );
+        let attribute = "{\"ev\":\"shared\",\"label\":\"old/new\",\"path\":\"E.__new__\",\"type\":\"builtin_function_or_method\",\"addr\":\"0x2\",\"lives\":\"heap\",\"immortal\":false,\"interned\":false,\"owner_lives\":\"libpython\"}";
         assert_eq!(
             events[3],
             Event::Unsupported {
                 needs: Requirement::FreeThreadedBuild
             }
         );
+        let (parsed, bad) = parse(attribute);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert!(matches!(&parsed[0], Event::Shared(s) if s.owner_lives == Some(Lives::Libpython)));
     }
 
     #[test]
@@ -388,6 +395,7 @@ mod tests {
             "{\"ev\":\"step\",\"step\":\"cycle 2: imprt\"}",
             "{\"ev\":\"shared\",\"label\":\"old/neu\",\"path\":\"W\",\"type\":\"type\",\"addr\":\"0x1\",\"lives\":\"extension\",\"immortal\":true,\"interned\":false}",
             "{\"ev\":\"shared\",\"label\":\"old/new\",\"path\":\"W\",\"type\":\"type\",\"addr\":\"0x1\",\"lives\":\"extensoin\",\"immortal\":true,\"interned\":false}",
+            "{\"ev\":\"shared\",\"label\":\"old/new\",\"path\":\"W.x\",\"type\":\"str\",\"addr\":\"0x1\",\"lives\":\"heap\",\"immortal\":false,\"interned\":false,\"owner_lives\":\"libpyton\"}",
             "{\"ev\":\"declared\",\"init\":\"single phase\"}",
             "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"smoak\",\"exc_type\":\"E\",\"message\":\"\"}",
             "{\"ev\":\"unsupported\",\"needs\":\"3.12\"}",

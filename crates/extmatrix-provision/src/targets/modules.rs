@@ -63,27 +63,41 @@ fn is_identifier(s: &str) -> bool {
 
 /// The extension modules among `files` (relative to `root`), sorted by
 /// name: those [`import_name`] names whose file exports the init function
-/// of that leaf.
+/// of that leaf. Where two files give one name (Debian's lib-dynload holds
+/// `_csv.cpython-311d-…so` beside `_csv.cpython-311-…so`), the one import
+/// loads is kept: `FileFinder` tries the suffixes in order, so the earliest
+/// suffix wins.
 pub fn extension_modules(
     root: &Path,
     files: impl IntoIterator<Item = PathBuf>,
     suffixes: &[String],
 ) -> Vec<ModuleRecord> {
-    let mut found: Vec<ModuleRecord> = files
+    let mut found: Vec<(usize, ModuleRecord)> = files
         .into_iter()
         .filter_map(|relative| {
             let name = import_name(&relative, suffixes)?;
+            let rank = suffix_rank(&relative, suffixes)?;
             let leaf = name.rsplit('.').next().unwrap_or(&name);
             let exports = init_functions(&root.join(&relative)).ok()?;
-            exports.iter().any(|e| e == leaf).then_some(ModuleRecord {
-                name,
+            let record = ModuleRecord {
+                name: name.clone(),
                 artifact: relative,
-            })
+            };
+            exports.iter().any(|e| e == leaf).then_some((rank, record))
         })
         .collect();
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    found.dedup_by(|a, b| a.name == b.name);
-    found
+    found.sort_by(|(ra, a), (rb, b)| a.name.cmp(&b.name).then(ra.cmp(rb)));
+    found.dedup_by(|(_, a), (_, b)| a.name == b.name);
+    found.into_iter().map(|(_, m)| m).collect()
+}
+
+/// The index in `suffixes` of the suffix [`import_name`] strips from
+/// `relative`'s file name.
+fn suffix_rank(relative: &Path, suffixes: &[String]) -> Option<usize> {
+    let file_name = relative.file_name()?.to_str()?;
+    suffixes
+        .iter()
+        .position(|s| file_name.ends_with(s.as_str()))
 }
 
 /// The modules of `found` that `wanted` names (all of them when `wanted`
@@ -166,6 +180,41 @@ mod tests {
         assert!(
             err.contains("no extension module c;") && err.contains("it has a._x, b"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn of_two_files_with_one_name_the_earliest_suffix_is_the_module() {
+        // Debian's debug interpreter imports `.cpython-311d-…so` before
+        // `.cpython-311-…so`, and lib-dynload has both.
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("m.c");
+        std::fs::write(&c, "int PyInit__csv(void) { return 0; }\n").unwrap();
+        let suffixes: Vec<String> = [
+            ".cpython-311d-x86_64-linux-gnu.so",
+            ".cpython-311-x86_64-linux-gnu.so",
+            ".so",
+        ]
+        .map(String::from)
+        .to_vec();
+        for suffix in [&suffixes[1], &suffixes[0]] {
+            let out = dir.path().join(format!("_csv{suffix}"));
+            let status = std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-o"])
+                .arg(&out)
+                .arg(&c)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let files = [&suffixes[1], &suffixes[0]].map(|s| PathBuf::from(format!("_csv{s}")));
+        let found = extension_modules(dir.path(), files, &suffixes);
+        assert_eq!(
+            found,
+            vec![ModuleRecord {
+                name: "_csv".into(),
+                artifact: "_csv.cpython-311d-x86_64-linux-gnu.so".into(),
+            }]
         );
     }
 }

@@ -2,6 +2,7 @@
 //! cache keys, its compiler and the compiler's version, the compiler's
 //! dependency lists, and running logged compile steps.
 
+use crate::failure::Cause;
 use crate::BuildFailure;
 use extmatrix_cache::{Building, Cmd, Input};
 use extmatrix_pythons::Python;
@@ -202,12 +203,22 @@ impl Steps {
     }
 
     /// Run a step whose output is long (a pip or cargo build): all of it
-    /// goes to the log, only its last lines are kept for a failure.
-    pub(crate) fn run_logged(&mut self, cmd: Cmd) -> Result<(), BuildFailure> {
-        cmd.tail_lines(BUILD_TAIL_LINES)
-            .run(&mut self.log, None)
-            .map(drop)
-            .map_err(|e| BuildFailure::from_command(e, &self.log_path))
+    /// goes to the log, only its last lines are kept for a failure, whose
+    /// summary says what failed (`what`: `pip wheel`) and why, when the
+    /// output says ([`Cause`]).
+    pub(crate) fn run_logged(&mut self, what: &str, cmd: Cmd) -> Result<(), BuildFailure> {
+        let cause = Cause::default();
+        let ran = cmd
+            .tail_lines(BUILD_TAIL_LINES)
+            .run(&mut self.log, Some(&|line: &str| cause.feed(line)));
+        ran.map(drop).map_err(|e| {
+            let mut failure = BuildFailure::from_command(e, &self.log_path);
+            failure.summary = match cause.found() {
+                Some(why) => format!("{what} failed: {why}"),
+                None => format!("{what} failed: {}", failure.summary),
+            };
+            failure
+        })
     }
 
     /// A failure that is not a command's, with this build's log.

@@ -67,7 +67,7 @@ impl TargetBuilder for CargoTarget {
             };
             Ok((vec![record], Vec::new()))
         })?;
-        select(built, &self.modules)
+        super::narrow(built, &self.modules)
     }
 }
 
@@ -299,27 +299,6 @@ pub(crate) fn module_name(lib_name: &str, exports: &[String]) -> Result<String, 
                 .join(", ")
         )),
     }
-}
-
-/// `built` with only the modules `wanted` names (all when empty).
-fn select(built: BuiltTarget, wanted: &[String]) -> Result<BuiltTarget, BuildFailure> {
-    let records = built
-        .modules
-        .iter()
-        .map(|m| ModuleRecord {
-            name: m.name.clone(),
-            artifact: m.artifact.clone(),
-        })
-        .collect();
-    let kept = modules::select(records, wanted).map_err(BuildFailure::message)?;
-    Ok(BuiltTarget {
-        modules: built
-            .modules
-            .into_iter()
-            .filter(|m| kept.iter().any(|k| k.name == m.name))
-            .collect(),
-        ..built
-    })
 }
 
 #[cfg(test)]

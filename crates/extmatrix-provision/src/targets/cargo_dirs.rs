@@ -102,13 +102,7 @@ impl TargetDir {
             // versions read PYTHON_SYS_EXECUTABLE.
             .env("PYO3_PYTHON", python.clone())
             .env("PYTHON_SYS_EXECUTABLE", python);
-        steps.run_logged(cmd).map_err(|mut failure| {
-            // The table shows the summary: say what cargo or PyO3 said.
-            if let Some(line) = first_error(&failure.output) {
-                failure.summary = format!("cargo build failed: {line}");
-            }
-            failure
-        })?;
+        steps.run_logged("cargo build", cmd)?;
         let artifact = self.dir.join("release").join(format!("lib{lib_name}.so"));
         if !artifact.is_file() {
             return Err(steps.failure(format!(
@@ -118,38 +112,6 @@ impl TargetDir {
         }
         Ok(artifact)
     }
-}
-
-/// The line of a failed cargo build's output that says why: what a build
-/// script printed as `error: …` (PyO3 refusing an interpreter), else
-/// rustc's first error (`error[E0308]: mismatched types`), but not cargo's
-/// own conclusions ("could not compile", "failed to run custom build
-/// command"), which name no cause.
-pub(crate) fn first_error(output: &str) -> Option<String> {
-    let mut in_script_stderr = false;
-    let mut first_rustc = None;
-    for line in output.lines() {
-        let trimmed = line.trim();
-        if trimmed == "--- stderr" {
-            in_script_stderr = true;
-            continue;
-        }
-        if in_script_stderr {
-            if let Some(message) = trimmed.strip_prefix("error: ") {
-                return Some(message.to_owned());
-            }
-        }
-        let conclusion = [
-            "error: could not compile",
-            "error: failed to run custom build",
-        ]
-        .iter()
-        .any(|c| trimmed.starts_with(c));
-        if first_rustc.is_none() && line.starts_with("error") && !conclusion {
-            first_rustc = Some(line.to_owned());
-        }
-    }
-    first_rustc
 }
 
 /// Remove the target directories no run can use: those whose crate's
@@ -240,22 +202,6 @@ mod tests {
         };
         std::fs::write(dir.join(MARKER), serde_json::to_vec(&marker).unwrap()).unwrap();
         dir
-    }
-
-    #[test]
-    fn the_cause_of_a_failed_cargo_build_is_found() {
-        let pyo3 = "   Compiling pyo3-ffi v0.30.1\nerror: failed to run custom build command for `pyo3-ffi v0.30.1`\n\nCaused by:\n  --- stdout\n  cargo:rerun-if-env-changed=PYO3_PYTHON\n\n  --- stderr\n  error: PyO3 does not support the free-threaded build of CPython versions below 3.14, the selected Python version is 3.13\nwarning: build failed, waiting for other jobs to finish...";
-        assert_eq!(
-            first_error(pyo3).as_deref(),
-            Some("PyO3 does not support the free-threaded build of CPython versions below 3.14, the selected Python version is 3.13")
-        );
-        let rustc = "   Compiling broken v0.1.0\nerror[E0308]: mismatched types\n --> src/lib.rs:1:18\nerror: could not compile `broken` (lib) due to 1 previous error";
-        assert_eq!(
-            first_error(rustc).as_deref(),
-            Some("error[E0308]: mismatched types")
-        );
-        assert_eq!(first_error("error: could not compile `x`\n"), None);
-        assert_eq!(first_error("   Compiling x\n"), None);
     }
 
     #[test]

@@ -110,6 +110,27 @@ pub fn build_target(
     builder_for(target).build(store, py, limits)
 }
 
+/// `built` with only the modules `wanted` names (all when empty).
+pub(crate) fn narrow(built: BuiltTarget, wanted: &[String]) -> Result<BuiltTarget, BuildFailure> {
+    let records = built
+        .modules
+        .iter()
+        .map(|m| ModuleRecord {
+            name: m.name.clone(),
+            artifact: m.artifact.clone(),
+        })
+        .collect();
+    let kept = modules::select(records, wanted).map_err(BuildFailure::message)?;
+    Ok(BuiltTarget {
+        modules: built
+            .modules
+            .into_iter()
+            .filter(|m| kept.iter().any(|k| k.name == m.name))
+            .collect(),
+        ..built
+    })
+}
+
 /// A module as a target entry records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleRecord {

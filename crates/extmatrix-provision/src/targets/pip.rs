@@ -79,19 +79,7 @@ impl TargetBuilder for PipTarget {
             |dir, steps| Ok((build_and_install(&pip, &source, dir, steps)?, Vec::new())),
         )?;
         built.module_dir = built.module_dir.join(SITE);
-        let records = built
-            .modules
-            .iter()
-            .map(|m| ModuleRecord {
-                name: m.name.clone(),
-                artifact: m.artifact.clone(),
-            })
-            .collect();
-        let chosen = modules::select(records, &self.modules).map_err(BuildFailure::message)?;
-        built
-            .modules
-            .retain(|m| chosen.iter().any(|c| c.name == m.name));
-        Ok(built)
+        super::narrow(built, &self.modules)
     }
 }
 
@@ -185,27 +173,33 @@ fn build_and_install(
     } else {
         source.path.clone()
     };
-    steps.run_logged(pip.command(
-        steps,
-        "wheel",
-        [
-            "--no-deps".into(),
-            "--wheel-dir".into(),
-            path_arg(&wheels),
-            path_arg(&from),
-        ],
-    ))?;
+    steps.run_logged(
+        "pip wheel",
+        pip.command(
+            steps,
+            "wheel",
+            [
+                "--no-deps".into(),
+                "--wheel-dir".into(),
+                path_arg(&wheels),
+                path_arg(&from),
+            ],
+        ),
+    )?;
     let wheel = only_file(&wheels, ".whl").map_err(|e| steps.failure(e))?;
-    steps.run_logged(pip.command(
-        steps,
-        "install",
-        [
-            "--target".into(),
-            path_arg(&site),
-            "--no-compile".into(),
-            path_arg(&wheel),
-        ],
-    ))?;
+    steps.run_logged(
+        "pip install",
+        pip.command(
+            steps,
+            "install",
+            [
+                "--target".into(),
+                path_arg(&site),
+                "--no-compile".into(),
+                path_arg(&wheel),
+            ],
+        ),
+    )?;
     std::fs::remove_dir_all(&work).or_else(ignore_missing)?;
     let record = read_record(&site, &wheel).map_err(|e| steps.failure(e))?;
     let found = modules::extension_modules(&site, record, &pip.suffixes);
@@ -380,18 +374,21 @@ fn download_sdist(
         |b| {
             let mut steps = Steps::new(b, limits.step_timeout)?;
             let into = b.staging().to_owned();
-            steps.run_logged(pip.command(
-                &steps,
-                "download",
-                [
-                    "--no-deps".into(),
-                    "--no-binary".into(),
-                    name.to_owned(),
-                    "--dest".into(),
-                    path_arg(&into),
-                    format!("{name}=={version}"),
-                ],
-            ))?;
+            steps.run_logged(
+                "pip download",
+                pip.command(
+                    &steps,
+                    "download",
+                    [
+                        "--no-deps".into(),
+                        "--no-binary".into(),
+                        name.to_owned(),
+                        "--dest".into(),
+                        path_arg(&into),
+                        format!("{name}=={version}"),
+                    ],
+                ),
+            )?;
             let file = only_file(&into, "").map_err(|e| steps.failure(e))?;
             let file_name = file.file_name().unwrap_or_default().to_owned();
             b.artifact(&file_name);

@@ -395,8 +395,11 @@ fn download_sdist(
             let meta = SdistMeta {
                 requirement: format!("{name}=={version}"),
                 file: PathBuf::from(&file_name),
+                sha256: extmatrix_cache::sha256_file(&file)?,
             };
-            Ok::<_, BuildFailure>((meta, vec![Input::file(&file)?]))
+            // The file is the entry's artifact (checked on every lookup);
+            // it was built from nothing on this machine.
+            Ok::<_, BuildFailure>((meta, Vec::new()))
         },
     )?;
     Ok(entry.dir.join(entry.meta.file))
@@ -408,6 +411,7 @@ struct SdistMeta {
     requirement: String,
     /// Relative to the entry.
     file: PathBuf,
+    sha256: String,
 }
 
 #[cfg(test)]

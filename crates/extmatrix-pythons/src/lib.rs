@@ -252,8 +252,13 @@ struct ProbeAnswer {
     ccshared: String,
     ldshared: String,
     ext_suffix: String,
+    // Asked since target kinds other than `c` (a stand-in interpreter in a
+    // test may not answer them: it then builds only C targets).
+    #[serde(default)]
     extension_suffixes: Vec<String>,
+    #[serde(default)]
     stdlib_ext_dir: PathBuf,
+    #[serde(default)]
     builtin_modules: Vec<String>,
 }
 

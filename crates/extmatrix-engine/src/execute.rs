@@ -166,7 +166,15 @@ fn units_of(
             Unit::Known(Evidence::NotApplicable { reason }),
         )
     });
-    runs.chain(untestable).collect()
+    let elsewhere =
+        missing_here(plan, provisioned, cell.target, built, &py.id).map(|(name, reason)| {
+            (
+                key(&name),
+                facts,
+                Unit::Known(Evidence::NotApplicable { reason }),
+            )
+        });
+    runs.chain(untestable).chain(elsewhere).collect()
 }
 
 /// The harness and the build cell `i` runs with, or the evidence of why it
@@ -220,6 +228,37 @@ fn ready<'p>(
         }));
     }
     Ok((harness, built))
+}
+
+/// The modules other builds of target `t` found that `built` (its build
+/// for one interpreter) lacks, each with why it is `n/a` there: every
+/// module gets a row on every interpreter, and a module a project builds
+/// only for some interpreters (or that only some interpreters ship) is not
+/// a failure on the others.
+fn missing_here(
+    plan: &Plan,
+    provisioned: &Provisioned,
+    t: usize,
+    built: &BuiltTarget,
+    python: &str,
+) -> impl Iterator<Item = (String, String)> {
+    let here: Vec<&str> = built
+        .modules
+        .iter()
+        .map(|m| m.name.as_str())
+        .chain(built.untestable.iter().map(|u| u.name.as_str()))
+        .collect();
+    let missing: Vec<String> = module_names(plan, provisioned, t)
+        .into_iter()
+        .filter(|m| !m.is_empty() && !here.contains(&m.as_str()))
+        .collect();
+    let python = python.to_owned();
+    missing.into_iter().map(move |m| {
+        let reason = format!(
+            "{m} is not in this target's build for {python}: only other interpreters' builds have it"
+        );
+        (m, reason)
+    })
 }
 
 /// The modules target `t` has rows for where nothing ran: those the matrix

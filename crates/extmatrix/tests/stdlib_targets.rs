@@ -125,7 +125,7 @@ fn a_listed_built_in_module_is_not_applicable_and_says_why() {
 #[test]
 fn all_finds_the_modules_in_lib_dynload_and_lists_the_built_in_ones() {
     let (_dir, matrix) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [import]\noptions: { timeout_s: 20 }\n\
+        "pythons: [cp311, cp312]\nscenarios: [import]\noptions: { timeout_s: 20 }\n\
          targets:\n  - name: stdlib\n    stdlib: all\n",
     );
     let run = run_matrix(&matrix, &[]);
@@ -145,4 +145,17 @@ fn all_finds_the_modules_in_lib_dynload_and_lists_the_built_in_ones() {
         "{modules:?}"
     );
     assert!(modules.len() > 50, "{modules:?}");
+    // Every module gets a row on every interpreter: one that 3.11 does not
+    // ship (3.12 added `_testsinglephase`) is n/a there, not missing.
+    let absent = module_cell(report, "_testsinglephase", "cp311", "import");
+    assert_eq!(outcome(absent), "n/a", "{absent}");
+    assert!(
+        absent["details"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("only other interpreters' builds have it"),
+        "{absent}"
+    );
+    let per_python = |p: &str| cells(report).iter().filter(|c| c["python"] == p).count();
+    assert_eq!(per_python("cp311"), per_python("cp312"));
 }

@@ -131,8 +131,8 @@ long long rss_kb(void);
 
 /* ---- identity checks (identity.c) ---- */
 
-/* The objects reachable from a module: its dict values and the attributes of
- * the types among them. Each is held (a strong reference) so that no address
+/* The objects reachable from a module: the module object itself (path
+ * "(module)"), its dict values and the attributes of the types among them. Each is held (a strong reference) so that no address
  * can be reused while two sets are compared. */
 typedef struct {
     PyObject *obj;
@@ -153,6 +153,12 @@ typedef enum {
     COMPARE_MAIN_SUBINTERP, /* "main/subinterp" */
     COMPARE_OLD_NEW,        /* "old/new" */
 } comparison;
+
+/* Remember every object the interpreter tracks before the target is
+ * imported (held, so no address is reused), so a comparison can say which
+ * shared objects existed before the import; forget them before finalizing. */
+void reach_remember_interpreter(void);
+void reach_forget_interpreter(void);
 
 void reach_collect(PyObject *module, reach_set *out);
 /* Report every object present in both sets at the same address, with where

@@ -4,8 +4,11 @@
  * The harness only observes: for each object alive in both sets at one
  * address it reports where the object lives (dladdr: the extension's image,
  * libpython's image, or the heap), whether it is immortal, whether it is
- * an interned string and, for a type's attribute, where that type lives. Whether that counts as shared state is the judge's
- * call (crates/extmatrix-judge), so the rule lives in one place. */
+ * an interned string, for a type's attribute where that type lives, whether
+ * it existed before the target was first imported, and whether it is a
+ * module of the interpreter's sys.modules. Whether that counts as shared
+ * state is the judge's call (crates/extmatrix-judge), so the rule lives in
+ * one place. */
 #include "harness.h" /* Python.h first: its pyconfig.h defines _GNU_SOURCE, which dladdr needs */
 
 #include <dlfcn.h>
@@ -64,8 +67,71 @@ static void collect_type_attributes(PyObject *type, const char *type_path, size_
     Py_XDECREF(proxy);
 }
 
+/* gc.get_objects() before the first import, held, and its addresses sorted. */
+static PyObject *remembered;
+static uintptr_t *remembered_addrs;
+static size_t remembered_len;
+
+static int compare_addr(const void *x, const void *y)
+{
+    uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y;
+    return (a > b) - (a < b);
+}
+
+void reach_remember_interpreter(void)
+{
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *all = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
+    Py_XDECREF(gc);
+    if (all == NULL || !PyList_Check(all)) {
+        PyErr_Clear();
+        Py_XDECREF(all);
+        return;
+    }
+    size_t n = (size_t)PyList_GET_SIZE(all);
+    remembered_addrs = malloc((n ? n : 1) * sizeof *remembered_addrs);
+    if (remembered_addrs == NULL)
+        harness_fatal("out of memory remembering the interpreter's objects");
+    for (size_t i = 0; i < n; i++)
+        remembered_addrs[i] = (uintptr_t)PyList_GET_ITEM(all, (Py_ssize_t)i);
+    qsort(remembered_addrs, n, sizeof *remembered_addrs, compare_addr);
+    remembered_len = n;
+    remembered = all;
+}
+
+void reach_forget_interpreter(void)
+{
+    Py_CLEAR(remembered);
+    free(remembered_addrs);
+    remembered_addrs = NULL;
+    remembered_len = 0;
+}
+
+static int existed_before_import(const PyObject *obj)
+{
+    uintptr_t addr = (uintptr_t)obj;
+    return remembered_addrs &&
+           bsearch(&addr, remembered_addrs, remembered_len, sizeof addr, compare_addr) != NULL;
+}
+
+/* A module object (not `module`) that is the current interpreter's
+ * sys.modules entry for its own name: a dependency, which a re-import of
+ * the target does not import again. */
+static int registered_module(PyObject *obj, PyObject *module)
+{
+    if (obj == module || !PyModule_Check(obj))
+        return 0;
+    PyObject *name = PyModule_GetNameObject(obj);
+    PyObject *entry = name ? PyDict_GetItemWithError(PyImport_GetModuleDict(), name) : NULL;
+    Py_XDECREF(name);
+    PyErr_Clear();
+    return entry == obj;
+}
+
 void reach_collect(PyObject *module, reach_set *out)
 {
+    /* A module handed back again by its init function is the plainest case. */
+    reach_add(out, module, "(module)", 0);
     /* A snapshot of the dict: collecting type attributes runs Python code. */
     PyObject *items = PyDict_Items(PyModule_GetDict(module));
     if (items == NULL) {
@@ -209,6 +275,8 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
             obs_str(l, "image", image);
         obs_bool(l, "immortal", is_immortal(a->obj));
         obs_bool(l, "interned", PyUnicode_Check(a->obj) && PyUnicode_CHECK_INTERNED(a->obj));
+        obs_bool(l, "existed_before_import", existed_before_import(a->obj));
+        obs_bool(l, "registered_module", registered_module(a->obj, module));
         if (a->owner) {
             const char *owner_image;
             obs_str(l, "owner_lives",

@@ -32,6 +32,7 @@ static PyObject *open_main(const harness_args *a, smoke_kind kind)
     init_python(a);
     if (kind == SMOKE_ON_THREADS)
         report_gil();
+    reach_remember_interpreter();
     step(top, ACT_IMPORT);
     PyObject *m = import_target(a);
     if (m == NULL)
@@ -55,6 +56,7 @@ static PyObject *open_main(const harness_args *a, smoke_kind kind)
 static int close_main(PyObject *m)
 {
     Py_XDECREF(m);
+    reach_forget_interpreter();
     step(stage_of(STAGE_MAIN), ACT_FINALIZE);
     finalize_python();
     return 0;

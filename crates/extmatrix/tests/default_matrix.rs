@@ -18,7 +18,7 @@ const SCENARIOS: [&str; 6] = [
 
 /// Per fixture, the outcome per scenario (in SCENARIOS order) on 3.12+.
 /// On 3.11 the isolated-subinterpreter scenarios are n/a.
-const EXPECTED: [(&str, [&str; 6]); 6] = [
+const EXPECTED: [(&str, [&str; 6]); 8] = [
     (
         "isolated_ok",
         ["pass", "pass", "pass", "pass", "pass", "pass"],
@@ -70,6 +70,14 @@ const EXPECTED: [(&str, [&str; 6]); 6] = [
             "import-error",
             "refused",
         ],
+    ),
+    (
+        "keeps_a_dependency",
+        ["pass", "pass", "pass", "pass", "pass", "pass"],
+    ),
+    (
+        "same_module_on_reimport",
+        ["pass", "pass", "shared-state", "pass", "refused", "refused"],
     ),
 ];
 
@@ -206,7 +214,7 @@ fn shared_objects_name_path_type_and_where_they_live() {
         &matrix,
         &[
             "--target",
-            "legacy_single,static_type_liar,isolated_ok",
+            "legacy_single,static_type_liar,isolated_ok,same_module_on_reimport,keeps_a_dependency",
             "--scenario",
             "reimport,subinterp-own",
         ],
@@ -232,6 +240,23 @@ fn shared_objects_name_path_type_and_where_they_live() {
         assert!(
             ok["details"]["core_objects_ignored"].as_u64().unwrap() > 0,
             "{python}: {ok}"
+        );
+        // The dependency a re-import keeps is the interpreter's module.
+        let keeps = cell(report, "keeps_a_dependency", python, "reimport");
+        assert!(shared_paths(keeps).is_empty(), "{python}: {keeps}");
+        // A module handed back again: said first, as what it is.
+        let same = cell(report, "same_module_on_reimport", python, "reimport");
+        assert_eq!(
+            shared_paths(same).first(),
+            Some(&("(module)".into(), "heap".into())),
+            "{python}: {same}"
+        );
+        assert!(
+            same["details"]["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("the module object itself is the same object after re-import"),
+            "{python}: {same}"
         );
     }
     // Since 3.13 an extension's static type is immortal; it still counts,

@@ -7,6 +7,9 @@ use extmatrix_core::Outcome;
 use extmatrix_protocol::{Comparison, Event, Lives, Observation, SharedObject};
 use extmatrix_schema::Details;
 
+/// The path the harness gives the module object itself.
+pub const MODULE_ITSELF: &str = "(module)";
+
 /// Whether an object found at the same address in two places is state the
 /// extension shares, rather than CPython's own.
 ///
@@ -18,8 +21,18 @@ use extmatrix_schema::Details;
 /// the runtime owns a static builtin type's dict (since 3.12 one per
 /// interpreter; before, one for the process): it is the interpreter's own
 /// object wherever it lives.
+///
+/// After a re-import, in the same interpreter, only what the target's own
+/// initialisation made can be its state: an object alive before the
+/// target's first import, or another module of `sys.modules` (a dependency,
+/// which the re-import does not import again), is the interpreter's. Across
+/// interpreters the same objects do count: one interpreter's object must
+/// not be reachable from another.
 pub fn counts_as_shared(obj: &SharedObject) -> bool {
     if obj.owner_lives == Some(Lives::Libpython) {
+        return false;
+    }
+    if obj.label == Comparison::OldNew && (obj.existed_before_import || obj.registered_module) {
         return false;
     }
     match obj.lives {
@@ -44,20 +57,25 @@ pub fn findings(obs: &Observation, details: &mut Details) -> Option<Finding> {
             }
         }
     }
-    // Objects in the extension's own image are the plainest evidence.
+    // The very same module object is the plainest evidence, then objects
+    // in the extension's own image.
     details
         .shared_objects
-        .sort_by_key(|s| s.lives != Lives::Extension);
+        .sort_by_key(|s| (s.path != MODULE_ITSELF, s.lives != Lives::Extension));
     let first = details.shared_objects.first()?;
     let more = details.shared_objects.len() - 1;
     let compared = match first.label {
         Comparison::OldNew => "after re-import",
         Comparison::MainSubinterp => "in the subinterpreter",
     };
-    let mut summary = format!(
-        "{} ({}, in {}) is the same object {compared}",
-        first.path, first.type_name, first.lives
-    );
+    let mut summary = if first.path == MODULE_ITSELF {
+        format!("the module object itself is the same object {compared}")
+    } else {
+        format!(
+            "{} ({}, in {}) is the same object {compared}",
+            first.path, first.type_name, first.lives
+        )
+    };
     if more > 0 {
         summary.push_str(&format!(", and {more} more"));
     }
@@ -115,6 +133,59 @@ mod tests {
         let v = judge_cell(&facts(Scenario::Reimport), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Pass);
         assert_eq!(v.details.core_objects_ignored, 2);
+    }
+
+    #[test]
+    fn after_a_reimport_only_what_the_import_made_counts() {
+        let across = |mut s: SharedObject| {
+            s.label = Comparison::MainSubinterp;
+            s
+        };
+        let old = shared("heap", false, false);
+        assert!(counts_as_shared(&old));
+        let before = SharedObject {
+            existed_before_import: true,
+            ..old.clone()
+        };
+        let dependency = SharedObject {
+            registered_module: true,
+            type_name: "module".into(),
+            ..old.clone()
+        };
+        // The interpreter's own objects, and modules the target imported,
+        // are the same after a re-import by design...
+        assert!(!counts_as_shared(&before));
+        assert!(!counts_as_shared(&dependency));
+        // ...but one interpreter's objects must not reach another.
+        assert!(counts_as_shared(&across(before)));
+        assert!(counts_as_shared(&across(dependency)));
+        // Even an old object in the extension's image is not excused by
+        // where it lives, only by being the interpreter's: a static type
+        // exists before the import only if another module made it.
+        let static_type = SharedObject {
+            existed_before_import: false,
+            ..shared("extension", true, false)
+        };
+        assert!(counts_as_shared(&static_type));
+    }
+
+    #[test]
+    fn a_module_handed_back_again_leads_the_summary() {
+        let mut module = shared_event("heap", false, false);
+        if let Event::Shared(s) = &mut module {
+            s.path = MODULE_ITSELF.into();
+            s.type_name = "module".into();
+        }
+        let obs = observation(
+            vec![shared_event("extension", true, false), module, done()],
+            exited(0),
+        );
+        let v = judge_cell(&facts(Scenario::Reimport), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::SharedState);
+        assert_eq!(
+            v.details.summary,
+            "the module object itself is the same object after re-import, and 1 more"
+        );
     }
 
     #[test]

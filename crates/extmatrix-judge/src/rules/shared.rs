@@ -38,9 +38,16 @@ pub fn counts_as_shared(obj: &SharedObject) -> bool {
     match obj.lives {
         Lives::Extension => true,
         Lives::Libpython => false,
-        // Immortal heap objects and interned strings are the runtime's
-        // (CPython shares interned strings between interpreters itself).
-        Lives::Heap | Lives::OtherImage => !(obj.immortal || obj.interned),
+        // Interned strings are the runtime's: CPython shares them between
+        // interpreters itself. Immortality alone excuses nothing on the
+        // heap: free-threaded 3.13 makes every heap type and function
+        // immortal once a second thread exists (deferred reference
+        // counting), the extension's own included.
+        Lives::Heap => !obj.interned,
+        // Another library's static objects are immortal since 3.12, like
+        // libpython's; which library owns them is for the "where shared
+        // objects live" evidence.
+        Lives::OtherImage => !(obj.immortal || obj.interned),
     }
 }
 
@@ -103,7 +110,8 @@ mod tests {
         assert!(counts_as_shared(&shared("extension", false, true)));
         assert!(!counts_as_shared(&shared("libpython", false, false)));
         assert!(counts_as_shared(&shared("heap", false, false)));
-        assert!(!counts_as_shared(&shared("heap", true, false)));
+        // Immortal on the heap: a free-threaded build's deferred objects.
+        assert!(counts_as_shared(&shared("heap", true, false)));
         assert!(!counts_as_shared(&shared("heap", false, true)));
         assert!(counts_as_shared(&shared("other-image", false, false)));
         assert!(!counts_as_shared(&shared("other-image", true, false)));
@@ -233,14 +241,15 @@ mod tests {
     fn only_runtime_objects_is_no_finding() {
         let obs = observation(
             vec![
-                shared_event("heap", true, false),
-                shared_event("heap", false, true),
+                shared_event("libpython", true, false),
+                shared_event("heap", true, true),
+                shared_event("other-image", true, false),
                 done(),
             ],
             exited(0),
         );
         let v = judge_cell(&facts(Scenario::SubinterpOwn), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Pass);
-        assert_eq!(v.details.core_objects_ignored, 2);
+        assert_eq!(v.details.core_objects_ignored, 3);
     }
 }

@@ -306,7 +306,27 @@ for wheel in sorted(glob.glob(bundled)):
 "#;
 
 impl Pip {
+    /// The pip of `py`, asked once per interpreter and process (a debug
+    /// free-threaded interpreter takes seconds to import pip from a wheel,
+    /// and every pip target asks).
     fn of(py: &Python) -> Result<Pip, BuildFailure> {
+        static KNOWN: std::sync::Mutex<Vec<(PathBuf, Pip)>> = std::sync::Mutex::new(Vec::new());
+        let known = |k: &Vec<(PathBuf, Pip)>| {
+            k.iter()
+                .find(|(p, _)| *p == py.path)
+                .map(|(_, pip)| pip.clone())
+        };
+        if let Some(pip) = KNOWN.lock().ok().and_then(|k| known(&k)) {
+            return Ok(pip);
+        }
+        let pip = Pip::ask(py)?;
+        if let Ok(mut k) = KNOWN.lock() {
+            k.push((py.path.clone(), pip.clone()));
+        }
+        Ok(pip)
+    }
+
+    fn ask(py: &Python) -> Result<Pip, BuildFailure> {
         let python = py.path.to_string_lossy().into_owned();
         let ask = |args: Vec<String>| {
             Cmd::new(&python, args, ASK_TIMEOUT)

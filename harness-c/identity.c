@@ -275,7 +275,11 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
             obs_str(l, "image", image);
         obs_bool(l, "immortal", is_immortal(a->obj));
         obs_bool(l, "interned", PyUnicode_Check(a->obj) && PyUnicode_CHECK_INTERNED(a->obj));
-        obs_bool(l, "existed_before_import", existed_before_import(a->obj));
+        /* A type's dict belongs to whoever owns the type: the attributes of
+         * a type that existed before the import are as old as it is. */
+        obs_bool(l, "existed_before_import",
+                 existed_before_import(a->obj) ||
+                     (a->owner && existed_before_import(after->items[a->owner - 1].obj)));
         obs_bool(l, "registered_module", registered_module(a->obj, module));
         if (a->owner) {
             const char *owner_image;

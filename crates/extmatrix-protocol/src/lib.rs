@@ -226,8 +226,9 @@ pub struct SharedObject {
     /// For an attribute of a type (`error.__new__`): where that type lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_lives: Option<Lives>,
-    /// The object was alive (tracked by the interpreter's collector) before
-    /// the target was first imported.
+    /// The object (or, for a type's attribute, that type) was alive
+    /// (tracked by the interpreter's collector) before the target was first
+    /// imported.
     #[serde(default)]
     pub existed_before_import: bool,
     /// A module object other than the target that is the interpreter's

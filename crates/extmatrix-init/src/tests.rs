@@ -58,7 +58,7 @@ fn setup_py_extensions_and_cython_sources_are_found() {
     write(
         dir.path(),
         "setup.py",
-        "from setuptools import setup, Extension\nsetup(ext_modules=[\n  Extension('pkg._fast', ['a.c']),\n  Extension(name=\"pkg.other\", sources=['b.c']),\n])\n",
+        "from setuptools import setup, Extension\nsetup(ext_modules=[\n  Extension('pkg._fast', ['a.c']),\n  Extension(name=\"pkg.other\", sources=['b.c']),\n  Extension(f'{name}.x', ['c.c']),\n  Extension('pkg.2fast', ['d.c']),\n])\n",
     );
     write(dir.path(), "src/pkg/_cy.pyx", "def f(): pass\n");
     write(dir.path(), "build/lib/pkg/_stale.pyx", "");
@@ -95,4 +95,9 @@ fn anything_else_is_refused_with_what_was_expected() {
     write(dir.path(), "pyproject.toml", "[project\nname=");
     let err = detect(dir.path()).unwrap_err().to_string();
     assert!(err.contains("pyproject.toml:"), "{err}");
+    // A pyproject.toml that cannot be read is an error, not "no project".
+    std::fs::remove_file(dir.path().join("pyproject.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("pyproject.toml")).unwrap();
+    let err = detect(dir.path()).unwrap_err();
+    assert!(matches!(err, InitError::Unreadable { .. }), "{err}");
 }

@@ -18,7 +18,10 @@ Remove what no run will use again, from every part of the cache:
              extmatrix carries, or for an interpreter that is gone, was
              rebuilt, or is pruned in this same run
   targets/   target builds whose interpreter is gone (likewise), or whose
-             source file or any header it included is gone or changed
+             source file or any header it included is gone or changed (a
+             pip or cargo project: any file of its source tree)
+  sdists/    sdists downloaded for `pip: name==version` targets that no
+             given matrix names
   cargo-target/
              cargo's target directories of `cargo:` targets whose crate
              (its Cargo.toml) or interpreter is gone, was rebuilt, or is

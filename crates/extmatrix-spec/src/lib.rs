@@ -119,7 +119,7 @@ pub struct Options {
 /// free-threaded 3.13 with a few threads).
 pub const DEFAULT_MEMORY_MB: u64 = 4096;
 
-pub use target::{PipSource, TargetKind, TargetSpec};
+pub use target::{PipSource, TargetKind, TargetSpec, SDIST_SUFFIXES};
 
 /// A place in the matrix file (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -53,7 +53,8 @@ const TARGET_KEYS: &[&str] = &[
 ];
 /// The keys that say what kind of target it is; exactly one per target.
 const KIND_KEYS: &[&str] = &["c", "pip", "cargo", "stdlib"];
-const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz"];
+/// What a source distribution's file name ends with.
+pub const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip"];
 const PROJECT_FILES: &[&str] = &["pyproject.toml", "setup.py", "setup.cfg"];
 
 impl Context<'_> {

@@ -1015,6 +1015,8 @@ fn pip_targets_are_a_project_an_sdist_or_a_pinned_requirement() {
     );
     let e = err("    pip: \"ujson==5.*\"\n");
     assert!(e.contains("one exact version"), "{e}");
+    let e = err("    pip: \"ujson[extra]==5.10.0\"\n");
+    assert!(e.contains("no wildcards, extras"), "{e}");
     let e = err("    pip: ujson-5.10.0-cp313-cp313-linux_x86_64.whl\n");
     assert!(e.contains("is a wheel") && e.contains("from source"), "{e}");
     let e = err("    pip: notproj\n");

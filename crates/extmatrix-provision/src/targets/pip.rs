@@ -23,7 +23,7 @@ use crate::toolchain::{python_fingerprint, Steps, BUILT_BY, KEY_SCHEME};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::{Cmd, Input};
 use extmatrix_pythons::Python;
-use extmatrix_spec::PipSource;
+use extmatrix_spec::{PipSource, SDIST_SUFFIXES};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -150,9 +150,6 @@ fn label_of(path: &Path) -> String {
         label
     }
 }
-
-/// What an sdist's file name ends with.
-const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip"];
 
 /// Build the wheel, install it and its dependencies under `dir/site`, and
 /// find its extension modules (artifacts relative to `dir`).

@@ -150,6 +150,7 @@ mod tests {
         );
         assert_eq!(name("rpds/rpds.abi3.so").as_deref(), Some("rpds.rpds"));
         assert_eq!(name("ujson.so").as_deref(), Some("ujson"));
+        assert_eq!(name("./pkg/_x.abi3.so").as_deref(), Some("pkg._x"));
         // Another interpreter's suffix: `x.cpython-312-...` is not `x` here.
         assert_eq!(name("x.cpython-312-x86_64-linux-gnu.so"), None);
         // A bundled library's directory is no package.

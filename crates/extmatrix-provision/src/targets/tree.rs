@@ -121,6 +121,22 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, f).unwrap();
         }
+        // A link to a directory is neither walked nor taken for a file; a
+        // link to a file is a file.
+        std::os::unix::fs::symlink("/", root.join("src/root-link")).unwrap();
+        std::os::unix::fs::symlink(root.join("pyproject.toml"), root.join("linked.toml")).unwrap();
+        let files = source_files(root).unwrap();
+        std::fs::remove_file(root.join("linked.toml")).unwrap();
+        assert_eq!(
+            files,
+            [
+                "linked.toml",
+                "pyproject.toml",
+                "src/pkg/__init__.py",
+                "src/pkg/_speedups.c"
+            ]
+            .map(PathBuf::from)
+        );
         let files = source_files(root).unwrap();
         assert_eq!(
             files,

@@ -88,7 +88,9 @@ impl TargetBuilder for PipTarget {
 #[derive(Debug, Clone)]
 struct Source {
     path: PathBuf,
-    /// A project directory (copied before the build) or a file.
+    /// A project directory's files, copied before the build (the ones
+    /// its key hashed); empty for a file.
+    files: Vec<PathBuf>,
     is_project: bool,
     label: String,
     digest: String,
@@ -104,6 +106,7 @@ impl Source {
         let inputs = tree::inputs(dir, &files).map_err(unreadable)?;
         Ok(Source {
             path: dir.to_owned(),
+            files,
             is_project: true,
             label: label_of(dir),
             digest: tree::digest_of(&inputs),
@@ -120,6 +123,7 @@ impl Source {
         };
         Ok(Source {
             path: file.to_owned(),
+            files: Vec::new(),
             is_project: false,
             label: label_of(file),
             digest: sha256.clone(),
@@ -164,8 +168,7 @@ fn build_and_install(
     let site = dir.join(SITE);
     let from = if source.is_project {
         let copy = work.join("src");
-        let files = tree::source_files(&source.path)?;
-        tree::copy(&source.path, &files, &copy)?;
+        tree::copy(&source.path, &source.files, &copy)?;
         copy
     } else {
         source.path.clone()

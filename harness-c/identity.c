@@ -128,6 +128,33 @@ static int registered_module(PyObject *obj, PyObject *module)
     return entry == obj;
 }
 
+/* A type or function whose `__module__` names a module of the interpreter's sys.modules
+ * other than `module` (the target), its submodules and builtins: a function
+ * or type a dependency defined (`from json import dumps`), which a re-import
+ * of the target does not define again. Only asked after a re-import, in the
+ * one interpreter. */
+static int defined_by_dependency(PyObject *obj, PyObject *module)
+{
+    /* Only what defines itself: an instance's __module__ is its class's,
+     * and a dependency's class says nothing of who made the instance. */
+    if (!PyType_Check(obj) && !PyFunction_Check(obj) && !PyCFunction_Check(obj))
+        return 0;
+    PyObject *target = PyModule_GetNameObject(module);
+    PyObject *where = target ? PyObject_GetAttrString(obj, "__module__") : NULL;
+    int foreign = 0;
+    if (where && PyUnicode_Check(where)) {
+        const char *w = PyUnicode_AsUTF8(where), *t = PyUnicode_AsUTF8(target);
+        size_t tlen = t ? strlen(t) : 0;
+        int inside = t && strncmp(w ? w : "", t, tlen) == 0 && (w[tlen] == '\0' || w[tlen] == '.');
+        foreign = w && t && !inside && strcmp(w, "builtins") != 0 &&
+                  PyDict_GetItemWithError(PyImport_GetModuleDict(), where) != NULL;
+    }
+    Py_XDECREF(where);
+    Py_XDECREF(target);
+    PyErr_Clear();
+    return foreign;
+}
+
 void reach_collect(PyObject *module, reach_set *out)
 {
     /* A module handed back again by its init function is the plainest case. */
@@ -280,7 +307,14 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
         obs_bool(l, "existed_before_import",
                  existed_before_import(a->obj) ||
                      (a->owner && existed_before_import(after->items[a->owner - 1].obj)));
-        obs_bool(l, "registered_module", registered_module(a->obj, module));
+        if (which == COMPARE_OLD_NEW) {
+            const PyObject *owner = a->owner ? after->items[a->owner - 1].obj : NULL;
+            obs_bool(l, "registered_module", registered_module(a->obj, module));
+            /* A dependency's type's attributes are the dependency's too. */
+            obs_bool(l, "defined_by_dependency",
+                     defined_by_dependency(a->obj, module) ||
+                         (owner && defined_by_dependency((PyObject *)owner, module)));
+        }
         if (a->owner) {
             const char *owner_image;
             obs_str(l, "owner_lives",

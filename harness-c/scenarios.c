@@ -25,14 +25,16 @@ typedef enum { SMOKE_ONCE, SMOKE_ON_THREADS } smoke_kind;
  * a->threads threads and reports the GIL after init and after the smoke (the
  * import reports it too). Returns the module, or NULL when the import or the
  * smoke code failed (reported); the interpreter is up either way. */
-static PyObject *open_main(const harness_args *a, smoke_kind kind)
+static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
 {
     const stage top = stage_of(STAGE_MAIN);
     step(top, ACT_INIT);
     init_python(a);
     if (kind == SMOKE_ON_THREADS)
         report_gil();
-    reach_remember_interpreter();
+    /* Only a re-import asks which objects existed before the import. */
+    if (remember)
+        reach_remember_interpreter();
     step(top, ACT_IMPORT);
     PyObject *m = import_target(a);
     if (m == NULL)
@@ -65,7 +67,7 @@ static int close_main(PyObject *m)
 /* import: import once in the main interpreter and run the smoke code. */
 static int scenario_import(const harness_args *a)
 {
-    return close_main(open_main(a, SMOKE_ONCE));
+    return close_main(open_main(a, SMOKE_ONCE, 0));
 }
 
 /* reinit: N x (initialize, import, smoke, finalize) in one process, with the
@@ -126,7 +128,7 @@ static void reimport_and_compare(const harness_args *a, PyObject *old, const rea
  * work. */
 static int scenario_reimport(const harness_args *a)
 {
-    PyObject *old = open_main(a, SMOKE_ONCE);
+    PyObject *old = open_main(a, SMOKE_ONCE, 1);
     if (old) {
         reach_set before = {0};
         reach_collect(old, &before);
@@ -201,7 +203,7 @@ static int run_subinterpreter(const harness_args *a, stage_kind kind)
         return 0;
     }
 #endif
-    PyObject *m = open_main(a, SMOKE_ONCE);
+    PyObject *m = open_main(a, SMOKE_ONCE, 0);
     if (m) {
         reach_set in_main = {0};
         reach_collect(m, &in_main);
@@ -226,7 +228,7 @@ static int scenario_free_threading(const harness_args *a)
     report_unsupported(NEEDS_FREE_THREADED_BUILD);
     return 0;
 #else
-    return close_main(open_main(a, SMOKE_ON_THREADS));
+    return close_main(open_main(a, SMOKE_ON_THREADS, 0));
 #endif
 }
 

@@ -236,6 +236,12 @@ pub struct SharedObject {
     /// imported).
     #[serde(default)]
     pub registered_module: bool,
+    /// A type or function whose `__module__` is another module of
+    /// `sys.modules` (not the target or its submodules, not `builtins`), or
+    /// an attribute of such a type: what a dependency defined. Only asked
+    /// after a re-import.
+    #[serde(default)]
+    pub defined_by_dependency: bool,
 }
 
 /// How the harness process ended.

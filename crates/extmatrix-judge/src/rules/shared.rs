@@ -24,15 +24,21 @@ pub const MODULE_ITSELF: &str = "(module)";
 ///
 /// After a re-import, in the same interpreter, only what the target's own
 /// initialisation made can be its state: an object alive before the
-/// target's first import, or another module of `sys.modules` (a dependency,
-/// which the re-import does not import again), is the interpreter's. Across
+/// target's first import, another module of `sys.modules`, or a type or
+/// function another module defined (`from json import dumps`) is the
+/// interpreter's or a dependency's, which the re-import does not import
+/// again. An object in the extension's own image is always its own. Across
 /// interpreters the same objects do count: one interpreter's object must
 /// not be reachable from another.
 pub fn counts_as_shared(obj: &SharedObject) -> bool {
     if obj.owner_lives == Some(Lives::Libpython) {
         return false;
     }
-    if obj.label == Comparison::OldNew && (obj.existed_before_import || obj.registered_module) {
+    let interpreters =
+        obj.existed_before_import || obj.registered_module || obj.defined_by_dependency;
+    // What lives in the extension's own image is the extension's, whoever
+    // its `__module__` names.
+    if obj.label == Comparison::OldNew && interpreters && obj.lives != Lives::Extension {
         return false;
     }
     match obj.lives {
@@ -165,8 +171,22 @@ mod tests {
         assert!(!counts_as_shared(&before));
         assert!(!counts_as_shared(&dependency));
         // ...but one interpreter's objects must not reach another.
+        let imported = SharedObject {
+            defined_by_dependency: true,
+            type_name: "function".into(),
+            ..old.clone()
+        };
+        assert!(!counts_as_shared(&imported));
         assert!(counts_as_shared(&across(before)));
         assert!(counts_as_shared(&across(dependency)));
+        assert!(counts_as_shared(&across(imported)));
+        // A static type whose tp_name claims another module is still the
+        // extension's.
+        let liar = SharedObject {
+            defined_by_dependency: true,
+            ..shared("extension", true, false)
+        };
+        assert!(counts_as_shared(&liar));
         // Even an old object in the extension's image is not excused by
         // where it lives, only by being the interpreter's: a static type
         // exists before the import only if another module made it.

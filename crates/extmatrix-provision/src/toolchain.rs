@@ -30,6 +30,16 @@ pub(crate) fn key_scheme() -> Input {
     Input::value(KEY_SCHEME_INPUT, KEY_SCHEME)
 }
 
+/// The environment variables among `names` or starting with one of
+/// `prefixes`, sorted, as text for a key: a build that reads them (`CFLAGS`
+/// for pip, `RUSTFLAGS` for cargo) builds anew when they change.
+pub(crate) fn build_environment(names: &[&str], prefixes: &[&str]) -> String {
+    let changes_build = |k: &str| names.contains(&k) || prefixes.iter().any(|p| k.starts_with(p));
+    let vars: BTreeMap<String, String> =
+        std::env::vars().filter(|(k, _)| changes_build(k)).collect();
+    serde_json::to_string(&vars).expect("strings serialize")
+}
+
 /// The longest one compile or link step may take before it is killed.
 pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 

@@ -49,13 +49,19 @@ impl TargetBuilder for CargoTarget {
             KEY_SCHEME.as_bytes(),
             digest.as_bytes(),
             toolchain_versions(&krate.dir).as_bytes(),
-            build_environment().as_bytes(),
+            crate::toolchain::build_environment(RUST_ENV_NAMES, RUST_ENV_PREFIXES).as_bytes(),
             &python_fingerprint(py),
         ]);
         let name = format!("{}-{}-{key}", krate.lib_name, py.id);
         let target_dir = TargetDir::of(store, &krate.manifest, &krate.lib_name, py);
         let built = ensure_target(store, "cargo", &name, py, limits, inputs, |dir, steps| {
-            let artifact = target_dir.build(steps, &krate.manifest, &krate.lib_name, py)?;
+            let artifact = target_dir.build(
+                steps,
+                &krate.manifest,
+                &krate.lib_name,
+                py,
+                krate.workspace_files[0].is_file(),
+            )?;
             let exports = modules::init_functions(&artifact)
                 .map_err(|e| steps.failure(format!("cannot read {}: {e}", artifact.display())))?;
             let module = module_name(&krate.lib_name, &exports).map_err(|e| steps.failure(e))?;
@@ -178,14 +184,14 @@ impl Crate {
         }
         files.extend(self.workspace_files.iter().filter(|f| f.is_file()).cloned());
         let files: Vec<PathBuf> = files.into_iter().collect();
-        // Absolute paths: the digest's root is `/`.
-        let digest = super::tree::digest(Path::new("/"), &files)
-            .map_err(|e| unreadable(Path::new("the crate's sources"), e))?;
-        let inputs = files
+        let inputs: Vec<Input> = files
             .iter()
             .map(|f| Input::file(f).map_err(|e| unreadable(f, e)))
             .collect::<Result<_, _>>()?;
-        Ok((inputs, digest))
+        // Paths relative to the workspace: the same crate checked out
+        // elsewhere is the same key.
+        let root = self.workspace_files[0].parent().unwrap_or(Path::new("/"));
+        Ok((inputs.clone(), super::tree::digest_of(root, &inputs)))
     }
 }
 
@@ -256,25 +262,15 @@ fn toolchain_versions(dir: &Path) -> String {
     versions
 }
 
-/// The environment variables cargo or PyO3 read that change what is built
-/// (flags, target, profile, PyO3's configuration), sorted.
-fn build_environment() -> String {
-    let changes_build = |k: &str| {
-        [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTC",
-            "RUSTC_WRAPPER",
-        ]
-        .contains(&k)
-            || ["CARGO_BUILD_", "CARGO_PROFILE_", "PYO3_"]
-                .iter()
-                .any(|p| k.starts_with(p))
-    };
-    let vars: BTreeMap<String, String> =
-        std::env::vars().filter(|(k, _)| changes_build(k)).collect();
-    serde_json::to_string(&vars).expect("strings serialize")
-}
+/// Environment variables cargo or PyO3 read that change what is built
+/// (flags, target, profile, PyO3's configuration).
+const RUST_ENV_NAMES: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTC",
+    "RUSTC_WRAPPER",
+];
+const RUST_ENV_PREFIXES: &[&str] = &["CARGO_BUILD_", "CARGO_PROFILE_", "PYO3_"];
 
 /// The module a crate's artifact is: its lib name when it exports
 /// `PyInit_<lib name>`, else the one name it exports an init function

@@ -70,9 +70,15 @@ impl TargetDir {
         manifest: &Path,
         lib_name: &str,
         py: &Python,
+        locked: bool,
     ) -> Result<PathBuf, BuildFailure> {
         std::fs::create_dir_all(self.dir.parent().expect("has a parent"))?;
-        let lock = File::create(&self.lock)?;
+        // Never truncated or replaced: a prune may hold the same file.
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)?;
         lock.lock()?;
         std::fs::create_dir_all(&self.dir)?;
         let marker = Marker {
@@ -88,15 +94,7 @@ impl TargetDir {
         let cmd = steps
             .command(
                 super::cargo::cargo(),
-                [
-                    "build".to_owned(),
-                    "--release".to_owned(),
-                    "--lib".to_owned(),
-                    "--manifest-path".to_owned(),
-                    manifest.to_string_lossy().into_owned(),
-                    "--target-dir".to_owned(),
-                    self.dir.to_string_lossy().into_owned(),
-                ],
+                cargo_build_args(manifest, &self.dir, locked),
             )
             // PyO3 builds for PYO3_PYTHON; older rust-cpython and PyO3
             // versions read PYTHON_SYS_EXECUTABLE.
@@ -114,6 +112,24 @@ impl TargetDir {
     }
 }
 
+/// `cargo build` of `manifest`'s cdylib into `target_dir`. With a lock
+/// file (`locked`), exactly what it says and never a rewrite of it in the
+/// user's tree (`--locked`: an out-of-date lock is an error saying so).
+fn cargo_build_args(manifest: &Path, target_dir: &Path, locked: bool) -> Vec<String> {
+    let mut args = vec!["build", "--release", "--lib"];
+    if locked {
+        args.push("--locked");
+    }
+    let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+    args.extend([
+        "--manifest-path".to_owned(),
+        manifest.to_string_lossy().into_owned(),
+        "--target-dir".to_owned(),
+        target_dir.to_string_lossy().into_owned(),
+    ]);
+    args
+}
+
 /// Remove the target directories no run can use: those whose crate's
 /// manifest is gone, whose interpreter is gone or replaced (another
 /// fingerprint: a new directory is made), or lies under one of `doomed`
@@ -128,9 +144,9 @@ pub fn prune(store: &Store, doomed: &[PathBuf], dry_run: bool) -> std::io::Resul
             continue;
         }
         let dir = entry.path();
-        let Some(reason) = unusable(&dir, doomed) else {
+        if unusable(&dir, doomed).is_none() {
             continue;
-        };
+        }
         let lock_path = parent.join(format!("{}.lock", entry.file_name().to_string_lossy()));
         let lock = File::options()
             .create(true)
@@ -140,10 +156,14 @@ pub fn prune(store: &Store, doomed: &[PathBuf], dry_run: bool) -> std::io::Resul
         if lock.try_lock().is_err() {
             continue;
         }
+        // Asked again under the lock: a build may have written its marker
+        // since. The lock file itself stays (a build may hold it open).
+        let Some(reason) = unusable(&dir, doomed) else {
+            continue;
+        };
         let bytes = extmatrix_cache::dir_size(&dir);
         if !dry_run {
             std::fs::remove_dir_all(&dir)?;
-            std::fs::remove_file(&lock_path)?;
         }
         removed.push(Removed {
             path: dir,

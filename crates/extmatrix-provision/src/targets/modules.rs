@@ -16,8 +16,10 @@ use std::path::{Component, Path, PathBuf};
 /// The names `path` exports an init function for (`PyInit_foo` gives
 /// `foo`), from its dynamic symbol table.
 pub fn init_functions(path: &Path) -> std::io::Result<Vec<String>> {
-    let bytes = std::fs::read(path)?;
-    let file = object::File::parse(&*bytes).map_err(|e| {
+    // Read on demand: a wheel's bundled library can be a gigabyte, and only
+    // its headers and dynamic symbol table are needed.
+    let cache = object::ReadCache::new(std::fs::File::open(path)?);
+    let file = object::File::parse(&cache).map_err(|e| {
         std::io::Error::other(format!("{} is not a shared object: {e}", path.display()))
     })?;
     let mut names: Vec<String> = file

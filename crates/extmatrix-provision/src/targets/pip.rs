@@ -43,6 +43,33 @@ pub fn sdist_entry_name(name: &str, version: &str) -> String {
     format!("{name}-{version}")
 }
 
+/// Environment variables a pip build reads that change what it builds:
+/// compilers and flags (setuptools, meson, CMake read them), pip's own
+/// settings (constraints, index), and the usual backends' knobs.
+const BUILD_ENV_NAMES: &[&str] = &[
+    "CC",
+    "CXX",
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "LDSHARED",
+    "AR",
+    "ARFLAGS",
+    "RUSTFLAGS",
+    "CMAKE_ARGS",
+    "MAX_JOBS",
+];
+const BUILD_ENV_PREFIXES: &[&str] = &[
+    "PIP_",
+    "SETUPTOOLS_",
+    "MESONPY_",
+    "SKBUILD_",
+    "MATURIN_",
+    "PYO3_",
+    "CYTHON",
+];
+
 /// Where the target and its dependencies are installed, in the entry.
 const SITE: &str = "site";
 
@@ -67,6 +94,7 @@ impl TargetBuilder for PipTarget {
             source.digest.as_bytes(),
             &python_fingerprint(py),
             pip.version.as_bytes(),
+            crate::toolchain::build_environment(BUILD_ENV_NAMES, BUILD_ENV_PREFIXES).as_bytes(),
         ]);
         let name = format!("{}-{}-{key}", source.label, py.id);
         let mut built = super::ensure_target(
@@ -109,7 +137,7 @@ impl Source {
             files,
             is_project: true,
             label: label_of(dir),
-            digest: tree::digest_of(&inputs),
+            digest: tree::digest_of(dir, &inputs),
             inputs,
         })
     }

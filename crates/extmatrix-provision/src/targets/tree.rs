@@ -2,14 +2,18 @@
 //! (the cache key of a project or crate target) and a copy to build from,
 //! so that a build never writes into the user's directory.
 //!
-//! Left out: version control, virtual environments, caches and the
-//! outputs of earlier builds (`build/`, `dist/`, `target/`, `*.egg-info`,
-//! compiled objects and extensions). They change without the sources
-//! changing, and a build must not read a stale extension from them.
+//! Left out: version control, virtual environments and caches anywhere;
+//! the outputs of earlier builds at the root (`build/`, `dist/`,
+//! `target/`) and anywhere (`*.egg-info`, objects, extension modules built
+//! in place); `extmatrix.yaml` at the root. They change without the
+//! sources changing, and a build must not read a stale extension from
+//! them. Anything else in the tree counts: a report written into the
+//! project (rather than under `build/` or outside it) builds it anew.
 
 use extmatrix_cache::Input;
 use std::path::{Path, PathBuf};
 
+/// Skipped wherever they are: version control, caches, environments.
 const SKIPPED_DIRS: &[&str] = &[
     ".git",
     ".hg",
@@ -17,18 +21,28 @@ const SKIPPED_DIRS: &[&str] = &[
     ".tox",
     ".nox",
     ".venv",
-    "venv",
     "__pycache__",
     ".mypy_cache",
     ".pytest_cache",
     ".ruff_cache",
     "node_modules",
-    "build",
-    "dist",
-    "target",
-    "wheelhouse",
 ];
-const SKIPPED_SUFFIXES: &[&str] = &[".egg-info", ".so", ".pyd", ".o", ".pyc", ".dylib"];
+/// Skipped at the project's root only: the outputs of earlier builds (a
+/// package may well have a `build` subpackage).
+const SKIPPED_ROOT_DIRS: &[&str] = &["build", "dist", "target", "wheelhouse", "venv"];
+/// Skipped at the project's root only: the matrix file `extmatrix init`
+/// writes there, which no build reads (editing its smoke line must not
+/// build the project again).
+const SKIPPED_ROOT_FILES: &[&str] = &["extmatrix.yaml"];
+const SKIPPED_SUFFIXES: &[&str] = &[".egg-info", ".pyc", ".o"];
+
+/// A compiled extension module left by an in-place build
+/// (`_x.cpython-313-x86_64-linux-gnu.so`, `_x.abi3.so`): an output, not a
+/// source. A plain `libfoo.so` a build links against stays.
+fn is_built_extension(name: &str) -> bool {
+    name.ends_with(".so")
+        && (name.contains(".cpython-") || name.contains(".abi3.") || name.contains(".pypy"))
+}
 
 /// The files of the tree at `root`, relative to it, sorted. Symbolic links
 /// are followed for files and not for directories (a link to `/` must not
@@ -47,25 +61,26 @@ fn walk(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
         let Some(name_str) = name.to_str() else {
             continue;
         };
-        if SKIPPED_SUFFIXES.iter().any(|s| name_str.ends_with(s)) {
+        if SKIPPED_SUFFIXES.iter().any(|s| name_str.ends_with(s)) || is_built_extension(name_str) {
             continue;
         }
         let path = relative.join(&name);
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            if !SKIPPED_DIRS.contains(&name_str) {
+            let at_root = relative.as_os_str().is_empty();
+            let skipped = SKIPPED_DIRS.contains(&name_str)
+                || (at_root && SKIPPED_ROOT_DIRS.contains(&name_str));
+            if !skipped {
                 walk(root, &path, files)?;
             }
         } else if kind.is_file() || (kind.is_symlink() && root.join(&path).is_file()) {
-            files.push(path);
+            let at_root = relative.as_os_str().is_empty();
+            if !(at_root && SKIPPED_ROOT_FILES.contains(&name_str)) {
+                files.push(path);
+            }
         }
     }
     Ok(())
-}
-
-/// One digest of the tree's file names and contents.
-pub fn digest(root: &Path, files: &[PathBuf]) -> std::io::Result<String> {
-    Ok(digest_of(&inputs(root, files)?))
 }
 
 /// Each file as an input of a cache entry (its absolute path and sha256),
@@ -74,10 +89,15 @@ pub fn inputs(root: &Path, files: &[PathBuf]) -> std::io::Result<Vec<Input>> {
     files.iter().map(|f| Input::file(&root.join(f))).collect()
 }
 
-/// The digest of a tree's [`inputs`].
-pub fn digest_of(inputs: &[Input]) -> String {
+/// One digest of file inputs' names and contents, their paths taken
+/// relative to `root` (the same project elsewhere, another checkout or
+/// worktree, is the same key).
+pub fn digest_of(root: &Path, inputs: &[Input]) -> String {
     let parts = inputs.iter().flat_map(|i| match i {
-        Input::File { path, sha256 } => [path.to_string_lossy().into_owned(), sha256.clone()],
+        Input::File { path, sha256 } => {
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            [relative.to_string_lossy().into_owned(), sha256.clone()]
+        }
         Input::Program { path, modified } => {
             [path.to_string_lossy().into_owned(), modified.clone()]
         }
@@ -116,6 +136,10 @@ mod tests {
             ".git/HEAD",
             "src/pkg/__pycache__/x.pyc",
             "target/release/libx.so",
+            "src/pkg/build/__init__.py",
+            "lib/libfoo.so",
+            "extmatrix.yaml",
+            "src/extmatrix.yaml",
         ] {
             let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -127,31 +151,32 @@ mod tests {
         std::os::unix::fs::symlink(root.join("pyproject.toml"), root.join("linked.toml")).unwrap();
         let files = source_files(root).unwrap();
         std::fs::remove_file(root.join("linked.toml")).unwrap();
+        let expected = [
+            "lib/libfoo.so",
+            "pyproject.toml",
+            "src/extmatrix.yaml",
+            "src/pkg/__init__.py",
+            "src/pkg/_speedups.c",
+            "src/pkg/build/__init__.py",
+        ];
+        let mut with_link = expected.to_vec();
+        with_link.insert(1, "linked.toml");
         assert_eq!(
             files,
-            [
-                "linked.toml",
-                "pyproject.toml",
-                "src/pkg/__init__.py",
-                "src/pkg/_speedups.c"
-            ]
-            .map(PathBuf::from)
+            with_link.iter().map(PathBuf::from).collect::<Vec<_>>()
         );
         let files = source_files(root).unwrap();
-        assert_eq!(
-            files,
-            [
-                "pyproject.toml",
-                "src/pkg/__init__.py",
-                "src/pkg/_speedups.c"
-            ]
-            .map(PathBuf::from)
-        );
-        let before = digest(root, &files).unwrap();
+        assert_eq!(files, expected.map(PathBuf::from));
+        let digest = |root: &Path| digest_of(root, &inputs(root, &files).unwrap());
+        let before = digest(root);
         std::fs::write(root.join("build/lib/pkg/_speedups.so"), "rebuilt").unwrap();
-        assert_eq!(digest(root, &files).unwrap(), before);
+        assert_eq!(digest(root), before);
+        // The same tree elsewhere is the same key.
+        let elsewhere = tempfile::tempdir().unwrap();
+        copy(root, &files, elsewhere.path()).unwrap();
+        assert_eq!(digest(elsewhere.path()), before);
         std::fs::write(root.join("src/pkg/_speedups.c"), "edited").unwrap();
-        assert_ne!(digest(root, &files).unwrap(), before);
+        assert_ne!(digest(root), before);
 
         let copy_dir = tempfile::tempdir().unwrap();
         copy(root, &files, copy_dir.path()).unwrap();

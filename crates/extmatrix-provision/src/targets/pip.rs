@@ -38,9 +38,20 @@ pub struct PipTarget {
 /// The cache kind of downloaded sdists (`<cache>/sdists/<name>-<version>`).
 pub const SDISTS_KIND: &str = "sdists";
 
-/// The `sdists` entry of `name==version`.
+/// The `sdists` entry of `name==version`, by the distribution's
+/// normalised name (PEP 503: `Foo_Bar` and `foo-bar` are one project).
 pub fn sdist_entry_name(name: &str, version: &str) -> String {
-    format!("{name}-{version}")
+    let mut normal = String::with_capacity(name.len());
+    for c in name.chars() {
+        if "-_.".contains(c) {
+            if !normal.ends_with('-') {
+                normal.push('-');
+            }
+        } else {
+            normal.push(c.to_ascii_lowercase());
+        }
+    }
+    format!("{normal}-{version}")
 }
 
 /// Environment variables a pip build reads that change what it builds:
@@ -481,6 +492,13 @@ mod tests {
             Some("pkg-1.0.dist-info/RECORD")
         );
         assert_eq!(record_path(""), None);
+    }
+
+    #[test]
+    fn one_project_is_one_sdist_entry_however_it_is_spelled() {
+        assert_eq!(sdist_entry_name("rpds-py", "1.0"), "rpds-py-1.0");
+        assert_eq!(sdist_entry_name("Rpds_Py", "1.0"), "rpds-py-1.0");
+        assert_eq!(sdist_entry_name("zope..interface", "6"), "zope-interface-6");
     }
 
     #[test]

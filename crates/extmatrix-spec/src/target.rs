@@ -157,18 +157,7 @@ impl Context<'_> {
             }
         }
         let (kind, modules) = match kind_key {
-            "c" => {
-                if let Some(modules) = fields.get("modules") {
-                    return Err(self.error(
-                        modules.at,
-                        "a `c` target is one module; name it with `module:`, not `modules:`",
-                    ));
-                }
-                let c = self.string(kind_node, "`c` must be the path of a C source file")?;
-                let source = self.existing_file(kind_node, "c", "C file", c)?;
-                let module = self.c_module(fields.get("module"), kind_node, c)?;
-                (TargetKind::CFile { source }, vec![module])
-            }
+            "c" => self.c_target(fields, kind_node)?,
             "stdlib" => {
                 if let Some(modules) = fields.get("modules") {
                     return Err(self.error(
@@ -192,6 +181,24 @@ impl Context<'_> {
         };
 
         Ok((kind, modules))
+    }
+
+    /// `c: file.c` with its optional `module:`: one module.
+    fn c_target(
+        &self,
+        fields: &crate::Fields,
+        c_node: &Node,
+    ) -> Result<(TargetKind, Vec<String>), SpecError> {
+        if let Some(modules) = fields.get("modules") {
+            return Err(self.error(
+                modules.at,
+                "a `c` target is one module; name it with `module:`, not `modules:`",
+            ));
+        }
+        let c = self.string(c_node, "`c` must be the path of a C source file")?;
+        let source = self.existing_file(c_node, "c", "C file", c)?;
+        let module = self.c_module(fields.get("module"), c_node, c)?;
+        Ok((TargetKind::CFile { source }, vec![module]))
     }
 
     fn target_name<'n>(&self, node: &'n Node) -> Result<&'n str, SpecError> {

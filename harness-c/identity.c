@@ -128,11 +128,20 @@ static int registered_module(PyObject *obj, PyObject *module)
     return entry == obj;
 }
 
-/* A type or function whose `__module__` names a module of the interpreter's sys.modules
- * other than `module` (the target), its submodules and builtins: a function
+/* A type or function whose `__module__` names a module of the interpreter's
+ * sys.modules outside the target's top-level package, other than builtins: a function
  * or type a dependency defined (`from json import dumps`), which a re-import
  * of the target does not define again. Only asked after a re-import, in the
  * one interpreter. */
+/* `a` and `b` are in one top-level package (`rpds` and `rpds.rpds`,
+ * `pkg.api` and `pkg._core`): a project's types often name its public
+ * module (`__module__ = "rpds"`), which re-exports them. */
+static int same_package(const char *a, const char *b)
+{
+    size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
 static int defined_by_dependency(PyObject *obj, PyObject *module)
 {
     /* Only what defines itself: an instance's __module__ is its class's,
@@ -144,9 +153,7 @@ static int defined_by_dependency(PyObject *obj, PyObject *module)
     int foreign = 0;
     if (where && PyUnicode_Check(where)) {
         const char *w = PyUnicode_AsUTF8(where), *t = PyUnicode_AsUTF8(target);
-        size_t tlen = t ? strlen(t) : 0;
-        int inside = t && strncmp(w ? w : "", t, tlen) == 0 && (w[tlen] == '\0' || w[tlen] == '.');
-        foreign = w && t && !inside && strcmp(w, "builtins") != 0 &&
+        foreign = w && t && !same_package(w, t) && strcmp(w, "builtins") != 0 &&
                   PyDict_GetItemWithError(PyImport_GetModuleDict(), where) != NULL;
     }
     Py_XDECREF(where);

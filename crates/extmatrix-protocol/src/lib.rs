@@ -236,8 +236,8 @@ pub struct SharedObject {
     /// imported).
     #[serde(default)]
     pub registered_module: bool,
-    /// A type or function whose `__module__` is another module of
-    /// `sys.modules` (not the target or its submodules, not `builtins`), or
+    /// A type or function whose `__module__` is a module of `sys.modules`
+    /// outside the target's top-level package (not `builtins`), or
     /// an attribute of such a type: what a dependency defined. Only asked
     /// after a re-import.
     #[serde(default)]

@@ -18,7 +18,7 @@ const SCENARIOS: [&str; 6] = [
 
 /// Per fixture, the outcome per scenario (in SCENARIOS order) on 3.12+.
 /// On 3.11 the isolated-subinterpreter scenarios are n/a.
-const EXPECTED: [(&str, [&str; 6]); 8] = [
+const EXPECTED: [(&str, [&str; 6]); 9] = [
     (
         "isolated_ok",
         ["pass", "pass", "pass", "pass", "pass", "pass"],
@@ -74,6 +74,17 @@ const EXPECTED: [(&str, [&str; 6]); 8] = [
     (
         "keeps_a_dependency",
         ["pass", "pass", "pass", "pass", "pass", "pass"],
+    ),
+    (
+        "heap_type_in_a_global",
+        [
+            "pass",
+            "pass",
+            "shared-state",
+            "shared-state",
+            "shared-state",
+            "shared-state",
+        ],
     ),
     (
         "same_module_on_reimport",

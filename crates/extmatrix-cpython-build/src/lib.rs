@@ -40,7 +40,9 @@ pub fn variant_flags(variant: Variant) -> &'static [&'static str] {
 }
 
 /// Flags every build gets, besides `--prefix` and the rpath: a shared
-/// libpython so the harness and extensions link against it, and no pip.
+/// libpython so the harness and extensions link against it, and pip not
+/// installed into the interpreter (its bundled wheel still is, and `pip:`
+/// targets run pip from that: see docs/building-pythons.md).
 const ALWAYS: &[&str] = &["--enable-shared", "--without-ensurepip"];
 
 /// Bumped when the build recipe changes in a way that makes old entries wrong.

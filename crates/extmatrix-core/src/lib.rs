@@ -241,6 +241,25 @@ pub fn python_id(version: PythonVersion, free_threaded: bool, debug: bool) -> St
     )
 }
 
+/// A module name Python can import with `import`: dotted identifiers,
+/// none a keyword. `a`, `a.b_c`, `_x1`; not `1a`, `a..b`, `class`.
+pub fn is_dotted_identifier(name: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+        "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+        "try", "while", "with", "yield",
+    ];
+    name.split('.').all(|part| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !KEYWORDS.contains(&part)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +426,25 @@ mod tests {
             .unsupported_reason(v313, true)
             .is_none());
         assert!(Scenario::Reinit.requirement().is_none());
+    }
+
+    #[test]
+    fn importable_module_names() {
+        for ok in ["a", "a.b_c", "_x1", "pkg._speedups"] {
+            assert!(is_dotted_identifier(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "1a",
+            "a..b",
+            "a.",
+            "class",
+            "pkg.2fast",
+            "pkg.import",
+            "a-b",
+            "ä",
+        ] {
+            assert!(!is_dotted_identifier(bad), "{bad}");
+        }
     }
 }

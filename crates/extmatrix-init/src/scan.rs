@@ -3,6 +3,7 @@
 //! the starter file; the build itself says which modules there are.
 
 use crate::InitError;
+use extmatrix_core::is_dotted_identifier;
 use std::path::{Component, Path};
 use toml::Table;
 
@@ -136,14 +137,4 @@ fn cython_modules(dir: &Path) -> Vec<String> {
             Some(parts?.join("."))
         })
         .collect()
-}
-
-fn is_dotted_identifier(name: &str) -> bool {
-    name.split('.').all(|part| {
-        let mut chars = part.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    })
 }

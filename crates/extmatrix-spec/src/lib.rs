@@ -789,21 +789,3 @@ fn later<'n>(a: &'n Node, b: &'n Node) -> &'n Node {
         b
     }
 }
-
-/// `a`, `a.b_c`, `_x1`; not `1a`, `a..b`, `class`.
-fn is_dotted_identifier(name: &str) -> bool {
-    const KEYWORDS: &[&str] = &[
-        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-        "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
-        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
-        "try", "while", "with", "yield",
-    ];
-    name.split('.').all(|part| {
-        let mut chars = part.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !KEYWORDS.contains(&part)
-    })
-}

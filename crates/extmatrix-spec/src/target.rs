@@ -3,7 +3,8 @@
 //! narrows which of the built extension modules get rows.
 
 use crate::node::{Node, Value};
-use crate::{is_dotted_identifier, Context, Location, Once, SpecError};
+use crate::{Context, Location, Once, SpecError};
+use extmatrix_core::is_dotted_identifier;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq)]

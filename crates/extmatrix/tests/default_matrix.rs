@@ -6,16 +6,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const PYTHONS: [&str; 3] = ["cp311", "cp312", "cp313"];
-const SCENARIOS: [&str; 6] = [
-    "import",
-    "reinit",
-    "reimport",
-    "subinterp-legacy",
-    "subinterp-shared",
-    "subinterp-own",
-];
-
 /// Per fixture, the outcome per scenario (in SCENARIOS order) on 3.12+.
 /// On 3.11 the isolated-subinterpreter scenarios are n/a.
 const EXPECTED: [(&str, [&str; 6]); 9] = [

@@ -10,15 +10,6 @@ use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const SCENARIOS: [&str; 6] = [
-    "import",
-    "reinit",
-    "reimport",
-    "subinterp-legacy",
-    "subinterp-shared",
-    "subinterp-own",
-];
-
 /// What each module of `fixtures/projects/two_modules` gives on cp312+
 /// (their C files say why).
 fn expected(module: &str, scenario: &str) -> &'static str {

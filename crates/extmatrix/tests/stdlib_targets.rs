@@ -14,29 +14,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const PYTHONS: [&str; 3] = ["cp311", "cp312", "cp313"];
-const SCENARIOS: [&str; 6] = [
-    "import",
-    "reinit",
-    "reimport",
-    "subinterp-legacy",
-    "subinterp-shared",
-    "subinterp-own",
-];
-
-/// The cell of `module` on `python` in `scenario`.
-fn module_cell<'a>(report: &'a Value, module: &str, python: &str, scenario: &str) -> &'a Value {
-    cells(report)
-        .iter()
-        .find(|c| c["module"] == module && c["python"] == python && c["scenario"] == scenario)
-        .unwrap_or_else(|| {
-            panic!(
-                "no cell {module} × {python} × {scenario}:\n{}",
-                outcome_lines(report)
-            )
-        })
-}
-
 fn outcome(cell: &Value) -> &str {
     cell["outcome"].as_str().unwrap()
 }
@@ -62,10 +39,16 @@ fn singlephase_and_multiphase_modules_give_cpythons_truth_table() {
     let isolated = ["subinterp-shared", "subinterp-own"];
     for python in ["cp312", "cp313"] {
         for scenario in isolated {
-            let c = module_cell(report, "_testsinglephase", python, scenario);
+            let c = module_cell(report, "phase", "_testsinglephase", python, scenario);
             assert_eq!(outcome(c), "refused", "{python} {scenario}: {c}");
         }
-        let legacy = module_cell(report, "_testsinglephase", python, "subinterp-legacy");
+        let legacy = module_cell(
+            report,
+            "phase",
+            "_testsinglephase",
+            python,
+            "subinterp-legacy",
+        );
         assert_eq!(outcome(legacy), "shared-state", "{python}: {legacy}");
         // The m_copy is a shallow copy of the main interpreter's module
         // dict: its values, the module's functions and its exception type
@@ -82,7 +65,7 @@ fn singlephase_and_multiphase_modules_give_cpythons_truth_table() {
     }
     for python in PYTHONS {
         for scenario in SCENARIOS {
-            let c = module_cell(report, "_testmultiphase", python, scenario);
+            let c = module_cell(report, "phase", "_testmultiphase", python, scenario);
             let expected = if python == "cp311" && isolated.contains(&scenario) {
                 "n/a" // isolated subinterpreters arrived in 3.12
             } else {
@@ -92,7 +75,7 @@ fn singlephase_and_multiphase_modules_give_cpythons_truth_table() {
         }
         // 3.11 has no _testsinglephase: an n/a row per scenario, not a failure.
         if python == "cp311" {
-            let c = module_cell(report, "_testsinglephase", python, "import");
+            let c = module_cell(report, "phase", "_testsinglephase", python, "import");
             assert_eq!(outcome(c), "n/a", "{c}");
             assert!(
                 summary(c).contains("cp311 does not ship _testsinglephase"),
@@ -111,7 +94,7 @@ fn a_listed_built_in_module_is_not_applicable_and_says_why() {
     let run = run_matrix(&matrix, &[]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     for scenario in ["import", "subinterp-legacy"] {
-        let c = module_cell(&run.report, "_abc", "cp313", scenario);
+        let c = module_cell(&run.report, "builtin", "_abc", "cp313", scenario);
         assert_eq!(outcome(c), "n/a", "{c}");
         let why = summary(c);
         assert!(
@@ -130,10 +113,10 @@ fn all_finds_the_modules_in_lib_dynload_and_lists_the_built_in_ones() {
     );
     let run = run_matrix(&matrix, &[]);
     let report = &run.report;
-    let csv = module_cell(report, "_csv", "cp312", "import");
+    let csv = module_cell(report, "stdlib", "_csv", "cp312", "import");
     assert_eq!(outcome(csv), "pass", "{csv}");
     // Built in on pyenv's 3.12, so a row that says so.
-    let sys = module_cell(report, "sys", "cp312", "import");
+    let sys = module_cell(report, "stdlib", "sys", "cp312", "import");
     assert_eq!(outcome(sys), "n/a", "{sys}");
     let modules: std::collections::BTreeSet<&str> = cells(report)
         .iter()
@@ -147,7 +130,7 @@ fn all_finds_the_modules_in_lib_dynload_and_lists_the_built_in_ones() {
     assert!(modules.len() > 50, "{modules:?}");
     // Every module gets a row on every interpreter: one that 3.11 does not
     // ship (3.12 added `_testsinglephase`) is n/a there, not missing.
-    let absent = module_cell(report, "_testsinglephase", "cp311", "import");
+    let absent = module_cell(report, "stdlib", "_testsinglephase", "cp311", "import");
     assert_eq!(outcome(absent), "n/a", "{absent}");
     assert!(
         absent["details"]["summary"]

@@ -51,16 +51,8 @@ pub fn import_name(relative: &Path, suffixes: &[String]) -> Option<String> {
     parts.push(leaf.to_owned());
     parts
         .iter()
-        .all(|p| is_identifier(p))
+        .all(|p| extmatrix_core::is_dotted_identifier(p))
         .then(|| parts.join("."))
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The extension modules among `files` (relative to `root`), sorted by

@@ -7,6 +7,19 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The pyenv interpreters every machine of this project has.
+pub const PYTHONS: [&str; 3] = ["cp311", "cp312", "cp313"];
+
+/// The scenarios every build with a GIL runs (all but free-threading).
+pub const SCENARIOS: [&str; 6] = [
+    "import",
+    "reinit",
+    "reimport",
+    "subinterp-legacy",
+    "subinterp-shared",
+    "subinterp-own",
+];
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

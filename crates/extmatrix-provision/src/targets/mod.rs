@@ -112,23 +112,9 @@ pub fn build_target(
 
 /// `built` with only the modules `wanted` names (all when empty).
 pub(crate) fn narrow(built: BuiltTarget, wanted: &[String]) -> Result<BuiltTarget, BuildFailure> {
-    let records = built
-        .modules
-        .iter()
-        .map(|m| ModuleRecord {
-            name: m.name.clone(),
-            artifact: m.artifact.clone(),
-        })
-        .collect();
-    let kept = modules::select(records, wanted).map_err(BuildFailure::message)?;
-    Ok(BuiltTarget {
-        modules: built
-            .modules
-            .into_iter()
-            .filter(|m| kept.iter().any(|k| k.name == m.name))
-            .collect(),
-        ..built
-    })
+    let modules =
+        modules::select(built.modules, |m| &m.name, wanted).map_err(BuildFailure::message)?;
+    Ok(BuiltTarget { modules, ..built })
 }
 
 /// A module as a target entry records it.

@@ -97,17 +97,21 @@ fn suffix_rank(relative: &Path, suffixes: &[String]) -> Option<usize> {
 /// The modules of `found` that `wanted` names (all of them when `wanted`
 /// is empty); a wanted module that is not there is an error that lists
 /// what is.
-pub fn select(found: Vec<ModuleRecord>, wanted: &[String]) -> Result<Vec<ModuleRecord>, String> {
+pub fn select<T>(
+    found: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    wanted: &[String],
+) -> Result<Vec<T>, String> {
     if wanted.is_empty() {
         return Ok(found);
     }
     let missing: Vec<&str> = wanted
         .iter()
-        .filter(|w| !found.iter().any(|m| &m.name == *w))
+        .filter(|w| !found.iter().any(|m| name(m) == w.as_str()))
         .map(String::as_str)
         .collect();
     if !missing.is_empty() {
-        let have: Vec<&str> = found.iter().map(|m| m.name.as_str()).collect();
+        let have: Vec<&str> = found.iter().map(&name).collect();
         return Err(format!(
             "the build has no extension module {}; it has {} (fix `modules:`, or leave it out to test them all)",
             missing.join(", "),
@@ -120,7 +124,7 @@ pub fn select(found: Vec<ModuleRecord>, wanted: &[String]) -> Result<Vec<ModuleR
     }
     Ok(found
         .into_iter()
-        .filter(|m| wanted.contains(&m.name))
+        .filter(|m| wanted.iter().any(|w| w == name(m)))
         .collect())
 }
 
@@ -166,6 +170,7 @@ mod tests {
                 artifact: "b.so".into(),
             },
         ];
+        let select = |found, wanted: &[String]| select(found, |m: &ModuleRecord| &m.name, wanted);
         assert_eq!(select(found.clone(), &[]).unwrap(), found);
         assert_eq!(
             select(found.clone(), &["b".into()]).unwrap(),

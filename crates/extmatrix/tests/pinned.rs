@@ -219,6 +219,24 @@ fn processes_running(argv: &[&str]) -> Vec<i32> {
     })
 }
 
+/// The `sleep <marker>` processes still running 2 s from now (a SIGKILLed
+/// one gets that long to die), killed so they outlive no test; their pids.
+fn sleeps_surviving(marker: &str) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut survivors = processes_running(&["sleep", marker]);
+    while !survivors.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        survivors = processes_running(&["sleep", marker]);
+    }
+    for &pid in &survivors {
+        // SAFETY: plain syscall on a process this test started (by its marker).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    survivors
+}
+
 /// Mutations caught: killing only the harness's pid instead of its process
 /// group (the `sleep` child survives); polling the child much less often
 /// (`POLL` = 5 s: the verdict comes seconds after the timeout).
@@ -241,19 +259,7 @@ fn a_timeout_kills_the_process_group_within_the_timeout_plus_a_margin() {
     );
     let run = run_matrix(&m, &["--timeout", "2"]);
 
-    // Give a SIGKILLed child a moment to die, then look for survivors.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut survivors = processes_running(&["sleep", &marker]);
-    while !survivors.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        survivors = processes_running(&["sleep", &marker]);
-    }
-    for &pid in &survivors {
-        // SAFETY: plain syscall on a process this test started (by its marker).
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
+    let survivors = sleeps_surviving(&marker);
 
     let c = cell(&run.report, "spawner", "cp312", "import");
     assert_eq!(c["outcome"], "hang", "{c}");
@@ -740,18 +746,7 @@ fn a_probe_that_hangs_leaves_nothing_running() {
         .output()
         .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut survivors = processes_running(&["sleep", &marker]);
-    while !survivors.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        survivors = processes_running(&["sleep", &marker]);
-    }
-    for &pid in &survivors {
-        // SAFETY: a process this test started (by its marker).
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
+    let survivors = sleeps_surviving(&marker);
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let rejected = v["rejected"].as_array().unwrap();

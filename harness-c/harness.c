@@ -174,17 +174,27 @@ static const char *const ACTION_NAME[] = {
 
 #define COUNT(table) (sizeof table / sizeof table[0])
 
-/* Longest: "cycle 2147483647: smoke old instance". */
+/* Longest: "subinterp shared 2147483647: smoke old instance". */
 static char the_step[64];
+
+/* Whether `st` is a stage this kind can have: cycles are numbered, the
+ * main interpreter is not, the rest may be. */
+static int stage_is_valid(stage st)
+{
+    if ((unsigned)st.kind >= COUNT(STAGE_NAME) || st.n < 0)
+        return 0;
+    if (st.kind == STAGE_CYCLE)
+        return st.n >= 1;
+    return st.kind != STAGE_MAIN || st.n == 0;
+}
 
 void step(stage st, action act)
 {
-    if ((unsigned)st.kind >= COUNT(STAGE_NAME) || (unsigned)act >= COUNT(ACTION_NAME)
-        || (st.kind == STAGE_CYCLE) != (st.n >= 1))
+    if (!stage_is_valid(st) || (unsigned)act >= COUNT(ACTION_NAME))
         harness_fatal("bad step (stage %d, n %d, action %d)", (int)st.kind, st.n, (int)act);
     if (st.kind == STAGE_MAIN)
         snprintf(the_step, sizeof the_step, "%s", ACTION_NAME[act]);
-    else if (st.kind == STAGE_CYCLE)
+    else if (st.n > 0)
         snprintf(the_step, sizeof the_step, "%s %d: %s", STAGE_NAME[st.kind], st.n, ACTION_NAME[act]);
     else
         snprintf(the_step, sizeof the_step, "%s: %s", STAGE_NAME[st.kind], ACTION_NAME[act]);
@@ -226,8 +236,27 @@ void report_unsupported(need what)
  * Interpreter lifetime
  * ------------------------------------------------------------------------- */
 
+/* The debug memory allocator (PYMEM_ALLOCATOR_DEBUG: the debug hooks over
+ * the build's own allocator) poisons freed memory, so a pointer kept across
+ * Py_FinalizeEx reads garbage instead of a stale object that still looks
+ * alive. It must be chosen before each initialization: a finalized runtime
+ * forgets its pre-configuration. */
+static void preinit_python(const harness_args *a)
+{
+    if (!a->debug_allocator)
+        return;
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.allocator = PYMEM_ALLOCATOR_DEBUG;
+    PyStatus status = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(status))
+        harness_fatal("Py_PreInitialize (debug allocator) failed: %s",
+                      status.err_msg ? status.err_msg : "?");
+}
+
 void init_python(const harness_args *a)
 {
+    preinit_python(a);
     PyConfig config;
     /* Isolated: the user's PYTHON* variables and user site must not change
      * what a cell observes. */
@@ -562,56 +591,6 @@ void report_declaration(PyObject *module)
 }
 
 /* ---------------------------------------------------------------------------
- * Figures
- * ------------------------------------------------------------------------- */
-
-static long long call_sys_int(const char *name)
-{
-    PyObject *fn = PySys_GetObject(name); /* borrowed: held while calling */
-    if (fn == NULL)
-        return -1;
-    Py_INCREF(fn);
-    PyObject *r = PyObject_CallObject(fn, NULL);
-    Py_DECREF(fn);
-    long long v = r ? PyLong_AsLongLong(r) : -1;
-    Py_XDECREF(r);
-    PyErr_Clear();
-    return v;
-}
-
-long long allocated_blocks(void) { return call_sys_int("getallocatedblocks"); }
-
-long long total_refcount(void)
-{
-    /* sys.gettotalrefcount exists only on --with-pydebug builds. */
-    return call_sys_int("gettotalrefcount");
-}
-
-long long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long long size = 0, resident = -1;
-    if (f) {
-        if (fscanf(f, "%lld %lld", &size, &resident) != 2)
-            resident = -1;
-        fclose(f);
-    }
-    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-void report_cycle(int n, double seconds, long long blocks, long long total_refs, long long rss)
-{
-    obs_line *l = obs_begin("cycle");
-    obs_int(l, "n", n);
-    obs_int(l, "us", (long long)(seconds * 1e6));
-    obs_int(l, "allocated_blocks", blocks);
-    if (total_refs >= 0)
-        obs_int(l, "total_refcount", total_refs);
-    obs_int(l, "rss_kb", rss);
-    obs_end(l);
-}
-
-/* ---------------------------------------------------------------------------
  * main
  * ------------------------------------------------------------------------- */
 
@@ -707,11 +686,15 @@ static void usage(void)
             "usage: extmatrix-harness --scenario NAME --module NAME --module-dir DIR\n"
             "                         --python-exe PATH --cycles N --threads N\n"
             "                         [--smoke CODE | --smoke-file PATH] [--obs-fd FD] [--token HEX]\n"
+            "                         [--debug-allocator 0|1] [--subinterp auto|legacy|shared|own]\n"
             "       extmatrix-harness --list | --help\n"
             "scenarios: ");
     print_scenario_names(stderr);
     fprintf(stderr,
-            "\n--cycles (reinit) and --threads (free-threading) are required whatever the scenario.\n"
+            "\n--cycles (reinit, reimport, subinterp-cycle) and --threads (free-threading) are\n"
+            "required whatever the scenario. --debug-allocator 1 initializes every interpreter\n"
+            "with PYMEM_ALLOCATOR_DEBUG; --subinterp picks subinterp-cycle's subinterpreters\n"
+            "(auto: the most isolated kind the module declares it supports).\n"
             "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open),\n"
             "each starting with {\"token\":\"HEX\", when --token is given.\n");
 }
@@ -727,6 +710,26 @@ static int count_value(const char *opt, const char *val, int min)
         return -1;
     }
     return (int)n;
+}
+
+/* "0" or "1"; -1 (after saying why) if neither. */
+static int flag_value(const char *opt, const char *val)
+{
+    if (strcmp(val, "0") == 0 || strcmp(val, "1") == 0)
+        return val[0] - '0';
+    fprintf(stderr, "%s wants 0 or 1, not '%s'\n", opt, val);
+    return -1;
+}
+
+/* One of the --subinterp words; NULL (after saying why) if not. */
+static const char *subinterp_value(const char *val)
+{
+    static const char *const KNOWN[] = {"auto", "legacy", "shared", "own"};
+    for (size_t i = 0; i < COUNT(KNOWN); i++)
+        if (strcmp(val, KNOWN[i]) == 0)
+            return KNOWN[i];
+    fprintf(stderr, "--subinterp wants auto, legacy, shared or own, not '%s'\n", val);
+    return NULL;
 }
 
 /* 1 to 64 lowercase hex digits: a token needs no escaping in JSON. */
@@ -797,6 +800,8 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **to
         else if (strcmp(opt, "--cycles") == 0) bad = (a->cycles = count_value(opt, val, 1)) < 0;
         else if (strcmp(opt, "--threads") == 0) bad = (a->threads = count_value(opt, val, 1)) < 0;
         else if (strcmp(opt, "--obs-fd") == 0) bad = (*fd = count_value(opt, val, 0)) < 0;
+        else if (strcmp(opt, "--debug-allocator") == 0) bad = (a->debug_allocator = flag_value(opt, val)) < 0;
+        else if (strcmp(opt, "--subinterp") == 0) bad = (a->subinterp = subinterp_value(val)) == NULL;
         else if (strcmp(opt, "--token") == 0) {
             bad = token_value(val) < 0;
             *token_arg = argv[i];
@@ -824,7 +829,7 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **to
 int main(int argc, char **argv)
 {
     /* No defaults for --cycles and --threads: the driver owns them. */
-    harness_args a = {.smoke = "", .cycles = 0, .threads = 0};
+    harness_args a = {.smoke = "", .cycles = 0, .threads = 0, .subinterp = "auto"};
     int fd = 3;
     char *token_arg = NULL;
     int status = parse_args(argc, argv, &a, &fd, &token_arg);

@@ -22,8 +22,10 @@ typedef struct {
     const char *smoke;       /* code run with the module bound to `m`; may be empty */
     const char *smoke_file;  /* where to read `smoke` from (--smoke-file), or NULL */
     const char *python_exe;  /* the interpreter's own executable, so getpath finds its stdlib */
-    int cycles;              /* reinit */
+    int cycles;              /* reinit, reimport, subinterp-cycle */
     int threads;             /* free-threading: smoke code on this many threads at once */
+    int debug_allocator;     /* PYMEM_ALLOCATOR_DEBUG at every init (--debug-allocator 1) */
+    const char *subinterp;   /* subinterp-cycle: auto (from the declaration), legacy, shared, own */
 } harness_args;
 
 /* ---- observation channel (harness.c) ---- */
@@ -51,19 +53,23 @@ void obs_end_lossy(obs_line *l);
 typedef enum {
     STAGE_MAIN,             /* the main interpreter, first import: no prefix */
     STAGE_CYCLE,            /* reinit cycle n (n >= 1): "cycle n: " */
-    STAGE_REIMPORT,         /* "reimport: " */
+    STAGE_REIMPORT,         /* "reimport: ", then "reimport n: " for n >= 2 */
     STAGE_SUBINTERP_LEGACY, /* "subinterp legacy: " (Py_NewInterpreter) */
     STAGE_SUBINTERP_SHARED, /* "subinterp shared: " (isolated, shared GIL) */
     STAGE_SUBINTERP_OWN,    /* "subinterp own: " (isolated, own GIL) */
 } stage_kind;
 
+/* n: the cycle number. STAGE_CYCLE always has one (n >= 1); STAGE_MAIN never
+ * (0); the others are numbered in cycling scenarios ("subinterp own 3: ",
+ * "reimport 2: ") and unnumbered (0) otherwise. */
 typedef struct {
     stage_kind kind;
-    int n; /* the cycle number; STAGE_CYCLE only */
+    int n;
 } stage;
 
 static inline stage stage_of(stage_kind kind) { return (stage){kind, 0}; }
 static inline stage cycle_stage(int n) { return (stage){STAGE_CYCLE, n}; }
+static inline stage numbered(stage_kind kind, int n) { return (stage){kind, n}; }
 
 typedef enum {
     ACT_INIT,               /* "init" */
@@ -97,6 +103,8 @@ void report_unsupported(need what);
 
 /* ---- interpreter and target (harness.c) ---- */
 
+/* Initialize the main interpreter (isolated config; with the debug
+ * allocator when a->debug_allocator). */
 void init_python(const harness_args *a);
 void finalize_python(void);
 
@@ -123,11 +131,23 @@ void report_declaration(PyObject *module);
  * reporting an "error" event (phase "forget"). */
 int forget_target(const harness_args *a);
 
-/* Per-cycle figures for reinit (debug builds add the total refcount). */
-void report_cycle(int n, double seconds, long long blocks, long long total_refs, long long rss_kb);
-long long allocated_blocks(void);
-long long total_refcount(void); /* -1 on non-debug builds */
-long long rss_kb(void);
+/* ---- per-cycle figures (figures.c) ---- */
+
+/* What one cycle of a cycling scenario measured. -1: not measured. */
+typedef struct {
+    int ok;                  /* the import and the smoke code succeeded */
+    long long blocks;        /* sys.getallocatedblocks() after a collection */
+    long long refs;          /* sys.gettotalrefcount() after a collection (debug builds) */
+    const char *allocator;   /* the memory allocator in use, NULL if unknown */
+} interp_figures;
+
+/* Collect garbage, then read the interpreter's figures (it must be up). */
+interp_figures measure_interpreter(int ok);
+/* Report a "cycle" event: `in` plus the RSS now, and when the interpreter
+ * is finalized, what the runtime still counts (debug builds). */
+void report_cycle(int n, double seconds, const interp_figures *in);
+/* Wall-clock seconds (CLOCK_MONOTONIC). */
+double now(void);
 
 /* ---- identity checks (identity.c) ---- */
 

@@ -7,16 +7,7 @@
  * harness itself is healthy. */
 #include "harness.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 typedef enum { SMOKE_ONCE, SMOKE_ON_THREADS } smoke_kind;
 
@@ -81,19 +72,18 @@ static int scenario_reinit(const harness_args *a)
         init_python(a);
         step(cycle, ACT_IMPORT);
         PyObject *m = import_target(a);
-        long long blocks = -1, refs = -1;
+        int ok = m != NULL;
         if (m) {
             if (n == 1)
                 report_declaration(m);
             step(cycle, ACT_SMOKE);
-            run_smoke(a, m);
+            ok = run_smoke(a, m) == 0;
             Py_DECREF(m);
-            blocks = allocated_blocks();
-            refs = total_refcount();
         }
+        interp_figures in = measure_interpreter(ok);
         step(cycle, ACT_FINALIZE);
         finalize_python();
-        report_cycle(n, now() - start, blocks, refs, rss_kb());
+        report_cycle(n, now() - start, &in);
         if (m == NULL)
             break;
     }
@@ -101,19 +91,20 @@ static int scenario_reinit(const harness_args *a)
 }
 
 /* Drop `old` from sys.modules, import again, compare the two instances'
- * objects, and check that the old instance still works. */
-static void reimport_and_compare(const harness_args *a, PyObject *old, const reach_set *before)
+ * objects, and check that the old instance still works. 0 when the
+ * re-import and its smoke code succeeded. */
+static int reimport_and_compare(const harness_args *a, PyObject *old, const reach_set *before)
 {
     const stage re = stage_of(STAGE_REIMPORT);
     step(re, ACT_DEL_SYS_MODULES);
     if (forget_target(a) < 0)
-        return;
+        return -1;
     step(re, ACT_IMPORT);
     PyObject *fresh = import_target(a);
     if (fresh == NULL)
-        return;
+        return -1;
     step(re, ACT_SMOKE);
-    run_smoke(a, fresh);
+    int rc = run_smoke(a, fresh);
     reach_set after = {0};
     reach_collect(fresh, &after);
     reach_compare(before, &after, COMPARE_OLD_NEW, fresh);
@@ -121,19 +112,50 @@ static void reimport_and_compare(const harness_args *a, PyObject *old, const rea
     run_smoke(a, old);
     reach_release(&after);
     Py_DECREF(fresh);
+    return rc;
+}
+
+/* Re-import n (n >= 2): drop the last instance from sys.modules, import,
+ * smoke. 0 when both succeeded. */
+static int reimport_again(const harness_args *a, int n)
+{
+    const stage re = numbered(STAGE_REIMPORT, n);
+    step(re, ACT_DEL_SYS_MODULES);
+    if (forget_target(a) < 0)
+        return -1;
+    step(re, ACT_IMPORT);
+    PyObject *fresh = import_target(a);
+    if (fresh == NULL)
+        return -1;
+    step(re, ACT_SMOKE);
+    int rc = run_smoke(a, fresh);
+    Py_DECREF(fresh);
+    return rc;
 }
 
 /* reimport: keep the first instance, drop it from sys.modules, import again.
  * The new module must be made of fresh objects, and the old one must still
- * work. */
+ * work. Then N-1 more re-imports, with the figures of every one: an
+ * instance that leaks shows as growth. */
 static int scenario_reimport(const harness_args *a)
 {
     PyObject *old = open_main(a, SMOKE_ONCE, 1);
     if (old) {
         reach_set before = {0};
         reach_collect(old, &before);
-        reimport_and_compare(a, old, &before);
+        double start = now();
+        int rc = reimport_and_compare(a, old, &before);
         reach_release(&before);
+        for (int n = 1; n <= a->cycles; n++) {
+            if (n > 1) {
+                start = now();
+                rc = reimport_again(a, n);
+            }
+            interp_figures in = measure_interpreter(rc == 0);
+            report_cycle(n, now() - start, &in);
+            if (rc < 0)
+                break;
+        }
     }
     return close_main(old);
 }
@@ -167,10 +189,12 @@ static PyThreadState *new_subinterpreter(stage_kind kind)
 }
 
 /* In a new subinterpreter of `kind`: import, smoke, compare with what is
- * reachable from the main interpreter's module, end it. */
-static void in_subinterpreter(const harness_args *a, stage_kind kind, const reach_set *in_main)
+ * reachable from the main interpreter's module (when `in_main` is given),
+ * end it. `n` numbers the stage (0: unnumbered). 0 when the import and the
+ * smoke code succeeded. */
+static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, const reach_set *in_main)
 {
-    const stage sub_stage = stage_of(kind);
+    const stage sub_stage = numbered(kind, n);
     PyThreadState *main_tstate = PyThreadState_Get();
     step(sub_stage, ACT_CREATE);
     PyThreadState *sub = new_subinterpreter(kind);
@@ -179,18 +203,22 @@ static void in_subinterpreter(const harness_args *a, stage_kind kind, const reac
 
     step(sub_stage, ACT_IMPORT);
     PyObject *sm = import_target(a);
+    int rc = -1;
     if (sm) {
         step(sub_stage, ACT_SMOKE);
-        run_smoke(a, sm);
-        reach_set in_sub = {0};
-        reach_collect(sm, &in_sub);
-        reach_compare(in_main, &in_sub, COMPARE_MAIN_SUBINTERP, sm);
-        reach_release(&in_sub);
+        rc = run_smoke(a, sm);
+        if (in_main) {
+            reach_set in_sub = {0};
+            reach_collect(sm, &in_sub);
+            reach_compare(in_main, &in_sub, COMPARE_MAIN_SUBINTERP, sm);
+            reach_release(&in_sub);
+        }
         Py_DECREF(sm);
     }
     step(sub_stage, ACT_END);
     Py_EndInterpreter(sub);
     PyThreadState_Swap(main_tstate);
+    return rc;
 }
 
 /* Import in the main interpreter, then in a subinterpreter of `kind`, and
@@ -207,7 +235,7 @@ static int run_subinterpreter(const harness_args *a, stage_kind kind)
     if (m) {
         reach_set in_main = {0};
         reach_collect(m, &in_main);
-        in_subinterpreter(a, kind, &in_main);
+        in_subinterpreter(a, kind, 0, &in_main);
         reach_release(&in_main);
     }
     return close_main(m);
@@ -216,6 +244,64 @@ static int run_subinterpreter(const harness_args *a, stage_kind kind)
 static int scenario_subinterp_legacy(const harness_args *a) { return run_subinterpreter(a, STAGE_SUBINTERP_LEGACY); }
 static int scenario_subinterp_shared(const harness_args *a) { return run_subinterpreter(a, STAGE_SUBINTERP_SHARED); }
 static int scenario_subinterp_own(const harness_args *a) { return run_subinterpreter(a, STAGE_SUBINTERP_OWN); }
+
+/* The subinterpreter kind subinterp-cycle uses: the one asked for, or
+ * (auto) the most isolated one the module declares it supports: own GIL
+ * for per-interpreter-gil, shared GIL for a multi-phase module without the
+ * slot or with `supported`, legacy for the rest (and before 3.12). */
+static stage_kind cycle_kind(const harness_args *a, PyObject *module)
+{
+    if (strcmp(a->subinterp, "legacy") == 0)
+        return STAGE_SUBINTERP_LEGACY;
+    if (strcmp(a->subinterp, "shared") == 0)
+        return STAGE_SUBINTERP_SHARED;
+    if (strcmp(a->subinterp, "own") == 0)
+        return STAGE_SUBINTERP_OWN;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyModuleDef *def = PyModule_Check(module) ? PyModule_GetDef(module) : NULL;
+    PyErr_Clear();
+    if (def == NULL || def->m_slots == NULL)
+        return STAGE_SUBINTERP_LEGACY;
+    void *declared = Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED;
+    for (PyModuleDef_Slot *slot = def->m_slots; slot->slot; slot++)
+        if (slot->slot == Py_mod_multiple_interpreters)
+            declared = slot->value;
+    if (declared == Py_MOD_PER_INTERPRETER_GIL_SUPPORTED)
+        return STAGE_SUBINTERP_OWN;
+    return declared == Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED ? STAGE_SUBINTERP_SHARED
+                                                             : STAGE_SUBINTERP_LEGACY;
+#else
+    (void)module;
+    return STAGE_SUBINTERP_LEGACY;
+#endif
+}
+
+/* subinterp-cycle: import in the main interpreter, then M x (create a
+ * subinterpreter, import, smoke, end it), with the figures of every cycle
+ * taken in the main interpreter. What a subinterpreter's instance leaves
+ * behind when it ends shows as growth. */
+static int scenario_subinterp_cycle(const harness_args *a)
+{
+    PyObject *m = open_main(a, SMOKE_ONCE, 0);
+    if (m) {
+        stage_kind kind = cycle_kind(a, m);
+#if PY_VERSION_HEX < 0x030C0000
+        if (kind != STAGE_SUBINTERP_LEGACY) {
+            report_unsupported(NEEDS_ISOLATED_SUBINTERPRETERS);
+            return close_main(m);
+        }
+#endif
+        for (int n = 1; n <= a->cycles; n++) {
+            double start = now();
+            int rc = in_subinterpreter(a, kind, n, NULL);
+            interp_figures in = measure_interpreter(rc == 0);
+            report_cycle(n, now() - start, &in);
+            if (rc < 0)
+                break;
+        }
+    }
+    return close_main(m);
+}
 
 /* free-threading: on a free-threaded build, does importing the module
  * re-enable the GIL (CPython does so for modules without
@@ -242,6 +328,7 @@ static const struct {
     {"subinterp-legacy", scenario_subinterp_legacy},
     {"subinterp-shared", scenario_subinterp_shared},
     {"subinterp-own", scenario_subinterp_own},
+    {"subinterp-cycle", scenario_subinterp_cycle},
     {"free-threading", scenario_free_threading},
 };
 

@@ -83,9 +83,25 @@ id_enum! {
         SubinterpShared = "subinterp-shared",
         /// Isolated subinterpreter with its own GIL (3.12+, PEP 684).
         SubinterpOwn = "subinterp-own",
+        /// Import in the main interpreter, then M x (create a
+        /// subinterpreter, import, smoke, end it); the kind is the most
+        /// isolated one the module declares (or `options.subinterp`).
+        SubinterpCycle = "subinterp-cycle",
         /// On a free-threaded build: does the import re-enable the GIL? Then
         /// the smoke code from several threads at once.
         FreeThreading = "free-threading",
+    }
+}
+
+id_enum! {
+    /// Which kind of subinterpreter a `subinterp-*` scenario creates.
+    pub enum SubinterpKind as "subinterpreter kind" {
+        /// `Py_NewInterpreter()`.
+        Legacy = "legacy",
+        /// Isolated config, the main interpreter's GIL.
+        Shared = "shared",
+        /// Isolated config, its own GIL.
+        Own = "own",
     }
 }
 
@@ -122,6 +138,15 @@ impl Requirement {
 }
 
 impl Scenario {
+    /// Whether this scenario repeats a cycle and reports figures per cycle
+    /// (what the leak rule reads).
+    pub fn is_cycling(self) -> bool {
+        matches!(
+            self,
+            Scenario::Reinit | Scenario::Reimport | Scenario::SubinterpCycle
+        )
+    }
+
     /// What this scenario needs of CPython beyond a working embedding.
     pub fn requirement(self) -> Option<Requirement> {
         match self {
@@ -162,6 +187,9 @@ id_enum! {
         /// Objects reachable from the module are shared across interpreters
         /// or survive a re-import.
         SharedState = "shared-state",
+        /// Memory, blocks or references grow with every cycle beyond what
+        /// the interpreter itself keeps (the baseline).
+        Leak = "leak",
         /// On a free-threaded build, importing the module re-enabled the GIL.
         GilEnabled = "gil-enabled",
         /// The import or the smoke code raised.
@@ -277,11 +305,12 @@ mod tests {
     }
 
     /// The severity order of docs/outcomes.md, least to most severe.
-    const DOCUMENTED_ORDER: [&str; 10] = [
+    const DOCUMENTED_ORDER: [&str; 11] = [
         "pass",
         "refused",
         "n/a",
         "shared-state",
+        "leak",
         "gil-enabled",
         "import-error",
         "crash",

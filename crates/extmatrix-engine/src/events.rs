@@ -3,7 +3,7 @@
 //! draws progress bars from it; a journal for resuming, a CI log or a test
 //! can listen instead. Observers are called from worker threads.
 
-use extmatrix_core::Outcome;
+use extmatrix_core::{Outcome, Scenario};
 use extmatrix_cpython_build::Phase;
 use extmatrix_schema::{CellKey, Report};
 
@@ -42,6 +42,17 @@ pub enum Event<'a> {
         key: &'a CellKey,
         outcome: Outcome,
         summary: &'a str,
+    },
+    /// The leak baselines start: `runs` harness runs of an empty module,
+    /// one per (interpreter, cycling scenario, subinterpreter kind).
+    BaselinesStarted {
+        runs: usize,
+    },
+    /// One baseline run ended (`ok`: all its cycles ran).
+    BaselineFinished {
+        python: &'a str,
+        scenario: Scenario,
+        ok: bool,
     },
     /// Every cell is judged; the report is complete.
     RunFinished {

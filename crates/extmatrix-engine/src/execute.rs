@@ -6,12 +6,12 @@
 
 use crate::events::{Event, Observer};
 use crate::provision::{runnable, Provisioned};
-use extmatrix_judge::{CellFacts, Evidence};
+use extmatrix_judge::{CellFacts, Evidence, LeakPolicy};
 use extmatrix_plan::{Cell, Plan};
 use extmatrix_provision::{BuildFailure, BuiltTarget};
 use extmatrix_runner::{parallel_map, CellCommand};
 use extmatrix_schema::{BuildDetails, CellKey};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Runs of a cell whose interpreter fails before the target is imported
@@ -126,6 +126,7 @@ fn units_of(
         free_threaded: py.free_threaded,
         timeout,
         memory_mb: plan.options.memory_mb,
+        leak: leak_policy(&plan.options),
     };
     let key = |module: &str| CellKey {
         target: target.name.clone(),
@@ -144,18 +145,11 @@ fn units_of(
         Err(evidence) => return known(*evidence),
     };
     let runs = built.modules.iter().map(|module| {
-        let command = CellCommand {
-            harness: harness.clone(),
-            scenario: cell.scenario,
-            module: module.name.clone(),
-            module_dir: built.module_dir.clone(),
-            smoke: target.smoke.clone(),
-            python_exe: py.path.clone(),
-            cycles: plan.options.cycles,
-            threads: plan.options.threads,
-            timeout,
-            memory_mb: Some(plan.options.memory_mb),
-        };
+        let command = cell_command(plan, harness, cell, timeout, |c| {
+            c.module = module.name.clone();
+            c.module_dir = built.module_dir.clone();
+            c.smoke = target.smoke.clone();
+        });
         (key(&module.name), facts, Unit::Run(command))
     });
     let untestable = built.untestable.iter().map(|u| {
@@ -175,6 +169,46 @@ fn units_of(
             )
         });
     runs.chain(untestable).chain(elsewhere).collect()
+}
+
+/// How the leak rule reads cycles, from the matrix's options.
+pub fn leak_policy(options: &extmatrix_spec::Options) -> LeakPolicy {
+    LeakPolicy {
+        warmup: options.warmup,
+        kib_per_cycle: options.leak_kib_per_cycle as f64,
+        blocks_per_cycle: options.leak_blocks_per_cycle as f64,
+    }
+}
+
+/// The harness command of `cell` under the matrix's options, before
+/// `target` names what it imports: the debug allocator is on for the
+/// cycling scenarios (when `options.debug_allocator` says so), where a
+/// pointer kept across a cycle would otherwise read a freed object that
+/// still looks alive.
+pub fn cell_command(
+    plan: &Plan,
+    harness: &Path,
+    cell: Cell,
+    timeout: Duration,
+    target: impl FnOnce(&mut CellCommand),
+) -> CellCommand {
+    let py = &plan.pythons[cell.python];
+    let mut command = CellCommand {
+        harness: harness.to_path_buf(),
+        scenario: cell.scenario,
+        module: String::new(),
+        module_dir: PathBuf::new(),
+        smoke: None,
+        python_exe: py.path.clone(),
+        cycles: plan.options.cycles,
+        threads: plan.options.threads,
+        debug_allocator: plan.options.debug_allocator && cell.scenario.is_cycling(),
+        subinterp: plan.options.subinterp,
+        timeout,
+        memory_mb: Some(plan.options.memory_mb),
+    };
+    target(&mut command);
+    command
 }
 
 /// The harness and the build cell `i` runs with, or the evidence of why it

@@ -12,6 +12,7 @@
 //!        ──execute──▶ CellRun per (cell, module) ──judge──▶ Report
 //! ```
 
+mod baseline;
 mod events;
 mod execute;
 mod interpreters;
@@ -19,13 +20,14 @@ mod prepare;
 mod provision;
 mod prune;
 
+pub use baseline::{cycled_subinterp, key_of, run_baselines, BaselineKey, Baselines};
 pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
-pub use execute::{CellRun, ATTEMPTS};
+pub use execute::{leak_policy, CellRun, ATTEMPTS};
 pub use interpreters::build_interpreters;
 pub use prepare::{available_pythons, prepare};
 pub use prune::prune;
 
-use extmatrix_judge::Verdict;
+use extmatrix_judge::{CellToJudge, Verdict};
 use extmatrix_plan::Plan;
 use extmatrix_provision::Store;
 use extmatrix_schema::{CellResult, Interruption, PythonEntry, Report};
@@ -59,10 +61,11 @@ pub fn run(
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
     let executed = execute::execute(plan, &provisioned, jobs, observer);
+    let baselines = run_baselines(plan, &provisioned, &executed.runs, jobs, observer);
     let mut report = Report::new(
         matrix_name.to_owned(),
         plan.pythons.iter().map(python_entry).collect(),
-        judge(&executed.runs),
+        judge(&executed.runs, &baselines),
         started.elapsed().as_millis() as u64,
     );
     report.interrupted = extmatrix_process::interrupted().map(|signal| Interruption {
@@ -73,9 +76,14 @@ pub fn run(
     report
 }
 
-/// The second pass: every cell judged with all cells at hand.
-pub fn judge(runs: &[CellRun]) -> Vec<CellResult> {
-    let verdicts = extmatrix_judge::judge_all(runs.iter().map(|r| (&r.facts, &r.evidence)));
+/// The second pass: every cell judged with all cells at hand, and each
+/// cycling cell with its baseline.
+pub fn judge(runs: &[CellRun], baselines: &Baselines) -> Vec<CellResult> {
+    let verdicts = extmatrix_judge::judge_all(runs.iter().map(|r| CellToJudge {
+        facts: &r.facts,
+        evidence: &r.evidence,
+        baseline: baselines.of(r),
+    }));
     runs.iter()
         .zip(verdicts)
         .map(|(run, Verdict { outcome, details })| CellResult {
@@ -119,6 +127,7 @@ mod tests {
                 free_threaded: false,
                 timeout: Duration::from_secs(1),
                 memory_mb: 4096,
+                leak: leak_policy(&extmatrix_spec::Options::default()),
             },
             evidence,
             duration_ms,
@@ -152,7 +161,7 @@ mod tests {
                 0,
             ),
         ];
-        let cells = judge(&runs);
+        let cells = judge(&runs, &Baselines::default());
         assert_eq!(cells.len(), 2);
         assert_eq!(cells[0].outcome, Outcome::Crash);
         assert_eq!(

@@ -60,6 +60,12 @@ impl Observer for Recorder {
                     key.target, key.python, key.scenario
                 )
             }
+            Event::BaselinesStarted { runs } => format!("baselines {runs}"),
+            Event::BaselineFinished {
+                python,
+                scenario,
+                ok,
+            } => format!("baseline {python} {scenario} {ok}"),
             Event::RunFinished { report } => format!("finished {}", report.cells.len()),
         };
         self.0.lock().unwrap().push(line);

@@ -14,6 +14,8 @@
 mod rules;
 
 pub use rules::gil::reenabled_gil;
+pub use rules::leak::{least_squares, LeakPolicy};
+pub use rules::refusal::refused_in;
 pub use rules::refusal::{is_refusal, refusal_expected};
 pub use rules::shared::counts_as_shared;
 
@@ -39,6 +41,8 @@ pub struct CellFacts {
     pub timeout: Duration,
     /// The address-space limit the cell ran under, in MiB (`memory_mb`).
     pub memory_mb: u64,
+    /// How the leak rule reads a cycling scenario's figures.
+    pub leak: LeakPolicy,
 }
 
 /// What the execute stage has for one cell.
@@ -79,28 +83,42 @@ impl Finding {
     }
 }
 
+/// One cell as the second pass sees it: its facts, its evidence and, for a
+/// cycling scenario, the run of its baseline (the same scenario on the same
+/// interpreter with an empty module), when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct CellToJudge<'a> {
+    pub facts: &'a CellFacts,
+    pub evidence: &'a Evidence,
+    pub baseline: Option<&'a Observation>,
+}
+
 /// Judge every cell of a run. Verdicts come back in the order of `cells`.
-pub fn judge_all<'a>(
-    cells: impl IntoIterator<Item = (&'a CellFacts, &'a Evidence)>,
-) -> Vec<Verdict> {
+pub fn judge_all<'a>(cells: impl IntoIterator<Item = CellToJudge<'a>>) -> Vec<Verdict> {
     cells
         .into_iter()
-        .map(|(facts, evidence)| judge_cell(facts, evidence))
+        .map(|cell| match cell.evidence {
+            Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline),
+            other => rules::provision::verdict(other),
+        })
         .collect()
 }
 
-/// Judge one cell on its own evidence: what every cell gets, and what the
+/// Judge one cell on its own evidence, without a baseline: what the
 /// progress display shows as each cell finishes.
 pub fn judge_cell(facts: &CellFacts, evidence: &Evidence) -> Verdict {
-    match evidence {
-        Evidence::Ran(obs) => judge_run(facts, obs),
-        other => rules::provision::verdict(other),
-    }
+    judge_all([CellToJudge {
+        facts,
+        evidence,
+        baseline: None,
+    }])
+    .remove(0)
 }
 
-fn judge_run(facts: &CellFacts, obs: &Observation) -> Verdict {
+fn judge_run(facts: &CellFacts, obs: &Observation, baseline: Option<&Observation>) -> Verdict {
     let mut details = gather(obs);
     let mut findings = rules::applicability::findings(obs);
+    findings.extend(rules::leak::findings(facts, &mut details, baseline));
     findings.extend(rules::refusal::findings(facts, &details));
     findings.extend(rules::shared::findings(obs, &mut details));
     findings.extend(rules::gil::findings(facts, &details));
@@ -161,6 +179,7 @@ fn pass_summary(scenario: Scenario, obs: &Observation, details: &Details) -> Str
     match scenario {
         Scenario::FreeThreading => "the GIL stayed disabled after the import".into(),
         Scenario::Reinit => format!("{} init/finalize cycles", details.cycles.len()),
+        Scenario::SubinterpCycle => format!("{} subinterpreter cycles", details.cycles.len()),
         _ if compared => "no shared objects".into(),
         _ => "imported; smoke code ran".into(),
     }
@@ -239,16 +258,7 @@ mod tests {
 
     #[test]
     fn a_clean_run_passes_with_a_summary_of_what_ran() {
-        let cycles = vec![
-            Event::Cycle(extmatrix_protocol::CycleFigures {
-                n: 1,
-                us: 5,
-                allocated_blocks: 1,
-                total_refcount: None,
-                rss_kb: 1,
-            }),
-            done(),
-        ];
+        let cycles = vec![Event::Cycle(cycle(1, Some(1), None, Some(1))), done()];
         let v = judge_cell(
             &facts(Scenario::Reinit),
             &Evidence::Ran(observation(cycles, exited(0))),
@@ -338,7 +348,11 @@ mod tests {
                 },
             ),
         ];
-        let v = judge_all(cells.iter().map(|(f, e)| (f, e)));
+        let v = judge_all(cells.iter().map(|(facts, evidence)| CellToJudge {
+            facts,
+            evidence,
+            baseline: None,
+        }));
         assert_eq!(
             v.iter().map(|v| v.outcome).collect::<Vec<_>>(),
             [Outcome::HarnessError, Outcome::NotApplicable]

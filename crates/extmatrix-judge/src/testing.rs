@@ -11,8 +11,16 @@ pub fn facts(scenario: Scenario) -> CellFacts {
         free_threaded: false,
         timeout: Duration::from_secs(5),
         memory_mb: 4096,
+        leak: POLICY,
     }
 }
+
+/// The defaults of the matrix's options.
+pub const POLICY: crate::LeakPolicy = crate::LeakPolicy {
+    warmup: 2,
+    kib_per_cycle: 64.0,
+    blocks_per_cycle: 64.0,
+};
 
 pub fn free_threaded(scenario: Scenario) -> CellFacts {
     CellFacts {
@@ -75,4 +83,25 @@ pub fn shared_event(lives: &str, immortal: bool, interned: bool) -> Event {
 
 pub fn gil(step: &str, enabled: bool) -> Event {
     event(serde_json::json!({"ev": "gil", "where": step, "enabled": enabled}))
+}
+
+/// A cycle's figures: blocks, refs (debug builds) and malloc'd KiB.
+pub fn cycle(
+    n: u32,
+    blocks: Option<i64>,
+    refs: Option<i64>,
+    malloc_kb: Option<i64>,
+) -> extmatrix_protocol::CycleFigures {
+    extmatrix_protocol::CycleFigures {
+        n,
+        us: 1000,
+        ok: true,
+        allocated_blocks: blocks,
+        total_refcount: refs,
+        allocator: Some("pymalloc_debug".into()),
+        rss_kb: 10_000 + 100 * i64::from(n),
+        malloc_kb,
+        final_refs: None,
+        final_blocks: None,
+    }
 }

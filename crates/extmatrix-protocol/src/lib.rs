@@ -169,19 +169,42 @@ pub struct GilState {
     pub enabled: bool,
 }
 
-/// The figures of one reinit cycle.
+/// The figures of one cycle of a cycling scenario (`reinit`, `reimport`,
+/// `subinterp-cycle`), taken after a collection. Which are present depends
+/// on the build: refcounts only on debug builds, `malloc_kb` only with glibc.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleFigures {
     pub n: u32,
-    /// Wall time of the whole cycle (init, import, smoke, finalize).
+    /// Wall time of the whole cycle.
     pub us: u64,
-    /// `sys.getallocatedblocks()` before finalize; -1 when the import failed.
-    pub allocated_blocks: i64,
-    /// `sys.gettotalrefcount()` before finalize (debug builds only).
+    /// The cycle's import and smoke code succeeded.
+    #[serde(default = "yes")]
+    pub ok: bool,
+    /// `sys.getallocatedblocks()` (reinit: before finalize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_blocks: Option<i64>,
+    /// `sys.gettotalrefcount()` (debug builds; reinit: before finalize).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_refcount: Option<i64>,
-    /// Resident set size after finalize.
+    /// The memory allocator in use (`pymalloc_debug`, `mimalloc_debug`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<String>,
+    /// Resident set size at the end of the cycle.
     pub rss_kb: i64,
+    /// What malloc has handed out and not had back (glibc `mallinfo2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malloc_kb: Option<i64>,
+    /// reinit on debug builds: the refs the runtime still counts after
+    /// `Py_FinalizeEx` (what `-X showrefcount` prints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_refs: Option<i64>,
+    /// reinit on debug 3.11: the blocks still allocated after `Py_FinalizeEx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_blocks: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 id_enum! {
@@ -333,12 +356,19 @@ impl Observation {
         self.termination.is_abnormal() && !self.steps().any(|s| s.action.runs_target())
     }
 
+    /// The harness reported `done` and exited 0: every step ran.
+    pub fn finished(&self) -> bool {
+        matches!(self.termination, Termination::Exited { code: 0 })
+            && self.events.iter().any(|e| matches!(e, Event::Done))
+    }
+
     /// The last step the harness announced: where a crash or hang happened.
     pub fn last_step(&self) -> Option<Step> {
         self.steps().last()
     }
 
-    fn steps(&self) -> impl Iterator<Item = Step> + '_ {
+    /// The steps announced, in order.
+    pub fn steps(&self) -> impl Iterator<Item = Step> + '_ {
         self.events.iter().filter_map(|e| match e {
             Event::Step { step } => Some(*step),
             _ => None,

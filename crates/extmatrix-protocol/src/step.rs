@@ -48,29 +48,24 @@ impl Action {
     }
 }
 
-id_enum! {
-    /// Which kind of subinterpreter a `subinterp-*` scenario creates.
-    pub enum SubinterpKind as "subinterpreter kind" {
-        /// `Py_NewInterpreter()`.
-        Legacy = "legacy",
-        /// Isolated config, the main interpreter's GIL.
-        Shared = "shared",
-        /// Isolated config, its own GIL.
-        Own = "own",
-    }
-}
+pub use extmatrix_core::SubinterpKind;
 
 /// Which part of a scenario a step belongs to.
+///
+/// `Reimport` and `Subinterp` carry the cycle of a cycling scenario
+/// (`reimport 2: `, `subinterp own 3: `); `None` is the unnumbered stage
+/// (`reimport: `, the first re-import, which is compared with the first
+/// import; `subinterp own: ` of the single-subinterpreter scenarios).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     /// The main interpreter and the first import.
     Main,
     /// Init/finalize cycle N (from 1) of `reinit`.
     Cycle(u32),
-    /// The second import of `reimport`.
-    Reimport,
+    /// A re-import of `reimport`.
+    Reimport(Option<u32>),
     /// Inside a subinterpreter.
-    Subinterp(SubinterpKind),
+    Subinterp(SubinterpKind, Option<u32>),
 }
 
 /// A step of a scenario: its stage and its action.
@@ -91,8 +86,10 @@ impl fmt::Display for Step {
         match self.stage {
             Stage::Main => {}
             Stage::Cycle(n) => write!(f, "cycle {n}: ")?,
-            Stage::Reimport => f.write_str("reimport: ")?,
-            Stage::Subinterp(kind) => write!(f, "subinterp {kind}: ")?,
+            Stage::Reimport(None) => f.write_str("reimport: ")?,
+            Stage::Reimport(Some(n)) => write!(f, "reimport {n}: ")?,
+            Stage::Subinterp(kind, None) => write!(f, "subinterp {kind}: ")?,
+            Stage::Subinterp(kind, Some(n)) => write!(f, "subinterp {kind} {n}: ")?,
         }
         f.write_str(self.action.id())
     }
@@ -114,24 +111,37 @@ impl FromStr for Step {
 fn parse_stage(text: &str) -> Result<Stage, String> {
     let bad = || {
         format!(
-            "unknown stage `{text}`; allowed: `cycle N`, `reimport`, `subinterp {{{}}}`",
+            "unknown stage `{text}`; allowed: `cycle N`, `reimport [N]`, `subinterp {{{}}} [N]`",
             SubinterpKind::allowed_ids()
         )
     };
-    if text == "reimport" {
-        return Ok(Stage::Reimport);
-    }
     if let Some(n) = text.strip_prefix("cycle ") {
-        // Canonical numbers only (`cycle 2`, not `cycle 02` or `cycle 0`).
-        return match n.parse::<u32>() {
-            Ok(v) if v >= 1 && v.to_string() == n => Ok(Stage::Cycle(v)),
-            _ => Err(bad()),
-        };
+        return cycle_number(n).map(Stage::Cycle).ok_or_else(bad);
     }
-    if let Some(kind) = text.strip_prefix("subinterp ") {
-        return kind.parse().map(Stage::Subinterp).map_err(|_| bad());
+    let (name, n) = match text.rsplit_once(' ') {
+        Some((name, n)) if n.starts_with(|c: char| c.is_ascii_digit()) => {
+            (name, Some(cycle_number(n).ok_or_else(bad)?))
+        }
+        _ => (text, None),
+    };
+    if name == "reimport" {
+        return Ok(Stage::Reimport(n));
+    }
+    if let Some(kind) = name.strip_prefix("subinterp ") {
+        return kind
+            .parse()
+            .map(|kind| Stage::Subinterp(kind, n))
+            .map_err(|_| bad());
     }
     Err(bad())
+}
+
+/// A cycle number as the harness writes it: canonical, from 1 (`2`, not
+/// `02` or `0`).
+fn cycle_number(text: &str) -> Option<u32> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|&v| v >= 1 && v.to_string() == text)
 }
 
 impl Serialize for Step {
@@ -158,9 +168,11 @@ mod tests {
             Stage::Main,
             Stage::Cycle(1),
             Stage::Cycle(12),
-            Stage::Reimport,
-            Stage::Subinterp(SubinterpKind::Legacy),
-            Stage::Subinterp(SubinterpKind::Own),
+            Stage::Reimport(None),
+            Stage::Reimport(Some(3)),
+            Stage::Subinterp(SubinterpKind::Legacy, None),
+            Stage::Subinterp(SubinterpKind::Own, None),
+            Stage::Subinterp(SubinterpKind::Shared, Some(7)),
         ];
         for stage in stages {
             for action in Action::ALL {
@@ -173,12 +185,20 @@ mod tests {
             "cycle 2: import"
         );
         assert_eq!(
-            Step::new(Stage::Subinterp(SubinterpKind::Own), Action::Import).to_string(),
+            Step::new(Stage::Subinterp(SubinterpKind::Own, None), Action::Import).to_string(),
             "subinterp own: import"
         );
         assert_eq!(
-            Step::new(Stage::Reimport, Action::Forget).to_string(),
+            Step::new(Stage::Subinterp(SubinterpKind::Own, Some(3)), Action::End).to_string(),
+            "subinterp own 3: end"
+        );
+        assert_eq!(
+            Step::new(Stage::Reimport(None), Action::Forget).to_string(),
             "reimport: del sys.modules"
+        );
+        assert_eq!(
+            Step::new(Stage::Reimport(Some(2)), Action::Import).to_string(),
+            "reimport 2: import"
         );
         assert_eq!(Step::new(Stage::Main, Action::Smoke).to_string(), "smoke");
     }
@@ -190,6 +210,11 @@ mod tests {
             "cycle 0: import",
             "cycle x: import",
             "cycle 2 import",
+            "reimport 0: import",
+            "reimport 02: import",
+            "subinterp own 0: import",
+            "subinterp mine 2: import",
+            "cycle: import",
             "subinterp mine: import",
             "main: import",
             "reimport: smoke: 4 threads",

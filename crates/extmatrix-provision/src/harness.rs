@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// The harness sources, compiled into this binary so an installed extmatrix
 /// needs no checkout.
-const HARNESS_SOURCES: [(&str, &str); 5] = [
+const HARNESS_SOURCES: [(&str, &str); 6] = [
     ("harness.h", include_str!("../../../harness-c/harness.h")),
     ("harness.c", include_str!("../../../harness-c/harness.c")),
+    ("figures.c", include_str!("../../../harness-c/figures.c")),
     ("identity.c", include_str!("../../../harness-c/identity.c")),
     (
         "scenarios.c",
@@ -25,6 +26,21 @@ const HARNESS_SOURCES: [(&str, &str); 5] = [
         include_str!("../../../harness-c/supervisor.c"),
     ),
 ];
+
+/// The empty extension module of the leak baseline, built beside the
+/// harness binary (`<entry>/baseline/`), never linked into it.
+const BASELINE_SOURCE: (&str, &str) = (
+    "extmatrix_baseline.c",
+    include_str!("../../../harness-c/extmatrix_baseline.c"),
+);
+
+/// The baseline module's import name.
+pub const BASELINE_MODULE: &str = "extmatrix_baseline";
+
+/// The directory holding the baseline module of the harness at `binary`.
+pub fn baseline_module_dir(binary: &Path) -> PathBuf {
+    binary.with_file_name("baseline")
+}
 
 /// The cache kind of harness builds (`<cache>/harness/<id>-<key>`).
 pub const HARNESS_KIND: &str = "harness";
@@ -48,7 +64,12 @@ const BINARY: &str = "extmatrix-harness";
 /// A digest of the harness sources this extmatrix carries: an entry that
 /// recorded another one was built from other sources and is never used again.
 pub fn harness_sources_digest() -> String {
-    extmatrix_cache::key(HARNESS_SOURCES.iter().map(|(_, src)| src.as_bytes()))
+    extmatrix_cache::key(
+        HARNESS_SOURCES
+            .iter()
+            .chain([&BASELINE_SOURCE])
+            .map(|(_, src)| src.as_bytes()),
+    )
 }
 
 /// What a harness entry records (`meta.json`, beside the store's stamp).
@@ -63,7 +84,8 @@ pub struct HarnessMeta {
     pub binary: PathBuf,
 }
 
-/// The harness binary for `py`, compiled on a cache miss.
+/// The harness binary for `py`, compiled on a cache miss, with the
+/// baseline module beside it ([`baseline_module_dir`]).
 pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
     let sources = harness_sources_digest();
     let (cc, _) = compiler(py)?;
@@ -80,6 +102,7 @@ pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
         let mut steps = Steps::new(b, crate::toolchain::STEP_TIMEOUT)?;
         compile_harness(py, b.staging(), &mut steps)?;
         b.artifact(BINARY);
+        b.artifact(compile_baseline(py, b.staging(), &mut steps)?);
         let meta = HarnessMeta {
             python: py.id.clone(),
             python_path: py.path.clone(),
@@ -94,6 +117,21 @@ pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
         Ok::<_, BuildFailure>((meta, inputs))
     })?;
     Ok(entry.dir.join(entry.meta.binary))
+}
+
+/// The baseline module, compiled as any C target is; its path in the entry.
+fn compile_baseline(py: &Python, dir: &Path, steps: &mut Steps) -> Result<PathBuf, BuildFailure> {
+    let (name, src) = BASELINE_SOURCE;
+    let source = dir.join(name);
+    std::fs::write(&source, src)?;
+    let out = baseline_module_dir(&dir.join(BINARY));
+    let file_name = format!("{BASELINE_MODULE}{}", py.build.ext_suffix);
+    crate::targets::c_file::compile_extension(py, &source, &out, &file_name, steps)?;
+    std::fs::remove_file(&source)?;
+    Ok(out
+        .strip_prefix(dir)
+        .expect("inside the entry")
+        .join(file_name))
 }
 
 fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), BuildFailure> {

@@ -19,7 +19,10 @@ mod toolchain;
 
 pub use extmatrix_cache::Store;
 pub use failure::BuildFailure;
-pub use harness::{harness, harness_sources_digest, HarnessMeta, HARNESS_KIND, SOURCES_INPUT};
+pub use harness::{
+    baseline_module_dir, harness, harness_sources_digest, HarnessMeta, BASELINE_MODULE,
+    HARNESS_KIND, SOURCES_INPUT,
+};
 pub use targets::c_file::CFileTarget;
 pub use targets::cargo_dirs::{prune as prune_cargo_target_dirs, CARGO_TARGET_DIRS};
 pub use targets::pip::{sdist_entry_name, SDISTS_KIND};

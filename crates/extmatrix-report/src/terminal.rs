@@ -32,7 +32,7 @@ fn color_of(o: Outcome) -> Color {
         Outcome::Pass => Color::Green,
         Outcome::Refused => Color::Cyan,
         Outcome::NotApplicable => Color::DarkGrey,
-        Outcome::SharedState | Outcome::GilEnabled => Color::Yellow,
+        Outcome::SharedState | Outcome::Leak | Outcome::GilEnabled => Color::Yellow,
         Outcome::ImportError | Outcome::BuildFailed => Color::Red,
         Outcome::Crash | Outcome::Hang | Outcome::HarnessError => Color::Magenta,
     }

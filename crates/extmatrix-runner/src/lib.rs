@@ -23,7 +23,7 @@
 pub use extmatrix_process::STOP_GRACE;
 pub use extmatrix_protocol::{Attempt, Observation, Streams, Termination, CHANNEL_CAP, OUTPUT_CAP};
 
-use extmatrix_core::Scenario;
+use extmatrix_core::{Scenario, SubinterpKind};
 use extmatrix_process::{signal_name, Supervised};
 use extmatrix_protocol::ChannelReader;
 use std::io::{PipeReader, Read, Write};
@@ -47,6 +47,10 @@ pub struct CellCommand {
     pub cycles: u32,
     /// Threads running the smoke code at once in `free-threading`.
     pub threads: u32,
+    /// Initialize every interpreter with CPython's debug allocator.
+    pub debug_allocator: bool,
+    /// `subinterp-cycle`'s subinterpreters; `None`: from the declaration.
+    pub subinterp: Option<SubinterpKind>,
     pub timeout: Duration,
     /// The address-space limit (`RLIMIT_AS`) of the cell's processes, in
     /// MiB; `None`: none.
@@ -153,7 +157,11 @@ fn harness_command(
         .arg("--cycles")
         .arg(cmd.cycles.to_string())
         .arg("--threads")
-        .arg(cmd.threads.to_string());
+        .arg(cmd.threads.to_string())
+        .arg("--debug-allocator")
+        .arg(if cmd.debug_allocator { "1" } else { "0" })
+        .arg("--subinterp")
+        .arg(cmd.subinterp.map_or("auto", |kind| kind.id()));
     if let Some(file) = smoke_file {
         command.arg("--smoke-file").arg(file.path());
     }

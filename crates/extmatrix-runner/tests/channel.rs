@@ -22,6 +22,8 @@ fn command(smoke: &str) -> CellCommand {
         python_exe: py.path.clone(),
         cycles: 1,
         threads: 1,
+        debug_allocator: false,
+        subinterp: None,
         timeout: Duration::from_secs(30),
         memory_mb: Some(4096),
     }

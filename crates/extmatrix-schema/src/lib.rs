@@ -87,6 +87,70 @@ pub struct CellResult {
     pub details: Details,
 }
 
+/// What the leak rule read: the target's cycles against the baseline's
+/// (the same scenario on the same interpreter importing an empty module),
+/// from the first cycle after the warm-up on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeakDetails {
+    /// Cycles dropped before reading (`options.warmup`).
+    pub warmup: u32,
+    /// The memory allocator the target's cycles ran with, as CPython names
+    /// it (`pymalloc_debug`: the debug allocator was on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<String>,
+    /// The baseline's figures per cycle (the target's are `cycles`).
+    pub baseline: Vec<CycleFigures>,
+    /// Every check made, whether or not it fired.
+    pub checks: Vec<LeakCheck>,
+    /// Why no check could be made, when none was.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub not_checked: String,
+}
+
+/// One series read by one test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeakCheck {
+    pub series: LeakSeries,
+    pub test: LeakTest,
+    /// The target's figure minus the baseline's, per cycle read (for
+    /// `every-cycle`: the growth of that difference since the cycle before).
+    pub values: Vec<f64>,
+    /// `slope`: growth per cycle (least squares) and its standard error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slope: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<f64>,
+    /// `slope`: what the slope, less its spread, must exceed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    pub fired: bool,
+}
+
+/// A per-cycle figure the leak rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakSeries {
+    /// `sys.gettotalrefcount()` (debug builds).
+    Refs,
+    /// `sys.getallocatedblocks()`.
+    Blocks,
+    /// malloc's bytes in use, KiB.
+    MallocKib,
+    /// Resident set size, KiB (where malloc's figure is missing).
+    RssKib,
+}
+
+/// How a series is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeakTest {
+    /// CPython regrtest -R's criterion: it grew by at least 1 in every cycle.
+    EveryCycle,
+    /// The least-squares slope, less its one-sided 95% spread, exceeds the threshold.
+    Slope,
+}
+
 /// Everything a reader needs to act on a cell, as data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -118,9 +182,12 @@ pub struct Details {
     /// Free-threaded builds: the GIL's state at each step reported.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gil: Vec<GilState>,
-    /// reinit: figures per cycle.
+    /// Cycling scenarios (reinit, reimport, subinterp-cycle): figures per cycle.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cycles: Vec<CycleFigures>,
+    /// Cycling scenarios: what the leak rule compared and found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak: Option<LeakDetails>,
     /// Earlier runs of this cell that failed before the target was
     /// imported (the interpreter's own failures), and were retried.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -93,12 +93,28 @@ pub enum SourceSpec {
     Url { url: String, sha256: String },
 }
 
-pub use extmatrix_core::Variant;
+pub use extmatrix_core::{SubinterpKind, Variant};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// Init/finalize cycles in `reinit` (>= 1, default 5).
+    /// Cycles of the cycling scenarios (`reinit`, `reimport`,
+    /// `subinterp-cycle`; >= 1, default 8).
     pub cycles: u32,
+    /// Cycles the leak rule drops before reading a series (default 2):
+    /// the first cycles fill caches that later ones reuse.
+    pub warmup: u32,
+    /// Memory growth per cycle, in KiB, that a sustained slope must exceed
+    /// to be a `leak` (>= 1, default [`DEFAULT_LEAK_KIB`]).
+    pub leak_kib_per_cycle: u64,
+    /// Allocated blocks per cycle that a sustained slope must exceed to be a
+    /// `leak` (>= 1, default [`DEFAULT_LEAK_BLOCKS`]).
+    pub leak_blocks_per_cycle: u64,
+    /// Run the cycling scenarios with CPython's debug memory allocator
+    /// (`PYMEM_ALLOCATOR_DEBUG`; default true).
+    pub debug_allocator: bool,
+    /// The subinterpreters of `subinterp-cycle`: `None` (`auto`) for the
+    /// most isolated kind the module declares it supports.
+    pub subinterp: Option<SubinterpKind>,
     /// Per-cell timeout in seconds (>= 1, default 60).
     pub timeout_s: u64,
     /// Parallel cells; `None` = number of cores.
@@ -118,6 +134,15 @@ pub struct Options {
 /// reserve far more address space than they use (about 1.3 GiB for a
 /// free-threaded 3.13 with a few threads).
 pub const DEFAULT_MEMORY_MB: u64 = 4096;
+
+/// The default `leak_kib_per_cycle`: far above what separate runs of the
+/// same cycles differ by (a few KiB of malloc'd memory), far below a
+/// leaked buffer.
+pub const DEFAULT_LEAK_KIB: u64 = 64;
+
+/// The default `leak_blocks_per_cycle`: above the noise of release builds'
+/// `sys.getallocatedblocks()` across cycles (tens of blocks on 3.11).
+pub const DEFAULT_LEAK_BLOCKS: u64 = 64;
 
 pub use target::{PipSource, TargetKind, TargetSpec, SDIST_SUFFIXES};
 
@@ -139,11 +164,18 @@ pub struct SpecError {
 }
 
 impl Default for Options {
-    /// `cycles: 5`, `timeout_s: 60`, `jobs`: one per core, `threads: 4`,
-    /// `memory_mb: 4096`, `build_timeout_s: 600`.
+    /// `cycles: 8`, `warmup: 2`, `leak_kib_per_cycle: 64`,
+    /// `leak_blocks_per_cycle: 64`, `debug_allocator: true`,
+    /// `subinterp: auto`, `timeout_s: 60`, `jobs`: one per core,
+    /// `threads: 4`, `memory_mb: 4096`, `build_timeout_s: 600`.
     fn default() -> Self {
         Options {
-            cycles: 5,
+            cycles: 8,
+            warmup: 2,
+            leak_kib_per_cycle: DEFAULT_LEAK_KIB,
+            leak_blocks_per_cycle: DEFAULT_LEAK_BLOCKS,
+            debug_allocator: true,
+            subinterp: None,
             timeout_s: 60,
             jobs: None,
             threads: 4,
@@ -164,6 +196,11 @@ impl fmt::Display for Location {
 const TOP_KEYS: &[&str] = &["pythons", "scenarios", "options", "targets"];
 const OPTION_KEYS: &[&str] = &[
     "cycles",
+    "warmup",
+    "leak_kib_per_cycle",
+    "leak_blocks_per_cycle",
+    "debug_allocator",
+    "subinterp",
     "timeout_s",
     "jobs",
     "threads",
@@ -401,6 +438,22 @@ impl Context<'_> {
                     format!("{expected}, found integer {i}, which is too large"),
                 )
             }),
+            _ => Err(self.wrong_type(node, &expected)),
+        }
+    }
+
+    /// `subinterp: auto | legacy | shared | own` (`auto` is `None`).
+    fn subinterp_choice(&self, node: &Node) -> Result<Option<SubinterpKind>, SpecError> {
+        let expected = format!(
+            "`subinterp` must be `auto` or one of {}",
+            SubinterpKind::allowed_ids()
+        );
+        match &node.value {
+            Value::Str(s) if s == "auto" => Ok(None),
+            Value::Str(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| self.error(node.at, format!("{expected}, found `{s}`"))),
             _ => Err(self.wrong_type(node, &expected)),
         }
     }
@@ -721,12 +774,35 @@ impl Context<'_> {
         Ok(scenarios)
     }
 
-    /// `options: {cycles, timeout_s, jobs, threads, memory_mb, build_timeout_s}`, each optional.
+    /// `options: {cycles, warmup, leak_kib_per_cycle, leak_blocks_per_cycle,
+    /// debug_allocator, subinterp, timeout_s, jobs, threads, memory_mb,
+    /// build_timeout_s}`, each optional.
     fn options(&self, node: &Node) -> Result<Options, SpecError> {
         let fields = self.fields(node, "`options`", OPTION_KEYS)?;
         let mut options = Options::default();
         if let Some(cycles) = fields.get("cycles") {
             options.cycles = self.positive_int(cycles, "cycles")?;
+        }
+        if let Some(warmup) = fields.get("warmup") {
+            options.warmup = match warmup.value {
+                Value::Int(0) => 0,
+                _ => self.positive_int(warmup, "warmup")?,
+            };
+        }
+        if let Some(kib) = fields.get("leak_kib_per_cycle") {
+            options.leak_kib_per_cycle = self.positive_int(kib, "leak_kib_per_cycle")?;
+        }
+        if let Some(blocks) = fields.get("leak_blocks_per_cycle") {
+            options.leak_blocks_per_cycle = self.positive_int(blocks, "leak_blocks_per_cycle")?;
+        }
+        if let Some(on) = fields.get("debug_allocator") {
+            options.debug_allocator = match on.value {
+                Value::Bool(b) => b,
+                _ => return Err(self.wrong_type(on, "`debug_allocator` must be true or false")),
+            };
+        }
+        if let Some(kind) = fields.get("subinterp") {
+            options.subinterp = self.subinterp_choice(kind)?;
         }
         if let Some(timeout_s) = fields.get("timeout_s") {
             options.timeout_s = self.positive_int(timeout_s, "timeout_s")?;

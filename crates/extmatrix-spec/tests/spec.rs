@@ -1,6 +1,6 @@
 //! Matrix files in, `Matrix` values or located errors out.
 
-use extmatrix_core::Scenario;
+use extmatrix_core::{Scenario, SubinterpKind};
 use extmatrix_spec::{
     load, parse, BuildSpec, Location, Matrix, Options, PipSource, PythonSelector, SourceSpec,
     SpecError, TargetKind, TargetSpec, Variant,
@@ -78,7 +78,8 @@ pythons:
   - id: system
     path: /usr/bin/python3
 scenarios: [reinit, import, subinterp-own]
-options: { cycles: 3, timeout_s: 120, jobs: 2 }
+options: { cycles: 3, timeout_s: 120, jobs: 2, warmup: 0, leak_kib_per_cycle: 512,
+           leak_blocks_per_cycle: 10, debug_allocator: false, subinterp: own }
 targets:
   - name: isolated_ok
     c: ../harness-c/fixtures/isolated_ok.c
@@ -112,6 +113,11 @@ targets:
         scenarios: vec![Scenario::Reinit, Scenario::Import, Scenario::SubinterpOwn],
         options: Options {
             cycles: 3,
+            warmup: 0,
+            leak_kib_per_cycle: 512,
+            leak_blocks_per_cycle: 10,
+            debug_allocator: false,
+            subinterp: Some(SubinterpKind::Own),
             timeout_s: 120,
             jobs: Some(2),
             threads: 4,
@@ -126,7 +132,7 @@ targets:
                 },
                 modules: vec!["pkg.isolated_ok".into()],
                 smoke: Some("assert m.bump() >= 1\nassert m.bump() >= 2\n".into()),
-                at: at(10, 5),
+                at: at(11, 5),
             },
             TargetSpec {
                 name: "plain.2".into(),
@@ -135,7 +141,7 @@ targets:
                 },
                 modules: vec!["isolated_ok".into()],
                 smoke: Some("m.bump()".into()),
-                at: at(16, 5),
+                at: at(17, 5),
             },
         ],
     };
@@ -151,7 +157,12 @@ fn optional_sections_default() {
     assert_eq!(
         matrix.options,
         Options {
-            cycles: 5,
+            cycles: 8,
+            warmup: 2,
+            leak_kib_per_cycle: 64,
+            leak_blocks_per_cycle: 64,
+            debug_allocator: true,
+            subinterp: None,
             timeout_s: 60,
             jobs: None,
             threads: 4,
@@ -169,12 +180,8 @@ fn optional_sections_default() {
     assert_eq!(
         matrix.options,
         Options {
-            cycles: 5,
-            timeout_s: 60,
             jobs: Some(8),
-            threads: 4,
-            memory_mb: 4096,
-            build_timeout_s: 600,
+            ..Options::default()
         }
     );
 }
@@ -234,7 +241,9 @@ fn unknown_key_in_options() {
     );
     assert_eq!(
         message,
-        "unknown key `retries` in `options`; allowed keys: cycles, timeout_s, jobs, threads, memory_mb, build_timeout_s"
+        "unknown key `retries` in `options`; allowed keys: cycles, warmup, leak_kib_per_cycle, \
+         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, memory_mb, \
+         build_timeout_s"
     );
 }
 
@@ -303,7 +312,9 @@ fn wrong_type_for_an_option() {
         10,
     );
     assert!(message.starts_with(
-        "`options` must be a mapping with keys cycles, timeout_s, jobs, threads, memory_mb, build_timeout_s, found a list"
+        "`options` must be a mapping with keys cycles, warmup, leak_kib_per_cycle, \
+         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, memory_mb, \
+         build_timeout_s, found a list"
     ));
 }
 
@@ -1086,4 +1097,39 @@ fn a_target_is_exactly_one_kind() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("a `c` target is one module"), "{e}");
+}
+
+#[test]
+fn leak_options_are_checked_where_they_are_written() {
+    let project = Project::new();
+    let at_column = |options: &str, column: usize| {
+        project.error_at(
+            &format!("pythons: auto\noptions: {{{options}}}\n{TARGETS}"),
+            2,
+            column,
+        )
+    };
+    assert_eq!(
+        at_column("subinterp: mine", 22),
+        "`subinterp` must be `auto` or one of legacy, shared, own, found `mine`"
+    );
+    assert_eq!(
+        at_column("debug_allocator: yes please", 28),
+        "`debug_allocator` must be true or false, found string \"yes please\""
+    );
+    assert_eq!(
+        at_column("warmup: -1", 19),
+        "`warmup` must be an integer >= 1, found integer -1"
+    );
+    assert_eq!(
+        at_column("leak_kib_per_cycle: 0", 31),
+        "`leak_kib_per_cycle` must be an integer >= 1, found integer 0"
+    );
+    let matrix = project
+        .parse(&format!(
+            "pythons: auto\noptions: {{warmup: 0, subinterp: auto}}\n{TARGETS}"
+        ))
+        .unwrap();
+    assert_eq!(matrix.options.warmup, 0);
+    assert_eq!(matrix.options.subinterp, None);
 }

@@ -146,6 +146,15 @@ impl Observer for Bars {
                 "{} · {} · {}: {outcome}",
                 key.target, key.python, key.scenario
             )),
+            Event::BaselinesStarted { runs } => self.start(runs, "base"),
+            Event::BaselineFinished {
+                python,
+                scenario,
+                ok,
+            } => self.advance(format!(
+                "leak baseline · {python} · {scenario}{}",
+                if ok { "" } else { ": FAILED" }
+            )),
             Event::RunFinished { .. } => {
                 if let Some(bar) = self.current.lock().expect("progress lock").take() {
                     bar.finish_and_clear();

@@ -7,6 +7,7 @@
 
 pub mod applicability;
 pub mod gil;
+pub mod leak;
 pub mod provision;
 pub mod refusal;
 pub mod shared;

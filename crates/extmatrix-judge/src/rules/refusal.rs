@@ -5,6 +5,7 @@ use crate::{CellFacts, Finding};
 use extmatrix_core::{Outcome, Scenario};
 use extmatrix_protocol::{
     Action, Declaration, ErrorPhase, ImportFailure, InitStyle, MultipleInterpreters, Stage,
+    SubinterpKind,
 };
 use extmatrix_schema::Details;
 
@@ -15,24 +16,33 @@ use extmatrix_schema::Details;
 const CPYTHON_REFUSAL: &str = "does not support loading in subinterpreters";
 
 /// Whether CPython must refuse this module in this scenario, given what it
-/// declares. Isolated subinterpreters (check_multi_interp_extensions=1)
-/// refuse single-phase modules and modules declaring `not-supported`; an
-/// own-GIL one also refuses everything short of `per-interpreter-gil`
-/// (multi-phase without the slot means `supported`). On free-threaded
-/// builds even the legacy `Py_NewInterpreter()` checks
-/// (`_PyInterpreterConfig_LEGACY_INIT` sets check_multi_interp_extensions
-/// under Py_GIL_DISABLED).
+/// declares (see [`refused_in`]); `subinterp-cycle` picks its kind at run
+/// time, so its errors are judged by the kind their step names.
 pub fn refusal_expected(scenario: Scenario, free_threaded: bool, declared: &Declaration) -> bool {
+    let kind = match scenario {
+        Scenario::SubinterpLegacy => SubinterpKind::Legacy,
+        Scenario::SubinterpShared => SubinterpKind::Shared,
+        Scenario::SubinterpOwn => SubinterpKind::Own,
+        _ => return false,
+    };
+    refused_in(kind, free_threaded, declared)
+}
+
+/// Whether a subinterpreter of `kind` must refuse this module. Isolated
+/// subinterpreters (check_multi_interp_extensions=1) refuse single-phase
+/// modules and modules declaring `not-supported`; an own-GIL one also
+/// refuses everything short of `per-interpreter-gil` (multi-phase without
+/// the slot means `supported`). On free-threaded builds even the legacy
+/// `Py_NewInterpreter()` checks (`_PyInterpreterConfig_LEGACY_INIT` sets
+/// check_multi_interp_extensions under Py_GIL_DISABLED).
+pub fn refused_in(kind: SubinterpKind, free_threaded: bool, declared: &Declaration) -> bool {
     let single_phase = declared.init == InitStyle::SinglePhase;
     let slot = declared.multiple_interpreters;
     let refuses_unsupported = single_phase || slot == Some(MultipleInterpreters::NotSupported);
-    match scenario {
-        Scenario::SubinterpShared => refuses_unsupported,
-        Scenario::SubinterpLegacy if free_threaded => refuses_unsupported,
-        Scenario::SubinterpOwn => {
-            single_phase || slot != Some(MultipleInterpreters::PerInterpreterGil)
-        }
-        _ => false,
+    match kind {
+        SubinterpKind::Shared => refuses_unsupported,
+        SubinterpKind::Legacy => free_threaded && refuses_unsupported,
+        SubinterpKind::Own => single_phase || slot != Some(MultipleInterpreters::PerInterpreterGil),
     }
 }
 
@@ -42,22 +52,29 @@ pub fn is_refusal(err: &ImportFailure) -> bool {
     err.exc_type == "ImportError"
         && err.phase == ErrorPhase::Import
         && err.step.action == Action::Import
-        && matches!(err.step.stage, Stage::Subinterp(_))
+        && matches!(err.step.stage, Stage::Subinterp(..))
         && err.message.contains(CPYTHON_REFUSAL)
 }
 
 /// One finding per error: `refused` when it is the refusal the declaration
 /// implies, `import-error` otherwise.
 pub fn findings(facts: &CellFacts, details: &Details) -> Vec<Finding> {
-    let expected = details
-        .declared
-        .as_ref()
-        .is_some_and(|d| refusal_expected(facts.scenario, facts.free_threaded, d));
+    let expected = |err: &ImportFailure| {
+        let Some(declared) = details.declared.as_ref() else {
+            return false;
+        };
+        match err.step.stage {
+            Stage::Subinterp(kind, _) if facts.scenario == Scenario::SubinterpCycle => {
+                refused_in(kind, facts.free_threaded, declared)
+            }
+            _ => refusal_expected(facts.scenario, facts.free_threaded, declared),
+        }
+    };
     details
         .errors
         .iter()
         .map(|err| {
-            if expected && is_refusal(err) {
+            if is_refusal(err) && expected(err) {
                 Finding::new(
                     Outcome::Refused,
                     format!("refused as declared: {}", err.message),

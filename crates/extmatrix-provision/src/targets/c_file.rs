@@ -145,7 +145,7 @@ impl Commands {
 
 /// Compile and link `source` into `out_dir/file_name`; the files the
 /// compile read besides `source`, as inputs.
-fn compile_extension(
+pub(crate) fn compile_extension(
     py: &Python,
     source: &Path,
     out_dir: &Path,

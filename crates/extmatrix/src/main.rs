@@ -25,7 +25,7 @@ scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated 
 (shared and own GIL), free-threading. Interpreters are found on the machine or built from source \
 (debug, free-threaded). Each target is compiled against every interpreter, a C harness runs each \
 scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, \
-gil-enabled, import-error, crash, hang, build-failed or harness-error (docs/outcomes.md).",
+leak, gil-enabled, import-error, crash, hang, build-failed or harness-error (docs/outcomes.md).",
     after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
 )]
 struct Cli {

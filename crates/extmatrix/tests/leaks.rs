@@ -74,7 +74,9 @@ fn leaky_fixtures_leak_and_their_twins_do_not() {
         let c = cell(r, "leaks_memory_per_exec", python, "reimport");
         assert_eq!(c["outcome"], "leak", "{c}");
     }
-    for scenario in CYCLING {
+    // (Not reimport: there the debug build's own count grows per re-import,
+    // so regrtest's test is not made; docs/outcomes.md.)
+    for scenario in ["reinit", "subinterp-cycle"] {
         let c = cell(r, "leaks_a_reference_per_import", "cp313td", scenario);
         assert_eq!(c["outcome"], "leak", "{scenario}: {c}");
         assert!(

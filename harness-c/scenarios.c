@@ -90,47 +90,49 @@ static int scenario_reinit(const harness_args *a)
     return 0;
 }
 
-/* Drop `old` from sys.modules, import again, compare the two instances'
- * objects, and check that the old instance still works. 0 when the
- * re-import and its smoke code succeeded. */
-static int reimport_and_compare(const harness_args *a, PyObject *old, const reach_set *before)
+/* In stage `re`: drop the current instance from sys.modules, import again,
+ * run the smoke code (*rc: its result). The new module, or NULL after a
+ * reported failure. */
+static PyObject *reimport_in(const harness_args *a, stage re, int *rc)
 {
-    const stage re = stage_of(STAGE_REIMPORT);
     step(re, ACT_DEL_SYS_MODULES);
     if (forget_target(a) < 0)
-        return -1;
+        return NULL;
     step(re, ACT_IMPORT);
     PyObject *fresh = import_target(a);
     if (fresh == NULL)
-        return -1;
+        return NULL;
     step(re, ACT_SMOKE);
-    int rc = run_smoke(a, fresh);
+    *rc = run_smoke(a, fresh);
+    return fresh;
+}
+
+/* The first re-import: compare the two instances' objects, and check that
+ * the old instance still works. 0 when the re-import and its smoke code
+ * succeeded. */
+static int reimport_and_compare(const harness_args *a, PyObject *old, const reach_set *before)
+{
+    int rc = -1;
+    PyObject *fresh = reimport_in(a, stage_of(STAGE_REIMPORT), &rc);
+    if (fresh == NULL)
+        return -1;
     reach_set after = {0};
     reach_collect(fresh, &after);
     reach_compare(before, &after, COMPARE_OLD_NEW, fresh);
-    step(re, ACT_SMOKE_OLD_INSTANCE);
+    step(stage_of(STAGE_REIMPORT), ACT_SMOKE_OLD_INSTANCE);
     run_smoke(a, old);
     reach_release(&after);
     Py_DECREF(fresh);
     return rc;
 }
 
-/* Re-import n (n >= 2): drop the last instance from sys.modules, import,
- * smoke. 0 when both succeeded. */
+/* Re-import n (n >= 2): 0 when the import and its smoke code succeeded. */
 static int reimport_again(const harness_args *a, int n)
 {
-    const stage re = numbered(STAGE_REIMPORT, n);
-    step(re, ACT_DEL_SYS_MODULES);
-    if (forget_target(a) < 0)
-        return -1;
-    step(re, ACT_IMPORT);
-    PyObject *fresh = import_target(a);
-    if (fresh == NULL)
-        return -1;
-    step(re, ACT_SMOKE);
-    int rc = run_smoke(a, fresh);
-    Py_DECREF(fresh);
-    return rc;
+    int rc = -1;
+    PyObject *fresh = reimport_in(a, numbered(STAGE_REIMPORT, n), &rc);
+    Py_XDECREF(fresh);
+    return fresh ? rc : -1;
 }
 
 /* reimport: keep the first instance, drop it from sys.modules, import again.
@@ -143,19 +145,15 @@ static int scenario_reimport(const harness_args *a)
     if (old) {
         reach_set before = {0};
         reach_collect(old, &before);
-        double start = now();
-        int rc = reimport_and_compare(a, old, &before);
-        reach_release(&before);
         for (int n = 1; n <= a->cycles; n++) {
-            if (n > 1) {
-                start = now();
-                rc = reimport_again(a, n);
-            }
+            double start = now();
+            int rc = n == 1 ? reimport_and_compare(a, old, &before) : reimport_again(a, n);
             interp_figures in = measure_interpreter(rc == 0);
             report_cycle(n, now() - start, &in);
             if (rc < 0)
                 break;
         }
+        reach_release(&before);
     }
     return close_main(old);
 }

@@ -95,24 +95,24 @@ pub struct CellToJudge<'a> {
 
 /// Judge every cell of a run. Verdicts come back in the order of `cells`.
 pub fn judge_all<'a>(cells: impl IntoIterator<Item = CellToJudge<'a>>) -> Vec<Verdict> {
-    cells
-        .into_iter()
-        .map(|cell| match cell.evidence {
-            Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline),
-            other => rules::provision::verdict(other),
-        })
-        .collect()
+    cells.into_iter().map(judge_one).collect()
 }
 
 /// Judge one cell on its own evidence, without a baseline: what the
 /// progress display shows as each cell finishes.
 pub fn judge_cell(facts: &CellFacts, evidence: &Evidence) -> Verdict {
-    judge_all([CellToJudge {
+    judge_one(CellToJudge {
         facts,
         evidence,
         baseline: None,
-    }])
-    .remove(0)
+    })
+}
+
+fn judge_one(cell: CellToJudge<'_>) -> Verdict {
+    match cell.evidence {
+        Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline),
+        other => rules::provision::verdict(other),
+    }
 }
 
 fn judge_run(facts: &CellFacts, obs: &Observation, baseline: Option<&Observation>) -> Verdict {

@@ -356,10 +356,22 @@ impl Observation {
         self.termination.is_abnormal() && !self.steps().any(|s| s.action.runs_target())
     }
 
+    /// The harness reported `done`: the scenario ran to its end.
+    pub fn reported_done(&self) -> bool {
+        self.events.iter().any(|e| matches!(e, Event::Done))
+    }
+
     /// The harness reported `done` and exited 0: every step ran.
     pub fn finished(&self) -> bool {
-        matches!(self.termination, Termination::Exited { code: 0 })
-            && self.events.iter().any(|e| matches!(e, Event::Done))
+        matches!(self.termination, Termination::Exited { code: 0 }) && self.reported_done()
+    }
+
+    /// The figures of every cycle reported, in order.
+    pub fn cycles(&self) -> impl Iterator<Item = &CycleFigures> + '_ {
+        self.events.iter().filter_map(|e| match e {
+            Event::Cycle(c) => Some(c),
+            _ => None,
+        })
     }
 
     /// The last step the harness announced: where a crash or hang happened.

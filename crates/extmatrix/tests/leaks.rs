@@ -124,9 +124,10 @@ fn clean_twins_never_leak_in_20_runs() {
 }
 
 /// A type kept in a C global across Py_FinalizeEx crashes every time, on
-/// every build, with the debug allocator on: in the smoke code of a cycle
-/// after the first (the second, or on some builds now and then the third,
-/// when the freed memory was reused by an object that still answers).
+/// every build, with the debug allocator on, while the target runs (its
+/// import or its smoke code) in a cycle after the first: the second, or on
+/// cp313 now and then the third, when the freed memory was first reused by
+/// an object that still answers.
 #[test]
 fn use_after_finalize_fails_the_same_way_in_20_runs() {
     let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
@@ -150,10 +151,13 @@ fn use_after_finalize_fails_the_same_way_in_20_runs() {
                 c["details"]["step"].as_str().unwrap_or("?")
             );
             let step = c["details"]["step"].as_str().unwrap_or("?");
-            assert!(
-                step.ends_with(": smoke") && step != "cycle 1: smoke",
-                "{python}: {verdict}"
-            );
+            let later_cycle_runs_target = step
+                .strip_prefix("cycle ")
+                .and_then(|rest| rest.split_once(": "))
+                .is_some_and(|(n, action)| {
+                    n.parse::<u32>().is_ok_and(|n| n >= 2) && ["import", "smoke"].contains(&action)
+                });
+            assert!(later_cycle_runs_target, "{python}: {verdict}");
             seen.entry(python.to_owned()).or_default().push(verdict);
         }
     }

@@ -46,18 +46,10 @@ pub fn findings(
     let Some(baseline) = baseline.filter(|_| facts.scenario.is_cycling()) else {
         return Vec::new();
     };
-    let base: Vec<CycleFigures> = baseline
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            extmatrix_protocol::Event::Cycle(c) => Some(c.clone()),
-            _ => None,
-        })
-        .collect();
     let mut leak = LeakDetails {
         warmup: facts.leak.warmup,
         allocator: details.cycles.first().and_then(|c| c.allocator.clone()),
-        baseline: base,
+        baseline: baseline.cycles().cloned().collect(),
         ..LeakDetails::default()
     };
     leak.not_checked = why_not_checked(facts, &details.cycles, &leak.baseline).unwrap_or_default();
@@ -100,6 +92,14 @@ fn why_not_checked(
     })
 }
 
+/// A figure of a cycle, where the build reports it.
+type Figure = fn(&CycleFigures) -> Option<i64>;
+
+const REFS: Figure = |c| c.total_refcount;
+const BLOCKS: Figure = |c| c.allocated_blocks;
+const MALLOC_KIB: Figure = |c| c.malloc_kb;
+const RSS_KIB: Figure = |c| Some(c.rss_kb);
+
 /// Every check the figures allow: per-cycle growth where the build counts
 /// references (a debug build), slopes everywhere.
 fn checks(
@@ -108,54 +108,43 @@ fn checks(
     baseline: &[CycleFigures],
 ) -> Vec<LeakCheck> {
     let from = policy.warmup as usize;
-    let diff = |figure: fn(&CycleFigures) -> Option<i64>| -> Option<Vec<f64>> {
+    // The target's figure minus the baseline's, per cycle.
+    let diff = |figure: Figure| -> Option<Vec<f64>> {
         target
             .iter()
             .zip(baseline)
             .map(|(t, b)| Some((figure(t)? - figure(b)?) as f64))
             .collect()
     };
-    let refs = diff(|c| c.total_refcount);
-    let blocks = diff(|c| c.allocated_blocks);
-    let malloc = diff(|c| c.malloc_kb);
-    let mut out = Vec::new();
     // regrtest's test needs CPython's own count to stand still from cycle
     // to cycle: where the baseline itself grows (3.13 debug builds grow by
     // two or three references per re-import, by how many depends on the
     // module and the hash seed), a difference of one per cycle is not the
     // target's.
-    let steady = |figure: fn(&CycleFigures) -> Option<i64>| {
+    let steady = |figure: Figure| {
         baseline[from.max(1) - 1..]
             .windows(2)
             .all(|w| figure(&w[0]) == figure(&w[1]))
     };
-    if refs.is_some() {
-        for (series, values, figure) in [
-            (
-                LeakSeries::Refs,
-                &refs,
-                (|c: &CycleFigures| c.total_refcount) as fn(&CycleFigures) -> Option<i64>,
-            ),
-            (LeakSeries::Blocks, &blocks, |c: &CycleFigures| {
-                c.allocated_blocks
-            }),
-        ] {
-            if let Some(values) = values.as_ref().filter(|_| steady(figure)) {
-                out.push(every_cycle(series, values, from));
+    let mut out = Vec::new();
+    if diff(REFS).is_some() {
+        for (series, figure) in [(LeakSeries::Refs, REFS), (LeakSeries::Blocks, BLOCKS)] {
+            if let Some(values) = diff(figure).filter(|_| steady(figure)) {
+                out.push(every_cycle(series, &values, from));
             }
         }
     }
-    if let Some(blocks) = &blocks {
+    if let Some(blocks) = diff(BLOCKS) {
         out.push(slope(
             LeakSeries::Blocks,
-            blocks,
+            &blocks,
             from,
             policy.blocks_per_cycle,
         ));
     }
-    let memory = match malloc {
+    let memory = match diff(MALLOC_KIB) {
         Some(kib) => Some((LeakSeries::MallocKib, kib)),
-        None => diff(|c| Some(c.rss_kb)).map(|kib| (LeakSeries::RssKib, kib)),
+        None => diff(RSS_KIB).map(|kib| (LeakSeries::RssKib, kib)),
     };
     if let Some((series, kib)) = memory {
         out.push(slope(series, &kib, from, policy.kib_per_cycle));

@@ -48,7 +48,6 @@ fn exited(
         Event::Fatal { message } => Some(message.clone()),
         _ => None,
     });
-    let done = obs.events.iter().any(|e| matches!(e, Event::Done));
     if let Some(message) = fatal {
         return Some(Finding::new(Outcome::HarnessError, message));
     }
@@ -58,7 +57,7 @@ fn exited(
             format!("harness exited with status {code}"),
         ));
     }
-    if done {
+    if obs.reported_done() {
         return None;
     }
     details.step = obs.last_step();

@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 /// The kinds of entries this cache holds. [`Store::list`] and
 /// [`Store::prune`] look at these directories only, so a cache directory
 /// pointed at the wrong place never loses anything else.
-pub const KINDS: [&str; 4] = ["pythons", "harness", "targets", "sdists"];
+pub const KINDS: [&str; 5] = ["pythons", "harness", "targets", "sdists", "baselines"];
 
 /// Names inside a kind's directory that are not entries: build logs,
 /// downloaded sources, and the work directory of older extmatrix versions.

@@ -3,16 +3,23 @@
 //! (`extmatrix_baseline`, built beside each harness), with the same cycles,
 //! allocator and kind of subinterpreter. CPython keeps memory per cycle on
 //! its own; the baseline is what that costs, so the leak rule can subtract
-//! it. One baseline run serves every cell with the same key.
+//! it. One baseline run serves every cell with the same key, and is kept in
+//! the cache (kind `baselines`) with its interpreter's harness: the next run
+//! with the same harness, scenario, cycles, allocator and kind reads it
+//! instead of running it again. A baseline that did not run every cycle is
+//! used once and never kept.
 
 use crate::events::{Event, Observer};
 use crate::execute::{cell_command, CellRun};
 use crate::provision::Provisioned;
+use extmatrix_cache::{Input, Store};
 use extmatrix_core::{Scenario, SubinterpKind};
 use extmatrix_judge::Evidence;
 use extmatrix_plan::{Cell, Plan};
 use extmatrix_protocol::{Observation, Stage};
-use extmatrix_runner::parallel_map;
+use extmatrix_provision::{KEY_SCHEME, KEY_SCHEME_INPUT, SOURCES_INPUT};
+use extmatrix_runner::{parallel_map, CellCommand};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -69,13 +76,14 @@ pub fn cycled_subinterp(obs: &Observation) -> Option<SubinterpKind> {
 /// Run the baselines `runs` need, each once, in parallel.
 pub fn run_baselines(
     plan: &Plan,
+    store: &Store,
     provisioned: &Provisioned,
     runs: &[CellRun],
     jobs: usize,
     observer: &dyn Observer,
 ) -> Baselines {
     let keys: BTreeSet<BaselineKey> = runs.iter().filter_map(key_of).collect();
-    let commands: Vec<(BaselineKey, extmatrix_runner::CellCommand)> = keys
+    let commands: Vec<(BaselineKey, CellCommand)> = keys
         .into_iter()
         .filter_map(|key| {
             let python = plan.pythons.iter().position(|p| p.id == key.python)?;
@@ -104,7 +112,7 @@ pub fn run_baselines(
         &commands,
         jobs,
         |(key, command)| {
-            let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS).ok();
+            let obs = cached_run(store, key, command);
             observer.on(Event::BaselineFinished {
                 python: &key.python,
                 scenario: key.scenario,
@@ -115,4 +123,64 @@ pub fn run_baselines(
         |_, _| {},
     );
     Baselines(observed.into_iter().flatten().collect())
+}
+
+/// The cache kind of baseline runs (`<cache>/baselines/<id>-<key>`).
+pub const BASELINES_KIND: &str = "baselines";
+
+/// What a baseline entry holds (`meta.json`): the run itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineMeta {
+    pub python: String,
+    pub scenario: Scenario,
+    pub subinterp: Option<SubinterpKind>,
+    pub cycles: u32,
+    pub debug_allocator: bool,
+    pub observation: Observation,
+}
+
+const BUILT_BY: &str = concat!("extmatrix-engine ", env!("CARGO_PKG_VERSION"));
+
+/// The baseline run of `command`: from the cache, or run now and kept when
+/// it ran to its end. `None` when the harness could not be started.
+fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option<Observation> {
+    let name = format!(
+        "{}-{}",
+        key.python,
+        extmatrix_cache::key([
+            extmatrix_provision::KEY_SCHEME.as_bytes(),
+            command.harness.as_os_str().as_encoded_bytes(),
+            key.scenario.id().as_bytes(),
+            key.subinterp.map_or("auto", |k| k.id()).as_bytes(),
+            command.cycles.to_string().as_bytes(),
+            &[u8::from(command.debug_allocator)],
+        ])
+    );
+    let mut unfinished = None;
+    let entry = store.ensure(BASELINES_KIND, &name, BUILT_BY, &|| {}, |_| {
+        let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS)?;
+        if !obs.finished() {
+            unfinished = Some(obs);
+            return Err(std::io::Error::other("the baseline did not run to its end"));
+        }
+        let inputs = vec![
+            Input::program(&command.python_exe),
+            Input::file(&command.harness)?,
+            Input::value(SOURCES_INPUT, extmatrix_provision::harness_sources_digest()),
+            Input::value(KEY_SCHEME_INPUT, KEY_SCHEME),
+        ];
+        let meta = BaselineMeta {
+            python: key.python.clone(),
+            scenario: key.scenario,
+            subinterp: key.subinterp,
+            cycles: command.cycles,
+            debug_allocator: command.debug_allocator,
+            observation: obs,
+        };
+        Ok::<_, std::io::Error>((meta, inputs))
+    });
+    match entry {
+        Ok(entry) => Some(entry.meta.observation),
+        Err(_) => unfinished,
+    }
 }

@@ -20,7 +20,9 @@ mod prepare;
 mod provision;
 mod prune;
 
-pub use baseline::{cycled_subinterp, key_of, run_baselines, BaselineKey, Baselines};
+pub use baseline::{
+    cycled_subinterp, key_of, run_baselines, BaselineKey, BaselineMeta, Baselines, BASELINES_KIND,
+};
 pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
 pub use execute::{leak_policy, CellRun, ATTEMPTS};
 pub use interpreters::build_interpreters;
@@ -61,7 +63,7 @@ pub fn run(
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
     let executed = execute::execute(plan, &provisioned, jobs, observer);
-    let baselines = run_baselines(plan, &provisioned, &executed.runs, jobs, observer);
+    let baselines = run_baselines(plan, store, &provisioned, &executed.runs, jobs, observer);
     let mut report = Report::new(
         matrix_name.to_owned(),
         plan.pythons.iter().map(python_entry).collect(),

@@ -11,6 +11,8 @@
 //!   harness sources), their key was computed the way this extmatrix
 //!   computes it (`KEY_SCHEME`: other keys are never looked up again), and
 //!   their interpreter is not pruned in the same run;
+//! - leak baselines: kept, as harness builds are, while their inputs are as
+//!   they were (the harness binary they ran, its sources, the interpreter);
 //! - downloaded sdists: kept while a given matrix names that `name==version`.
 //! - cargo's target directories of `cargo:` targets (`<cache>/cargo-target/`,
 //!   no store entries): kept while their crate's manifest and their
@@ -40,7 +42,9 @@ pub fn prune(store: &Store, matrices: &[Matrix], dry_run: bool) -> std::io::Resu
     let mut removed = store.prune(
         |l| match l.kind.as_str() {
             extmatrix_cpython_build::KIND => needed.keeps(l),
-            HARNESS_KIND | TARGETS_KIND => inputs_current(l, &doomed, &harness_sources),
+            HARNESS_KIND | TARGETS_KIND | crate::BASELINES_KIND => {
+                inputs_current(l, &doomed, &harness_sources)
+            }
             SDISTS_KIND => needed.keeps_sdist(&l.name),
             _ => Ok(()),
         },

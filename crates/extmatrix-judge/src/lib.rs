@@ -265,6 +265,16 @@ mod tests {
         );
         assert_eq!(v.outcome, Outcome::Pass);
         assert_eq!(v.details.summary, "1 init/finalize cycles");
+        let cycles = vec![
+            Event::Cycle(cycle(1, Some(1), None, Some(1))),
+            Event::Cycle(cycle(2, Some(1), None, Some(1))),
+            done(),
+        ];
+        let v = judge_cell(
+            &facts(Scenario::SubinterpCycle),
+            &Evidence::Ran(observation(cycles, exited(0))),
+        );
+        assert_eq!(v.details.summary, "2 subinterpreter cycles");
         let compared = vec![
             Event::Compared {
                 label: extmatrix_protocol::Comparison::OldNew,

@@ -168,3 +168,31 @@ fn use_after_finalize_fails_the_same_way_in_20_runs() {
         );
     }
 }
+
+/// A baseline runs once and is kept with its interpreter's harness: a
+/// second run reads the very same figures (wall times included), and
+/// `cache list` shows the entry.
+#[test]
+fn baselines_are_kept_in_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let args = [
+        "--target",
+        "frees_its_memory",
+        "--python",
+        "cp313",
+        "--scenario",
+        "reinit",
+    ];
+    let matrix = repo_root().join("matrices/leaks.yaml");
+    let baseline = |run: &Run| {
+        cell(&run.report, "frees_its_memory", "cp313", "reinit")["details"]["leak"]["baseline"]
+            .clone()
+    };
+    let first = run_matrix_with_cache(&matrix, &args, Some(cache.path()));
+    let second = run_matrix_with_cache(&matrix, &args, Some(cache.path()));
+    assert_eq!(baseline(&first).as_array().unwrap().len(), 8);
+    assert_eq!(baseline(&first), baseline(&second));
+    let listed = extmatrix_in(&["cache", "list"], Some(cache.path()));
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("baselines"), "{text}");
+}

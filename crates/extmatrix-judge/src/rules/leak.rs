@@ -349,6 +349,16 @@ mod tests {
             judge(Scenario::Reinit, &under, Some(&baseline)).outcome,
             Outcome::Pass
         );
+        // Exactly the threshold is not above it.
+        let at = run(
+            &BASE_BLOCKS,
+            None,
+            Some(&plus(&BASE_MALLOC, |i| 64 * i as i64)),
+        );
+        let v = judge(Scenario::Reinit, &at, Some(&baseline));
+        let check = &v.details.leak.as_ref().unwrap().checks[1];
+        assert_eq!((check.slope, check.spread), (Some(64.0), Some(0.0)));
+        assert_eq!(v.outcome, Outcome::Pass);
         // 70 KiB per cycle, steady: above it.
         let over = run(
             &BASE_BLOCKS,
@@ -453,6 +463,30 @@ mod tests {
             .checks
             .iter()
             .all(|c| c.test == LeakTest::Slope));
+        // A baseline that moves from the last warm-up cycle to the first
+        // cycle read is not steady either.
+        let moves = [
+            25_000, 25_000, 25_001, 25_001, 25_001, 25_001, 25_001, 25_001,
+        ];
+        let baseline = run(&still, Some(&moves), Some(&BASE_MALLOC));
+        let target = run(
+            &still,
+            Some(&plus(&moves, |i| i as i64)),
+            Some(&BASE_MALLOC),
+        );
+        let v = judge(Scenario::Reinit, &target, Some(&baseline));
+        let made: Vec<_> = v
+            .details
+            .leak
+            .unwrap()
+            .checks
+            .iter()
+            .map(|c| (c.series, c.test))
+            .collect();
+        assert!(
+            !made.contains(&(LeakSeries::Refs, LeakTest::EveryCycle)),
+            "{made:?}"
+        );
         // Growth in the warm-up alone does not make the baseline unsteady.
         let warm = [
             24_000, 25_000, 25_000, 25_000, 25_000, 25_000, 25_000, 25_000,
@@ -534,6 +568,8 @@ mod tests {
         let v = judge(Scenario::Reinit, &failed, Some(&baseline));
         let leak = v.details.leak.unwrap();
         assert!(leak.checks.is_empty());
+        assert_eq!(leak.warmup, 2);
+        assert_eq!(leak.allocator.as_deref(), Some("pymalloc_debug"));
         assert!(leak.not_checked.contains("failed"), "{}", leak.not_checked);
         // Too few cycles after the warm-up for a slope.
         let short = run(&BASE_BLOCKS[..4], None, None);
@@ -548,6 +584,10 @@ mod tests {
             .unwrap()
             .not_checked
             .contains("leave 2 to read"));
+        // Three are enough.
+        let five = run(&BASE_BLOCKS[..5], None, None);
+        let v = judge(Scenario::Reinit, &five, Some(&five));
+        assert_eq!(v.details.leak.unwrap().checks.len(), 2);
         // A baseline with fewer cycles is not compared.
         let v = judge(
             Scenario::Reinit,
@@ -565,6 +605,12 @@ mod tests {
     #[test]
     fn least_squares_fits_and_measures_its_spread() {
         assert_eq!(least_squares(&[1.0, 2.0]), None);
+        assert!(least_squares(&[1.0, 2.0, 4.0]).is_some());
+        // y = 1, 3, 2, 5, 4: slope 0.8, intercept 1.4, residuals -0.4, 0.8,
+        // -1.0, 1.2, -0.6; SSR 3.6, se = sqrt(3.6 / 3 / 10); t(3) = 2.353.
+        let (slope, spread) = least_squares(&[1.0, 3.0, 2.0, 5.0, 4.0]).unwrap();
+        assert!((slope - 0.8).abs() < 1e-9, "{slope}");
+        assert!((spread - 2.353 * (0.12f64).sqrt()).abs() < 1e-9, "{spread}");
         let (slope, spread) = least_squares(&[0.0, 2.0, 4.0, 6.0]).unwrap();
         assert!((slope - 2.0).abs() < 1e-9 && spread.abs() < 1e-9);
         let (slope, spread) = least_squares(&[0.0, 1.0, 0.0, 1.0, 0.0]).unwrap();

@@ -59,16 +59,14 @@ pub fn is_refusal(err: &ImportFailure) -> bool {
 /// One finding per error: `refused` when it is the refusal the declaration
 /// implies, `import-error` otherwise.
 pub fn findings(facts: &CellFacts, details: &Details) -> Vec<Finding> {
-    let expected = |err: &ImportFailure| {
-        let Some(declared) = details.declared.as_ref() else {
-            return false;
-        };
-        match err.step.stage {
-            Stage::Subinterp(kind, _) if facts.scenario == Scenario::SubinterpCycle => {
-                refused_in(kind, facts.free_threaded, declared)
-            }
-            _ => refusal_expected(facts.scenario, facts.free_threaded, declared),
-        }
+    // Judged by the kind of subinterpreter the step names: the scenario's
+    // own, or the one `subinterp-cycle` picked at run time.
+    let expected = |err: &ImportFailure| match err.step.stage {
+        Stage::Subinterp(kind, _) => details
+            .declared
+            .as_ref()
+            .is_some_and(|d| refused_in(kind, facts.free_threaded, d)),
+        _ => false,
     };
     details
         .errors
@@ -168,6 +166,32 @@ mod tests {
             ),
             Outcome::ImportError
         );
+    }
+
+    /// subinterp-cycle picks its kind at run time: the step says which, and
+    /// the declaration is held against that kind.
+    #[test]
+    fn a_cycle_refusal_is_judged_by_the_kind_its_step_names() {
+        let in_cycle = |kind: &str, declared_as: Event, free_threaded: bool| {
+            let refusal = error_event(
+                &format!("subinterp {kind} 1: import"),
+                "import",
+                "ImportError",
+                REFUSAL,
+            );
+            let obs = observation(vec![declared_as, refusal, done()], exited(0));
+            let facts = CellFacts {
+                free_threaded,
+                ..facts(Scenario::SubinterpCycle)
+            };
+            judge_cell(&facts, &Evidence::Ran(obs)).outcome
+        };
+        let supported = || declared("multi-phase", Some("supported"));
+        assert_eq!(in_cycle("own", supported(), false), Outcome::Refused);
+        assert_eq!(in_cycle("shared", supported(), false), Outcome::ImportError);
+        let single = || declared("single-phase", None);
+        assert_eq!(in_cycle("legacy", single(), true), Outcome::Refused);
+        assert_eq!(in_cycle("legacy", single(), false), Outcome::ImportError);
     }
 
     #[test]

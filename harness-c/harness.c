@@ -513,6 +513,44 @@ int run_smoke_threaded(const harness_args *a, PyObject *module)
     return run_with_module(a, module, THREADED_SMOKE, 1);
 }
 
+PyObject *module_names(void)
+{
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *names = modules ? PySet_New(modules) : NULL;
+    if (names == NULL)
+        PyErr_Clear();
+    return names;
+}
+
+/* Whether `name` is the target's top-level package or lies under it. */
+static int in_target_package(const harness_args *a, const char *name)
+{
+    size_t top = strcspn(a->module, ".");
+    return strncmp(name, a->module, top) == 0 && (name[top] == '\0' || name[top] == '.');
+}
+
+void report_pulled_in(const harness_args *a, PyObject *before)
+{
+    PyObject *now = before ? module_names() : NULL;
+    PyObject *added = now ? PyNumber_Subtract(now, before) : NULL;
+    PyObject *sorted = added ? PySequence_List(added) : NULL;
+    if (sorted && PyList_Sort(sorted) == 0) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sorted); i++) {
+            const char *name = PyUnicode_AsUTF8(PyList_GET_ITEM(sorted, i));
+            if (name == NULL || in_target_package(a, name))
+                continue;
+            obs_line *l = obs_begin("pulled_in");
+            obs_str(l, "module", name);
+            obs_end(l);
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(sorted);
+    Py_XDECREF(added);
+    Py_XDECREF(now);
+    Py_XDECREF(before);
+}
+
 int forget_target(const harness_args *a)
 {
     PyObject *modules = PyImport_GetModuleDict(); /* borrowed */

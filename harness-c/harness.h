@@ -127,6 +127,16 @@ void report_gil(void);
  * decide whether CPython lets it into subinterpreters. */
 void report_declaration(PyObject *module);
 
+/* The names in sys.modules now (a new set); NULL (error cleared) if
+ * they cannot be read. */
+PyObject *module_names(void);
+
+/* Report, one "pulled_in" event each, the modules in sys.modules that are
+ * not in `before` (from module_names), leaving out the target's own
+ * top-level package and everything under it: what importing the target
+ * and running its smoke code brought in. Steals `before`. */
+void report_pulled_in(const harness_args *a, PyObject *before);
+
 /* Remove the target from the current interpreter's sys.modules; -1 after
  * reporting an "error" event (phase "forget"). */
 int forget_target(const harness_args *a);

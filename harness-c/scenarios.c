@@ -26,10 +26,13 @@ static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
     /* Only a re-import asks which objects existed before the import. */
     if (remember)
         reach_remember_interpreter();
+    PyObject *before = module_names();
     step(top, ACT_IMPORT);
     PyObject *m = import_target(a);
-    if (m == NULL)
+    if (m == NULL) {
+        Py_XDECREF(before);
         return NULL;
+    }
     report_declaration(m);
     int rc;
     if (kind == SMOKE_ON_THREADS) {
@@ -40,6 +43,7 @@ static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
         step(top, ACT_SMOKE);
         rc = run_smoke(a, m);
     }
+    report_pulled_in(a, before);
     if (rc < 0)
         Py_CLEAR(m);
     return m;
@@ -70,6 +74,7 @@ static int scenario_reinit(const harness_args *a)
         double start = now();
         step(cycle, ACT_INIT);
         init_python(a);
+        PyObject *before = n == 1 ? module_names() : NULL;
         step(cycle, ACT_IMPORT);
         PyObject *m = import_target(a);
         int ok = m != NULL;
@@ -79,7 +84,10 @@ static int scenario_reinit(const harness_args *a)
             step(cycle, ACT_SMOKE);
             ok = run_smoke(a, m) == 0;
             Py_DECREF(m);
+            report_pulled_in(a, before);
+            before = NULL;
         }
+        Py_XDECREF(before);
         interp_figures in = measure_interpreter(ok);
         step(cycle, ACT_FINALIZE);
         finalize_python();

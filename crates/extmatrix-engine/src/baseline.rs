@@ -1,9 +1,11 @@
 //! Leak baselines: every cycling cell that ran is compared with the same
 //! scenario on the same interpreter importing an empty extension module
 //! (`extmatrix_baseline`, built beside each harness), with the same cycles,
-//! allocator and kind of subinterpreter. CPython keeps memory per cycle on
-//! its own; the baseline is what that costs, so the leak rule can subtract
-//! it. One baseline run serves every cell with the same key, and is kept in
+//! allocator and kind of subinterpreter, whose smoke code imports every
+//! module the target pulled in (`pulled_in` events: `json`, `typing`,
+//! its dependencies) from the target's directory. CPython keeps memory per
+//! cycle on its own, and more for every module imported in that cycle; the
+//! baseline is what that costs, so the leak rule can subtract it. One baseline run serves every cell with the same key, and is kept in
 //! the cache (kind `baselines`) with its interpreter's harness: the next run
 //! with the same harness, scenario, cycles, allocator and kind reads it
 //! instead of running it again. A baseline that did not run every cycle is
@@ -21,6 +23,7 @@ use extmatrix_provision::{KEY_SCHEME, KEY_SCHEME_INPUT, SOURCES_INPUT};
 use extmatrix_runner::{parallel_map, CellCommand};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Which baseline a cell needs: its interpreter's id, its scenario, and
@@ -31,6 +34,10 @@ pub struct BaselineKey {
     pub python: String,
     pub scenario: Scenario,
     pub subinterp: Option<SubinterpKind>,
+    /// What the target pulled in, sorted, and where it was imported from
+    /// (`None` when it pulled in nothing).
+    pub imports: Vec<String>,
+    pub module_dir: Option<PathBuf>,
 }
 
 /// The baseline runs of a run, by key.
@@ -52,15 +59,18 @@ pub fn key_of(run: &CellRun) -> Option<BaselineKey> {
     if !run.key.scenario.is_cycling() {
         return None;
     }
-    let python = run.key.python.clone();
     let subinterp = match run.key.scenario {
         Scenario::SubinterpCycle => Some(cycled_subinterp(obs)?),
         _ => None,
     };
+    let mut imports: Vec<String> = obs.pulled_in().map(str::to_owned).collect();
+    imports.sort();
     Some(BaselineKey {
-        python,
+        python: run.key.python.clone(),
         scenario: run.key.scenario,
         subinterp,
+        module_dir: run.module_dir.clone().filter(|_| !imports.is_empty()),
+        imports,
     })
 }
 
@@ -98,6 +108,7 @@ pub fn run_baselines(
                 c.module = extmatrix_provision::BASELINE_MODULE.to_owned();
                 c.module_dir = extmatrix_provision::baseline_module_dir(harness);
                 c.subinterp = key.subinterp;
+                c.smoke = importing(&key.imports, key.module_dir.as_deref());
             });
             Some((key, command))
         })
@@ -123,6 +134,25 @@ pub fn run_baselines(
         |_, _| {},
     );
     Baselines(observed.into_iter().flatten().collect())
+}
+
+/// The baseline's smoke code: import `modules` from `dir` (after the
+/// baseline module's own directory), each in every cycle where the target's
+/// import brought it in. A module that does not import here is skipped:
+/// the baseline must run every cycle to be read at all.
+fn importing(modules: &[String], dir: Option<&Path>) -> Option<String> {
+    let dir = dir?;
+    let as_python = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let names: Vec<String> = modules.iter().map(|m| as_python(m)).collect();
+    Some(format!(
+        "import importlib, sys\n\
+         if {dir} not in sys.path:\n    sys.path.insert(1, {dir})\n\
+         for name in [{names}]:\n\
+         \x20   try:\n        importlib.import_module(name)\n\
+         \x20   except Exception:\n        pass\n",
+        dir = as_python(&dir.to_string_lossy()),
+        names = names.join(", "),
+    ))
 }
 
 /// The cache kind of baseline runs (`<cache>/baselines/<id>-<key>`).
@@ -152,6 +182,7 @@ fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option
             command.harness.as_os_str().as_encoded_bytes(),
             key.scenario.id().as_bytes(),
             key.subinterp.map_or("auto", |k| k.id()).as_bytes(),
+            command.smoke.as_deref().unwrap_or("").as_bytes(),
             command.cycles.to_string().as_bytes(),
             &[u8::from(command.debug_allocator)],
         ])

@@ -25,6 +25,8 @@ pub struct CellRun {
     pub facts: CellFacts,
     pub evidence: Evidence,
     pub duration_ms: u64,
+    /// The directory the harness imported the target from (cells that ran).
+    pub module_dir: Option<PathBuf>,
 }
 
 /// A cell for one module, before it runs.
@@ -81,6 +83,10 @@ pub fn execute(
                 facts: *facts,
                 evidence,
                 duration_ms: started.elapsed().as_millis() as u64,
+                module_dir: match unit {
+                    Unit::Run(command) => Some(command.module_dir.clone()),
+                    Unit::Known(_) => None,
+                },
             })
         },
         |_, _| {},

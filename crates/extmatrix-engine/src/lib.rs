@@ -133,6 +133,7 @@ mod tests {
             },
             evidence,
             duration_ms,
+            module_dir: None,
         }
     }
 

@@ -47,6 +47,11 @@ pub enum Event {
     Cycle(CycleFigures),
     /// A warning raised while importing the module.
     Warning(ImportWarning),
+    /// A module the target's first import and smoke code brought into
+    /// `sys.modules` (its own package left out), one event each.
+    PulledIn {
+        module: String,
+    },
     /// Free-threaded builds: whether the GIL is enabled at this point.
     Gil(GilState),
     /// How many objects were collected from one module for an identity check.
@@ -364,6 +369,14 @@ impl Observation {
     /// The harness reported `done` and exited 0: every step ran.
     pub fn finished(&self) -> bool {
         matches!(self.termination, Termination::Exited { code: 0 }) && self.reported_done()
+    }
+
+    /// The modules the target's first import and smoke code brought in.
+    pub fn pulled_in(&self) -> impl Iterator<Item = &str> + '_ {
+        self.events.iter().filter_map(|e| match e {
+            Event::PulledIn { module } => Some(module.as_str()),
+            _ => None,
+        })
     }
 
     /// The figures of every cycle reported, in order.

@@ -134,19 +134,7 @@ fn every_fixture_gets_its_outcome_on_every_interpreter() {
         for python in PYTHONS {
             for (i, scenario) in SCENARIOS.iter().enumerate() {
                 let c = cell(report, target, python, scenario);
-                // Importing `json` in every init/finalize cycle leaks
-                // CPython's own blocks on 3.12 and 3.13 (`_json` and what
-                // it imports), which the empty-module baseline does not
-                // import: the leak is blamed on the target until control
-                // runs (issue 10) import the target's dependencies alone.
-                let want = if *target == "keeps_a_dependency"
-                    && *scenario == "reinit"
-                    && python != "cp311"
-                {
-                    "leak"
-                } else {
-                    expected(row, python, i)
-                };
+                let want = expected(row, python, i);
                 if c["outcome"] != want {
                     wrong.push(format!(
                         "{target} × {python} × {scenario}: got {} ({}), want {want}",

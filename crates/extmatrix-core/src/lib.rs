@@ -455,6 +455,26 @@ mod tests {
             .unsupported_reason(v313, true)
             .is_none());
         assert!(Scenario::Reinit.requirement().is_none());
+        assert!(Scenario::SubinterpCycle.requirement().is_none());
+    }
+
+    /// The scenarios that report figures per cycle (the leak rule reads
+    /// them; they get the debug allocator and a baseline).
+    #[test]
+    fn cycling_scenarios() {
+        let cycling: Vec<Scenario> = Scenario::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.is_cycling())
+            .collect();
+        assert_eq!(
+            cycling,
+            [
+                Scenario::Reinit,
+                Scenario::Reimport,
+                Scenario::SubinterpCycle
+            ]
+        );
     }
 
     #[test]

@@ -273,6 +273,10 @@ void init_python(const harness_args *a)
         harness_fatal("Py_InitializeFromConfig failed in %s: %s",
                       status.func ? status.func : "?", status.err_msg ? status.err_msg : "?");
     }
+    forensics_enable_faulthandler();
+    /* Free-threaded builds: the GIL before any import, in every scenario,
+     * so a later reading with it on is the target's doing. */
+    report_gil();
 }
 
 void finalize_python(void)
@@ -899,6 +903,7 @@ int main(int argc, char **argv)
 
     /* Returns in the child; the parent supervises it and never returns. */
     supervise();
+    forensics_install();
 
     obs_line *l = obs_begin("start");
     obs_str(l, "scenario", a.scenario);

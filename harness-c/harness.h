@@ -104,7 +104,8 @@ void report_unsupported(need what);
 /* ---- interpreter and target (harness.c) ---- */
 
 /* Initialize the main interpreter (isolated config; with the debug
- * allocator when a->debug_allocator). */
+ * allocator when a->debug_allocator); on free-threaded builds, report the
+ * GIL's state right after. */
 void init_python(const harness_args *a);
 void finalize_python(void);
 
@@ -198,6 +199,16 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison l
                    PyObject *module);
 /* Drop the references; call in the interpreter the set was collected in. */
 void reach_release(reach_set *set);
+
+/* ---- crash forensics (forensics.c) ---- */
+
+/* Handle fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): report a
+ * "forensics" event with the Python traceback and the C frames of every
+ * thread, then die of the same signal. Call once, before the first init. */
+void forensics_install(void);
+/* faulthandler on, writing into the forensics' own file (call after
+ * every init of the main interpreter). */
+void forensics_enable_faulthandler(void);
 
 /* ---- supervision (supervisor.c) ---- */
 

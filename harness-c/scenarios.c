@@ -12,17 +12,16 @@
 typedef enum { SMOKE_ONCE, SMOKE_ON_THREADS } smoke_kind;
 
 /* The opening every scenario but reinit shares, in the main interpreter:
- * init, import, declaration, smoke. SMOKE_ON_THREADS runs the smoke code on
- * a->threads threads and reports the GIL after init and after the smoke (the
- * import reports it too). Returns the module, or NULL when the import or the
- * smoke code failed (reported); the interpreter is up either way. */
+ * init, import, declaration, smoke, and what the import pulled in (also
+ * when it failed). SMOKE_ON_THREADS runs the smoke code on a->threads
+ * threads and reports the GIL after the smoke (init and the import report
+ * it too). Returns the module, or NULL when the import or the smoke code
+ * failed (reported); the interpreter is up either way. */
 static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
 {
     const stage top = stage_of(STAGE_MAIN);
     step(top, ACT_INIT);
     init_python(a);
-    if (kind == SMOKE_ON_THREADS)
-        report_gil();
     /* Only a re-import asks which objects existed before the import. */
     if (remember)
         reach_remember_interpreter();
@@ -30,7 +29,7 @@ static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
     step(top, ACT_IMPORT);
     PyObject *m = import_target(a);
     if (m == NULL) {
-        Py_XDECREF(before);
+        report_pulled_in(a, before);
         return NULL;
     }
     report_declaration(m);
@@ -87,7 +86,7 @@ static int scenario_reinit(const harness_args *a)
             report_pulled_in(a, before);
             before = NULL;
         }
-        Py_XDECREF(before);
+        report_pulled_in(a, before); /* cycle 1's import failed: what it pulled in */
         interp_figures in = measure_interpreter(ok);
         step(cycle, ACT_FINALIZE);
         finalize_python();
@@ -196,9 +195,12 @@ static PyThreadState *new_subinterpreter(stage_kind kind)
 
 /* In a new subinterpreter of `kind`: import, smoke, compare with what is
  * reachable from the main interpreter's module (when `in_main` is given),
- * end it. `n` numbers the stage (0: unnumbered). 0 when the import and the
- * smoke code succeeded. */
-static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, const reach_set *in_main)
+ * end it; then, when the subinterpreter's instance was made, run the smoke
+ * code again on the main interpreter's instance `old`: a second instance
+ * that changed state the two share breaks it. `n` numbers the stage (0:
+ * unnumbered). 0 when the import and the smoke code succeeded. */
+static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, PyObject *old,
+                             const reach_set *in_main)
 {
     const stage sub_stage = numbered(kind, n);
     PyThreadState *main_tstate = PyThreadState_Get();
@@ -224,6 +226,10 @@ static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, cons
     step(sub_stage, ACT_END);
     Py_EndInterpreter(sub);
     PyThreadState_Swap(main_tstate);
+    if (sm) {
+        step(sub_stage, ACT_SMOKE_OLD_INSTANCE);
+        run_smoke(a, old);
+    }
     return rc;
 }
 
@@ -241,7 +247,7 @@ static int run_subinterpreter(const harness_args *a, stage_kind kind)
     if (m) {
         reach_set in_main = {0};
         reach_collect(m, &in_main);
-        in_subinterpreter(a, kind, 0, &in_main);
+        in_subinterpreter(a, kind, 0, m, &in_main);
         reach_release(&in_main);
     }
     return close_main(m);
@@ -299,7 +305,7 @@ static int scenario_subinterp_cycle(const harness_args *a)
 #endif
         for (int n = 1; n <= a->cycles; n++) {
             double start = now();
-            int rc = in_subinterpreter(a, kind, n, NULL);
+            int rc = in_subinterpreter(a, kind, n, m, NULL);
             interp_figures in = measure_interpreter(rc == 0);
             report_cycle(n, now() - start, &in);
             if (rc < 0)

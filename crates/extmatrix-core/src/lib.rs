@@ -187,11 +187,21 @@ id_enum! {
         /// Objects reachable from the module are shared across interpreters
         /// or survive a re-import.
         SharedState = "shared-state",
+        /// A second instance of the module broke the first: the first
+        /// instance's smoke code, run again after the second existed, failed
+        /// (C-global or `PyState_FindModule` state shared by the instances),
+        /// or a later instance failed only after an earlier one had run.
+        StateClobbered = "state-clobbered",
         /// Memory, blocks or references grow with every cycle beyond what
         /// the interpreter itself keeps (the baseline).
         Leak = "leak",
         /// On a free-threaded build, importing the module re-enabled the GIL.
         GilEnabled = "gil-enabled",
+        /// The module broke a promise its declaration makes: it declares
+        /// subinterpreter support yet shares objects or state between
+        /// interpreters, or declares `Py_MOD_GIL_NOT_USED` yet the GIL was
+        /// re-enabled by its import.
+        DeclarationMismatch = "declaration-mismatch",
         /// The import or the smoke code raised.
         ImportError = "import-error",
         /// The harness died of a signal.
@@ -213,12 +223,55 @@ impl Outcome {
     pub fn fails_run(self) -> bool {
         matches!(
             self,
-            Outcome::ImportError
+            Outcome::DeclarationMismatch
+                | Outcome::ImportError
                 | Outcome::Crash
                 | Outcome::Hang
                 | Outcome::BuildFailed
                 | Outcome::HarnessError
         )
+    }
+}
+
+id_enum! {
+    /// Why a cell failed, when the evidence names a known cause: a
+    /// message CPython, Cython, PyO3 or numpy is known to raise, or a shape
+    /// of the evidence itself. It never changes the outcome, except
+    /// `also-without-target`, which keeps a failure from failing the run.
+    /// docs/outcomes.md ("Reasons") says what each means and what to fix.
+    pub enum Reason as "reason" {
+        /// CPython refused the module in an isolated subinterpreter: it is
+        /// single-phase, or its `Py_mod_multiple_interpreters` says no.
+        SubinterpRefused = "subinterp-refused",
+        /// The same refusal in a legacy subinterpreter of a free-threaded
+        /// build, which checks what isolated ones check (gh-117649).
+        SubinterpRefusedFreeThreaded = "subinterp-refused-free-threaded",
+        /// CPython re-enabled the GIL for the module (its RuntimeWarning).
+        GilReenabled = "gil-reenabled",
+        /// Cython's guard: one interpreter per process.
+        CythonInterpreterChange = "cython-interpreter-change",
+        /// Cython's guard: the module's exec ran a second time.
+        CythonNoReinit = "cython-no-reinit",
+        /// PyO3 (before 0.23's per-interpreter support on 3.12+) refuses
+        /// every interpreter but the first.
+        Pyo3Subinterpreter = "pyo3-subinterpreter",
+        /// A module guarding its exec with a process-wide flag, as numpy
+        /// and the isolation HOWTO do: "cannot load module more than once
+        /// per process".
+        OncePerProcess = "once-per-process",
+        /// numpy's UserWarning in a subinterpreter.
+        NumpySubinterpreterWarning = "numpy-subinterpreter-warning",
+        /// The module imports again after a re-init or re-import, but
+        /// lacks attributes its first instance had (a once-only C guard
+        /// skipped part of its init).
+        LostAttributes = "lost-attributes",
+        /// The process ended (`exit()`, `abort()`, `Py_FatalError`) while
+        /// the target was importing or running.
+        EndedByTarget = "ended-by-target",
+        /// The same scenario on the same interpreter, importing what the
+        /// target pulled in but not the target, failed the same way: the
+        /// interpreter's bug, not the module's. Does not fail the run.
+        AlsoWithoutTarget = "also-without-target",
     }
 }
 
@@ -305,13 +358,15 @@ mod tests {
     }
 
     /// The severity order of docs/outcomes.md, least to most severe.
-    const DOCUMENTED_ORDER: [&str; 11] = [
+    const DOCUMENTED_ORDER: [&str; 13] = [
         "pass",
         "refused",
         "n/a",
         "shared-state",
+        "state-clobbered",
         "leak",
         "gil-enabled",
+        "declaration-mismatch",
         "import-error",
         "crash",
         "hang",
@@ -399,6 +454,7 @@ mod tests {
         assert_eq!(
             failing,
             [
+                "declaration-mismatch",
                 "import-error",
                 "crash",
                 "hang",

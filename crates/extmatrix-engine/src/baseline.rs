@@ -1,15 +1,24 @@
-//! Leak baselines: every cycling cell that ran is compared with the same
-//! scenario on the same interpreter importing an empty extension module
-//! (`extmatrix_baseline`, built beside each harness), with the same cycles,
-//! allocator and kind of subinterpreter, whose smoke code imports every
-//! module the target pulled in (`pulled_in` events: `json`, `typing`,
-//! its dependencies) from the target's directory. CPython keeps memory per
-//! cycle on its own, and more for every module imported in that cycle; the
-//! baseline is what that costs, so the leak rule can subtract it. One baseline run serves every cell with the same key, and is kept in
-//! the cache (kind `baselines`) with its interpreter's harness: the next run
-//! with the same harness, scenario, cycles, allocator and kind reads it
-//! instead of running it again. A baseline that did not run every cycle is
-//! used once and never kept.
+//! Baselines, which are also the controls: a cell is compared with the
+//! same scenario on the same interpreter importing an empty extension
+//! module (`extmatrix_baseline`, built beside each harness), with the same
+//! cycles, allocator and kind of subinterpreter, whose smoke code imports
+//! every module the target pulled in (`pulled_in` events: `json`,
+//! `typing`, its dependencies) from the target's directory.
+//!
+//! - Every cycling cell that ran gets one: CPython keeps memory per cycle
+//!   on its own, and more for every module imported in that cycle; the
+//!   baseline is what that costs, so the leak rule can subtract it.
+//! - Every other cell that crashed, hung or raised gets one as its control:
+//!   when the control fails the same way, the interpreter (or what the
+//!   target imports) is to blame, not the target (`also-without-target`).
+//!
+//! One run serves every cell with the same key, and is kept in the cache
+//! (kind `baselines`) with its interpreter's harness: the next run with the
+//! same harness, scenario, imports, cycles, allocator and kind reads it
+//! instead of running it again. A run that timed out or could not start is
+//! used once and never kept (a loaded machine must not be remembered as a
+//! verdict); one that crashed is kept, as CPython's own re-init crashes
+//! are deterministic.
 
 use crate::events::{Event, Observer};
 use crate::execute::{cell_command, CellRun};
@@ -18,7 +27,7 @@ use extmatrix_cache::{Input, Store};
 use extmatrix_core::{Scenario, SubinterpKind};
 use extmatrix_judge::Evidence;
 use extmatrix_plan::{Cell, Plan};
-use extmatrix_protocol::{Observation, Stage};
+use extmatrix_protocol::{Observation, Stage, Termination};
 use extmatrix_provision::{KEY_SCHEME, KEY_SCHEME_INPUT, SOURCES_INPUT};
 use extmatrix_runner::{parallel_map, CellCommand};
 use serde::{Deserialize, Serialize};
@@ -51,12 +60,17 @@ impl Baselines {
     }
 }
 
-/// The key of a cycling cell that ran; `None` for every other cell.
+/// The key of a cell that ran and needs a baseline: a cycling cell, or a
+/// failing one (its control); `None` for every other cell.
 pub fn key_of(run: &CellRun) -> Option<BaselineKey> {
     let Evidence::Ran(obs) = &run.evidence else {
         return None;
     };
-    if !run.key.scenario.is_cycling() {
+    let failed = || {
+        let own = extmatrix_judge::judge_cell(&run.facts, &run.evidence);
+        extmatrix_judge::wants_control(own.outcome)
+    };
+    if !run.key.scenario.is_cycling() && !failed() {
         return None;
     }
     let subinterp = match run.key.scenario {
@@ -108,7 +122,11 @@ pub fn run_baselines(
                 c.module = extmatrix_provision::BASELINE_MODULE.to_owned();
                 c.module_dir = extmatrix_provision::baseline_module_dir(harness);
                 c.subinterp = key.subinterp;
-                c.smoke = importing(&key.imports, key.module_dir.as_deref());
+                c.smoke = importing(
+                    &key.imports,
+                    key.module_dir.as_deref(),
+                    key.scenario.is_cycling(),
+                );
             });
             Some((key, command))
         })
@@ -138,18 +156,22 @@ pub fn run_baselines(
 
 /// The baseline's smoke code: import `modules` from `dir` (after the
 /// baseline module's own directory), each in every cycle where the target's
-/// import brought it in. A module that does not import here is skipped:
-/// the baseline must run every cycle to be read at all.
-fn importing(modules: &[String], dir: Option<&Path>) -> Option<String> {
+/// import brought it in. For a leak baseline (`cycling`) a module that does
+/// not import is skipped: the baseline must run every cycle to be read at
+/// all. A control lets the error through: it is what is compared.
+fn importing(modules: &[String], dir: Option<&Path>, cycling: bool) -> Option<String> {
     let dir = dir?;
     let as_python = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let names: Vec<String> = modules.iter().map(|m| as_python(m)).collect();
+    let import = if cycling {
+        "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n"
+    } else {
+        "    importlib.import_module(name)\n"
+    };
     Some(format!(
         "import importlib, sys\n\
          if {dir} not in sys.path:\n    sys.path.insert(1, {dir})\n\
-         for name in [{names}]:\n\
-         \x20   try:\n        importlib.import_module(name)\n\
-         \x20   except Exception:\n        pass\n",
+         for name in [{names}]:\n{import}",
         dir = as_python(&dir.to_string_lossy()),
         names = names.join(", "),
     ))
@@ -171,8 +193,8 @@ pub struct BaselineMeta {
 
 const BUILT_BY: &str = concat!("extmatrix-engine ", env!("CARGO_PKG_VERSION"));
 
-/// The baseline run of `command`: from the cache, or run now and kept when
-/// it ran to its end. `None` when the harness could not be started.
+/// The baseline run of `command`: from the cache, or run now and kept
+/// unless it timed out. `None` when the harness could not be started.
 fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option<Observation> {
     let name = format!(
         "{}-{}",
@@ -190,9 +212,9 @@ fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option
     let mut unfinished = None;
     let entry = store.ensure(BASELINES_KIND, &name, BUILT_BY, &|| {}, |_| {
         let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS)?;
-        if !obs.finished() {
+        if matches!(obs.termination, Termination::TimedOut { .. }) {
             unfinished = Some(obs);
-            return Err(std::io::Error::other("the baseline did not run to its end"));
+            return Err(std::io::Error::other("the baseline timed out"));
         }
         let inputs = vec![
             Input::program(&command.python_exe),

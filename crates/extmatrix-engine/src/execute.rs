@@ -130,6 +130,7 @@ fn units_of(
     let facts = CellFacts {
         scenario: cell.scenario,
         free_threaded: py.free_threaded,
+        version: py.version,
         timeout,
         memory_mb: plan.options.memory_mb,
         leak: leak_policy(&plan.options),

@@ -127,6 +127,7 @@ mod tests {
             facts: CellFacts {
                 scenario,
                 free_threaded: false,
+                version: extmatrix_core::PythonVersion::new(3, 13, 0),
                 timeout: Duration::from_secs(1),
                 memory_mb: 4096,
                 leak: leak_policy(&extmatrix_spec::Options::default()),

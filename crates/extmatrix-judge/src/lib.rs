@@ -13,13 +13,14 @@
 
 mod rules;
 
+pub use rules::control::wants_control;
 pub use rules::gil::reenabled_gil;
 pub use rules::leak::{least_squares, LeakPolicy};
 pub use rules::refusal::refused_in;
 pub use rules::refusal::{is_refusal, refusal_expected};
 pub use rules::shared::counts_as_shared;
 
-use extmatrix_core::{Outcome, Scenario};
+use extmatrix_core::{Outcome, PythonVersion, Reason, Scenario};
 use extmatrix_protocol::{Event, Observation};
 use extmatrix_schema::{BuildDetails, Details};
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub struct CellFacts {
     pub scenario: Scenario,
     /// The interpreter is a free-threaded build.
     pub free_threaded: bool,
+    /// The interpreter's version: what a module's declaration can say
+    /// depends on it (`Py_mod_multiple_interpreters` is 3.12+).
+    pub version: PythonVersion,
     /// The timeout the cell was given.
     pub timeout: Duration,
     /// The address-space limit the cell ran under, in MiB (`memory_mb`).
@@ -67,11 +71,13 @@ pub enum Evidence {
     Ran(Observation),
 }
 
-/// One thing a rule found, with its one-line reason.
+/// One thing a rule found, with its one-line summary and, when the rule
+/// knows it, the reason code behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub outcome: Outcome,
     pub summary: String,
+    pub reason: Option<Reason>,
 }
 
 impl Finding {
@@ -79,13 +85,21 @@ impl Finding {
         Finding {
             outcome,
             summary: summary.into(),
+            reason: None,
         }
+    }
+
+    pub fn because(mut self, reason: Reason) -> Self {
+        self.reason = Some(reason);
+        self
     }
 }
 
-/// One cell as the second pass sees it: its facts, its evidence and, for a
-/// cycling scenario, the run of its baseline (the same scenario on the same
-/// interpreter with an empty module), when there is one.
+/// One cell as the second pass sees it: its facts, its evidence and the
+/// run of its baseline, when there is one: the same scenario on the same
+/// interpreter with an empty module that imports what the target pulled
+/// in. A cycling cell's leak figures are read against it, and a failing
+/// cell is held against it as its control (`also-without-target`).
 #[derive(Debug, Clone, Copy)]
 pub struct CellToJudge<'a> {
     pub facts: &'a CellFacts,
@@ -108,7 +122,7 @@ pub fn judge_cell(facts: &CellFacts, evidence: &Evidence) -> Verdict {
     })
 }
 
-fn judge_one(cell: CellToJudge<'_>) -> Verdict {
+pub(crate) fn judge_one(cell: CellToJudge<'_>) -> Verdict {
     match cell.evidence {
         Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline),
         other => rules::provision::verdict(other),
@@ -120,16 +134,22 @@ fn judge_run(facts: &CellFacts, obs: &Observation, baseline: Option<&Observation
     let mut findings = rules::applicability::findings(obs);
     findings.extend(rules::leak::findings(facts, &mut details, baseline));
     findings.extend(rules::refusal::findings(facts, &details));
-    findings.extend(rules::shared::findings(obs, &mut details));
+    findings.extend(rules::clobber::findings(facts, &details));
+    findings.extend(rules::shared::findings(facts, obs, &mut details));
     findings.extend(rules::gil::findings(facts, &details));
     findings.extend(rules::termination::findings(facts, obs, &mut details));
     findings.extend(rules::streams::findings(obs));
-    let (outcome, summary) = match most_severe(findings) {
-        Some(f) => (f.outcome, f.summary),
-        None => (Outcome::Pass, pass_summary(facts.scenario, obs, &details)),
-    };
-    details.summary = summary;
-    Verdict { outcome, details }
+    let mut verdict = most_severe(findings).unwrap_or_else(|| {
+        Finding::new(Outcome::Pass, pass_summary(facts.scenario, obs, &details))
+    });
+    verdict.reason = verdict.reason.or_else(|| rules::reason::known(&details));
+    rules::control::compare(facts, obs, baseline, &mut verdict, &mut details);
+    details.summary = verdict.summary;
+    details.reason = verdict.reason;
+    Verdict {
+        outcome: verdict.outcome,
+        details,
+    }
 }
 
 /// The most severe finding; among equals, the first.
@@ -159,6 +179,7 @@ fn gather(obs: &Observation) -> Details {
             Event::Gil(g) => details.gil.push(g.clone()),
             Event::Note { message } => details.notes.push(message.clone()),
             Event::Cleanup { left_behind } => details.left_behind = *left_behind,
+            Event::Forensics(f) => details.forensics = Some(f.clone()),
             _ => {}
         }
     }
@@ -236,12 +257,7 @@ mod tests {
         let obs = observation(
             vec![
                 shared_event("extension", true, false),
-                error_event(
-                    "reimport: smoke old instance",
-                    "smoke",
-                    "AssertionError",
-                    "boom",
-                ),
+                error_event("reimport: smoke", "smoke", "AssertionError", "boom"),
                 done(),
             ],
             exited(0),
@@ -253,7 +269,7 @@ mod tests {
             "{}",
             v.details.summary
         );
-        assert!(v.details.summary.contains("reimport: smoke old instance"));
+        assert!(v.details.summary.contains("step `reimport: smoke`"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub fn facts(scenario: Scenario) -> CellFacts {
     CellFacts {
         scenario,
         free_threaded: false,
+        version: extmatrix_core::PythonVersion::new(3, 13, 0),
         timeout: Duration::from_secs(5),
         memory_mb: 4096,
         leak: POLICY,

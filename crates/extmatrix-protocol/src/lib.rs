@@ -74,6 +74,8 @@ pub enum Event {
     Note {
         message: String,
     },
+    /// A fatal signal is about to end the process: what it was doing.
+    Forensics(Forensics),
     /// The harness itself failed (not the target).
     Fatal {
         message: String,
@@ -164,6 +166,40 @@ pub struct ImportWarning {
     pub step: Step,
     pub category: String,
     pub message: String,
+}
+
+/// What the harness saw of a fatal signal before dying of it: every
+/// thread's Python traceback (faulthandler) and C frames (gdb, or glibc's
+/// `backtrace` without it), each cut at 16 KiB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forensics {
+    pub signal: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub python: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub c: String,
+}
+
+impl Forensics {
+    /// The C frames, one line each (`#3  0x… in fixture_exec (…) at f.c:12`):
+    /// gdb's numbered frames, or every line `backtrace` gave.
+    pub fn c_frames(&self) -> Vec<&str> {
+        let numbered: Vec<&str> = self
+            .c
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('#'))
+            .collect();
+        if numbered.is_empty() {
+            self.c
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
+        } else {
+            numbered
+        }
+    }
 }
 
 /// Whether the GIL was enabled at a step of a free-threaded run.

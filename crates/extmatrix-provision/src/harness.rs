@@ -12,10 +12,14 @@ use std::path::{Path, PathBuf};
 
 /// The harness sources, compiled into this binary so an installed extmatrix
 /// needs no checkout.
-const HARNESS_SOURCES: [(&str, &str); 6] = [
+const HARNESS_SOURCES: [(&str, &str); 7] = [
     ("harness.h", include_str!("../../../harness-c/harness.h")),
     ("harness.c", include_str!("../../../harness-c/harness.c")),
     ("figures.c", include_str!("../../../harness-c/figures.c")),
+    (
+        "forensics.c",
+        include_str!("../../../harness-c/forensics.c"),
+    ),
     ("identity.c", include_str!("../../../harness-c/identity.c")),
     (
         "scenarios.c",

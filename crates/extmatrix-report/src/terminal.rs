@@ -3,7 +3,7 @@
 
 use crate::Format;
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
-use extmatrix_core::{Outcome, Scenario};
+use extmatrix_core::{Outcome, Reason, Scenario};
 use extmatrix_schema::{CellResult, Report};
 
 /// How the terminal table is drawn.
@@ -32,8 +32,10 @@ fn color_of(o: Outcome) -> Color {
         Outcome::Pass => Color::Green,
         Outcome::Refused => Color::Cyan,
         Outcome::NotApplicable => Color::DarkGrey,
-        Outcome::SharedState | Outcome::Leak | Outcome::GilEnabled => Color::Yellow,
-        Outcome::ImportError | Outcome::BuildFailed => Color::Red,
+        Outcome::SharedState | Outcome::StateClobbered | Outcome::Leak | Outcome::GilEnabled => {
+            Color::Yellow
+        }
+        Outcome::DeclarationMismatch | Outcome::ImportError | Outcome::BuildFailed => Color::Red,
         Outcome::Crash | Outcome::Hang | Outcome::HarnessError => Color::Magenta,
     }
 }
@@ -138,8 +140,8 @@ fn table(report: &Report, style: TableStyle) -> Table {
             let mut row = vec![Cell::new(label), Cell::new(scenario.id())];
             for py in &report.pythons {
                 row.push(match of_row(&py.id, *scenario) {
-                    Some(c) if style.color => Cell::new(c.outcome.id()).fg(color_of(c.outcome)),
-                    Some(c) => Cell::new(c.outcome.id()),
+                    Some(c) if style.color => Cell::new(cell_text(c)).fg(color_of(c.outcome)),
+                    Some(c) => Cell::new(cell_text(c)),
                     None => Cell::new("·"),
                 });
             }
@@ -147,6 +149,19 @@ fn table(report: &Report, style: TableStyle) -> Table {
         }
     }
     table
+}
+
+/// What marks a cell whose failure its control shares (the interpreter's
+/// failure, which does not fail the run).
+const ALSO_WITHOUT_TARGET_MARK: &str = "*";
+
+/// A cell of the table: its outcome, marked when the control failed the
+/// same way.
+fn cell_text(c: &CellResult) -> String {
+    match c.details.reason {
+        Some(Reason::AlsoWithoutTarget) => format!("{}{ALSO_WITHOUT_TARGET_MARK}", c.outcome),
+        _ => c.outcome.id().to_owned(),
+    }
 }
 
 fn worth_a_look(report: &Report) -> String {
@@ -163,10 +178,25 @@ fn worth_a_look(report: &Report) -> String {
     if notable.is_empty() {
         return String::new();
     }
-    let mut out = String::from("\nWorth a look:\n");
-    for c in notable {
+    let mut out = String::new();
+    if report
+        .cells
+        .iter()
+        .any(|c| c.details.reason == Some(Reason::AlsoWithoutTarget))
+    {
         out.push_str(&format!(
-            "  {} · {} · {}: {} — {}\n",
+            "\n{ALSO_WITHOUT_TARGET_MARK} also without the target: the same scenario failed the same way \
+             importing only what the target imports (the interpreter's failure; does not fail the run)\n"
+        ));
+    }
+    out.push_str("\nWorth a look:\n");
+    for c in notable {
+        let reason = c
+            .details
+            .reason
+            .map_or_else(String::new, |r| format!(" [{r}]"));
+        out.push_str(&format!(
+            "  {} · {} · {}: {}{reason} — {}\n",
             row_label(report, c),
             c.key.python,
             c.key.scenario,
@@ -208,6 +238,21 @@ mod tests {
         })
         .render(&sample::report());
         assert!(colored.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn a_failure_the_control_shares_is_marked_with_its_reason() {
+        let mut r = sample::report();
+        assert!(!plain(&r).contains("also without the target"));
+        r.cells[2].details.reason = Some(Reason::AlsoWithoutTarget);
+        r.cells[1].details.reason = Some(Reason::CythonInterpreterChange);
+        let text = plain(&r);
+        assert!(text.contains("┆ crash*"), "{text}");
+        assert!(text.contains("\n* also without the target:"), "{text}");
+        assert!(text.contains("b · cp312 · import: crash [also-without-target] — why crash"));
+        assert!(
+            text.contains("a · cp312 · reimport: shared-state [cython-interpreter-change] — why")
+        );
     }
 
     #[test]

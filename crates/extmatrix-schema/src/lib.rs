@@ -11,9 +11,10 @@
 //! `schema_version` changes whenever a field changes meaning or disappears;
 //! adding a field does not change it.
 
-pub use extmatrix_core::{Outcome, Scenario};
+pub use extmatrix_core::{Outcome, Reason, Scenario};
 pub use extmatrix_protocol::{
-    Attempt, CycleFigures, Declaration, GilState, ImportFailure, ImportWarning, SharedObject, Step,
+    Attempt, CycleFigures, Declaration, Forensics, GilState, ImportFailure, ImportWarning,
+    SharedObject, Step,
 };
 
 use serde::{Deserialize, Serialize};
@@ -157,6 +158,13 @@ pub enum LeakTest {
 pub struct Details {
     /// One line: why this outcome.
     pub summary: String,
+    /// A known cause of this outcome (docs/outcomes.md, "Reasons").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The control run of a failing cell: the same scenario on the same
+    /// interpreter importing what the target pulled in, without the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlDetails>,
     /// The step a crash or hang happened in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
@@ -164,6 +172,13 @@ pub struct Details {
     pub signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// A crash: every thread's Python traceback and C frames, taken by the
+    /// dying process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forensics: Option<Forensics>,
+    /// `Py_FatalError`'s message ("Fatal Python error: ..." on stderr).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fatal_error: Option<String>,
     /// Exceptions raised by imports or smoke code, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ImportFailure>,
@@ -217,6 +232,27 @@ pub struct Details {
     pub notes: Vec<String>,
 }
 
+/// What a cell's control run did (see [`Details::control`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlDetails {
+    pub outcome: Outcome,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+    /// The modules it imported in the target's stead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+}
+
+impl CellResult {
+    /// Whether this cell makes `extmatrix run` exit 1: its outcome fails
+    /// runs (`Outcome::fails_run`) and its control run did not fail the
+    /// same way (`also-without-target`: the interpreter's failure).
+    pub fn fails_run(&self) -> bool {
+        self.outcome.fails_run() && self.details.reason != Some(Reason::AlsoWithoutTarget)
+    }
+}
+
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
     *n == T::default()
 }
@@ -257,9 +293,9 @@ impl Report {
         }
     }
 
-    /// 0 when no cell failed the run (see `Outcome::fails_run`), else 1.
+    /// 0 when no cell failed the run (see [`CellResult::fails_run`]), else 1.
     pub fn exit_code(&self) -> i32 {
-        i32::from(self.cells.iter().any(|c| c.outcome.fails_run()))
+        i32::from(self.cells.iter().any(CellResult::fails_run))
     }
 }
 
@@ -316,6 +352,19 @@ mod tests {
         }
         let r = Report::new("m.yaml".into(), vec![], vec![], 0);
         assert_eq!(r.exit_code(), 0);
+    }
+
+    #[test]
+    fn a_failure_the_control_shares_does_not_fail_the_run() {
+        let mut crash = cell(Outcome::Crash);
+        crash.details.reason = Some(Reason::AlsoWithoutTarget);
+        assert!(!crash.fails_run());
+        let r = Report::new("m.yaml".into(), vec![], vec![crash.clone()], 0);
+        assert_eq!(r.exit_code(), 0);
+        crash.details.reason = Some(Reason::EndedByTarget);
+        assert!(crash.fails_run());
+        let r = Report::new("m.yaml".into(), vec![], vec![crash], 0);
+        assert_eq!(r.exit_code(), 1);
     }
 
     #[test]

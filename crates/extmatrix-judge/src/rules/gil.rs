@@ -1,8 +1,14 @@
 //! `gil-enabled`: on a free-threaded build, importing the module turned the
-//! GIL back on (it lacks `Py_mod_gil = Py_MOD_GIL_NOT_USED`).
+//! GIL back on (it lacks `Py_mod_gil = Py_MOD_GIL_NOT_USED`). Judged in
+//! every scenario, not only `free-threading`: a module that silently turns
+//! the GIL on must not pass `import` or `reinit` on a free-threaded build.
+//! A module that declares `Py_MOD_GIL_NOT_USED` and still had the GIL
+//! turned on (by a dependency it imports, or by CPython's check of what
+//! its module object says at import time) is `declaration-mismatch`.
 
+use super::declaration::promises_no_gil;
 use crate::{CellFacts, Finding};
-use extmatrix_core::{Outcome, Scenario};
+use extmatrix_core::{Outcome, Reason};
 use extmatrix_protocol::{Action, GilState};
 use extmatrix_schema::Details;
 
@@ -24,25 +30,33 @@ const CPYTHON_WARNING_CATEGORY: &str = "RuntimeWarning";
 const CPYTHON_WARNING_MENTIONS: &str = "GIL";
 
 pub fn findings(facts: &CellFacts, details: &Details) -> Option<Finding> {
-    if facts.scenario != Scenario::FreeThreading {
+    if !facts.free_threaded {
         return None;
     }
     let on = reenabled_gil(&details.gil)?;
     // CPython's own RuntimeWarning says best which module did it.
-    let why = details
-        .warnings
-        .iter()
-        .find(|w| {
-            w.category == CPYTHON_WARNING_CATEGORY && w.message.contains(CPYTHON_WARNING_MENTIONS)
-        })
-        .map_or_else(
-            || format!("the GIL is enabled (at step `{}`)", on.step),
-            |w| w.message.clone(),
-        );
-    Some(Finding::new(
-        Outcome::GilEnabled,
-        format!("importing re-enabled the GIL: {why}"),
-    ))
+    let warning = details.warnings.iter().find(|w| {
+        w.category == CPYTHON_WARNING_CATEGORY && w.message.contains(CPYTHON_WARNING_MENTIONS)
+    });
+    let why = warning.map_or_else(
+        || format!("the GIL is enabled (at step `{}`)", on.step),
+        |w| w.message.clone(),
+    );
+    let finding = if promises_no_gil(details.declared.as_ref()) {
+        Finding::new(
+            Outcome::DeclarationMismatch,
+            format!("declares `Py_mod_gil = not-used` yet importing re-enabled the GIL: {why}"),
+        )
+    } else {
+        Finding::new(
+            Outcome::GilEnabled,
+            format!("importing re-enabled the GIL: {why}"),
+        )
+    };
+    Some(match warning {
+        Some(_) => finding.because(Reason::GilReenabled),
+        None => finding,
+    })
 }
 
 #[cfg(test)]
@@ -123,11 +137,45 @@ mod tests {
     }
 
     #[test]
-    fn only_the_free_threading_scenario_judges_the_gil() {
+    fn every_scenario_on_a_free_threaded_build_judges_the_gil() {
+        for scenario in [Scenario::Import, Scenario::Reinit, Scenario::SubinterpOwn] {
+            let v = judge_cell(
+                &free_threaded(scenario),
+                &Evidence::Ran(observation(reenabled(), exited(0))),
+            );
+            assert_eq!(v.outcome, Outcome::GilEnabled, "{scenario}");
+            assert_eq!(v.details.reason, Some(extmatrix_core::Reason::GilReenabled));
+        }
+        // A build with a GIL has nothing to re-enable.
         let v = judge_cell(
-            &free_threaded(Scenario::Import),
+            &facts(Scenario::Import),
             &Evidence::Ran(observation(reenabled(), exited(0))),
         );
         assert_eq!(v.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_module_that_declared_not_used_is_a_declaration_mismatch() {
+        let mut events = reenabled();
+        events.insert(
+            0,
+            event(serde_json::json!({"ev": "declared", "init": "multi-phase", "gil": "not-used"})),
+        );
+        let v = judge_cell(
+            &free_threaded(Scenario::Import),
+            &Evidence::Ran(observation(events.clone(), exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::DeclarationMismatch);
+        assert_eq!(
+            v.details.summary,
+            format!("declares `Py_mod_gil = not-used` yet importing re-enabled the GIL: {WARNING}")
+        );
+        events[0] =
+            event(serde_json::json!({"ev": "declared", "init": "multi-phase", "gil": "used"}));
+        let used = judge_cell(
+            &free_threaded(Scenario::Import),
+            &Evidence::Ran(observation(events, exited(0))),
+        );
+        assert_eq!(used.outcome, Outcome::GilEnabled);
     }
 }

@@ -6,9 +6,13 @@
 //! fail when the rule is broken.
 
 pub mod applicability;
+pub mod clobber;
+pub mod control;
+pub mod declaration;
 pub mod gil;
 pub mod leak;
 pub mod provision;
+pub mod reason;
 pub mod refusal;
 pub mod shared;
 pub mod streams;

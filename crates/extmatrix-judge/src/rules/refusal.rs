@@ -2,7 +2,7 @@
 //! `import-error` (docs/outcomes.md, "When is an ImportError a refusal?").
 
 use crate::{CellFacts, Finding};
-use extmatrix_core::{Outcome, Scenario};
+use extmatrix_core::{Outcome, Reason, Scenario};
 use extmatrix_protocol::{
     Action, Declaration, ErrorPhase, ImportFailure, InitStyle, MultipleInterpreters, Stage,
     SubinterpKind,
@@ -56,8 +56,9 @@ pub fn is_refusal(err: &ImportFailure) -> bool {
         && err.message.contains(CPYTHON_REFUSAL)
 }
 
-/// One finding per error: `refused` when it is the refusal the declaration
-/// implies, `import-error` otherwise.
+/// One finding per error but those of the first instance after a second
+/// existed (`clobber.rs` judges those): `refused` when it is the refusal
+/// the declaration implies, `import-error` otherwise.
 pub fn findings(facts: &CellFacts, details: &Details) -> Vec<Finding> {
     // Judged by the kind of subinterpreter the step names: the scenario's
     // own, or the one `subinterp-cycle` picked at run time.
@@ -71,17 +72,36 @@ pub fn findings(facts: &CellFacts, details: &Details) -> Vec<Finding> {
     details
         .errors
         .iter()
+        .filter(|err| !super::clobber::is_clobbered(err))
         .map(|err| {
-            if is_refusal(err) && expected(err) {
-                Finding::new(
+            let refusal = refusal_reason(facts.free_threaded, err);
+            let finding = match refusal {
+                Some(_) if expected(err) => Finding::new(
                     Outcome::Refused,
                     format!("refused as declared: {}", err.message),
-                )
-            } else {
-                Finding::new(Outcome::ImportError, import_error_summary(facts, err))
+                ),
+                _ => Finding::new(Outcome::ImportError, import_error_summary(facts, err)),
+            };
+            Finding {
+                reason: refusal,
+                ..finding
             }
         })
         .collect()
+}
+
+/// The reason code of CPython's refusal, if `err` is one: on a
+/// free-threaded build a legacy subinterpreter refuses too (gh-117649).
+fn refusal_reason(free_threaded: bool, err: &ImportFailure) -> Option<Reason> {
+    if !is_refusal(err) {
+        return None;
+    }
+    Some(match err.step.stage {
+        Stage::Subinterp(SubinterpKind::Legacy, _) if free_threaded => {
+            Reason::SubinterpRefusedFreeThreaded
+        }
+        _ => Reason::SubinterpRefused,
+    })
 }
 
 fn import_error_summary(facts: &CellFacts, err: &ImportFailure) -> String {

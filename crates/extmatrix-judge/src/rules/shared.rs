@@ -2,7 +2,8 @@
 //! count as state the extension shares (docs/outcomes.md, "When is an object
 //! shared?").
 
-use crate::Finding;
+use super::declaration::{isolation_promise, promises_isolation};
+use crate::{CellFacts, Finding};
 use extmatrix_core::Outcome;
 use extmatrix_protocol::{Comparison, Event, Lives, Observation, SharedObject};
 use extmatrix_schema::Details;
@@ -57,10 +58,19 @@ pub fn counts_as_shared(obj: &SharedObject) -> bool {
     }
 }
 
+/// Whether `path` names module or type metadata (`__name__`,
+/// `Widget.__doc__`): shared when the module is, but not what a user fixes.
+fn is_metadata(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last.len() > 4 && last.starts_with("__") && last.ends_with("__")
+}
+
 /// Sorts the objects found at the same address into `details` (counted
-/// ones, the extension's own first; the rest only counted) and reports
-/// `shared-state` when any count.
-pub fn findings(obs: &Observation, details: &mut Details) -> Option<Finding> {
+/// ones first: the module itself, then the extension's own objects, then
+/// the rest, metadata last; the others only counted) and reports
+/// `shared-state` when any count — `declaration-mismatch` when they are
+/// shared with a subinterpreter by a module that promised isolation.
+pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> Option<Finding> {
     for event in &obs.events {
         if let Event::Shared(s) = event {
             if counts_as_shared(s) {
@@ -71,10 +81,15 @@ pub fn findings(obs: &Observation, details: &mut Details) -> Option<Finding> {
         }
     }
     // The very same module object is the plainest evidence, then objects
-    // in the extension's own image.
-    details
-        .shared_objects
-        .sort_by_key(|s| (s.path != MODULE_ITSELF, s.lives != Lives::Extension));
+    // in the extension's own image; what a user would fix (a type, a
+    // function, a container) before the metadata that comes with it.
+    details.shared_objects.sort_by_key(|s| {
+        (
+            s.path != MODULE_ITSELF,
+            s.lives != Lives::Extension,
+            is_metadata(&s.path),
+        )
+    });
     let first = details.shared_objects.first()?;
     let more = details.shared_objects.len() - 1;
     let compared = match first.label {
@@ -85,14 +100,43 @@ pub fn findings(obs: &Observation, details: &mut Details) -> Option<Finding> {
         format!("the module object itself is the same object {compared}")
     } else {
         format!(
-            "{} ({}, in {}) is the same object {compared}",
-            first.path, first.type_name, first.lives
+            "{} ({}, {}) is the same object {compared}",
+            first.path,
+            first.type_name,
+            where_it_lives(first)
         )
     };
     if more > 0 {
         summary.push_str(&format!(", and {more} more"));
     }
-    Some(Finding::new(Outcome::SharedState, summary))
+    let across_interpreters = details
+        .shared_objects
+        .iter()
+        .any(|s| s.label == Comparison::MainSubinterp);
+    Some(match details.declared.as_ref() {
+        Some(d) if across_interpreters && promises_isolation(Some(d), facts.version) => {
+            Finding::new(
+                Outcome::DeclarationMismatch,
+                format!("{} yet {summary}", isolation_promise(d)),
+            )
+        }
+        _ => Finding::new(Outcome::SharedState, summary),
+    })
+}
+
+/// "in extension", or with what the harness could name:
+/// "static data `widget_type` in extension", "in other-image libfoo.so".
+fn where_it_lives(obj: &SharedObject) -> String {
+    let mut at = format!("in {}", obj.lives);
+    if let Some(image) = obj
+        .image
+        .as_deref()
+        .filter(|_| obj.lives == Lives::OtherImage)
+    {
+        let name = image.rsplit('/').next().unwrap_or(image);
+        at.push_str(&format!(" {name}"));
+    }
+    at
 }
 
 #[cfg(test)]
@@ -271,5 +315,86 @@ mod tests {
         let v = judge_cell(&facts(Scenario::SubinterpOwn), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Pass);
         assert_eq!(v.details.core_objects_ignored, 3);
+    }
+
+    fn at(path: &str, lives: &str, label: &str) -> Event {
+        let mut e = shared_event(lives, false, false);
+        if let Event::Shared(s) = &mut e {
+            s.path = path.into();
+            s.label = label.parse().unwrap();
+        }
+        e
+    }
+
+    #[test]
+    fn shared_with_a_subinterpreter_by_a_module_promising_isolation_is_a_mismatch() {
+        let judged = |declaration: Event, label: &str| {
+            let obs = observation(
+                vec![declaration, at("cache", "heap", label), done()],
+                exited(0),
+            );
+            judge_cell(&facts(Scenario::SubinterpOwn), &Evidence::Ran(obs))
+        };
+        let liar = judged(
+            declared("multi-phase", Some("per-interpreter-gil")),
+            "main/subinterp",
+        );
+        assert_eq!(liar.outcome, Outcome::DeclarationMismatch);
+        assert_eq!(
+            liar.details.summary,
+            "declares `Py_mod_multiple_interpreters = per-interpreter-gil` yet cache (type, in heap) \
+             is the same object in the subinterpreter"
+        );
+        assert_eq!(liar.details.shared_objects.len(), 1);
+        let promised_nothing = judged(declared("single-phase", None), "main/subinterp");
+        assert_eq!(promised_nothing.outcome, Outcome::SharedState);
+        let said_no = judged(
+            declared("multi-phase", Some("not-supported")),
+            "main/subinterp",
+        );
+        assert_eq!(said_no.outcome, Outcome::SharedState);
+        // A re-import in one interpreter is not what the slot promises.
+        let reimported = judged(declared("multi-phase", None), "old/new");
+        assert_eq!(reimported.outcome, Outcome::SharedState);
+    }
+
+    #[test]
+    fn metadata_comes_after_what_a_user_would_fix() {
+        let obs = observation(
+            vec![
+                at("__name__", "heap", "old/new"),
+                at("Widget.__doc__", "heap", "old/new"),
+                at("encode", "heap", "old/new"),
+                done(),
+            ],
+            exited(0),
+        );
+        let v = judge_cell(&facts(Scenario::Reimport), &Evidence::Ran(obs));
+        assert!(
+            v.details.summary.starts_with("encode (type, in heap)"),
+            "{}",
+            v.details.summary
+        );
+        assert!(!is_metadata("__"));
+        assert!(!is_metadata("____"));
+        assert!(is_metadata("_____"));
+        assert!(!is_metadata("__init"));
+        assert!(!is_metadata("x.__init"));
+    }
+
+    #[test]
+    fn another_librarys_image_is_named() {
+        let mut e = shared_event("other-image", false, false);
+        if let Event::Shared(s) = &mut e {
+            s.image = Some("/usr/lib/libfoo.so.1".into());
+        }
+        let v = judge_cell(
+            &facts(Scenario::SubinterpLegacy),
+            &Evidence::Ran(observation(vec![e, done()], exited(0))),
+        );
+        assert_eq!(
+            v.details.summary,
+            "X (type, in other-image libfoo.so.1) is the same object after re-import"
+        );
     }
 }

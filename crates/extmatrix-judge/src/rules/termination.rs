@@ -1,23 +1,43 @@
-//! How the harness process ended: `crash` (a signal), `hang` (the timeout,
-//! the process group killed), `harness-error` (the harness failed, exited
-//! with a status, or stopped before `done` — e.g. the target called exit()).
+//! How the harness process ended: `crash` (a signal, or the process ended
+//! by the target: `exit()`, `abort()`, `Py_FatalError` while it was
+//! importing or running), `hang` (the timeout, the process group killed),
+//! `harness-error` (the harness's own failure: its `fatal` event, or an
+//! early end in a step that does not run the target).
 
 use crate::{CellFacts, Finding};
-use extmatrix_core::Outcome;
-use extmatrix_protocol::{Event, Observation, Termination};
+use extmatrix_core::{Outcome, Reason};
+use extmatrix_protocol::{Event, Observation, Step, Termination};
 use extmatrix_schema::Details;
+
+/// How CPython's `Py_FatalError` starts the message it writes to stderr.
+const FATAL_ERROR_PREFIX: &str = "Fatal Python error: ";
+
+/// The first line of `Py_FatalError`'s message in `stderr`, without its
+/// prefix: what the target (or CPython on its behalf) gave as the cause.
+pub fn fatal_error(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(FATAL_ERROR_PREFIX))
+        .map(str::trim_end)
+}
 
 pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> Option<Finding> {
     let step = obs.last_step();
     let at = step.map_or_else(|| "start".to_owned(), |s| s.to_string());
+    details.fatal_error = fatal_error(&obs.stderr_tail).map(str::to_owned);
+    let fatal = details
+        .fatal_error
+        .as_deref()
+        .map_or_else(String::new, |m| format!(": {FATAL_ERROR_PREFIX}{m}"));
     match &obs.termination {
         Termination::Signaled { name, .. } => {
             details.signal = Some(name.clone());
             details.step = step;
-            Some(Finding::new(
-                Outcome::Crash,
-                format!("{name} in step `{at}`"),
-            ))
+            let finding = Finding::new(Outcome::Crash, format!("{name} in step `{at}`{fatal}"));
+            Some(match details.fatal_error {
+                Some(_) => finding.because(Reason::EndedByTarget),
+                None => finding,
+            })
         }
         Termination::TimedOut { .. } => {
             details.step = step;
@@ -33,40 +53,50 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
             if *code != 0 {
                 details.exit_code = Some(*code);
             }
-            exited(obs, *code, details, step.is_some().then_some(at))
+            exited(obs, *code, details, step, &fatal)
         }
     }
 }
 
+/// The process exited by itself. The harness's own failures say so with a
+/// `fatal` event; otherwise an early exit in a step that runs the target is
+/// the target's doing.
 fn exited(
     obs: &Observation,
     code: i32,
     details: &mut Details,
-    at: Option<String>,
+    step: Option<Step>,
+    fatal: &str,
 ) -> Option<Finding> {
-    let fatal = obs.events.iter().rev().find_map(|e| match e {
+    let harness_fatal = obs.events.iter().rev().find_map(|e| match e {
         Event::Fatal { message } => Some(message.clone()),
         _ => None,
     });
-    if let Some(message) = fatal {
+    if let Some(message) = harness_fatal {
         return Some(Finding::new(Outcome::HarnessError, message));
     }
-    if code != 0 {
-        return Some(Finding::new(
-            Outcome::HarnessError,
-            format!("harness exited with status {code}"),
-        ));
-    }
-    if obs.reported_done() {
+    if code == 0 && obs.reported_done() {
         return None;
     }
-    details.step = obs.last_step();
+    details.step = step;
+    let at = step.map_or_else(|| "start".to_owned(), |s| s.to_string());
+    if step.is_some_and(|s| s.action.runs_target()) {
+        return Some(
+            Finding::new(
+                Outcome::Crash,
+                format!("the process exited with status {code} in step `{at}`, ended by the target{fatal}"),
+            )
+            .because(Reason::EndedByTarget),
+        );
+    }
     Some(Finding::new(
         Outcome::HarnessError,
-        format!(
-            "the process exited (status 0) in step `{}` before the harness finished; did the target call exit()?",
-            at.as_deref().unwrap_or("start")
-        ),
+        match code {
+            0 => {
+                format!("the process exited (status 0) in step `{at}` before the harness finished")
+            }
+            _ => format!("harness exited with status {code} in step `{at}`"),
+        },
     ))
 }
 
@@ -74,7 +104,7 @@ fn exited(
 mod tests {
     use crate::testing::*;
     use crate::{judge_cell, Evidence};
-    use extmatrix_core::{Outcome, Scenario};
+    use extmatrix_core::{Outcome, Reason, Scenario};
     use extmatrix_protocol::{Event, Termination};
 
     #[test]
@@ -128,29 +158,80 @@ mod tests {
         assert_eq!(fatal.details.exit_code, Some(3));
         let status = judge_cell(&f, &Evidence::Ran(observation(vec![], exited(7))));
         assert_eq!(status.outcome, Outcome::HarnessError);
-        assert_eq!(status.details.summary, "harness exited with status 7");
+        assert_eq!(
+            status.details.summary,
+            "harness exited with status 7 in step `start`"
+        );
+        // A step of the harness's own (creating a subinterpreter) is not
+        // the target's, whatever the status.
+        let create = judge_cell(
+            &f,
+            &Evidence::Ran(observation(vec![step("subinterp own: create")], exited(3))),
+        );
+        assert_eq!(create.outcome, Outcome::HarnessError);
         let healthy = judge_cell(&f, &Evidence::Ran(observation(vec![done()], exited(0))));
         assert_eq!(healthy.outcome, Outcome::Pass);
         assert_eq!(healthy.details.exit_code, None);
     }
 
     #[test]
-    fn a_silent_exit_before_done_is_a_harness_error_naming_the_step() {
-        let v = judge_cell(
-            &facts(Scenario::Import),
-            &Evidence::Ran(observation(vec![step("smoke")], exited(0))),
-        );
-        assert_eq!(v.outcome, Outcome::HarnessError);
-        assert!(
-            v.details.summary.contains("step `smoke`"),
-            "{}",
-            v.details.summary
-        );
-        assert_eq!(v.details.step.unwrap().to_string(), "smoke");
+    fn an_exit_while_the_target_runs_is_the_targets_crash() {
+        for (at, code) in [
+            ("smoke", 0),
+            ("subinterp own: import", 3),
+            ("reimport: smoke old instance", 1),
+        ] {
+            let v = judge_cell(
+                &facts(Scenario::Import),
+                &Evidence::Ran(observation(vec![step("init"), step(at)], exited(code))),
+            );
+            assert_eq!(v.outcome, Outcome::Crash, "{at}");
+            assert_eq!(
+                v.details.summary,
+                format!(
+                    "the process exited with status {code} in step `{at}`, ended by the target"
+                )
+            );
+            assert_eq!(v.details.reason, Some(Reason::EndedByTarget));
+            assert_eq!(v.details.step.unwrap().to_string(), at);
+        }
         let nothing = judge_cell(
             &facts(Scenario::Import),
             &Evidence::Ran(observation(vec![], exited(0))),
         );
+        assert_eq!(nothing.outcome, Outcome::HarnessError);
         assert!(nothing.details.summary.contains("step `start`"));
+        let finalize = judge_cell(
+            &facts(Scenario::Import),
+            &Evidence::Ran(observation(vec![step("finalize")], exited(0))),
+        );
+        assert_eq!(finalize.outcome, Outcome::HarnessError);
+    }
+
+    #[test]
+    fn py_fatal_error_is_named_with_the_crash() {
+        let mut obs = observation(
+            vec![step("cycle 2: import")],
+            Termination::Signaled {
+                signal: 6,
+                name: "SIGABRT".into(),
+            },
+        );
+        obs.stderr_tail = "noise\nFatal Python error: exec_twice: second exec\nPython runtime state: initialized\n".into();
+        let v = judge_cell(&facts(Scenario::Reinit), &Evidence::Ran(obs.clone()));
+        assert_eq!(v.outcome, Outcome::Crash);
+        assert_eq!(
+            v.details.summary,
+            "SIGABRT in step `cycle 2: import`: Fatal Python error: exec_twice: second exec"
+        );
+        assert_eq!(
+            v.details.fatal_error.as_deref(),
+            Some("exec_twice: second exec")
+        );
+        assert_eq!(v.details.reason, Some(Reason::EndedByTarget));
+        obs.stderr_tail = "double free or corruption (out)\n".into();
+        let plain = judge_cell(&facts(Scenario::Reinit), &Evidence::Ran(obs));
+        assert_eq!(plain.details.reason, None);
+        assert_eq!(plain.details.fatal_error, None);
     }
 }

@@ -1,0 +1,222 @@
+//! Reason codes for failures whose cause the evidence names: a message a
+//! known project raises (CPython, Cython, PyO3, numpy), or a shape of the
+//! evidence. A reason explains an outcome; it never decides one (the rules
+//! that decide, and the reasons they carry, are elsewhere: refusals in
+//! `refusal.rs`, the GIL in `gil.rs`, ends of the process in
+//! `termination.rs`). docs/outcomes.md ("Reasons") says what each code
+//! means and what to fix.
+
+use extmatrix_core::Reason;
+use extmatrix_protocol::{ErrorPhase, ImportFailure, Stage};
+use extmatrix_schema::Details;
+
+/// Known messages, each the project's own words (from its source).
+const KNOWN_MESSAGES: &[(Reason, &str)] = &[
+    // Cython's __Pyx_check_single_interpreter.
+    (
+        Reason::CythonInterpreterChange,
+        "Interpreter change detected",
+    ),
+    // Cython's module exec, run a second time in one process.
+    (Reason::CythonNoReinit, "Re-initialisation is not supported"),
+    // PyO3's ModuleDef::make_module.
+    (
+        Reason::Pyo3Subinterpreter,
+        "PyO3 modules do not yet support subinterpreters",
+    ),
+    // numpy's _multiarray_umath, and the guard the isolation HOWTO shows.
+    (
+        Reason::OncePerProcess,
+        "cannot load module more than once per process",
+    ),
+    // numpy's UserWarning on import in a subinterpreter.
+    (
+        Reason::NumpySubinterpreterWarning,
+        "does not properly support sub-interpreters",
+    ),
+];
+
+/// The reason the evidence names, for a cell whose deciding rule gave
+/// none: the first error with a known message (or, failing that, the
+/// first warning), else lost attributes.
+pub fn known(details: &Details) -> Option<Reason> {
+    let messages = details
+        .errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .chain(details.warnings.iter().map(|w| w.message.as_str()));
+    for message in messages {
+        if let Some((reason, _)) = KNOWN_MESSAGES.iter().find(|(_, m)| message.contains(m)) {
+            return Some(*reason);
+        }
+    }
+    let first_ok = details.errors.iter().all(|e| !is_first_instance(e));
+    details
+        .errors
+        .iter()
+        .any(|e| first_ok && lost_an_attribute(e))
+        .then_some(Reason::LostAttributes)
+}
+
+/// An error of the first instance: the first import in the main
+/// interpreter, or the first `reinit` cycle.
+fn is_first_instance(err: &ImportFailure) -> bool {
+    matches!(err.step.stage, Stage::Main | Stage::Cycle(1))
+}
+
+/// The smoke code of a later instance (a re-init, a re-import, a
+/// subinterpreter) did not find an attribute: the instance was made, but
+/// not whole.
+fn lost_an_attribute(err: &ImportFailure) -> bool {
+    err.exc_type == "AttributeError" && err.phase == ErrorPhase::Smoke && !is_first_instance(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::{judge_cell, Evidence};
+    use extmatrix_core::{Outcome, Scenario};
+    use extmatrix_protocol::Event;
+
+    fn verdict(scenario: Scenario, events: Vec<Event>) -> crate::Verdict {
+        judge_cell(
+            &facts(scenario),
+            &Evidence::Ran(observation(events, exited(0))),
+        )
+    }
+
+    #[test]
+    fn known_messages_name_their_reason() {
+        let cases = [
+            (
+                "Interpreter change detected - this module can only be loaded into one interpreter per process.",
+                Reason::CythonInterpreterChange,
+            ),
+            (
+                "Module 'm' has already been imported. Re-initialisation is not supported.",
+                Reason::CythonNoReinit,
+            ),
+            (
+                "PyO3 modules do not yet support subinterpreters, see https://github.com/PyO3/pyo3/issues/576",
+                Reason::Pyo3Subinterpreter,
+            ),
+            (
+                "cannot load module more than once per process",
+                Reason::OncePerProcess,
+            ),
+        ];
+        for (message, reason) in cases {
+            let v = verdict(
+                Scenario::SubinterpLegacy,
+                vec![
+                    error_event("subinterp legacy: import", "import", "ImportError", message),
+                    done(),
+                ],
+            );
+            assert_eq!(v.outcome, Outcome::ImportError);
+            assert_eq!(v.details.reason, Some(reason), "{message}");
+        }
+        let unknown = verdict(
+            Scenario::Import,
+            vec![
+                error_event("import", "import", "ImportError", "no module named m"),
+                done(),
+            ],
+        );
+        assert_eq!(unknown.details.reason, None);
+    }
+
+    #[test]
+    fn a_known_warning_names_its_reason_when_no_error_does() {
+        let warning = event(
+            serde_json::json!({"ev": "warning", "where": "subinterp legacy: import",
+            "category": "UserWarning",
+            "message": "NumPy was imported from a Python sub-interpreter but NumPy does not properly support sub-interpreters."}),
+        );
+        let v = verdict(Scenario::SubinterpLegacy, vec![warning, done()]);
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert_eq!(v.details.reason, Some(Reason::NumpySubinterpreterWarning));
+    }
+
+    #[test]
+    fn an_attribute_missing_only_in_a_later_instance_is_lost_attributes() {
+        let missing = |at: &str| {
+            error_event(
+                at,
+                "smoke",
+                "AttributeError",
+                "module 'm' has no attribute 'Widget'",
+            )
+        };
+        for at in ["cycle 2: smoke", "reimport: smoke", "subinterp own: smoke"] {
+            let v = verdict(Scenario::Reinit, vec![missing(at), done()]);
+            assert_eq!(v.outcome, Outcome::ImportError);
+            assert_eq!(v.details.reason, Some(Reason::LostAttributes), "{at}");
+        }
+        // Missing in the first instance too: the smoke code is wrong, not
+        // the re-init.
+        for first in ["smoke", "cycle 1: smoke"] {
+            let v = verdict(
+                Scenario::Reinit,
+                vec![missing(first), missing("cycle 2: smoke"), done()],
+            );
+            assert_eq!(v.details.reason, None, "{first}");
+        }
+        let raised_by_import = verdict(
+            Scenario::Reinit,
+            vec![
+                error_event("cycle 2: import", "import", "AttributeError", "x"),
+                done(),
+            ],
+        );
+        assert_eq!(raised_by_import.details.reason, None);
+        let other = verdict(
+            Scenario::Reinit,
+            vec![
+                error_event("cycle 2: smoke", "smoke", "KeyError", "x"),
+                done(),
+            ],
+        );
+        assert_eq!(other.details.reason, None);
+    }
+
+    #[test]
+    fn cpythons_refusal_names_the_kind_of_build() {
+        let refusal = |at: &str| {
+            error_event(
+                at,
+                "import",
+                "ImportError",
+                "module m does not support loading in subinterpreters",
+            )
+        };
+        let single = || declared("single-phase", None);
+        let v = judge_cell(
+            &free_threaded(Scenario::SubinterpLegacy),
+            &Evidence::Ran(observation(
+                vec![single(), refusal("subinterp legacy: import"), done()],
+                exited(0),
+            )),
+        );
+        assert_eq!(v.outcome, Outcome::Refused);
+        assert_eq!(v.details.reason, Some(Reason::SubinterpRefusedFreeThreaded));
+        let v = verdict(
+            Scenario::SubinterpOwn,
+            vec![single(), refusal("subinterp own: import"), done()],
+        );
+        assert_eq!(v.outcome, Outcome::Refused);
+        assert_eq!(v.details.reason, Some(Reason::SubinterpRefused));
+        // A refusal the declaration contradicts keeps its reason.
+        let v = verdict(
+            Scenario::SubinterpOwn,
+            vec![
+                declared("multi-phase", Some("per-interpreter-gil")),
+                refusal("subinterp own: import"),
+                done(),
+            ],
+        );
+        assert_eq!(v.outcome, Outcome::ImportError);
+        assert_eq!(v.details.reason, Some(Reason::SubinterpRefused));
+    }
+}

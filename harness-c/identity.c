@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,47 @@ static int is_file(const char *image, const char *wanted)
     return wanted[0] && realpath(image, real) && strcmp(real, wanted) == 0;
 }
 
+/* Where in the extension's writable memory a pointer to an object is
+ * kept: a heap object shared through a C global is found by the global
+ * that holds it. */
+typedef struct {
+    const char *ext_path; /* real path of the extension's image */
+    uintptr_t wanted;     /* the object's address */
+    long long found;      /* offset of the holding slot from the image's base, or -1 */
+} held_search;
+
+static int search_image(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    held_search *s = data;
+    if (!is_file(info->dlpi_name, s->ext_path))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t start = (info->dlpi_addr + ph->p_vaddr + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+        uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        for (uintptr_t slot = start; slot + sizeof(void *) <= end; slot += sizeof(void *)) {
+            if (*(const uintptr_t *)slot == s->wanted) {
+                s->found = (long long)(slot - info->dlpi_addr);
+                return 1;
+            }
+        }
+    }
+    return 1;
+}
+
+/* The offset in the extension's image of a writable slot holding `obj`;
+ * -1 when none does. */
+static long long held_by_extension(const void *obj, const char *ext_path)
+{
+    held_search s = {ext_path, (uintptr_t)obj, -1};
+    if (ext_path[0])
+        dl_iterate_phdr(search_image, &s);
+    return s.found;
+}
+
 /* The vocabulary of "shared" and "compared". */
 static const char *const COMPARISON_NAME[] = {
     [COMPARE_MAIN_SUBINTERP] = "main/subinterp",
@@ -305,8 +347,19 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
         obs_str(l, "type", Py_TYPE(a->obj)->tp_name);
         obs_str(l, "addr", addr);
         obs_str(l, "lives", LIVES_NAME[lives]);
-        if (image)
+        if (image) {
+            void *base;
+            image_of(a->obj, &base);
             obs_str(l, "image", image);
+            obs_int(l, "offset", (long long)(a->addr - (uintptr_t)base));
+        }
+        if (lives == LIVES_HEAP) {
+            long long held = held_by_extension(a->obj, im.ext_path);
+            if (held >= 0) {
+                obs_str(l, "held_in", im.ext_path);
+                obs_int(l, "held_at", held);
+            }
+        }
         obs_bool(l, "immortal", is_immortal(a->obj));
         obs_bool(l, "interned", PyUnicode_Check(a->obj) && PyUnicode_CHECK_INTERNED(a->obj));
         /* A type's dict belongs to whoever owns the type: the attributes of

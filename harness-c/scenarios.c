@@ -195,10 +195,11 @@ static PyThreadState *new_subinterpreter(stage_kind kind)
 
 /* In a new subinterpreter of `kind`: import, smoke, compare with what is
  * reachable from the main interpreter's module (when `in_main` is given),
- * end it; then, when the subinterpreter's instance was made, run the smoke
- * code again on the main interpreter's instance `old`: a second instance
- * that changed state the two share breaks it. `n` numbers the stage (0:
- * unnumbered). 0 when the import and the smoke code succeeded. */
+ * end it; then, when the subinterpreter's instance was made and `old` is
+ * given, run the smoke code again on the main interpreter's instance
+ * `old`: a second instance that changed state the two share breaks it.
+ * `n` numbers the stage (0: unnumbered). 0 when the import and the smoke
+ * code succeeded. */
 static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, PyObject *old,
                              const reach_set *in_main)
 {
@@ -226,7 +227,7 @@ static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, PyOb
     step(sub_stage, ACT_END);
     Py_EndInterpreter(sub);
     PyThreadState_Swap(main_tstate);
-    if (sm) {
+    if (sm && old) {
         step(sub_stage, ACT_SMOKE_OLD_INSTANCE);
         run_smoke(a, old);
     }
@@ -305,7 +306,9 @@ static int scenario_subinterp_cycle(const harness_args *a)
 #endif
         for (int n = 1; n <= a->cycles; n++) {
             double start = now();
-            int rc = in_subinterpreter(a, kind, n, m, NULL);
+            /* The first instance is used again once: later cycles must repeat
+             * exactly, for the leak figures. */
+            int rc = in_subinterpreter(a, kind, n, n == 1 ? m : NULL, NULL);
             interp_figures in = measure_interpreter(rc == 0);
             report_cycle(n, now() - start, &in);
             if (rc < 0)

@@ -421,6 +421,24 @@ mod tests {
         assert_eq!(in_table, DOCUMENTED_ORDER);
     }
 
+    /// Pinned: every reason code has its line in docs/outcomes.md's
+    /// "Reasons" table, and the table names no code the enum lacks.
+    #[test]
+    fn every_reason_is_documented() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
+        )
+        .expect("docs/outcomes.md is readable");
+        let section = doc.split("## Reasons").nth(1).expect("a Reasons section");
+        let in_table: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let ids: Vec<&str> = Reason::ALL.iter().map(|r| r.id()).collect();
+        assert_eq!(in_table, ids);
+    }
+
     #[test]
     fn ids_round_trip() {
         for s in Scenario::ALL {

@@ -9,7 +9,10 @@
 //!
 //! ```text
 //! Matrix ──prepare──▶ Plan ──provision──▶ harness + targets per interpreter
-//!        ──execute──▶ CellRun per (cell, module) ──judge──▶ Report
+//!        ──execute──▶ CellRun per (cell, module)
+//!        ──baselines──▶ the same scenarios without the target (leaks, controls)
+//!        ──symbols──▶ shared objects named from their images' symbol tables
+//!        ──judge──▶ Report (+ each built module's writable globals)
 //! ```
 
 mod baseline;
@@ -19,6 +22,7 @@ mod interpreters;
 mod prepare;
 mod provision;
 mod prune;
+mod symbols;
 
 pub use baseline::{
     cycled_subinterp, key_of, run_baselines, BaselineKey, BaselineMeta, Baselines, BASELINES_KIND,
@@ -62,14 +66,16 @@ pub fn run(
     started: Instant,
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
-    let executed = execute::execute(plan, &provisioned, jobs, observer);
+    let mut executed = execute::execute(plan, &provisioned, jobs, observer);
     let baselines = run_baselines(plan, store, &provisioned, &executed.runs, jobs, observer);
+    symbols::name_shared_objects(&mut executed.runs);
     let mut report = Report::new(
         matrix_name.to_owned(),
         plan.pythons.iter().map(python_entry).collect(),
         judge(&executed.runs, &baselines),
         started.elapsed().as_millis() as u64,
     );
+    report.images = symbols::module_images(plan, &provisioned);
     report.interrupted = extmatrix_process::interrupted().map(|signal| Interruption {
         signal: extmatrix_process::signal_name(signal),
         not_run: executed.not_run,

@@ -285,6 +285,31 @@ pub struct SharedObject {
     pub lives: Lives,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Where in `image` it sits: its address less the image's load base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The image's symbol at `offset` (from its ELF symbol table, static
+    /// symbols included) and that symbol's section; the engine names it
+    /// after the run, the harness cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// A heap object: the extension's image (`held_in`) and the offset in
+    /// it (`held_at`) of a writable slot, a C global, holding a pointer to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_at: Option<u64>,
+    /// The extension's symbol at `held_at` (named by the engine, as
+    /// `symbol`): the global that keeps the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    /// A single-phase module with `m_size == -1` is loaded again from a
+    /// copy of its first instance's dict (`m_copy`, gh-101758): the
+    /// judge marks an attribute shared that way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_m_copy: bool,
     pub immortal: bool,
     pub interned: bool,
     /// For an attribute of a type (`error.__new__`): where that type lives.

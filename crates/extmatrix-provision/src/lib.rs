@@ -14,6 +14,7 @@
 
 mod failure;
 mod harness;
+mod symbols;
 mod targets;
 mod toolchain;
 
@@ -23,6 +24,7 @@ pub use harness::{
     baseline_module_dir, harness, harness_sources_digest, HarnessMeta, BASELINE_MODULE,
     HARNESS_KIND, SOURCES_INPUT,
 };
+pub use symbols::{ImageSymbol, ImageSymbols};
 pub use targets::c_file::CFileTarget;
 pub use targets::cargo_dirs::{prune as prune_cargo_target_dirs, CARGO_TARGET_DIRS};
 pub use targets::pip::{sdist_entry_name, SDISTS_KIND};

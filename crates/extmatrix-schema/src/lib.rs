@@ -35,10 +35,38 @@ pub struct Report {
     pub cells: Vec<CellResult>,
     /// Cells per outcome.
     pub summary: BTreeMap<Outcome, usize>,
+    /// Every module each target built, per interpreter, with its writable
+    /// globals: evidence beside the cells, never an outcome of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ModuleImage>,
     /// The run was stopped by a signal: `cells` holds the cells that
     /// finished before it; these did not run (or were killed mid-run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<Interruption>,
+}
+
+/// One built extension module on one interpreter, as a static scan sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleImage {
+    pub target: String,
+    pub module: String,
+    pub python: String,
+    pub path: String,
+    /// Its writable data symbols (`.data`, `.bss`), static ones included:
+    /// state every instance of the module shares in the process, whatever
+    /// it declares (a module that declares own-GIL support yet keeps a
+    /// process-wide C buffer shows here, though no run can see it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable_globals: Vec<WritableGlobal>,
+}
+
+/// A writable global of an extension's image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WritableGlobal {
+    pub name: String,
+    /// `.data` or `.bss` (and their `.rel`/`.local` variants).
+    pub section: String,
+    pub size: u64,
 }
 
 /// A run stopped by a signal (SIGINT, SIGTERM, SIGHUP).
@@ -289,6 +317,7 @@ impl Report {
             pythons,
             cells,
             summary,
+            images: Vec::new(),
             interrupted: None,
         }
     }

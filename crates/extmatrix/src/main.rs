@@ -24,8 +24,9 @@ use std::process::ExitCode;
 scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated subinterpreters \
 (shared and own GIL), free-threading. Interpreters are found on the machine or built from source \
 (debug, free-threaded). Each target is compiled against every interpreter, a C harness runs each \
-scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, \
-leak, gil-enabled, import-error, crash, hang, build-failed or harness-error (docs/outcomes.md).",
+scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, state-clobbered, \
+leak, gil-enabled, declaration-mismatch, import-error, crash, hang, build-failed or \
+harness-error (docs/outcomes.md).",
     after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
 )]
 struct Cli {

@@ -200,7 +200,7 @@ fn smoke_failures_are_import_errors_with_the_traceback() {
 }
 
 #[test]
-fn a_target_that_exits_the_process_is_a_harness_error() {
+fn a_target_that_exits_the_process_is_its_crash_not_a_harness_error() {
     let dir = tempfile::tempdir().unwrap();
     let m = write_matrix(
         dir.path(),
@@ -208,13 +208,11 @@ fn a_target_that_exits_the_process_is_a_harness_error() {
     );
     let run = run_matrix(&m, &[]);
     let c = cell(&run.report, "t", "cp313", "import");
-    assert_eq!(c["outcome"], "harness-error");
-    assert!(
-        c["details"]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("`smoke`"),
-        "{c}"
+    assert_eq!(c["outcome"], "crash");
+    assert_eq!(c["details"]["reason"], "ended-by-target");
+    assert_eq!(
+        c["details"]["summary"],
+        "the process exited with status 0 in step `smoke`, ended by the target"
     );
 }
 

@@ -218,7 +218,7 @@ fn shared_objects_name_path_type_and_where_they_live() {
         &matrix,
         &[
             "--target",
-            "legacy_single,static_type_liar,isolated_ok,same_module_on_reimport,keeps_a_dependency",
+            "legacy_single,static_type_liar,isolated_ok,same_module_on_reimport,keeps_a_dependency,heap_type_in_a_global",
             "--scenario",
             "reimport,subinterp-own",
         ],
@@ -270,6 +270,29 @@ fn shared_objects_name_path_type_and_where_they_live() {
     assert_eq!(thing["path"], "Thing");
     assert_eq!(thing["type"], "type");
     assert_eq!(thing["immortal"], true);
+    // Named from the extension's own symbol table: a static, which dladdr
+    // cannot name.
+    assert_eq!(thing["symbol"], "Thing_Type");
+    assert_eq!(thing["section"], ".data");
+    // A heap object is named by the C global that keeps it.
+    let held = &cell(report, "heap_type_in_a_global", "cp313", "subinterp-own")["details"]
+        ["shared_objects"][0];
+    assert_eq!(held["path"], "Thing");
+    assert_eq!(held["lives"], "heap");
+    assert_eq!(held["held_by"], "Thing", "{held}");
+    // The static scan: every built module's writable globals, per interpreter.
+    let images = report["images"].as_array().unwrap();
+    let liar = images
+        .iter()
+        .find(|i| i["target"] == "static_type_liar" && i["python"] == "cp313")
+        .unwrap();
+    let globals: Vec<(&str, &str)> = liar["writable_globals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["section"].as_str().unwrap()))
+        .collect();
+    assert!(globals.contains(&("Thing_Type", ".data")), "{globals:?}");
     assert!(thing["image"]
         .as_str()
         .unwrap()

@@ -332,7 +332,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
     (
         "fatal_error_on_second_exec",
         "import",
-        ["pass", "pass", "pass", "gil-enabled[gil-reenabled]"],
+        ["pass", "pass", "pass", "pass"],
     ),
     (
         "fatal_error_on_second_exec",
@@ -361,7 +361,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "crash[ended-by-target]",
             "crash[ended-by-target]",
             "crash[ended-by-target]",
-            "gil-enabled[gil-reenabled]",
+            "refused[subinterp-refused-free-threaded]",
         ],
     ),
     (
@@ -371,7 +371,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "n/a",
             "refused[subinterp-refused]",
             "refused[subinterp-refused]",
-            "gil-enabled[gil-reenabled]",
+            "refused[subinterp-refused]",
         ],
     ),
     (
@@ -381,13 +381,13 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "n/a",
             "refused[subinterp-refused]",
             "refused[subinterp-refused]",
-            "gil-enabled[gil-reenabled]",
+            "refused[subinterp-refused]",
         ],
     ),
     (
         "skips_its_type_on_reinit",
         "import",
-        ["pass", "pass", "pass", "gil-enabled[gil-reenabled]"],
+        ["pass", "pass", "pass", "pass"],
     ),
     (
         "skips_its_type_on_reinit",
@@ -406,7 +406,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "shared-state",
             "shared-state",
             "shared-state",
-            "gil-enabled[gil-reenabled]",
+            "shared-state",
         ],
     ),
     (
@@ -416,7 +416,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "shared-state",
             "shared-state",
             "shared-state",
-            "gil-enabled[gil-reenabled]",
+            "refused[subinterp-refused-free-threaded]",
         ],
     ),
     (
@@ -426,7 +426,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "n/a",
             "refused[subinterp-refused]",
             "refused[subinterp-refused]",
-            "gil-enabled[gil-reenabled]",
+            "refused[subinterp-refused]",
         ],
     ),
     (
@@ -436,7 +436,7 @@ const EXPECTED: [(&str, &str, [&str; 4]); 60] = [
             "n/a",
             "refused[subinterp-refused]",
             "refused[subinterp-refused]",
-            "gil-enabled[gil-reenabled]",
+            "refused[subinterp-refused]",
         ],
     ),
     (
@@ -560,6 +560,31 @@ fn every_fixture_gets_its_outcome_and_reason_and_says_why() {
             .contains("to load module 'needs_the_gil'"),
         "{gil}"
     );
+
+    // The static scan finds the C global no identity check can see.
+    let globals_of = |target: &str| -> Vec<String> {
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["target"] == target && i["python"] == "cp313")
+            .unwrap()["writable_globals"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .map(|g| format!("{} {}", g["name"], g["section"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        globals_of("own_gil_value_in_a_c_global").contains(&r#""remembered" ".bss""#.to_owned()),
+        "{:?}",
+        globals_of("own_gil_value_in_a_c_global")
+    );
+    assert!(!globals_of("value_in_module_state")
+        .iter()
+        .any(|g| g.contains("remembered")));
 
     // CPython's own re-init crash: the control crashed the same way.
     let datetime = &cell(report, "imports_datetime", "cp312", "reinit")["details"];

@@ -5,7 +5,9 @@
 use super::declaration::{isolation_promise, promises_isolation};
 use crate::{CellFacts, Finding};
 use extmatrix_core::Outcome;
-use extmatrix_protocol::{Comparison, Event, Lives, Observation, SharedObject};
+use extmatrix_protocol::{
+    Comparison, Declaration, Event, InitStyle, Lives, Observation, SharedObject,
+};
 use extmatrix_schema::Details;
 
 /// The path the harness gives the module object itself.
@@ -71,10 +73,13 @@ fn is_metadata(path: &str) -> bool {
 /// `shared-state` when any count — `declaration-mismatch` when they are
 /// shared with a subinterpreter by a module that promised isolation.
 pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> Option<Finding> {
+    let copied = loaded_from_m_copy(details.declared.as_ref());
     for event in &obs.events {
         if let Event::Shared(s) = event {
             if counts_as_shared(s) {
-                details.shared_objects.push(s.clone());
+                let mut s = s.clone();
+                s.from_m_copy = copied && s.lives == Lives::Heap && is_module_attribute(&s.path);
+                details.shared_objects.push(s);
             } else {
                 details.core_objects_ignored += 1;
             }
@@ -124,10 +129,28 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
     })
 }
 
-/// "in extension", or with what the harness could name:
-/// "static data `widget_type` in extension", "in other-image libfoo.so".
+/// Whether a module is loaded again from a copy of its first instance's
+/// dict (`m_copy`): single-phase with `m_size == -1`, whose init function
+/// CPython runs once per process (gh-101758); every later instance, in any
+/// interpreter, gets the first one's attributes.
+fn loaded_from_m_copy(declared: Option<&Declaration>) -> bool {
+    declared.is_some_and(|d| d.init == InitStyle::SinglePhase && d.m_size == Some(-1))
+}
+
+/// A module's own attribute (`cache`), not a type's (`Widget.__doc__`)
+/// and not the module itself.
+fn is_module_attribute(path: &str) -> bool {
+    path != MODULE_ITSELF && !path.contains('.')
+}
+
+/// Where a shared object lives, as precisely as the evidence says:
+/// "in heap", "`Thing_Type` in .data of extension", "in other-image
+/// libfoo.so", "in heap, copied from the first instance (m_copy)".
 fn where_it_lives(obj: &SharedObject) -> String {
-    let mut at = format!("in {}", obj.lives);
+    let mut at = match (&obj.symbol, &obj.section) {
+        (Some(symbol), Some(section)) => format!("`{symbol}` in {section} of {}", obj.lives),
+        _ => format!("in {}", obj.lives),
+    };
     if let Some(image) = obj
         .image
         .as_deref()
@@ -135,6 +158,12 @@ fn where_it_lives(obj: &SharedObject) -> String {
     {
         let name = image.rsplit('/').next().unwrap_or(image);
         at.push_str(&format!(" {name}"));
+    }
+    if let Some(global) = &obj.held_by {
+        at.push_str(&format!(", held by the C global `{global}`"));
+    }
+    if obj.from_m_copy {
+        at.push_str(", copied from the first instance (m_copy)");
     }
     at
 }
@@ -396,5 +425,92 @@ mod tests {
             v.details.summary,
             "X (type, in other-image libfoo.so.1) is the same object after re-import"
         );
+    }
+
+    #[test]
+    fn the_symbol_and_section_say_where_in_the_image() {
+        let mut e = shared_event("extension", true, false);
+        if let Event::Shared(s) = &mut e {
+            s.path = "Thing".into();
+            s.symbol = Some("Thing_Type".into());
+            s.section = Some(".data".into());
+        }
+        let mut held = shared_event("heap", false, false);
+        if let Event::Shared(s) = &mut held {
+            s.path = "cache".into();
+            s.held_by = Some("the_cache".into());
+        }
+        let v = judge_cell(
+            &facts(Scenario::Reimport),
+            &Evidence::Ran(observation(vec![held, done()], exited(0))),
+        );
+        assert_eq!(
+            v.details.summary,
+            "cache (type, in heap, held by the C global `the_cache`) is the same object after re-import"
+        );
+        let v = judge_cell(
+            &facts(Scenario::Reimport),
+            &Evidence::Ran(observation(vec![e, done()], exited(0))),
+        );
+        assert_eq!(
+            v.details.summary,
+            "Thing (type, `Thing_Type` in .data of extension) is the same object after re-import"
+        );
+    }
+
+    #[test]
+    fn a_single_phase_modules_attributes_come_from_m_copy() {
+        let judged = |m_size: i64| {
+            let obs = observation(
+                vec![
+                    event(
+                        serde_json::json!({"ev": "declared", "init": "single-phase", "m_size": m_size}),
+                    ),
+                    at("cache", "heap", "main/subinterp"),
+                    at("Widget.__doc__", "heap", "main/subinterp"),
+                    at("Static", "extension", "main/subinterp"),
+                    done(),
+                ],
+                exited(0),
+            );
+            judge_cell(&facts(Scenario::SubinterpLegacy), &Evidence::Ran(obs))
+        };
+        let v = judged(-1);
+        let copied: Vec<(&str, bool)> = v
+            .details
+            .shared_objects
+            .iter()
+            .map(|s| (s.path.as_str(), s.from_m_copy))
+            .collect();
+        assert_eq!(
+            copied,
+            [
+                ("Static", false),
+                ("cache", true),
+                ("Widget.__doc__", false)
+            ]
+        );
+        assert!(
+            v.details.summary.starts_with("Static (type, in extension)"),
+            "{}",
+            v.details.summary
+        );
+        let cache = v
+            .details
+            .shared_objects
+            .iter()
+            .find(|s| s.path == "cache")
+            .unwrap();
+        assert_eq!(
+            where_it_lives(cache),
+            "in heap, copied from the first instance (m_copy)"
+        );
+        // With module state, init runs again per interpreter: no m_copy.
+        assert!(judged(8)
+            .details
+            .shared_objects
+            .iter()
+            .all(|s| !s.from_m_copy));
+        assert!(!is_module_attribute(MODULE_ITSELF));
     }
 }

@@ -1,0 +1,87 @@
+//! Naming what the harness could only locate. The harness knows a shared
+//! object's image and offset; the image's ELF symbol table (static symbols
+//! included) names what sits there: `static PyTypeObject Thing_Type` in
+//! `.data`. And every built module's writable globals go into the report
+//! as evidence of their own: process-wide C state no run may reach.
+
+use crate::execute::CellRun;
+use crate::provision::Provisioned;
+use extmatrix_judge::Evidence;
+use extmatrix_plan::Plan;
+use extmatrix_protocol::Event;
+use extmatrix_provision::ImageSymbols;
+use extmatrix_schema::{ModuleImage, WritableGlobal};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Images read once per run, by path; `None` when one cannot be read.
+#[derive(Default)]
+struct Images(HashMap<PathBuf, Option<ImageSymbols>>);
+
+impl Images {
+    fn of(&mut self, path: &Path) -> Option<&ImageSymbols> {
+        self.0
+            .entry(path.to_owned())
+            .or_insert_with(|| ImageSymbols::read(path).ok())
+            .as_ref()
+    }
+}
+
+/// Give every shared object that sits in an image the symbol at its
+/// offset, and every heap object a C global holds that global's name.
+pub fn name_shared_objects(runs: &mut [CellRun]) {
+    let mut images = Images::default();
+    for run in runs {
+        let Evidence::Ran(obs) = &mut run.evidence else {
+            continue;
+        };
+        for event in &mut obs.events {
+            let Event::Shared(shared) = event else {
+                continue;
+            };
+            if let (Some(image), Some(offset)) = (shared.image.as_deref(), shared.offset) {
+                if let Some(symbol) = images.of(Path::new(image)).and_then(|s| s.at(offset)) {
+                    shared.symbol = Some(symbol.name.clone());
+                    shared.section = Some(symbol.section.clone());
+                }
+            }
+            if let (Some(image), Some(offset)) = (shared.held_in.as_deref(), shared.held_at) {
+                let holder = images.of(Path::new(image)).and_then(|s| s.at(offset));
+                shared.held_by = holder.map(|s| s.name.clone());
+            }
+        }
+    }
+}
+
+/// Every module each target built, per interpreter, with its writable
+/// globals, in the plan's order.
+pub fn module_images(plan: &Plan, provisioned: &Provisioned) -> Vec<ModuleImage> {
+    let mut out = Vec::new();
+    for (t, per_python) in provisioned.targets.iter().enumerate() {
+        for (p, built) in per_python.iter().enumerate() {
+            let Some(Ok(built)) = built else {
+                continue;
+            };
+            for module in &built.modules {
+                let Ok(symbols) = ImageSymbols::read(&module.artifact) else {
+                    continue;
+                };
+                out.push(ModuleImage {
+                    target: plan.targets[t].name.clone(),
+                    module: module.name.clone(),
+                    python: plan.pythons[p].id.clone(),
+                    path: module.artifact.display().to_string(),
+                    writable_globals: symbols
+                        .writable_globals()
+                        .map(|s| WritableGlobal {
+                            name: s.name.clone(),
+                            section: s.section.clone(),
+                            size: s.size,
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
+}

@@ -1,5 +1,7 @@
-/* Crash forensics: what a cell that dies of a signal leaves behind, as one
- * "forensics" event sent before the process dies.
+/* Crash and hang forensics: what a cell that dies of a signal leaves
+ * behind, as one "forensics" event sent before the process dies; and the
+ * same when the driver, at the cell's timeout, asks with SIGUSR1 before it
+ * kills the cell (the process then goes on until it is killed).
  *
  * - The Python traceback of every thread: faulthandler, enabled in every
  *   main interpreter right after init, writes into a memory file
@@ -45,6 +47,7 @@ static const char *signal_name(int sig)
     case SIGFPE: return "SIGFPE";
     case SIGILL: return "SIGILL";
     case SIGABRT: return "SIGABRT";
+    case SIGUSR1: return "SIGUSR1";
     default: return "?";
     }
 }
@@ -94,7 +97,8 @@ static int frames_from_gdb(void)
     return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -1 : 0;
 }
 
-static void on_fatal_signal(int sig)
+/* Report every thread's Python and C stacks as a "forensics" event. */
+static void report_stacks(int sig)
 {
     static char python[TEXT_MAX], frames[TEXT_MAX];
     if (frames_from_gdb() < 0) {
@@ -108,6 +112,11 @@ static void on_fatal_signal(int sig)
     obs_str(l, "python", read_back(traceback_fd, python, sizeof python));
     obs_str(l, "c", read_back(frames_fd, frames, sizeof frames));
     obs_end_lossy(l);
+}
+
+static void on_fatal_signal(int sig)
+{
+    report_stacks(sig);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -127,6 +136,9 @@ void forensics_install(void)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof FATAL_SIGNALS / sizeof FATAL_SIGNALS[0]; i++)
         sigaction(FATAL_SIGNALS[i], &sa, NULL);
+    sa.sa_handler = report_stacks; /* the driver's "you are about to be killed" */
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 void forensics_enable_faulthandler(void)
@@ -137,6 +149,11 @@ void forensics_enable_faulthandler(void)
     PyObject *r = faulthandler
         ? PyObject_CallMethod(faulthandler, "enable", "ii", traceback_fd, 1)
         : NULL;
+    Py_XDECREF(r);
+    /* SIGUSR1: the Python stacks first, then (chain) report_stacks. */
+    r = faulthandler ? PyObject_CallMethod(faulthandler, "register", "iiii", SIGUSR1,
+                                           traceback_fd, 1, 1)
+                     : NULL;
     Py_XDECREF(r);
     Py_XDECREF(faulthandler);
     PyErr_Clear(); /* an interpreter without faulthandler still runs */

@@ -729,6 +729,7 @@ static void usage(void)
             "                         --python-exe PATH --cycles N --threads N\n"
             "                         [--smoke CODE | --smoke-file PATH] [--obs-fd FD] [--token HEX]\n"
             "                         [--debug-allocator 0|1] [--subinterp auto|legacy|shared|own]\n"
+            "                         [--alone 0|1]\n"
             "       extmatrix-harness --list | --help\n"
             "scenarios: ");
     print_scenario_names(stderr);
@@ -736,7 +737,9 @@ static void usage(void)
             "\n--cycles (reinit, reimport, subinterp-cycle) and --threads (free-threading) are\n"
             "required whatever the scenario. --debug-allocator 1 initializes every interpreter\n"
             "with PYMEM_ALLOCATOR_DEBUG; --subinterp picks subinterp-cycle's subinterpreters\n"
-            "(auto: the most isolated kind the module declares it supports).\n"
+            "(auto: the most isolated kind the module declares it supports). --alone 1 makes\n"
+            "the subinterp-* scenarios import the module in one subinterpreter only, never in\n"
+            "the main interpreter (subinterp-cycle then needs --subinterp).\n"
             "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open),\n"
             "each starting with {\"token\":\"HEX\", when --token is given.\n");
 }
@@ -844,6 +847,7 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **to
         else if (strcmp(opt, "--obs-fd") == 0) bad = (*fd = count_value(opt, val, 0)) < 0;
         else if (strcmp(opt, "--debug-allocator") == 0) bad = (a->debug_allocator = flag_value(opt, val)) < 0;
         else if (strcmp(opt, "--subinterp") == 0) bad = (a->subinterp = subinterp_value(val)) == NULL;
+        else if (strcmp(opt, "--alone") == 0) bad = (a->alone = flag_value(opt, val)) < 0;
         else if (strcmp(opt, "--token") == 0) {
             bad = token_value(val) < 0;
             *token_arg = argv[i];

@@ -26,6 +26,7 @@ typedef struct {
     int threads;             /* free-threading: smoke code on this many threads at once */
     int debug_allocator;     /* PYMEM_ALLOCATOR_DEBUG at every init (--debug-allocator 1) */
     const char *subinterp;   /* subinterp-cycle: auto (from the declaration), legacy, shared, own */
+    int alone;               /* subinterp-*: import in the subinterpreter only, never in main (--alone 1) */
 } harness_args;
 
 /* ---- observation channel (harness.c) ---- */
@@ -204,7 +205,8 @@ void reach_release(reach_set *set);
 
 /* Handle fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): report a
  * "forensics" event with the Python traceback and the C frames of every
- * thread, then die of the same signal. Call once, before the first init. */
+ * thread, then die of the same signal; on SIGUSR1 (the driver's timeout),
+ * report the same and go on. Call once, before the first init. */
 void forensics_install(void);
 /* faulthandler on, writing into the forensics' own file (call after
  * every init of the main interpreter). */

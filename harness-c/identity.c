@@ -280,6 +280,20 @@ static long long held_by_extension(const void *obj, const char *ext_path)
     return s.found;
 }
 
+/* A static type the runtime manages per interpreter (3.12+: the builtin
+ * types, and in 3.13 the static types a core extension such as _datetime
+ * registers with _PyStaticType_InitForExtension): one object at one
+ * address, but its dict, subclasses and caches are each interpreter's. */
+static int runtime_managed_type(PyObject *obj)
+{
+#ifdef _Py_TPFLAGS_STATIC_BUILTIN
+    return obj && PyType_Check(obj) && (((PyTypeObject *)obj)->tp_flags & _Py_TPFLAGS_STATIC_BUILTIN);
+#else
+    (void)obj;
+    return 0;
+#endif
+}
+
 /* The vocabulary of "shared" and "compared". */
 static const char *const COMPARISON_NAME[] = {
     [COMPARE_MAIN_SUBINTERP] = "main/subinterp",
@@ -360,6 +374,14 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
                 obs_int(l, "held_at", held);
             }
         }
+        /* A managed static type, an attribute of one, or an immortal
+         * statically allocated instance of one (3.13's datetime.UTC):
+         * what the runtime shares between interpreters by design. */
+        obs_bool(l, "runtime_managed",
+                 runtime_managed_type(a->obj) ||
+                     (a->owner && runtime_managed_type(after->items[a->owner - 1].obj)) ||
+                     (image && !PyType_Check(a->obj) && is_immortal(a->obj) &&
+                      runtime_managed_type((PyObject *)Py_TYPE(a->obj))));
         obs_bool(l, "immortal", is_immortal(a->obj));
         obs_bool(l, "interned", PyUnicode_Check(a->obj) && PyUnicode_CHECK_INTERNED(a->obj));
         /* A type's dict belongs to whoever owns the type: the attributes of

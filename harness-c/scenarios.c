@@ -234,6 +234,17 @@ static int in_subinterpreter(const harness_args *a, stage_kind kind, int n, PyOb
     return rc;
 }
 
+/* --alone: the main interpreter up, the target imported in one
+ * subinterpreter of `kind` only (stage number n), then finalize: a later
+ * instance run where no first instance ever ran. */
+static int alone_in_subinterpreter(const harness_args *a, stage_kind kind, int n)
+{
+    step(stage_of(STAGE_MAIN), ACT_INIT);
+    init_python(a);
+    in_subinterpreter(a, kind, n, NULL, NULL);
+    return close_main(NULL);
+}
+
 /* Import in the main interpreter, then in a subinterpreter of `kind`, and
  * compare what is reachable from the two module objects. */
 static int run_subinterpreter(const harness_args *a, stage_kind kind)
@@ -244,6 +255,8 @@ static int run_subinterpreter(const harness_args *a, stage_kind kind)
         return 0;
     }
 #endif
+    if (a->alone)
+        return alone_in_subinterpreter(a, kind, 0);
     PyObject *m = open_main(a, SMOKE_ONCE, 0);
     if (m) {
         reach_set in_main = {0};
@@ -295,6 +308,18 @@ static stage_kind cycle_kind(const harness_args *a, PyObject *module)
  * behind when it ends shows as growth. */
 static int scenario_subinterp_cycle(const harness_args *a)
 {
+    if (a->alone) {
+        if (strcmp(a->subinterp, "auto") == 0)
+            harness_fatal("subinterp-cycle --alone 1 needs --subinterp legacy, shared or own");
+        stage_kind kind = cycle_kind(a, NULL);
+#if PY_VERSION_HEX < 0x030C0000
+        if (kind != STAGE_SUBINTERP_LEGACY) {
+            report_unsupported(NEEDS_ISOLATED_SUBINTERPRETERS);
+            return 0;
+        }
+#endif
+        return alone_in_subinterpreter(a, kind, 1);
+    }
     PyObject *m = open_main(a, SMOKE_ONCE, 0);
     if (m) {
         stage_kind kind = cycle_kind(a, m);

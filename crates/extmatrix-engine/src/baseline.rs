@@ -83,7 +83,11 @@ pub fn key_of(run: &CellRun) -> Option<BaselineKey> {
         python: run.key.python.clone(),
         scenario: run.key.scenario,
         subinterp,
-        module_dir: run.module_dir.clone().filter(|_| !imports.is_empty()),
+        module_dir: run
+            .command
+            .as_ref()
+            .map(|c| c.module_dir.clone())
+            .filter(|_| !imports.is_empty()),
         imports,
     })
 }

@@ -43,16 +43,26 @@ pub enum Event<'a> {
         outcome: Outcome,
         summary: &'a str,
     },
-    /// The leak baselines start: `runs` harness runs of an empty module,
-    /// one per (interpreter, cycling scenario, subinterpreter kind).
+    /// The baselines start: `runs` harness runs of an empty module, one per
+    /// (interpreter, scenario, subinterpreter kind, imports) that a cycling
+    /// cell (its leak baseline) or a failing cell (its control) needs.
     BaselinesStarted {
         runs: usize,
     },
-    /// One baseline run ended (`ok`: all its cycles ran).
+    /// One baseline run ended (`ok`: it ran to its end).
     BaselineFinished {
         python: &'a str,
         scenario: Scenario,
         ok: bool,
+    },
+    /// The alone runs start: `runs` cells whose later instance failed
+    /// where the first passed run that instance alone.
+    AloneRunsStarted {
+        runs: usize,
+    },
+    /// One alone run ended.
+    AloneRunFinished {
+        key: &'a CellKey,
     },
     /// Every cell is judged; the report is complete.
     RunFinished {

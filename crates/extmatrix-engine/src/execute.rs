@@ -25,8 +25,9 @@ pub struct CellRun {
     pub facts: CellFacts,
     pub evidence: Evidence,
     pub duration_ms: u64,
-    /// The directory the harness imported the target from (cells that ran).
-    pub module_dir: Option<PathBuf>,
+    /// How the harness was run (cells that ran): what a control or an
+    /// alone run starts from.
+    pub command: Option<CellCommand>,
 }
 
 /// A cell for one module, before it runs.
@@ -83,8 +84,8 @@ pub fn execute(
                 facts: *facts,
                 evidence,
                 duration_ms: started.elapsed().as_millis() as u64,
-                module_dir: match unit {
-                    Unit::Run(command) => Some(command.module_dir.clone()),
+                command: match unit {
+                    Unit::Run(command) => Some(command.clone()),
                     Unit::Known(_) => None,
                 },
             })
@@ -211,6 +212,7 @@ pub fn cell_command(
         threads: plan.options.threads,
         debug_allocator: plan.options.debug_allocator && cell.scenario.is_cycling(),
         subinterp: plan.options.subinterp,
+        alone: false,
         timeout,
         memory_mb: Some(plan.options.memory_mb),
     };

@@ -11,10 +11,12 @@
 //! Matrix ──prepare──▶ Plan ──provision──▶ harness + targets per interpreter
 //!        ──execute──▶ CellRun per (cell, module)
 //!        ──baselines──▶ the same scenarios without the target (leaks, controls)
+//!        ──alone──▶ a failing later instance again, where no first one ran
 //!        ──symbols──▶ shared objects named from their images' symbol tables
 //!        ──judge──▶ Report (+ each built module's writable globals)
 //! ```
 
+mod alone;
 mod baseline;
 mod events;
 mod execute;
@@ -24,6 +26,7 @@ mod provision;
 mod prune;
 mod symbols;
 
+pub use alone::{alone_command, run_alone, AloneRuns};
 pub use baseline::{
     cycled_subinterp, key_of, run_baselines, BaselineKey, BaselineMeta, Baselines, BASELINES_KIND,
 };
@@ -68,11 +71,12 @@ pub fn run(
     let provisioned = provision::provision(plan, store, jobs, observer);
     let mut executed = execute::execute(plan, &provisioned, jobs, observer);
     let baselines = run_baselines(plan, store, &provisioned, &executed.runs, jobs, observer);
+    let alone = run_alone(&executed.runs, jobs, observer);
     symbols::name_shared_objects(&mut executed.runs);
     let mut report = Report::new(
         matrix_name.to_owned(),
         plan.pythons.iter().map(python_entry).collect(),
-        judge(&executed.runs, &baselines),
+        judge(&executed.runs, &baselines, &alone),
         started.elapsed().as_millis() as u64,
     );
     report.images = symbols::module_images(plan, &provisioned);
@@ -86,11 +90,12 @@ pub fn run(
 
 /// The second pass: every cell judged with all cells at hand, and each
 /// cycling cell with its baseline.
-pub fn judge(runs: &[CellRun], baselines: &Baselines) -> Vec<CellResult> {
+pub fn judge(runs: &[CellRun], baselines: &Baselines, alone: &AloneRuns) -> Vec<CellResult> {
     let verdicts = extmatrix_judge::judge_all(runs.iter().map(|r| CellToJudge {
         facts: &r.facts,
         evidence: &r.evidence,
         baseline: baselines.of(r),
+        alone: alone.of(r),
     }));
     runs.iter()
         .zip(verdicts)
@@ -140,7 +145,7 @@ mod tests {
             },
             evidence,
             duration_ms,
-            module_dir: None,
+            command: None,
         }
     }
 
@@ -171,7 +176,7 @@ mod tests {
                 0,
             ),
         ];
-        let cells = judge(&runs, &Baselines::default());
+        let cells = judge(&runs, &Baselines::default(), &AloneRuns::default());
         assert_eq!(cells.len(), 2);
         assert_eq!(cells[0].outcome, Outcome::Crash);
         assert_eq!(

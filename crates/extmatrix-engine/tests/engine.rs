@@ -66,6 +66,10 @@ impl Observer for Recorder {
                 scenario,
                 ok,
             } => format!("baseline {python} {scenario} {ok}"),
+            Event::AloneRunsStarted { runs } => format!("alone runs {runs}"),
+            Event::AloneRunFinished { key } => {
+                format!("alone {} {} {}", key.target, key.python, key.scenario)
+            }
             Event::RunFinished { report } => format!("finished {}", report.cells.len()),
         };
         self.0.lock().unwrap().push(line);
@@ -160,7 +164,7 @@ fn every_event_of_every_scenario_is_in_the_protocol() {
     // The whole vocabulary in one run: steps of every scenario (the
     // free-threaded one on cp313t, which `just setup` builds into the
     // user's cache), errors in every phase, shared objects, declarations,
-    // GIL readings and warnings, a crash and a hang.
+    // GIL readings and warnings, a crash and a hang (with their forensics).
     let dir = tempfile::tempdir().unwrap();
     let m = matrix(
         dir.path(),
@@ -169,7 +173,8 @@ fn every_event_of_every_scenario_is_in_the_protocol() {
          \x20 - name: static_type_liar\n    c: {fixtures}/static_type_liar.c\n\
          \x20 - name: crash_on_reinit\n    c: {fixtures}/crash_on_reinit.c\n\
          \x20 - name: exec_fails_on_reimport\n    c: {fixtures}/exec_fails_on_reimport.c\n\
-         \x20 - name: hang_in_subinterp\n    c: {fixtures}/hang_in_subinterp.c\n",
+         \x20 - name: hang_in_subinterp\n    c: {fixtures}/hang_in_subinterp.c\n\
+         \x20 - name: raises\n    c: {fixtures}/isolated_ok.c\n    smoke: \"raise ValueError('always')\"\n",
     );
     let users = Store::from_env(None).unwrap();
     let plan = extmatrix_engine::prepare(
@@ -207,6 +212,9 @@ fn every_event_of_every_scenario_is_in_the_protocol() {
         Outcome::Crash,
         Outcome::Hang,
         Outcome::Refused,
+        Outcome::StateClobbered,
+        Outcome::DeclarationMismatch,
+        Outcome::GilEnabled,
     ] {
         assert!(seen.contains(&o), "no {o} cell: {seen:?}");
     }

@@ -14,6 +14,7 @@
 mod rules;
 
 pub use rules::control::wants_control;
+pub use rules::differential::{alone_scenario, later_instance_failure};
 pub use rules::gil::reenabled_gil;
 pub use rules::leak::{least_squares, LeakPolicy};
 pub use rules::refusal::refused_in;
@@ -105,6 +106,9 @@ pub struct CellToJudge<'a> {
     pub facts: &'a CellFacts,
     pub evidence: &'a Evidence,
     pub baseline: Option<&'a Observation>,
+    /// For a cell whose later instance failed where its first passed: that
+    /// later instance run alone, in a fresh process (`rules/differential.rs`).
+    pub alone: Option<&'a Observation>,
 }
 
 /// Judge every cell of a run. Verdicts come back in the order of `cells`.
@@ -119,17 +123,25 @@ pub fn judge_cell(facts: &CellFacts, evidence: &Evidence) -> Verdict {
         facts,
         evidence,
         baseline: None,
+        alone: None,
     })
 }
 
 pub(crate) fn judge_one(cell: CellToJudge<'_>) -> Verdict {
     match cell.evidence {
-        Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline),
+        Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline, cell.alone),
         other => rules::provision::verdict(other),
     }
 }
 
-fn judge_run(facts: &CellFacts, obs: &Observation, baseline: Option<&Observation>) -> Verdict {
+/// Judge one run; `baseline` and `alone` are the other runs made to
+/// explain it (none when judging those runs themselves).
+fn judge_run(
+    facts: &CellFacts,
+    obs: &Observation,
+    baseline: Option<&Observation>,
+    alone: Option<&Observation>,
+) -> Verdict {
     let mut details = gather(obs);
     let mut findings = rules::applicability::findings(obs);
     findings.extend(rules::leak::findings(facts, &mut details, baseline));
@@ -143,6 +155,7 @@ fn judge_run(facts: &CellFacts, obs: &Observation, baseline: Option<&Observation
         Finding::new(Outcome::Pass, pass_summary(facts.scenario, obs, &details))
     });
     verdict.reason = verdict.reason.or_else(|| rules::reason::known(&details));
+    rules::differential::compare(facts, alone, &mut verdict, &mut details);
     rules::control::compare(facts, obs, baseline, &mut verdict, &mut details);
     details.summary = verdict.summary;
     details.reason = verdict.reason;
@@ -378,6 +391,7 @@ mod tests {
             facts,
             evidence,
             baseline: None,
+            alone: None,
         }));
         assert_eq!(
             v.iter().map(|v| v.outcome).collect::<Vec<_>>(),

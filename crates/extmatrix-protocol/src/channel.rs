@@ -83,6 +83,11 @@ impl ChannelReader {
         self.push(bytes);
     }
 
+    /// The events read so far.
+    pub fn events(&self) -> &[Event] {
+        &self.out.events
+    }
+
     /// Everything read; a last line without its newline (cut short by a
     /// crash, most often) is sorted like the others.
     pub fn finish(mut self) -> Channel {

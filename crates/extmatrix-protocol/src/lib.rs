@@ -312,6 +312,13 @@ pub struct SharedObject {
     pub from_m_copy: bool,
     pub immortal: bool,
     pub interned: bool,
+    /// A static type the runtime manages per interpreter
+    /// (`_Py_TPFLAGS_STATIC_BUILTIN`, 3.12+: the builtin types, and core
+    /// extensions' types registered with `_PyStaticType_InitForExtension`),
+    /// an attribute of one (its dict and caches are each interpreter's), or
+    /// an immortal statically allocated instance of one (`datetime.UTC`).
+    #[serde(default)]
+    pub runtime_managed: bool,
     /// For an attribute of a type (`error.__new__`): where that type lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_lives: Option<Lives>,
@@ -590,5 +597,23 @@ mod tests {
         );
         let text = serde_json::to_string(&obs).unwrap();
         assert_eq!(serde_json::from_str::<Observation>(&text).unwrap(), obs);
+    }
+
+    #[test]
+    fn c_frames_are_gdbs_numbered_lines_or_every_line_of_a_backtrace() {
+        let gdb = Forensics {
+            signal: "SIGSEGV".into(),
+            python: String::new(),
+            c: "[Thread debugging]\nThread 1 (LWP 7):\n#0  0x1 in f ()\n\n#1  0x2 in g ()\n".into(),
+        };
+        assert_eq!(gdb.c_frames(), ["#0  0x1 in f ()", "#1  0x2 in g ()"]);
+        let glibc = Forensics {
+            c: "./harness(+0x1234)[0x55]\n\n/lib/libc.so.6(+0x99)[0x7f]\n".into(),
+            ..gdb
+        };
+        assert_eq!(
+            glibc.c_frames(),
+            ["./harness(+0x1234)[0x55]", "/lib/libc.so.6(+0x99)[0x7f]"]
+        );
     }
 }

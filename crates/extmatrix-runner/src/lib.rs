@@ -15,7 +15,9 @@
 //!
 //! The harness is its own supervisor (`harness-c/supervisor.c`): it kills
 //! every process the target left below it, whatever its group, and reports
-//! how many. At the timeout the supervisor is asked to stop (SIGTERM); if it
+//! how many. At the timeout the harness is first asked for every thread's
+//! stacks (SIGUSR1, answered with a `forensics` event; at most
+//! [`DUMP_GRACE`]), then the supervisor is asked to stop (SIGTERM); if it
 //! does not within [`STOP_GRACE`], the process group is killed. A cell runs
 //! under an address-space limit ([`CellCommand::memory_mb`]). Nothing in
 //! this crate judges: see `extmatrix-judge`.
@@ -51,6 +53,9 @@ pub struct CellCommand {
     pub debug_allocator: bool,
     /// `subinterp-cycle`'s subinterpreters; `None`: from the declaration.
     pub subinterp: Option<SubinterpKind>,
+    /// `subinterp-*`: import in the subinterpreter only, never in the main
+    /// interpreter (a later instance where no first one ran).
+    pub alone: bool,
     pub timeout: Duration,
     /// The address-space limit (`RLIMIT_AS`) of the cell's processes, in
     /// MiB; `None`: none.
@@ -70,6 +75,9 @@ const POLL: Duration = Duration::from_millis(10);
 const DRAIN: Duration = Duration::from_secs(2);
 /// One read.
 const CHUNK: usize = 64 * 1024;
+/// How long a cell past its timeout may take to report every thread's
+/// stacks (`forensics`, asked for with SIGUSR1) before it is stopped.
+pub const DUMP_GRACE: Duration = Duration::from_secs(3);
 
 /// Run one cell to completion or timeout.
 pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
@@ -161,7 +169,9 @@ fn harness_command(
         .arg("--debug-allocator")
         .arg(if cmd.debug_allocator { "1" } else { "0" })
         .arg("--subinterp")
-        .arg(cmd.subinterp.map_or("auto", |kind| kind.id()));
+        .arg(cmd.subinterp.map_or("auto", |kind| kind.id()))
+        .arg("--alone")
+        .arg(if cmd.alone { "1" } else { "0" });
     if let Some(file) = smoke_file {
         command.arg("--smoke-file").arg(file.path());
     }
@@ -236,7 +246,10 @@ fn supervise(
     reading: &mut Reading,
 ) -> std::io::Result<Termination> {
     let mut status: Option<ExitStatus> = None;
+    // When the timeout passed (the harness was asked for its stacks), and
+    // when its supervisor was asked to stop.
     let mut timed_out: Option<Instant> = None;
+    let mut stopping: Option<Instant> = None;
     let mut killed = false;
     let mut exited: Option<Instant> = None;
     let mut buf = vec![0u8; CHUNK];
@@ -249,9 +262,17 @@ fn supervise(
                 status = Some(child.wait()?);
                 exited = Some(Instant::now());
             } else if timed_out.is_none() && start.elapsed() >= timeout {
-                child.stop();
                 timed_out = Some(Instant::now());
-            } else if timed_out.is_some_and(|at| at.elapsed() >= STOP_GRACE) && !killed {
+                if !ask_for_stacks(reading) {
+                    child.stop();
+                    stopping = timed_out;
+                }
+            } else if stopping.is_none()
+                && timed_out.is_some_and(|at| at.elapsed() >= DUMP_GRACE || has_forensics(reading))
+            {
+                child.stop();
+                stopping = Some(Instant::now());
+            } else if stopping.is_some_and(|at| at.elapsed() >= STOP_GRACE) && !killed {
                 child.kill_group();
                 killed = true;
                 reading.notes.push(format!(
@@ -290,6 +311,27 @@ fn supervise(
         },
         (None, None) => unreachable!("the loop ends only after the child was reaped"),
     })
+}
+
+/// Ask the harness (the scenario process, whose pid its `start` event
+/// gave) for every thread's stacks before it is stopped: it answers
+/// SIGUSR1 with a `forensics` event. False when it never said where it is.
+fn ask_for_stacks(reading: &Reading) -> bool {
+    let pid = reading.channel.events().iter().find_map(|e| match e {
+        extmatrix_protocol::Event::Start { pid, .. } => Some(*pid),
+        _ => None,
+    });
+    // SAFETY: kill(2) with a pid the harness reported; a pid gone or not
+    // ours fails harmlessly.
+    pid.is_some_and(|pid| unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) } == 0)
+}
+
+fn has_forensics(reading: &Reading) -> bool {
+    reading
+        .channel
+        .events()
+        .iter()
+        .any(|e| matches!(e, extmatrix_protocol::Event::Forensics(_)))
 }
 
 /// What the child does between fork and exec (after std has set up its

@@ -24,6 +24,7 @@ fn command(smoke: &str) -> CellCommand {
         threads: 1,
         debug_allocator: false,
         subinterp: None,
+        alone: false,
         timeout: Duration::from_secs(30),
         memory_mb: Some(4096),
     }

@@ -25,6 +25,7 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         threads: 1,
         debug_allocator: false,
         subinterp: None,
+        alone: false,
         // Far too short for Py_Initialize: every attempt is killed before
         // the target is imported.
         timeout: Duration::from_millis(1),

@@ -192,7 +192,12 @@ pub struct Details {
     /// The control run of a failing cell: the same scenario on the same
     /// interpreter importing what the target pulled in, without the target.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub control: Option<ControlDetails>,
+    pub control: Option<SideRun>,
+    /// The alone run of a cell whose later instance failed while its first
+    /// passed: that later instance in a fresh process where no earlier one
+    /// ran (a subinterpreter alone, or a first import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alone: Option<SideRun>,
     /// The step a crash or hang happened in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
@@ -260,14 +265,15 @@ pub struct Details {
     pub notes: Vec<String>,
 }
 
-/// What a cell's control run did (see [`Details::control`]).
+/// What another run made to explain a cell did: its control
+/// ([`Details::control`]) or its alone run ([`Details::alone`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ControlDetails {
+pub struct SideRun {
     pub outcome: Outcome,
     pub summary: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
-    /// The modules it imported in the target's stead.
+    /// A control: the modules it imported in the target's stead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<String>,
 }

@@ -152,8 +152,13 @@ impl Observer for Bars {
                 scenario,
                 ok,
             } => self.advance(format!(
-                "leak baseline · {python} · {scenario}{}",
-                if ok { "" } else { ": FAILED" }
+                "baseline · {python} · {scenario}{}",
+                if ok { "" } else { ": failed (a control may)" }
+            )),
+            Event::AloneRunsStarted { runs } => self.start(runs, "alone"),
+            Event::AloneRunFinished { key } => self.advance(format!(
+                "alone · {} · {} · {}",
+                key.target, key.python, key.scenario
             )),
             Event::RunFinished { .. } => {
                 if let Some(bar) = self.current.lock().expect("progress lock").take() {

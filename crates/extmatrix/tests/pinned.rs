@@ -72,10 +72,12 @@ fn has_shared_objects(cell: &Value) -> bool {
 /// interpreter) in the process environment, which every later interpreter
 /// of the process inherits through `os.environ`. Re-imports in the same
 /// interpreter pass.
+/// Fails in any subinterpreter, whatever ran before: so a cell's alone run
+/// (the later instance in a fresh process) fails too, and the failure
+/// stays an `import-error` (3.12's `_xxsubinterpreters`).
 const FAILS_IN_SUBINTERPRETER: &str = r#"
-      import os, sys
-      first = os.environ.setdefault('EXTMATRIX_PINNED_FIRST_SYS', str(id(sys)))
-      assert first == str(id(sys)), 'smoke ran in a second interpreter'
+      import _xxsubinterpreters as interpreters
+      assert interpreters.get_current() == interpreters.get_main(), 'smoke ran in a subinterpreter'
 "#;
 
 // ---------------------------------------------------------------------------
@@ -85,21 +87,20 @@ const FAILS_IN_SUBINTERPRETER: &str = r#"
 /// (the cell reads `shared-state` and the run exits 0).
 #[test]
 fn a_failing_smoke_outranks_shared_state() {
-    // legacy_single shares Widget and counts bump() per process: the first
-    // smoke sees 1, any later one (re-import, subinterpreter) fails.
-    let (_dir, m) = temp_matrix(
-        "pythons: [cp312]\nscenarios: [reimport, subinterp-legacy]\ntargets:\n  - name: t\n    c: {fixtures}/legacy_single.c\n    smoke: \"assert m.bump() == 1, 'bump ran before'\"\n",
-    );
+    // legacy_single shares Widget with the subinterpreter, whose smoke code
+    // fails (in any subinterpreter, alone too).
+    let (_dir, m) = temp_matrix(&format!(
+        "pythons: [cp312]\nscenarios: [subinterp-legacy]\ntargets:\n  - name: t\n    c: {{fixtures}}/legacy_single.c\n    smoke: |{FAILS_IN_SUBINTERPRETER}"
+    ));
     let run = run_matrix(&m, &[]);
-    for scenario in ["reimport", "subinterp-legacy"] {
-        let c = cell(&run.report, "t", "cp312", scenario);
-        assert!(has_shared_objects(c), "{scenario}: shares Widget: {c}");
-        assert!(
-            errors(c).contains(&("smoke".into(), "AssertionError".into())),
-            "{scenario}: {c}"
-        );
-        assert_eq!(c["outcome"], "import-error", "{scenario}: {c}");
-    }
+    let scenario = "subinterp-legacy";
+    let c = cell(&run.report, "t", "cp312", scenario);
+    assert!(has_shared_objects(c), "{scenario}: shares Widget: {c}");
+    assert!(
+        errors(c).contains(&("smoke".into(), "AssertionError".into())),
+        "{scenario}: {c}"
+    );
+    assert_eq!(c["outcome"], "import-error", "{scenario}: {c}");
     assert_eq!(run.status, 1, "{}", outcome_lines(&run.report));
 }
 
@@ -198,9 +199,8 @@ targets:
   - name: declared_ok
     c: {fixtures}/isolated_ok.c
     smoke: |
-      import os, sys
-      first = os.environ.setdefault('EXTMATRIX_PINNED_FIRST_SYS', str(id(sys)))
-      if first != str(id(sys)):
+      import _xxsubinterpreters as interpreters
+      if interpreters.get_current() != interpreters.get_main():
           raise ImportError("module isolated_ok does not support loading in subinterpreters")
   - name: declared_refusal
     c: {fixtures}/legacy_single.c

@@ -12,7 +12,7 @@
 use crate::{CellFacts, Finding};
 use extmatrix_core::{Outcome, Reason};
 use extmatrix_protocol::{Observation, Stage};
-use extmatrix_schema::{ControlDetails, Details};
+use extmatrix_schema::{Details, SideRun};
 
 /// The outcomes a control is asked about: what the target could be wrongly
 /// blamed for. (A leak is read against the same run as a baseline.)
@@ -45,10 +45,10 @@ pub fn compare(
     let Some(control) = control.filter(|_| wants_control(verdict.outcome)) else {
         return;
     };
-    let theirs = crate::judge_run(facts, control, None);
+    let theirs = crate::judge_run(facts, control, None, None);
     let same_way = theirs.outcome == verdict.outcome
         && failing_stage(&theirs.details) == failing_stage(details);
-    details.control = Some(ControlDetails {
+    details.control = Some(SideRun {
         outcome: theirs.outcome,
         summary: theirs.details.summary.clone(),
         step: theirs
@@ -89,6 +89,7 @@ mod tests {
             facts: &f,
             evidence: &Evidence::Ran(target.clone()),
             baseline: Some(control),
+            alone: None,
         })
     }
 
@@ -161,6 +162,7 @@ mod tests {
             facts: &f,
             evidence: &Evidence::Ran(target),
             baseline: Some(&control),
+            alone: None,
         });
         assert_eq!(v.outcome, Outcome::ImportError);
         assert_eq!(v.details.reason, Some(Reason::AlsoWithoutTarget));

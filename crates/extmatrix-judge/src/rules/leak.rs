@@ -301,6 +301,7 @@ mod tests {
             facts: &facts,
             evidence: &evidence,
             baseline,
+            alone: None,
         }])
         .remove(0)
     }

@@ -9,6 +9,7 @@ pub mod applicability;
 pub mod clobber;
 pub mod control;
 pub mod declaration;
+pub mod differential;
 pub mod gil;
 pub mod leak;
 pub mod provision;

@@ -34,7 +34,9 @@ pub const MODULE_ITSELF: &str = "(module)";
 /// interpreters the same objects do count: one interpreter's object must
 /// not be reachable from another.
 pub fn counts_as_shared(obj: &SharedObject) -> bool {
-    if obj.owner_lives == Some(Lives::Libpython) {
+    // The runtime keeps a managed static type's state per interpreter
+    // (what makes builtin types safe to share), wherever it lives.
+    if obj.owner_lives == Some(Lives::Libpython) || obj.runtime_managed {
         return false;
     }
     let interpreters =
@@ -194,6 +196,13 @@ mod tests {
         assert!(!counts_as_shared(&shared("heap", false, true)));
         assert!(counts_as_shared(&shared("other-image", false, false)));
         assert!(!counts_as_shared(&shared("other-image", true, false)));
+        // A static type the runtime manages per interpreter (3.13's
+        // _datetime types), and its attributes: the runtime's.
+        let managed = SharedObject {
+            runtime_managed: true,
+            ..shared("extension", true, false)
+        };
+        assert!(!counts_as_shared(&managed));
     }
 
     #[test]

@@ -142,6 +142,31 @@ mod tests {
     }
 
     #[test]
+    fn a_hang_and_a_crash_keep_the_stacks_the_harness_sent() {
+        let stacks = event(serde_json::json!({"ev": "forensics", "signal": "SIGUSR1",
+            "python": "Current thread 0x1 (most recent call first):\n  File \"<smoke>\", line 1",
+            "c": "Thread 1:\n#0  0x1 in wait_forever () at hang.c:12\n#1  0x2 in exec_module ()\n"}));
+        let hang = judge_cell(
+            &facts(Scenario::SubinterpOwn),
+            &Evidence::Ran(observation(
+                vec![step("subinterp own: import"), stacks],
+                Termination::TimedOut { after_ms: 5000 },
+            )),
+        );
+        assert_eq!(hang.outcome, Outcome::Hang);
+        let f = hang.details.forensics.unwrap();
+        assert_eq!(f.signal, "SIGUSR1");
+        assert_eq!(
+            f.c_frames(),
+            [
+                "#0  0x1 in wait_forever () at hang.c:12",
+                "#1  0x2 in exec_module ()"
+            ]
+        );
+        assert!(f.python.contains("<smoke>"));
+    }
+
+    #[test]
     fn harness_failures_are_harness_errors() {
         let f = facts(Scenario::Import);
         let fatal = judge_cell(

@@ -154,7 +154,14 @@ fn judge_run(
     let mut verdict = most_severe(findings).unwrap_or_else(|| {
         Finding::new(Outcome::Pass, pass_summary(facts.scenario, obs, &details))
     });
-    verdict.reason = verdict.reason.or_else(|| rules::reason::known(&details));
+    // What an error or a warning says explains the outcomes they decide;
+    // a process that died is explained by how it died (termination.rs).
+    if !matches!(
+        verdict.outcome,
+        Outcome::Crash | Outcome::Hang | Outcome::HarnessError
+    ) {
+        verdict.reason = verdict.reason.or_else(|| rules::reason::known(&details));
+    }
     rules::differential::compare(facts, alone, &mut verdict, &mut details);
     rules::control::compare(facts, obs, baseline, &mut verdict, &mut details);
     details.summary = verdict.summary;

@@ -219,4 +219,21 @@ mod tests {
         assert_eq!(v.outcome, Outcome::ImportError);
         assert_eq!(v.details.reason, Some(Reason::SubinterpRefused));
     }
+
+    #[test]
+    fn a_crash_is_not_explained_by_an_earlier_error() {
+        let obs = observation(
+            vec![
+                error_event("cycle 2: smoke", "smoke", "AttributeError", "no Widget"),
+                step("cycle 3: import"),
+            ],
+            extmatrix_protocol::Termination::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            },
+        );
+        let v = judge_cell(&facts(Scenario::Reinit), &Evidence::Ran(obs));
+        assert_eq!(v.outcome, Outcome::Crash);
+        assert_eq!(v.details.reason, None);
+    }
 }

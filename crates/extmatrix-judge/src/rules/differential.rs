@@ -155,6 +155,11 @@ mod tests {
             Some(&observation(vec![done()], exited(0))),
         );
         assert_eq!(v.outcome, Outcome::StateClobbered);
+        // The alone run is judged as what it is: a first import.
+        assert_eq!(
+            v.details.alone.as_ref().unwrap().summary,
+            "imported; smoke code ran"
+        );
         assert!(v
             .details
             .summary

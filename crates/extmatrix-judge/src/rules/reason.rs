@@ -201,6 +201,14 @@ mod tests {
         );
         assert_eq!(v.outcome, Outcome::Refused);
         assert_eq!(v.details.reason, Some(Reason::SubinterpRefusedFreeThreaded));
+        // With a GIL a legacy subinterpreter checks nothing: the same words
+        // there are the module's own, CPython's plain refusal text.
+        let v = verdict(
+            Scenario::SubinterpLegacy,
+            vec![single(), refusal("subinterp legacy: import"), done()],
+        );
+        assert_eq!(v.outcome, Outcome::ImportError);
+        assert_eq!(v.details.reason, Some(Reason::SubinterpRefused));
         let v = verdict(
             Scenario::SubinterpOwn,
             vec![single(), refusal("subinterp own: import"), done()],

@@ -231,6 +231,10 @@ mod tests {
             &Evidence::Ran(observation(vec![step("finalize")], exited(0))),
         );
         assert_eq!(finalize.outcome, Outcome::HarnessError);
+        assert_eq!(
+            finalize.details.summary,
+            "the process exited (status 0) in step `finalize` before the harness finished"
+        );
     }
 
     #[test]

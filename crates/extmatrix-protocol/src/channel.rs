@@ -199,7 +199,9 @@ mod tests {
     fn blank_lines_are_nothing_and_a_line_of_exactly_the_cap_is_not_overlong() {
         let channel = read(&[b"\n  \n\t\n"]);
         assert!(
-            channel.events.is_empty() && channel.protocol_errors.is_empty(),
+            channel.events.is_empty()
+                && channel.protocol_errors.is_empty()
+                && channel.foreign_lines == 0,
             "{channel:?}"
         );
         let exact = format!("{}\n", "x".repeat(MAX_LINE));

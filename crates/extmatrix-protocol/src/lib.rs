@@ -616,4 +616,45 @@ mod tests {
             ["./harness(+0x1234)[0x55]", "/lib/libc.so.6(+0x99)[0x7f]"]
         );
     }
+
+    fn observed(lines: &str, termination: Termination) -> Observation {
+        let mut reader = ChannelReader::new(None);
+        reader.feed(lines.as_bytes());
+        assert_eq!(reader.events().len(), lines.lines().count(), "{lines}");
+        let channel = reader.finish();
+        Observation {
+            events: channel.events,
+            protocol_errors: vec![],
+            termination,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            retries: vec![],
+            streams: Default::default(),
+            runner_notes: vec![],
+        }
+    }
+
+    #[test]
+    fn an_observation_answers_what_the_rules_ask() {
+        let lines = concat!(
+            "{\"ev\":\"pulled_in\",\"module\":\"json\"}\n",
+            "{\"ev\":\"cycle\",\"n\":1,\"us\":5,\"rss_kb\":9}\n",
+            "{\"ev\":\"step\",\"step\":\"finalize\"}\n",
+            "{\"ev\":\"done\"}\n",
+        );
+        let done = observed(lines, Termination::Exited { code: 0 });
+        assert!(done.reported_done() && done.finished());
+        assert_eq!(done.pulled_in().collect::<Vec<_>>(), ["json"]);
+        let cycles: Vec<&CycleFigures> = done.cycles().collect();
+        assert_eq!(cycles.len(), 1);
+        assert!(cycles[0].ok, "a cycle that does not say is ok");
+        let status = observed(lines, Termination::Exited { code: 3 });
+        assert!(status.reported_done() && !status.finished());
+        let cut = observed(
+            "{\"ev\":\"step\",\"step\":\"import\"}\n",
+            Termination::Exited { code: 0 },
+        );
+        assert!(!cut.reported_done() && !cut.finished());
+        assert_eq!(cut.pulled_in().count(), 0);
+    }
 }

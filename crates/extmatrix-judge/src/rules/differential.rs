@@ -155,15 +155,24 @@ mod tests {
             Some(&observation(vec![done()], exited(0))),
         );
         assert_eq!(v.outcome, Outcome::StateClobbered);
-        // The alone run is judged as what it is: a first import.
-        assert_eq!(
-            v.details.alone.as_ref().unwrap().summary,
-            "imported; smoke code ran"
-        );
         assert!(v
             .details
             .summary
             .starts_with("instances share state: step `reimport: smoke` raised AssertionError"));
+        // The alone run is judged as what it is: a first import (not as
+        // a re-init without cycles).
+        let mut cycle = later_failure("cycle 2: smoke");
+        cycle.events[0] = declared("single-phase", None);
+        let v = judged(
+            Scenario::Reinit,
+            &cycle,
+            Some(&observation(vec![done()], exited(0))),
+        );
+        assert_eq!(v.outcome, Outcome::StateClobbered);
+        assert_eq!(
+            v.details.alone.as_ref().unwrap().summary,
+            "imported; smoke code ran"
+        );
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct BaselineKey {
     /// (`None` when it pulled in nothing).
     pub imports: Vec<String>,
     pub module_dir: Option<PathBuf>,
+    /// A control: the imports' errors go through (what is compared). A
+    /// leak baseline skips a module that does not import instead, since
+    /// it must run every cycle to be read.
+    pub control: bool,
 }
 
 /// The baseline runs of a run, by key.
@@ -54,25 +58,40 @@ pub struct BaselineKey {
 pub struct Baselines(pub HashMap<BaselineKey, Observation>);
 
 impl Baselines {
-    /// The baseline `run` is judged against, if it needs and has one.
-    pub fn of(&self, run: &CellRun) -> Option<&Observation> {
-        self.0.get(&key_of(run)?)
+    /// The leak baseline a cycling `run` is read against, if it has one.
+    pub fn leak_baseline_of(&self, run: &CellRun) -> Option<&Observation> {
+        self.0.get(&leak_key_of(run)?)
+    }
+
+    /// The control a failing `run` is held against, if it has one.
+    pub fn control_of(&self, run: &CellRun) -> Option<&Observation> {
+        self.0.get(&control_key_of(run)?)
     }
 }
 
-/// The key of a cell that ran and needs a baseline: a cycling cell, or a
-/// failing one (its control); `None` for every other cell.
-pub fn key_of(run: &CellRun) -> Option<BaselineKey> {
+/// The key of a cycling cell's leak baseline; `None` for other cells.
+pub fn leak_key_of(run: &CellRun) -> Option<BaselineKey> {
+    run.key
+        .scenario
+        .is_cycling()
+        .then(|| key(run, false))
+        .flatten()
+}
+
+/// The key of a failing cell's control (crash, hang, import-error);
+/// `None` for other cells.
+pub fn control_key_of(run: &CellRun) -> Option<BaselineKey> {
+    let own = extmatrix_judge::judge_cell(&run.facts, &run.evidence);
+    extmatrix_judge::wants_control(own.outcome)
+        .then(|| key(run, true))
+        .flatten()
+}
+
+/// The key of `run`'s baseline, a control or not, if it ran.
+fn key(run: &CellRun, control: bool) -> Option<BaselineKey> {
     let Evidence::Ran(obs) = &run.evidence else {
         return None;
     };
-    let failed = || {
-        let own = extmatrix_judge::judge_cell(&run.facts, &run.evidence);
-        extmatrix_judge::wants_control(own.outcome)
-    };
-    if !run.key.scenario.is_cycling() && !failed() {
-        return None;
-    }
     let subinterp = match run.key.scenario {
         Scenario::SubinterpCycle => Some(cycled_subinterp(obs)?),
         _ => None,
@@ -89,6 +108,7 @@ pub fn key_of(run: &CellRun) -> Option<BaselineKey> {
             .map(|c| c.module_dir.clone())
             .filter(|_| !imports.is_empty()),
         imports,
+        control,
     })
 }
 
@@ -110,7 +130,11 @@ pub fn run_baselines(
     jobs: usize,
     observer: &dyn Observer,
 ) -> Baselines {
-    let keys: BTreeSet<BaselineKey> = runs.iter().filter_map(key_of).collect();
+    let keys: BTreeSet<BaselineKey> = runs
+        .iter()
+        .flat_map(|r| [leak_key_of(r), control_key_of(r)])
+        .flatten()
+        .collect();
     let commands: Vec<(BaselineKey, CellCommand)> = keys
         .into_iter()
         .filter_map(|key| {
@@ -126,11 +150,7 @@ pub fn run_baselines(
                 c.module = extmatrix_provision::BASELINE_MODULE.to_owned();
                 c.module_dir = extmatrix_provision::baseline_module_dir(harness);
                 c.subinterp = key.subinterp;
-                c.smoke = importing(
-                    &key.imports,
-                    key.module_dir.as_deref(),
-                    key.scenario.is_cycling(),
-                );
+                c.smoke = importing(&key.imports, key.module_dir.as_deref(), key.control);
             });
             Some((key, command))
         })
@@ -160,17 +180,17 @@ pub fn run_baselines(
 
 /// The baseline's smoke code: import `modules` from `dir` (after the
 /// baseline module's own directory), each in every cycle where the target's
-/// import brought it in. For a leak baseline (`cycling`) a module that does
-/// not import is skipped: the baseline must run every cycle to be read at
-/// all. A control lets the error through: it is what is compared.
-fn importing(modules: &[String], dir: Option<&Path>, cycling: bool) -> Option<String> {
+/// import brought it in. A control lets an import's error through: it is
+/// what is compared. A leak baseline skips a module that does not import:
+/// it must run every cycle to be read at all.
+fn importing(modules: &[String], dir: Option<&Path>, control: bool) -> Option<String> {
     let dir = dir?;
     let as_python = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let names: Vec<String> = modules.iter().map(|m| as_python(m)).collect();
-    let import = if cycling {
-        "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n"
-    } else {
+    let import = if control {
         "    importlib.import_module(name)\n"
+    } else {
+        "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n"
     };
     Some(format!(
         "import importlib, sys\n\

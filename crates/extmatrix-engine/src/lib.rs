@@ -28,7 +28,8 @@ mod symbols;
 
 pub use alone::{alone_command, run_alone, AloneRuns};
 pub use baseline::{
-    cycled_subinterp, key_of, run_baselines, BaselineKey, BaselineMeta, Baselines, BASELINES_KIND,
+    control_key_of, cycled_subinterp, leak_key_of, run_baselines, BaselineKey, BaselineMeta,
+    Baselines, BASELINES_KIND,
 };
 pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
 pub use execute::{leak_policy, CellRun, ATTEMPTS};
@@ -94,7 +95,8 @@ pub fn judge(runs: &[CellRun], baselines: &Baselines, alone: &AloneRuns) -> Vec<
     let verdicts = extmatrix_judge::judge_all(runs.iter().map(|r| CellToJudge {
         facts: &r.facts,
         evidence: &r.evidence,
-        baseline: baselines.of(r),
+        baseline: baselines.leak_baseline_of(r),
+        control: baselines.control_of(r),
         alone: alone.of(r),
     }));
     runs.iter()

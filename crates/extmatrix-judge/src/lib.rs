@@ -97,18 +97,30 @@ impl Finding {
 }
 
 /// One cell as the second pass sees it: its facts, its evidence and the
-/// run of its baseline, when there is one: the same scenario on the same
-/// interpreter with an empty module that imports what the target pulled
-/// in. A cycling cell's leak figures are read against it, and a failing
-/// cell is held against it as its control (`also-without-target`).
+/// other runs made to explain it.
 #[derive(Debug, Clone, Copy)]
 pub struct CellToJudge<'a> {
     pub facts: &'a CellFacts,
     pub evidence: &'a Evidence,
+    /// A cycling cell's leak baseline: the same scenario on the same
+    /// interpreter with an empty module that imports what the target
+    /// pulled in (skipping any that does not import).
     pub baseline: Option<&'a Observation>,
+    /// A failing cell's control: the same, letting the imports' errors
+    /// through (`also-without-target`, `rules/control.rs`).
+    pub control: Option<&'a Observation>,
     /// For a cell whose later instance failed where its first passed: that
     /// later instance run alone, in a fresh process (`rules/differential.rs`).
     pub alone: Option<&'a Observation>,
+}
+
+/// The runs made to explain one run (none when judging those runs
+/// themselves).
+#[derive(Debug, Clone, Copy, Default)]
+struct OtherRuns<'a> {
+    baseline: Option<&'a Observation>,
+    control: Option<&'a Observation>,
+    alone: Option<&'a Observation>,
 }
 
 /// Judge every cell of a run. Verdicts come back in the order of `cells`.
@@ -123,28 +135,31 @@ pub fn judge_cell(facts: &CellFacts, evidence: &Evidence) -> Verdict {
         facts,
         evidence,
         baseline: None,
+        control: None,
         alone: None,
     })
 }
 
 pub(crate) fn judge_one(cell: CellToJudge<'_>) -> Verdict {
     match cell.evidence {
-        Evidence::Ran(obs) => judge_run(cell.facts, obs, cell.baseline, cell.alone),
+        Evidence::Ran(obs) => judge_run(
+            cell.facts,
+            obs,
+            OtherRuns {
+                baseline: cell.baseline,
+                control: cell.control,
+                alone: cell.alone,
+            },
+        ),
         other => rules::provision::verdict(other),
     }
 }
 
-/// Judge one run; `baseline` and `alone` are the other runs made to
-/// explain it (none when judging those runs themselves).
-fn judge_run(
-    facts: &CellFacts,
-    obs: &Observation,
-    baseline: Option<&Observation>,
-    alone: Option<&Observation>,
-) -> Verdict {
+/// Judge one run against the runs made to explain it.
+fn judge_run(facts: &CellFacts, obs: &Observation, others: OtherRuns<'_>) -> Verdict {
     let mut details = gather(obs);
     let mut findings = rules::applicability::findings(obs);
-    findings.extend(rules::leak::findings(facts, &mut details, baseline));
+    findings.extend(rules::leak::findings(facts, &mut details, others.baseline));
     findings.extend(rules::refusal::findings(facts, &details));
     findings.extend(rules::clobber::findings(facts, &details));
     findings.extend(rules::shared::findings(facts, obs, &mut details));
@@ -162,8 +177,8 @@ fn judge_run(
     ) {
         verdict.reason = verdict.reason.or_else(|| rules::reason::known(&details));
     }
-    rules::differential::compare(facts, alone, &mut verdict, &mut details);
-    rules::control::compare(facts, obs, baseline, &mut verdict, &mut details);
+    rules::differential::compare(facts, others.alone, &mut verdict, &mut details);
+    rules::control::compare(facts, obs, others.control, &mut verdict, &mut details);
     details.summary = verdict.summary;
     details.reason = verdict.reason;
     Verdict {
@@ -398,6 +413,7 @@ mod tests {
             facts,
             evidence,
             baseline: None,
+            control: None,
             alone: None,
         }));
         assert_eq!(

@@ -45,7 +45,7 @@ pub fn compare(
     let Some(control) = control.filter(|_| wants_control(verdict.outcome)) else {
         return;
     };
-    let theirs = crate::judge_run(facts, control, None, None);
+    let theirs = crate::judge_run(facts, control, crate::OtherRuns::default());
     let same_way = theirs.outcome == verdict.outcome
         && failing_stage(&theirs.details) == failing_stage(details);
     details.control = Some(SideRun {
@@ -88,7 +88,8 @@ mod tests {
         judge_one(CellToJudge {
             facts: &f,
             evidence: &Evidence::Ran(target.clone()),
-            baseline: Some(control),
+            baseline: None,
+            control: Some(control),
             alone: None,
         })
     }
@@ -161,7 +162,8 @@ mod tests {
         let v = judge_one(CellToJudge {
             facts: &f,
             evidence: &Evidence::Ran(target),
-            baseline: Some(&control),
+            baseline: None,
+            control: Some(&control),
             alone: None,
         });
         assert_eq!(v.outcome, Outcome::ImportError);

@@ -54,7 +54,7 @@ pub fn compare(
         scenario: alone_scenario(facts.scenario),
         ..*facts
     };
-    let theirs = crate::judge_run(&alone_facts, alone, None, None);
+    let theirs = crate::judge_run(&alone_facts, alone, crate::OtherRuns::default());
     let passed_alone = alone.finished() && theirs.details.errors.is_empty();
     let message = match err.message.as_str() {
         "" => String::new(),
@@ -124,6 +124,7 @@ mod tests {
             facts: &f,
             evidence: &Evidence::Ran(target.clone()),
             baseline: None,
+            control: None,
             alone,
         })
     }

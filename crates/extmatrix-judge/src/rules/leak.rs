@@ -301,6 +301,7 @@ mod tests {
             facts: &facts,
             evidence: &evidence,
             baseline,
+            control: None,
             alone: None,
         }])
         .remove(0)

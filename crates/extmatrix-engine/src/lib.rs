@@ -190,4 +190,65 @@ mod tests {
         assert_eq!(cells[1].outcome, Outcome::NotApplicable);
         assert_eq!(cells[1].key.scenario, Scenario::SubinterpOwn);
     }
+
+    #[test]
+    fn a_failing_cycling_cell_gets_a_leak_baseline_and_a_control() {
+        let ran = |events: &str, termination: Termination| {
+            let events = events
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            Evidence::Ran(Observation {
+                events,
+                protocol_errors: vec![],
+                termination,
+                stdout_tail: String::new(),
+                stderr_tail: String::new(),
+                retries: vec![],
+                streams: Default::default(),
+                runner_notes: vec![],
+            })
+        };
+        let crashed = run_of(
+            Scenario::Reinit,
+            ran(
+                "{\"ev\":\"pulled_in\",\"module\":\"datetime\"}\n{\"ev\":\"step\",\"step\":\"cycle 2: import\"}",
+                Termination::Signaled {
+                    signal: 11,
+                    name: "SIGSEGV".into(),
+                },
+            ),
+            1,
+        );
+        let leak = leak_key_of(&crashed).unwrap();
+        let control = control_key_of(&crashed).unwrap();
+        assert!(!leak.control && control.control);
+        assert_eq!(control.imports, ["datetime"]);
+        assert_eq!(
+            BaselineKey {
+                control: false,
+                ..control
+            },
+            leak
+        );
+        let passed = run_of(
+            Scenario::Import,
+            ran("{\"ev\":\"done\"}", Termination::Exited { code: 0 }),
+            1,
+        );
+        assert_eq!(
+            (leak_key_of(&passed), control_key_of(&passed)),
+            (None, None)
+        );
+        let raised = run_of(
+            Scenario::Import,
+            ran(
+                "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"import\",\"exc_type\":\"ImportError\",\"message\":\"x\"}\n{\"ev\":\"done\"}",
+                Termination::Exited { code: 0 },
+            ),
+            1,
+        );
+        assert_eq!(leak_key_of(&raised), None);
+        assert!(control_key_of(&raised).is_some_and(|k| k.control));
+    }
 }

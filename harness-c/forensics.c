@@ -72,9 +72,12 @@ static const char *read_back(int fd, char *buf, size_t cap)
 }
 
 /* Attach gdb to this process and print every thread's frames into
- * frames_fd; 0 when gdb ran. */
+ * frames_fd (emptied first: a hang's dump may come before a crash's); 0
+ * when gdb ran. */
 static int frames_from_gdb(void)
 {
+    if (frames_fd < 0 || ftruncate(frames_fd, 0) < 0 || lseek(frames_fd, 0, SEEK_SET) < 0)
+        return -1;
     char pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     pid_t child = fork();
@@ -101,10 +104,11 @@ static int frames_from_gdb(void)
 static void report_stacks(int sig)
 {
     static char python[TEXT_MAX], frames[TEXT_MAX];
-    if (frames_from_gdb() < 0) {
+    if (frames_from_gdb() < 0 && frames_fd >= 0) {
         void *addrs[64];
         int n = backtrace(addrs, 64);
         (void)ftruncate(frames_fd, 0);
+        (void)lseek(frames_fd, 0, SEEK_SET);
         backtrace_symbols_fd(addrs, n, frames_fd);
     }
     obs_line *l = obs_begin("forensics");

@@ -315,10 +315,13 @@ typedef struct {
     char ext_path[PATH_MAX];
 } images;
 
-static lives_in lives_of(const void *obj, const images *im, const char **image)
+/* Where `obj` lives; `*image` and `*base` get its image and that image's
+ * load base (NULL on the heap). */
+static lives_in lives_of(const void *obj, const images *im, const char **image, void **base_out)
 {
     void *base;
     *image = image_of(obj, &base);
+    *base_out = base;
     return *image == NULL                                  ? LIVES_HEAP
            : is_file(*image, im->ext_path)                 ? LIVES_EXTENSION
            : base == im->py_base || base == im->exe_base ? LIVES_LIBPYTHON
@@ -350,7 +353,8 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
             continue;
         shared++;
         const char *image;
-        lives_in lives = lives_of(a->obj, &im, &image);
+        void *base;
+        lives_in lives = lives_of(a->obj, &im, &image, &base);
         char addr[32];
         snprintf(addr, sizeof addr, "0x%lx", (unsigned long)a->addr);
         obs_line *l = obs_begin("shared");
@@ -362,8 +366,6 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
         obs_str(l, "addr", addr);
         obs_str(l, "lives", LIVES_NAME[lives]);
         if (image) {
-            void *base;
-            image_of(a->obj, &base);
             obs_str(l, "image", image);
             obs_int(l, "offset", (long long)(a->addr - (uintptr_t)base));
         }
@@ -399,8 +401,9 @@ void reach_compare(const reach_set *before, const reach_set *after, comparison w
         }
         if (a->owner) {
             const char *owner_image;
+            void *owner_base;
             obs_str(l, "owner_lives",
-                    LIVES_NAME[lives_of(after->items[a->owner - 1].obj, &im, &owner_image)]);
+                    LIVES_NAME[lives_of(after->items[a->owner - 1].obj, &im, &owner_image, &owner_base)]);
         }
         obs_end(l);
     }

@@ -22,7 +22,7 @@ pub use rules::refusal::{is_refusal, refusal_expected};
 pub use rules::shared::counts_as_shared;
 
 use extmatrix_core::{Outcome, PythonVersion, Reason, Scenario};
-use extmatrix_protocol::{Event, Observation};
+use extmatrix_protocol::{Event, ImportFailure, Observation};
 use extmatrix_schema::{BuildDetails, Details};
 use std::time::Duration;
 
@@ -184,6 +184,25 @@ fn judge_run(facts: &CellFacts, obs: &Observation, others: OtherRuns<'_>) -> Ver
     Verdict {
         outcome: verdict.outcome,
         details,
+    }
+}
+
+/// An error as summaries name it: "AssertionError in step `reimport: smoke`:
+/// the message" (without the colon when it has no message).
+pub(crate) fn in_step(err: &ImportFailure) -> String {
+    format!(
+        "{} in step `{}`{}",
+        err.exc_type,
+        err.step,
+        message_suffix(err)
+    )
+}
+
+/// ": the message", or nothing for an error without one.
+pub(crate) fn message_suffix(err: &ImportFailure) -> String {
+    match err.message.as_str() {
+        "" => String::new(),
+        m => format!(": {m}"),
     }
 }
 

@@ -68,6 +68,14 @@ pub enum Stage {
     Subinterp(SubinterpKind, Option<u32>),
 }
 
+impl Stage {
+    /// Whether this stage holds the target's first instance: the first
+    /// import in the main interpreter, or the first `reinit` cycle.
+    pub fn is_first_instance(self) -> bool {
+        matches!(self, Stage::Main | Stage::Cycle(1))
+    }
+}
+
 /// A step of a scenario: its stage and its action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Step {
@@ -222,6 +230,24 @@ mod tests {
         ] {
             assert!(bad.parse::<Step>().is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn the_first_instance_is_the_main_import_or_the_first_cycle() {
+        let first: Vec<&str> = [
+            "import",
+            "smoke",
+            "cycle 1: smoke",
+            "cycle 2: smoke",
+            "reimport: smoke",
+            "reimport 2: import",
+            "subinterp own: smoke",
+            "subinterp own 1: import",
+        ]
+        .into_iter()
+        .filter(|s| s.parse::<Step>().unwrap().stage.is_first_instance())
+        .collect();
+        assert_eq!(first, ["import", "smoke", "cycle 1: smoke"]);
     }
 
     #[test]

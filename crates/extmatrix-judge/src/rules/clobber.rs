@@ -6,7 +6,7 @@
 //! which finds one module per definition however many instances exist.
 //! From a module that promised isolation it is `declaration-mismatch`.
 
-use super::declaration::{isolation_promise, promises_isolation};
+use super::declaration::broken_isolation_promise;
 use crate::{CellFacts, Finding};
 use extmatrix_core::Outcome;
 use extmatrix_protocol::{Action, ImportFailure};
@@ -20,22 +20,13 @@ pub fn is_clobbered(err: &ImportFailure) -> bool {
 pub fn findings(facts: &CellFacts, details: &Details) -> Option<Finding> {
     let err = details.errors.iter().find(|e| is_clobbered(e))?;
     let what = format!(
-        "the first instance failed once a second existed: {} in step `{}`{}",
-        err.exc_type,
-        err.step,
-        if err.message.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", err.message)
-        }
+        "the first instance failed once a second existed: {}",
+        crate::in_step(err)
     );
-    Some(match details.declared.as_ref() {
-        Some(d) if promises_isolation(Some(d), facts.version) => Finding::new(
-            Outcome::DeclarationMismatch,
-            format!("{} yet {what}", isolation_promise(d)),
-        ),
-        _ => Finding::new(Outcome::StateClobbered, what),
-    })
+    Some(
+        broken_isolation_promise(facts, details.declared.as_ref(), &what)
+            .unwrap_or_else(|| Finding::new(Outcome::StateClobbered, what)),
+    )
 }
 
 #[cfg(test)]

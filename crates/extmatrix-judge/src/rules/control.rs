@@ -9,9 +9,9 @@
 //! cycle, the same subinterpreter) — the cell keeps its outcome, says so
 //! with the reason `also-without-target`, and does not fail the run.
 
-use crate::{CellFacts, Finding};
+use crate::{CellFacts, Finding, Verdict};
 use extmatrix_core::{Outcome, Reason};
-use extmatrix_protocol::{Observation, Stage};
+use extmatrix_protocol::{Observation, Step};
 use extmatrix_schema::{Details, SideRun};
 
 /// The outcomes a control is asked about: what the target could be wrongly
@@ -23,13 +23,22 @@ pub fn wants_control(outcome: Outcome) -> bool {
     )
 }
 
-/// The stage a failure happened in: where the process crashed or hung,
+/// The step a failure happened in: where the process crashed or hung,
 /// else where the first error was raised.
-fn failing_stage(details: &Details) -> Option<Stage> {
+fn failing_step(details: &Details) -> Option<Step> {
     details
         .step
         .or_else(|| details.errors.first().map(|e| e.step))
-        .map(|s| s.stage)
+}
+
+/// What another run made to explain a cell did, for its details.
+pub fn side_run(theirs: &Verdict, imports: Vec<String>) -> SideRun {
+    SideRun {
+        outcome: theirs.outcome,
+        summary: theirs.details.summary.clone(),
+        step: failing_step(&theirs.details),
+        imports,
+    }
 }
 
 /// Hold `verdict` against the control run, when there is one: its outcome
@@ -46,17 +55,12 @@ pub fn compare(
         return;
     };
     let theirs = crate::judge_run(facts, control, crate::OtherRuns::default());
-    let same_way = theirs.outcome == verdict.outcome
-        && failing_stage(&theirs.details) == failing_stage(details);
-    details.control = Some(SideRun {
-        outcome: theirs.outcome,
-        summary: theirs.details.summary.clone(),
-        step: theirs
-            .details
-            .step
-            .or_else(|| theirs.details.errors.first().map(|e| e.step)),
-        imports: target.pulled_in().map(str::to_owned).collect(),
-    });
+    let stage = |d: &Details| failing_step(d).map(|s| s.stage);
+    let same_way = theirs.outcome == verdict.outcome && stage(&theirs.details) == stage(details);
+    details.control = Some(side_run(
+        &theirs,
+        target.pulled_in().map(str::to_owned).collect(),
+    ));
     if same_way {
         verdict.reason = Some(Reason::AlsoWithoutTarget);
         verdict.summary.push_str(&format!(

@@ -3,7 +3,8 @@
 //! module that breaks one is `declaration-mismatch`, worse than the same
 //! behaviour from a module that promised nothing.
 
-use extmatrix_core::PythonVersion;
+use crate::{CellFacts, Finding};
+use extmatrix_core::{Outcome, PythonVersion};
 use extmatrix_protocol::{Declaration, GilSlot, InitStyle, MultipleInterpreters};
 
 /// The first CPython with `Py_mod_multiple_interpreters`.
@@ -29,6 +30,21 @@ pub fn promises_isolation(declared: Option<&Declaration>, version: PythonVersion
 /// Py_MOD_GIL_NOT_USED`).
 pub fn promises_no_gil(declared: Option<&Declaration>) -> bool {
     declared.is_some_and(|d| d.gil == Some(GilSlot::NotUsed))
+}
+
+/// `declaration-mismatch` for `what` the module did, when its declaration
+/// promised isolation ("declares … yet {what}"); `None` when it promised
+/// nothing, and `what` is the plain outcome the caller gives.
+pub fn broken_isolation_promise(
+    facts: &CellFacts,
+    declared: Option<&Declaration>,
+    what: &str,
+) -> Option<Finding> {
+    let declared = declared.filter(|d| promises_isolation(Some(d), facts.version))?;
+    Some(Finding::new(
+        Outcome::DeclarationMismatch,
+        format!("{} yet {what}", isolation_promise(declared)),
+    ))
 }
 
 /// The promise in words, for a summary: "declares `Py_mod_multiple_interpreters

@@ -8,17 +8,20 @@
 //! too: an ordinary `import-error`. (A module that declares own-GIL support
 //! and keeps a counter in a C global is the textbook case.)
 
-use super::declaration::{isolation_promise, promises_isolation};
+use super::declaration::broken_isolation_promise;
 use crate::{CellFacts, Finding};
 use extmatrix_core::{Outcome, Scenario};
-use extmatrix_protocol::{ImportFailure, Observation, Stage};
-use extmatrix_schema::{Details, SideRun};
+use extmatrix_protocol::{ImportFailure, Observation};
+use extmatrix_schema::Details;
 
 /// The error of a later instance, when the first instance raised nothing:
 /// what an alone run can explain.
 pub fn later_instance_failure(details: &Details) -> Option<&ImportFailure> {
-    let first_instance = |e: &ImportFailure| matches!(e.step.stage, Stage::Main | Stage::Cycle(1));
-    if details.errors.iter().any(first_instance) {
+    if details
+        .errors
+        .iter()
+        .any(|e| e.step.stage.is_first_instance())
+    {
         return None;
     }
     details
@@ -56,10 +59,7 @@ pub fn compare(
     };
     let theirs = crate::judge_run(&alone_facts, alone, crate::OtherRuns::default());
     let passed_alone = alone.finished() && theirs.details.errors.is_empty();
-    let message = match err.message.as_str() {
-        "" => String::new(),
-        m => format!(": {m}"),
-    };
+    let message = crate::message_suffix(err);
     let verdict_alone = if passed_alone {
         "it passes"
     } else {
@@ -70,30 +70,19 @@ pub fn compare(
          alone, in a fresh process, {verdict_alone}",
         err.step, err.exc_type
     );
-    details.alone = Some(SideRun {
-        outcome: theirs.outcome,
-        summary: theirs.details.summary,
-        step: theirs
-            .details
-            .step
-            .or_else(|| theirs.details.errors.first().map(|e| e.step)),
-        imports: Vec::new(),
-    });
+    details.alone = Some(super::control::side_run(&theirs, Vec::new()));
     if !passed_alone {
         return;
     }
-    let (outcome, summary) = match details.declared.as_ref() {
-        Some(d) if promises_isolation(Some(d), facts.version) => (
-            Outcome::DeclarationMismatch,
-            format!("{} yet {what}", isolation_promise(d)),
-        ),
-        _ => (
-            Outcome::StateClobbered,
-            format!("instances share state: {what}"),
-        ),
-    };
-    verdict.outcome = outcome;
-    verdict.summary = summary;
+    let shared =
+        broken_isolation_promise(facts, details.declared.as_ref(), &what).unwrap_or_else(|| {
+            Finding::new(
+                Outcome::StateClobbered,
+                format!("instances share state: {what}"),
+            )
+        });
+    verdict.outcome = shared.outcome;
+    verdict.summary = shared.summary;
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! means and what to fix.
 
 use extmatrix_core::Reason;
-use extmatrix_protocol::{ErrorPhase, ImportFailure, Stage};
+use extmatrix_protocol::{ErrorPhase, ImportFailure};
 use extmatrix_schema::Details;
 
 /// Known messages, each the project's own words (from its source).
@@ -50,7 +50,10 @@ pub fn known(details: &Details) -> Option<Reason> {
             return Some(*reason);
         }
     }
-    let first_ok = details.errors.iter().all(|e| !is_first_instance(e));
+    let first_ok = details
+        .errors
+        .iter()
+        .all(|e| !e.step.stage.is_first_instance());
     details
         .errors
         .iter()
@@ -58,17 +61,13 @@ pub fn known(details: &Details) -> Option<Reason> {
         .then_some(Reason::LostAttributes)
 }
 
-/// An error of the first instance: the first import in the main
-/// interpreter, or the first `reinit` cycle.
-fn is_first_instance(err: &ImportFailure) -> bool {
-    matches!(err.step.stage, Stage::Main | Stage::Cycle(1))
-}
-
 /// The smoke code of a later instance (a re-init, a re-import, a
 /// subinterpreter) did not find an attribute: the instance was made, but
 /// not whole.
 fn lost_an_attribute(err: &ImportFailure) -> bool {
-    err.exc_type == "AttributeError" && err.phase == ErrorPhase::Smoke && !is_first_instance(err)
+    err.exc_type == "AttributeError"
+        && err.phase == ErrorPhase::Smoke
+        && !err.step.stage.is_first_instance()
 }
 
 #[cfg(test)]

@@ -105,11 +105,7 @@ fn refusal_reason(free_threaded: bool, err: &ImportFailure) -> Option<Reason> {
 }
 
 fn import_error_summary(facts: &CellFacts, err: &ImportFailure) -> String {
-    let mut s = format!("{} in step `{}`", err.exc_type, err.step);
-    if !err.message.is_empty() {
-        s.push_str(": ");
-        s.push_str(&err.message);
-    }
+    let mut s = crate::in_step(err);
     if err.exc_type == "MemoryError" {
         // The usual cause in a cell: its address-space limit.
         s.push_str(&format!(

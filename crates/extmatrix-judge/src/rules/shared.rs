@@ -2,7 +2,7 @@
 //! count as state the extension shares (docs/outcomes.md, "When is an object
 //! shared?").
 
-use super::declaration::{isolation_promise, promises_isolation};
+use super::declaration::broken_isolation_promise;
 use crate::{CellFacts, Finding};
 use extmatrix_core::Outcome;
 use extmatrix_protocol::{
@@ -120,15 +120,10 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
         .shared_objects
         .iter()
         .any(|s| s.label == Comparison::MainSubinterp);
-    Some(match details.declared.as_ref() {
-        Some(d) if across_interpreters && promises_isolation(Some(d), facts.version) => {
-            Finding::new(
-                Outcome::DeclarationMismatch,
-                format!("{} yet {summary}", isolation_promise(d)),
-            )
-        }
-        _ => Finding::new(Outcome::SharedState, summary),
-    })
+    let broken = across_interpreters
+        .then(|| broken_isolation_promise(facts, details.declared.as_ref(), &summary))
+        .flatten();
+    Some(broken.unwrap_or_else(|| Finding::new(Outcome::SharedState, summary)))
 }
 
 /// Whether a module is loaded again from a copy of its first instance's

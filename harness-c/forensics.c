@@ -1,6 +1,6 @@
 /* Crash and hang forensics: what a cell that dies of a signal leaves
  * behind, as one "forensics" event sent before the process dies; and the
- * same when the driver, at the cell's timeout, asks with SIGUSR1 before it
+ * same when the driver, at the cell's timeout, asks with the dump signal before it
  * kills the cell (the process then goes on until it is killed).
  *
  * - The Python traceback of every thread: faulthandler, enabled in every
@@ -13,10 +13,23 @@
  *
  * faulthandler runs first (it chains to the handler installed before it,
  * this one), then this handler reads what it wrote, runs gdb, reports,
- * and dies of the same signal with the default action. */
+ * and dies of the same signal with the default action.
+ *
+ * The dump signal is a real-time signal nobody handles when the harness
+ * starts, announced in a "dump_signal" event, not SIGUSR1: a correct
+ * module may install its own SIGUSR1 (or SIGTERM) handler. A target that
+ * takes the dump signal too is noticed at the next step, and the dump
+ * moves to another free one (a new event); where none is left the event
+ * says 0 and the driver reports that no stacks could be asked for.
+ *
+ * Nothing here reads the environment or the current directory after
+ * forensics_install: gdb's path and the environment it runs with are
+ * taken then, before any target code (which may move environ, empty PATH
+ * or chdir). */
 #include "harness.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <execinfo.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +44,12 @@
 
 static int traceback_fd = -1; /* faulthandler writes here */
 static int frames_fd = -1;    /* gdb (or backtrace) writes here */
+static int dump_signal = 0;   /* the driver's "you are about to be killed"; 0: none free */
+/* faulthandler's own handler for the dump signal, once it registered one
+ * (it chains to report_stacks): the other handler that is the harness's. */
+static void (*faulthandler_handler)(int) = NULL;
+static char *gdb_path = NULL;   /* resolved from PATH at install; NULL: no gdb */
+static char **gdb_env = NULL;   /* the environment at install, copied */
 
 /* How long gdb may take to attach and print before it is given up. */
 #define GDB_SECONDS 20
@@ -47,9 +66,14 @@ static const char *signal_name(int sig)
     case SIGFPE: return "SIGFPE";
     case SIGILL: return "SIGILL";
     case SIGABRT: return "SIGABRT";
-    case SIGUSR1: return "SIGUSR1";
-    default: return "?";
+    default: break;
     }
+    static char rt[16];
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        snprintf(rt, sizeof rt, "SIGRTMAX-%d", SIGRTMAX - sig);
+        return SIGRTMAX == sig ? "SIGRTMAX" : rt;
+    }
+    return "?";
 }
 
 /* The whole of a memory file, from its start, as a string in `buf`. */
@@ -76,7 +100,8 @@ static const char *read_back(int fd, char *buf, size_t cap)
  * when gdb ran. */
 static int frames_from_gdb(void)
 {
-    if (frames_fd < 0 || ftruncate(frames_fd, 0) < 0 || lseek(frames_fd, 0, SEEK_SET) < 0)
+    if (gdb_path == NULL || frames_fd < 0 || ftruncate(frames_fd, 0) < 0
+        || lseek(frames_fd, 0, SEEK_SET) < 0)
         return -1;
     char pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -87,8 +112,10 @@ static int frames_from_gdb(void)
         dup2(frames_fd, 1);
         dup2(frames_fd, 2);
         alarm(GDB_SECONDS); /* a stuck gdb dies, and detaches by dying */
-        execlp("gdb", "gdb", "-p", pid, "-batch", "-nx", "-q", "-ex", "set pagination off",
-               "-ex", "thread apply all bt", (char *)NULL);
+        char *const args[] = {"gdb", "-p", pid, "-batch", "-nx", "-q", "-ex", "set pagination off",
+                              "-ex", "thread apply all bt", NULL};
+        if (gdb_path)
+            execve(gdb_path, args, gdb_env);
         _exit(127);
     }
 #if defined(__linux__) && defined(PR_SET_PTRACER)
@@ -104,6 +131,8 @@ static int frames_from_gdb(void)
 static void report_stacks(int sig)
 {
     static char python[TEXT_MAX], frames[TEXT_MAX];
+    if (!obs_is_owner())
+        return; /* a process the target forked: not the cell's to report */
     if (frames_from_gdb() < 0 && frames_fd >= 0) {
         void *addrs[64];
         int n = backtrace(addrs, 64);
@@ -125,8 +154,77 @@ static void on_fatal_signal(int sig)
     raise(sig);
 }
 
+/* A deep copy of the environment as it is now. */
+static char **copy_environ(void)
+{
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **copy = calloc(n + 1, sizeof *copy);
+    for (size_t i = 0; copy && i < n; i++)
+        copy[i] = strdup(environ[i]);
+    return copy;
+}
+
+/* `name` found on the PATH of `env` (a relative entry taken from the
+ * current directory now), as an absolute path; NULL if not found. */
+static char *find_program(const char *name, char **env)
+{
+    const char *path = NULL;
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], "PATH=", 5) == 0)
+            path = env[i] + 5;
+    char cwd[PATH_MAX];
+    const char *here = getcwd(cwd, sizeof cwd);
+    for (const char *dir = path ? path : "/usr/bin:/bin"; dir && *dir;) {
+        size_t len = strcspn(dir, ":");
+        char candidate[PATH_MAX];
+        const char *base = len == 0 ? "." : NULL;
+        int n = dir[0] == '/' ? snprintf(candidate, sizeof candidate, "%.*s/%s", (int)len, dir, name)
+                              : snprintf(candidate, sizeof candidate, "%s/%.*s/%s", here ? here : ".",
+                                         base ? 1 : (int)len, base ? base : dir, name);
+        if (n > 0 && (size_t)n < sizeof candidate && access(candidate, X_OK) == 0)
+            return strdup(candidate);
+        dir = dir[len] ? dir + len + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Whether `handler` is one of the harness's for the dump signal. */
+static int is_ours(void (*handler)(int))
+{
+    return handler == report_stacks || (faulthandler_handler && handler == faulthandler_handler);
+}
+
+/* The highest real-time signal below `below` that nobody handles, with
+ * report_stacks installed on it; 0 when none is left. */
+static int take_free_signal(int below)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = report_stacks;
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (int sig = below - 1; sig >= SIGRTMIN; sig--) {
+        struct sigaction now;
+        if (sigaction(sig, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO)
+            && now.sa_handler == SIG_DFL && sigaction(sig, &sa, NULL) == 0)
+            return sig;
+    }
+    return 0;
+}
+
+static void announce_dump_signal(void)
+{
+    obs_line *l = obs_begin("dump_signal");
+    obs_int(l, "signal", dump_signal);
+    obs_end(l);
+}
+
 void forensics_install(void)
 {
+    gdb_env = copy_environ();
+    gdb_path = find_program("gdb", gdb_env);
     traceback_fd = memfd_create("extmatrix-python-traceback", MFD_CLOEXEC);
     frames_fd = memfd_create("extmatrix-c-frames", MFD_CLOEXEC);
     /* Its own stack: a stack overflow must still be reported. */
@@ -140,9 +238,55 @@ void forensics_install(void)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof FATAL_SIGNALS / sizeof FATAL_SIGNALS[0]; i++)
         sigaction(FATAL_SIGNALS[i], &sa, NULL);
-    sa.sa_handler = report_stacks; /* the driver's "you are about to be killed" */
-    sa.sa_flags = SA_ONSTACK | SA_RESTART;
-    sigaction(SIGUSR1, &sa, NULL);
+    dump_signal = take_free_signal(SIGRTMAX + 1);
+    announce_dump_signal();
+}
+
+/* The calling thread's state, or NULL when it has none (no interpreter). */
+static PyThreadState *current_tstate(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+/* faulthandler on the dump signal: the Python stacks first, then (chain)
+ * report_stacks. Only in the main interpreter, whose faulthandler writes
+ * into traceback_fd. */
+static void register_dump_with_faulthandler(PyObject *faulthandler)
+{
+    PyObject *r = dump_signal ? PyObject_CallMethod(faulthandler, "register", "iiii", dump_signal,
+                                                    traceback_fd, 1, 1)
+                              : NULL;
+    struct sigaction now;
+    if (r && sigaction(dump_signal, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO))
+        faulthandler_handler = now.sa_handler;
+    Py_XDECREF(r);
+}
+
+void forensics_check_dump_signal(void)
+{
+    if (dump_signal == 0)
+        return;
+    struct sigaction now;
+    if (sigaction(dump_signal, NULL, &now) < 0
+        || (!(now.sa_flags & SA_SIGINFO) && is_ours(now.sa_handler)))
+        return;
+    /* The target took it: its handler stays, the dump moves. */
+    dump_signal = take_free_signal(dump_signal);
+    announce_dump_signal();
+    /* Python's stacks too, at once where the main interpreter is current
+     * (elsewhere from its next init on). */
+    PyThreadState *tstate = current_tstate();
+    if (tstate && PyThreadState_GetInterpreter(tstate) == PyInterpreterState_Main()) {
+        PyObject *faulthandler = PyImport_ImportModule("faulthandler");
+        if (faulthandler)
+            register_dump_with_faulthandler(faulthandler);
+        Py_XDECREF(faulthandler);
+        PyErr_Clear();
+    }
 }
 
 void forensics_enable_faulthandler(void)
@@ -154,11 +298,8 @@ void forensics_enable_faulthandler(void)
         ? PyObject_CallMethod(faulthandler, "enable", "ii", traceback_fd, 1)
         : NULL;
     Py_XDECREF(r);
-    /* SIGUSR1: the Python stacks first, then (chain) report_stacks. */
-    r = faulthandler ? PyObject_CallMethod(faulthandler, "register", "iiii", SIGUSR1,
-                                           traceback_fd, 1, 1)
-                     : NULL;
-    Py_XDECREF(r);
+    if (faulthandler)
+        register_dump_with_faulthandler(faulthandler);
     Py_XDECREF(faulthandler);
     PyErr_Clear(); /* an interpreter without faulthandler still runs */
 }

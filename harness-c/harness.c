@@ -20,6 +20,14 @@
  * ------------------------------------------------------------------------- */
 
 static int obs_fd = -1;
+/* The process that may write on the channel: the supervisor, then (after
+ * the fork) the scenario process. A process the target forks inherits the
+ * descriptor and the harness's code; whatever it does, it never speaks for
+ * the harness. */
+static pid_t obs_owner = -1;
+
+void obs_claim(void) { obs_owner = getpid(); }
+int obs_is_owner(void) { return getpid() == obs_owner; }
 
 /* `{"token":"<token>",` with --token, else `{`: how every line starts. */
 #define TOKEN_MAX 64
@@ -123,6 +131,8 @@ void obs_bool(obs_line *l, const char *key, int value)
 /* Close the line and write it; -1 when the channel is gone. */
 static int obs_write(obs_line *l)
 {
+    if (!obs_is_owner())
+        return 0; /* a copy the target forked: silent, as if it were not there */
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
     size_t off = 0;
@@ -198,6 +208,7 @@ void step(stage st, action act)
         snprintf(the_step, sizeof the_step, "%s %d: %s", STAGE_NAME[st.kind], st.n, ACTION_NAME[act]);
     else
         snprintf(the_step, sizeof the_step, "%s: %s", STAGE_NAME[st.kind], ACTION_NAME[act]);
+    forensics_check_dump_signal();
     obs_line *l = obs_begin("step");
     obs_str(l, "step", the_step);
     obs_end(l);
@@ -872,6 +883,47 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **to
     return -1;
 }
 
+/* A copy of `s` the harness owns; exit 3 when memory is out. */
+static char *owned(const char *s)
+{
+    char *copy = s ? strdup(s) : NULL;
+    if (s && copy == NULL)
+        harness_fatal("out of memory copying the arguments");
+    return copy;
+}
+
+/* `path` as an absolute path the harness owns: a relative one is taken
+ * from the directory the harness started in, symlinks left as they are
+ * (getpath reads a venv's pyvenv.cfg beside the link, not its target). */
+static char *owned_absolute(const char *path, const char *start_dir)
+{
+    if (path == NULL || path[0] == '/' || start_dir == NULL)
+        return owned(path);
+    size_t n = strlen(start_dir) + 1 + strlen(path) + 1;
+    char *joined = malloc(n);
+    if (joined == NULL)
+        harness_fatal("out of memory copying the arguments");
+    snprintf(joined, n, "%s/%s", start_dir, path);
+    return joined;
+}
+
+/* Copy every string `a` points to out of argv, before any target code
+ * runs: a correct module may rewrite argv's memory (every process-title
+ * library does, and moves environ to make room) or change the current
+ * directory, and the harness reads its arguments again in every cycle. */
+static void own_args(harness_args *a)
+{
+    char cwd[PATH_MAX];
+    const char *start_dir = getcwd(cwd, sizeof cwd);
+    a->scenario = owned(a->scenario);
+    a->module = owned(a->module);
+    a->module_dir = owned_absolute(a->module_dir, start_dir);
+    a->python_exe = owned_absolute(a->python_exe, start_dir);
+    a->smoke = owned(a->smoke);
+    a->smoke_file = owned_absolute(a->smoke_file, start_dir);
+    a->subinterp = owned(a->subinterp);
+}
+
 int main(int argc, char **argv)
 {
     /* No defaults for --cycles and --threads: the driver owns them. */
@@ -887,6 +939,8 @@ int main(int argc, char **argv)
         memset(token_arg, '-', strlen(token_arg));
     }
     obs_fd = fcntl_is_open(fd) ? fd : 1;
+    obs_claim();
+    own_args(&a);
     close_other_fds(obs_fd);
     /* The harness writes to it; nothing it execs inherits it. */
     if (obs_fd > 2)
@@ -907,6 +961,7 @@ int main(int argc, char **argv)
 
     /* Returns in the child; the parent supervises it and never returns. */
     supervise();
+    obs_claim();
     forensics_install();
 
     obs_line *l = obs_begin("start");

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What the driver asked for (command line). */
+/* What the driver asked for (command line): every string a copy the
+ * harness owns (own_args), never a pointer into argv. */
 typedef struct {
     const char *scenario;
     const char *module;      /* import name */
@@ -36,6 +37,10 @@ typedef struct {
  * token, every line starts {"token":"<token>", so the driver can tell the
  * harness's lines from anything else written to the descriptor. */
 typedef struct obs_line obs_line;
+/* This process writes on the channel from now on; any other (a copy the
+ * target forked) is silent. Called by main, then by the scenario process. */
+void obs_claim(void);
+int obs_is_owner(void);
 obs_line *obs_begin(const char *ev);
 void obs_str(obs_line *l, const char *key, const char *value);
 void obs_int(obs_line *l, const char *key, long long value);
@@ -205,9 +210,14 @@ void reach_release(reach_set *set);
 
 /* Handle fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): report a
  * "forensics" event with the Python traceback and the C frames of every
- * thread, then die of the same signal; on SIGUSR1 (the driver's timeout),
- * report the same and go on. Call once, before the first init. */
+ * thread, then die of the same signal; on the dump signal (a free
+ * real-time signal, announced in a "dump_signal" event; the driver sends it
+ * at the timeout), report the same and go on. Call once, before the first
+ * init and before any target code. */
 void forensics_install(void);
+/* If the target installed its own handler on the dump signal, move the
+ * dump to another free signal and announce it (step() calls this). */
+void forensics_check_dump_signal(void);
 /* faulthandler on, writing into the forensics' own file (call after
  * every init of the main interpreter). */
 void forensics_enable_faulthandler(void);

@@ -38,6 +38,13 @@ pub enum Event {
         compiled_for: String,
         pid: u32,
     },
+    /// The signal that asks the harness for every thread's stacks (a
+    /// real-time signal nobody handled when it started; announced again
+    /// when a target took it, 0 when none was left free). The last one
+    /// announced is the one to send.
+    DumpSignal {
+        signal: i32,
+    },
     /// Announced before every risky step.
     Step {
         step: Step,

@@ -16,7 +16,7 @@
 //! The harness is its own supervisor (`harness-c/supervisor.c`): it kills
 //! every process the target left below it, whatever its group, and reports
 //! how many. At the timeout the harness is first asked for every thread's
-//! stacks (SIGUSR1, answered with a `forensics` event; at most
+//! stacks (the dump signal it announced, answered with a `forensics` event; at most
 //! [`DUMP_GRACE`]), then the supervisor is asked to stop (SIGTERM); if it
 //! does not within [`STOP_GRACE`], the process group is killed. A cell runs
 //! under an address-space limit ([`CellCommand::memory_mb`]). Nothing in
@@ -76,7 +76,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// One read.
 const CHUNK: usize = 64 * 1024;
 /// How long a cell past its timeout may take to report every thread's
-/// stacks (`forensics`, asked for with SIGUSR1) before it is stopped.
+/// stacks (`forensics`, asked for with its dump signal) before it is stopped.
 pub const DUMP_GRACE: Duration = Duration::from_secs(3);
 
 /// Run one cell to completion or timeout.
@@ -314,16 +314,33 @@ fn supervise(
 }
 
 /// Ask the harness (the scenario process, whose pid its `start` event
-/// gave) for every thread's stacks before it is stopped: it answers
-/// SIGUSR1 with a `forensics` event. False when it never said where it is.
-fn ask_for_stacks(reading: &Reading) -> bool {
-    let pid = reading.channel.events().iter().find_map(|e| match e {
+/// gave) for every thread's stacks before it is stopped: it answers the
+/// dump signal it announced last with a `forensics` event. False when it
+/// never said where it is, or had no signal left to be asked with (a note
+/// says so: the target took every free one).
+fn ask_for_stacks(reading: &mut Reading) -> bool {
+    let events = reading.channel.events();
+    let pid = events.iter().find_map(|e| match e {
         extmatrix_protocol::Event::Start { pid, .. } => Some(*pid),
         _ => None,
     });
-    // SAFETY: kill(2) with a pid the harness reported; a pid gone or not
-    // ours fails harmlessly.
-    pid.is_some_and(|pid| unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) } == 0)
+    let signal = events.iter().rev().find_map(|e| match e {
+        extmatrix_protocol::Event::DumpSignal { signal } => Some(*signal),
+        _ => None,
+    });
+    let (Some(pid), Some(signal)) = (pid, signal) else {
+        return false;
+    };
+    if signal <= 0 {
+        reading.notes.push(
+            "no stacks at the timeout: the target installed handlers on every real-time signal the harness could ask with"
+                .to_owned(),
+        );
+        return false;
+    }
+    // SAFETY: kill(2) with a pid and signal the harness reported; a pid
+    // gone or not ours fails harmlessly.
+    unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
 }
 
 fn has_forensics(reading: &Reading) -> bool {

@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_hang_and_a_crash_keep_the_stacks_the_harness_sent() {
-        let stacks = event(serde_json::json!({"ev": "forensics", "signal": "SIGUSR1",
+        let stacks = event(serde_json::json!({"ev": "forensics", "signal": "SIGRTMAX",
             "python": "Current thread 0x1 (most recent call first):\n  File \"<smoke>\", line 1",
             "c": "Thread 1:\n#0  0x1 in wait_forever () at hang.c:12\n#1  0x2 in exec_module ()\n"}));
         let hang = judge_cell(
@@ -155,7 +155,7 @@ mod tests {
         );
         assert_eq!(hang.outcome, Outcome::Hang);
         let f = hang.details.forensics.unwrap();
-        assert_eq!(f.signal, "SIGUSR1");
+        assert_eq!(f.signal, "SIGRTMAX");
         assert_eq!(
             f.c_frames(),
             [

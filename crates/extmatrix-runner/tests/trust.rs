@@ -1,0 +1,217 @@
+//! The harness's own state against what a correct module may do to the
+//! process (docs/harness-protocol.md, "What the harness keeps to itself"):
+//! each test does the hazardous thing from the smoke code, on the real
+//! harness through `run_cell`, and fails if the harness still depended on
+//! what was changed.
+
+mod common;
+
+use extmatrix_core::Scenario;
+use extmatrix_protocol::{Event, Forensics};
+use extmatrix_runner::{run_cell, CellCommand, Observation, Termination};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// A cell importing `module` from `module_dir` with `smoke`.
+fn command(scenario: Scenario, module: &str, module_dir: PathBuf, smoke: &str) -> CellCommand {
+    let (py, harness) = common::real_harness();
+    CellCommand {
+        harness,
+        scenario,
+        module: module.into(),
+        module_dir,
+        smoke: Some(smoke.into()),
+        python_exe: py.path.clone(),
+        cycles: 3,
+        threads: 1,
+        debug_allocator: false,
+        subinterp: None,
+        alone: false,
+        timeout: Duration::from_secs(30),
+        memory_mb: Some(4096),
+    }
+}
+
+fn errors(obs: &Observation) -> Vec<String> {
+    obs.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Error(f) => Some(format!("{}: {}: {}", f.step, f.exc_type, f.message)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn forensics(obs: &Observation) -> Option<&Forensics> {
+    obs.events.iter().find_map(|e| match e {
+        Event::Forensics(f) => Some(f),
+        _ => None,
+    })
+}
+
+fn dump_signals(obs: &Observation) -> Vec<i32> {
+    obs.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DumpSignal { signal } => Some(*signal),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `path` relative to the current directory (`../../x`).
+fn relative_to_cwd(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+    let path = path.canonicalize().unwrap();
+    let common = cwd
+        .components()
+        .zip(path.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel: PathBuf = cwd
+        .components()
+        .skip(common)
+        .map(|_| Component::ParentDir)
+        .collect();
+    rel.extend(path.components().skip(common));
+    rel
+}
+
+/// A directory holding a pure-Python module `name` (no build needed).
+fn module_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::write(dir.path().join(format!("{name}.py")), "VALUE = 42\n").unwrap();
+    dir
+}
+
+/// Mutations caught: keeping pointers into argv (the title overwrites
+/// the module name and its directory, so the re-import cannot find it).
+#[test]
+fn the_arguments_survive_a_target_that_overwrites_argv() {
+    let dir = module_dir("argv_probe");
+    // What process-title libraries do: the strings of argv and of the
+    // environment, from /proc/self/stat's arg_start to env_end, become
+    // the title (environ moved out first so the process keeps its
+    // environment).
+    let smoke = "import ctypes\n\
+                 libc = ctypes.CDLL(None)\n\
+                 libc.strdup.restype = libc.calloc.restype = ctypes.c_void_p\n\
+                 libc.strdup.argtypes = [ctypes.c_void_p]\n\
+                 libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]\n\
+                 fields = open('/proc/self/stat').read().rsplit(')', 1)[1].split()\n\
+                 start, end = int(fields[45]), int(fields[48])  # arg_start, env_end\n\
+                 environ = ctypes.c_void_p.in_dll(libc, 'environ')\n\
+                 old = ctypes.cast(environ.value, ctypes.POINTER(ctypes.c_void_p))\n\
+                 n = 0\n\
+                 while old[n]: n += 1\n\
+                 new = ctypes.cast(libc.calloc(n + 1, 8), ctypes.POINTER(ctypes.c_void_p))\n\
+                 for i in range(n): new[i] = libc.strdup(old[i])\n\
+                 environ.value = ctypes.cast(new, ctypes.c_void_p).value\n\
+                 ctypes.memset(start, 0, end - start)\n\
+                 ctypes.memmove(start, b'argv_probe: busy', 16)\n\
+                 assert open('/proc/self/cmdline', 'rb').read().startswith(b'argv_probe: busy')\n\
+                 assert m.VALUE == 42\n";
+    // Re-imports, not re-inits: CPython 3.12.1's ctypes does not survive
+    // a second Py_Initialize.
+    let obs = run_cell(&command(
+        Scenario::Reimport,
+        "argv_probe",
+        dir.path().to_path_buf(),
+        smoke,
+    ))
+    .unwrap();
+    assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
+    assert_eq!(obs.cycles().filter(|c| c.ok).count(), 3, "{obs:#?}");
+    assert!(obs.reported_done());
+}
+
+/// Mutations caught: a relative `--module-dir` or `--python-exe` read
+/// against the current directory in a later cycle (after the target's
+/// chdir the module is not found, or getpath finds no stdlib).
+#[test]
+fn relative_paths_survive_a_target_that_changes_directory() {
+    let dir = module_dir("cwd_probe");
+    let mut cmd = command(
+        Scenario::Reinit,
+        "cwd_probe",
+        relative_to_cwd(dir.path()),
+        "import os\nos.chdir('/')\nassert m.VALUE == 42\n",
+    );
+    cmd.python_exe = relative_to_cwd(&cmd.python_exe);
+    assert!(cmd.module_dir.is_relative() && cmd.python_exe.is_relative());
+    let obs = run_cell(&cmd).unwrap();
+    assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
+    assert_eq!(obs.cycles().filter(|c| c.ok).count(), 3, "{obs:#?}");
+}
+
+/// Mutations caught: asking for a hang's stacks with SIGUSR1 (the
+/// target's handler gets it, no stacks come); stopping through a signal
+/// the target handles (SIGTERM here is the target's; the supervisor, where
+/// no target code runs, is the one asked to stop).
+#[test]
+fn a_hang_is_dumped_and_stopped_whatever_usr1_and_term_handlers_the_target_has() {
+    let mut cmd = command(
+        Scenario::Import,
+        "json",
+        std::env::temp_dir(),
+        "import signal, time\n\
+         signal.signal(signal.SIGUSR1, lambda *a: None)\n\
+         signal.signal(signal.SIGTERM, lambda *a: None)\n\
+         while True:\n    time.sleep(0.05)\n",
+    );
+    cmd.timeout = Duration::from_secs(2);
+    let obs = run_cell(&cmd).unwrap();
+    assert!(
+        matches!(obs.termination, Termination::TimedOut { .. }),
+        "{:?}",
+        obs.termination
+    );
+    let dump = forensics(&obs).unwrap_or_else(|| panic!("no stacks: {obs:#?}"));
+    assert!(dump.python.contains("<smoke>"), "{}", dump.python);
+}
+
+/// Mutations caught: not noticing that the target took the dump signal
+/// (the driver would send the one the target now handles and get no
+/// stacks); moving without telling the driver.
+#[test]
+fn a_target_that_takes_the_dump_signal_moves_the_dump_to_another() {
+    // The first smoke takes the harness's dump signal and returns; the
+    // re-import's smoke hangs. The step between is where the harness looks.
+    let mut cmd = command(
+        Scenario::Reimport,
+        "json",
+        std::env::temp_dir(),
+        "import signal, sys, time\n\
+         if not hasattr(sys, '_extmatrix_took'):\n    \
+             sys._extmatrix_took = signal.SIGRTMAX\n    \
+             signal.signal(signal.SIGRTMAX, lambda *a: None)\n\
+         else:\n    \
+             while True:\n        time.sleep(0.05)\n",
+    );
+    cmd.timeout = Duration::from_secs(3);
+    let obs = run_cell(&cmd).unwrap();
+    let rtmax = libc::SIGRTMAX();
+    assert_eq!(dump_signals(&obs), vec![rtmax, rtmax - 1], "{obs:#?}");
+    let dump = forensics(&obs).unwrap_or_else(|| panic!("no stacks: {obs:#?}"));
+    assert!(dump.python.contains("<smoke>"), "{}", dump.python);
+}
+
+/// Mutations caught: a forked copy of the harness writing on the channel
+/// (its crash would read as the cell's, its steps as the cell's steps).
+#[test]
+fn a_process_the_target_forks_never_speaks_for_the_harness() {
+    let obs = run_cell(&command(
+        Scenario::Import,
+        "json",
+        std::env::temp_dir(),
+        "import os, signal\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    \
+             os.kill(os.getpid(), signal.SIGSEGV)\n\
+         os.waitpid(pid, 0)\n",
+    ))
+    .unwrap();
+    assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
+    assert_eq!(forensics(&obs), None, "{obs:#?}");
+    assert_eq!(obs.termination, Termination::Exited { code: 0 });
+}

@@ -1,0 +1,83 @@
+//! A correct module is never blamed for the harness's own fragility: the
+//! fixtures that change the process the way correct modules may (rewrite
+//! argv and move environ, chdir, take signals, set the locale) pass in
+//! every scenario on the seven builds of matrices/full.yaml. These use the
+//! user's build cache, as `.ci/run` provisions the built interpreters
+//! there.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const HAZARDS: [&str; 4] = [
+    "sets_its_process_title",
+    "changes_directory",
+    "installs_signal_handlers",
+    "sets_a_locale",
+];
+
+/// Where a cell is `n/a` by the build alone: isolated subinterpreters
+/// before 3.12, free threading on a build with a GIL.
+fn lacks_the_feature(python: &str, scenario: &str) -> bool {
+    let isolated = matches!(scenario, "subinterp-shared" | "subinterp-own");
+    let free_threaded = python.ends_with('t') || python.ends_with("td");
+    (isolated && python.starts_with("cp311")) || (scenario == "free-threading" && !free_threaded)
+}
+
+fn cell_line(c: &Value) -> String {
+    format!(
+        "{} × {} × {}: {} ({})",
+        c["target"], c["python"], c["scenario"], c["outcome"], c["details"]["summary"]
+    )
+}
+
+#[test]
+fn modules_that_change_the_process_pass_on_every_build() {
+    let run = run_matrix_with_cache(
+        &repo_root().join("matrices/full.yaml"),
+        &["--target", &HAZARDS.join(",")],
+        None,
+    );
+    let cells = run.report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), HAZARDS.len() * 7 * 8, "{}", run.stdout);
+    let wrong: Vec<String> = cells
+        .iter()
+        .filter(|c| {
+            let want = if lacks_the_feature(
+                c["python"].as_str().unwrap(),
+                c["scenario"].as_str().unwrap(),
+            ) {
+                "n/a"
+            } else {
+                "pass"
+            };
+            c["outcome"] != want
+        })
+        .map(cell_line)
+        .collect();
+    assert!(wrong.is_empty(), "{}\n\n{}", wrong.join("\n"), run.stdout);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+/// The fixture takes SIGUSR1, SIGTERM and the harness's first dump signal
+/// (SIGRTMAX) in its exec; a smoke that hangs afterwards is still a hang
+/// with every thread's Python stacks, and is still stopped.
+#[test]
+fn a_hang_after_the_target_took_signals_is_dumped_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let matrix = write_matrix(
+        dir.path(),
+        &format!(
+            "pythons: [cp313]\nscenarios: [import]\noptions: {{ timeout_s: 2 }}\ntargets:\n\
+             \x20 - name: takes_signals_then_hangs\n    c: {}\n    smoke: |\n      \
+             import time\n      while True:\n          time.sleep(0.05)\n",
+            fixture("installs_signal_handlers.c").display()
+        ),
+    );
+    let run = run_matrix(&matrix, &[]);
+    let c = cell(&run.report, "takes_signals_then_hangs", "cp313", "import");
+    assert_eq!(c["outcome"], "hang", "{}", cell_line(c));
+    let python = c["details"]["forensics"]["python"].as_str().unwrap_or("");
+    assert!(python.contains("<smoke>"), "{c}");
+}

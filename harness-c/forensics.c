@@ -170,24 +170,29 @@ static char **copy_environ(void)
  * current directory now), as an absolute path; NULL if not found. */
 static char *find_program(const char *name, char **env)
 {
-    const char *path = NULL;
-    for (size_t i = 0; env && env[i]; i++)
-        if (strncmp(env[i], "PATH=", 5) == 0)
+    const char *path = "/usr/bin:/bin";
+    for (size_t i = 0; env && env[i]; i++) {
+        if (strncmp(env[i], "PATH=", 5) == 0) {
             path = env[i] + 5;
+            break;
+        }
+    }
     char cwd[PATH_MAX];
-    const char *here = getcwd(cwd, sizeof cwd);
-    for (const char *dir = path ? path : "/usr/bin:/bin"; dir && *dir;) {
-        size_t len = strcspn(dir, ":");
+    const char *here = getcwd(cwd, sizeof cwd) ? cwd : ".";
+    for (const char *dir = path;; dir += strcspn(dir, ":") + 1) {
+        int len = (int)strcspn(dir, ":");
+        /* An empty entry is the current directory. */
+        const char *entry = len ? dir : ".";
+        int entry_len = len ? len : 1;
         char candidate[PATH_MAX];
-        const char *base = len == 0 ? "." : NULL;
-        int n = dir[0] == '/' ? snprintf(candidate, sizeof candidate, "%.*s/%s", (int)len, dir, name)
-                              : snprintf(candidate, sizeof candidate, "%s/%.*s/%s", here ? here : ".",
-                                         base ? 1 : (int)len, base ? base : dir, name);
+        int n = entry[0] == '/'
+            ? snprintf(candidate, sizeof candidate, "%.*s/%s", entry_len, entry, name)
+            : snprintf(candidate, sizeof candidate, "%s/%.*s/%s", here, entry_len, entry, name);
         if (n > 0 && (size_t)n < sizeof candidate && access(candidate, X_OK) == 0)
             return strdup(candidate);
-        dir = dir[len] ? dir + len + 1 : NULL;
+        if (dir[len] == '\0')
+            return NULL;
     }
-    return NULL;
 }
 
 /* Whether `handler` is one of the harness's for the dump signal. */

@@ -1,9 +1,7 @@
 //! `extmatrix cache list` and `extmatrix cache prune`, black-box, on a
 //! cache that ran a real matrix (cp312, one C file, `import`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

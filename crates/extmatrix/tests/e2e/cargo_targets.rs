@@ -10,9 +10,7 @@
 //! persist in the cache (`<cache>/cargo-target/`), so only the first run
 //! on a machine compiles PyO3 (about 40 s per interpreter on 2 cores).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,6 @@
 //! test: with `--timeout` at least 1 s, no matrix can make an interpreter
 //! fail in its own start-up on demand).
 
-mod common;
-
 use extmatrix_core::Scenario;
 use extmatrix_runner::{run_cell_retrying, CellCommand, Termination};
 use std::time::Duration;
@@ -12,7 +10,7 @@ use std::time::Duration;
 /// (its predicate, `failed_before_target`, has unit tests of its own).
 #[test]
 fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
-    let (py, harness) = common::real_harness();
+    let (py, harness) = crate::common::real_harness();
     let module_dir = tempfile::tempdir().unwrap();
     let command = CellCommand {
         harness,

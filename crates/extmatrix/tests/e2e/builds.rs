@@ -8,9 +8,7 @@
 //! from `scripts/fetch-cpython-source`; without it these tests fail with a
 //! message saying so.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::process::Command;
 

@@ -4,9 +4,7 @@
 //! Needs PyPI (setuptools 80.9.0 and six 1.16.0 for the fixture project,
 //! markupsafe 3.0.3's sdist), like CI has.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -9,9 +9,7 @@
 //! values are the main interpreter's objects (gh-101758). A multi-phase
 //! module that declares per-interpreter-GIL support is isolated everywhere.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn outcome(cell: &Value) -> &str {

@@ -1,11 +1,9 @@
 //! Leaks and use-after-free across cycles, end to end: matrices/leaks.yaml
 //! (each leaky fixture beside its clean twin, the three cycling scenarios,
 //! the seven builds of full.yaml) with the user's build cache, as
-//! tests/builds.rs does (`just setup` builds the interpreters).
+//! the builds module does (`just setup` builds the interpreters).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const ALL_BUILDS: [&str; 7] = [

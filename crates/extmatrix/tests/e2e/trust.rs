@@ -5,9 +5,7 @@
 //! user's build cache, as `.ci/run` provisions the built interpreters
 //! there.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const HAZARDS: [&str; 4] = [

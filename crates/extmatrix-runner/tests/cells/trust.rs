@@ -4,8 +4,6 @@
 //! harness through `run_cell`, and fails if the harness still depended on
 //! what was changed.
 
-mod common;
-
 use extmatrix_core::Scenario;
 use extmatrix_protocol::{Event, Forensics};
 use extmatrix_runner::{run_cell, CellCommand, Observation, Termination};
@@ -14,7 +12,7 @@ use std::time::Duration;
 
 /// A cell importing `module` from `module_dir` with `smoke`.
 fn command(scenario: Scenario, module: &str, module_dir: PathBuf, smoke: &str) -> CellCommand {
-    let (py, harness) = common::real_harness();
+    let (py, harness) = crate::common::real_harness();
     CellCommand {
         harness,
         scenario,

@@ -7,9 +7,7 @@
 //! refactor keeps: outcomes, exit statuses, `phase`, `exc_type`, counts and
 //! cell keys (never step texts of subinterpreter scenarios nor `where`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,7 @@
 //! The command line: exit codes, errors that say where and what to do,
 //! filters, build failures and misbehaving targets, on real interpreters.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn stderr_of(args: &[&str]) -> (i32, String) {
     let out = extmatrix(args);

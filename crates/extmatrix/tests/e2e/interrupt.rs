@@ -2,9 +2,7 @@
 //! is killed, nothing new starts, the partial report is written and the
 //! status is 128 + the signal.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

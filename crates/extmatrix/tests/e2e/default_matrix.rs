@@ -1,9 +1,7 @@
 //! The default matrix, end to end on the real interpreters of the machine:
 //! every fixture gets exactly its documented outcome in every cell.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Per fixture, the outcome per scenario (in SCENARIOS order) on 3.12+.

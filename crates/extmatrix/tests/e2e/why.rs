@@ -4,9 +4,7 @@
 //! exactly its outcome and reason code; crash cells carry their forensics,
 //! clobbered cells their step, a broken promise its declaration.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const PYTHONS: [&str; 4] = ["cp311", "cp312", "cp313", "cp313t"];

@@ -1,8 +1,6 @@
 //! What a cell's process sees of its run, and what survives its crash: on
 //! the real harness, through `run_cell`.
 
-mod common;
-
 use extmatrix_core::Scenario;
 use extmatrix_protocol::Event;
 use extmatrix_runner::{run_cell, CellCommand, Observation, Termination, OBS_FD};
@@ -12,7 +10,7 @@ use std::time::Duration;
 /// the cache the extmatrix tests share, and a cell command running
 /// `smoke` in `import` on the `json` module (no fixture to build).
 fn command(smoke: &str) -> CellCommand {
-    let (py, harness) = common::real_harness();
+    let (py, harness) = crate::common::real_harness();
     CellCommand {
         harness,
         scenario: Scenario::Import,

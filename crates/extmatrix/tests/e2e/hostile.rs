@@ -10,9 +10,7 @@
 //! its own (`sleep 3600.<marker>`); the test then checks that no process
 //! with the marker is left, and kills any that is.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,0 +1,12 @@
+//! `run_cell` on the real harness (built for one of this machine's
+//! interpreters): one test binary, a module per concern.
+
+/// The harness for the tests, built in the cache the extmatrix tests share.
+mod common;
+
+/// What a cell's process sees of its run, and what survives its crash.
+mod channel;
+/// Retrying a cell whose interpreter failed before the target ran.
+mod retry;
+/// The harness's own state against what a correct module may do.
+mod trust;

@@ -1,0 +1,36 @@
+//! The `extmatrix` binary end to end, on the real interpreters, compilers
+//! and CPython builds of this machine: one test binary (one link, one
+//! place to look), a module per concern, the way nextest and ripgrep keep
+//! theirs. `just setup` provides what they need; `just unit` runs the
+//! crates' own tests without any of it.
+
+/// Running the binary on matrix files, the shared build cache, reading reports.
+mod common;
+
+/// Interpreters built from source (cp313d, cp313t, cp313td) and Debian's
+/// debug build (cp311d): GIL and refcount readings, the build cache.
+mod builds;
+/// `extmatrix cache list` / `cache prune`.
+mod cache;
+/// `cargo:` targets (the PyO3 fixture crate).
+mod cargo_targets;
+/// The command line: exit codes, errors naming file:line:col, `--help`.
+mod cli;
+/// matrices/default.yaml: every fixture's outcome on cp311–cp313.
+mod default_matrix;
+/// Targets that forge verdicts, flood the channel, escape the group.
+mod hostile;
+/// SIGINT/SIGTERM/SIGHUP: partial reports, nothing left running.
+mod interrupt;
+/// matrices/leaks.yaml: leaks against baselines, clean twins never leak.
+mod leaks;
+/// Behaviour pinned before the run moved into a library.
+mod pinned;
+/// `pip:` targets: projects, sdists and released packages built from source.
+mod pip_targets;
+/// `stdlib:` targets: the interpreters' own extension modules.
+mod stdlib_targets;
+/// A correct module that changes the process is not blamed for it.
+mod trust;
+/// matrices/why.yaml: reasons, controls, alone runs, forensics.
+mod why;

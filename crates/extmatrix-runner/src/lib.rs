@@ -270,6 +270,12 @@ fn supervise(
             } else if stopping.is_none()
                 && timed_out.is_some_and(|at| at.elapsed() >= DUMP_GRACE || has_forensics(reading))
             {
+                if !has_forensics(reading) {
+                    reading.notes.push(format!(
+                        "no stacks at the timeout: the harness did not answer its dump signal within {} s (a handler the target installed on it since the last step may have taken it)",
+                        DUMP_GRACE.as_secs()
+                    ));
+                }
                 child.stop();
                 stopping = Some(Instant::now());
             } else if stopping.is_some_and(|at| at.elapsed() >= STOP_GRACE) && !killed {

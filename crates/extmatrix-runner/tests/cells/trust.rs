@@ -213,3 +213,63 @@ fn a_process_the_target_forks_never_speaks_for_the_harness() {
     assert_eq!(forensics(&obs), None, "{obs:#?}");
     assert_eq!(obs.termination, Termination::Exited { code: 0 });
 }
+
+/// Mutations caught: sending signal 0 (a no-op) when the harness said no
+/// signal is left, and waiting for stacks that cannot come without saying
+/// why there are none.
+#[test]
+fn a_target_that_takes_every_free_signal_leaves_a_note_not_a_silence() {
+    let mut cmd = command(
+        Scenario::Reimport,
+        "json",
+        std::env::temp_dir(),
+        "import signal, sys, time\n\
+         if not hasattr(sys, '_extmatrix_took'):\n    \
+             sys._extmatrix_took = True\n    \
+             for s in range(signal.SIGRTMIN, signal.SIGRTMAX + 1):\n        \
+                 signal.signal(s, lambda *a: None)\n\
+         else:\n    \
+             while True:\n        time.sleep(0.05)\n",
+    );
+    cmd.timeout = Duration::from_secs(2);
+    let obs = run_cell(&cmd).unwrap();
+    assert_eq!(dump_signals(&obs).last(), Some(&0), "{obs:#?}");
+    assert!(
+        matches!(obs.termination, Termination::TimedOut { .. }),
+        "{:?}",
+        obs.termination
+    );
+    assert_eq!(forensics(&obs), None);
+    assert!(
+        obs.runner_notes
+            .iter()
+            .any(|n| n.contains("no stacks at the timeout")),
+        "{:?}",
+        obs.runner_notes
+    );
+}
+
+/// Mutations caught: a dump asked for and never answered (the target took
+/// the signal in the very step that hangs, before the harness could
+/// notice) passing without a word.
+#[test]
+fn a_dump_signal_taken_in_the_hanging_step_is_said_not_hidden() {
+    let mut cmd = command(
+        Scenario::Import,
+        "json",
+        std::env::temp_dir(),
+        "import signal, time\n\
+         signal.signal(signal.SIGRTMAX, lambda *a: None)\n\
+         while True:\n    time.sleep(0.05)\n",
+    );
+    cmd.timeout = Duration::from_secs(1);
+    let obs = run_cell(&cmd).unwrap();
+    assert_eq!(forensics(&obs), None, "{obs:#?}");
+    assert!(
+        obs.runner_notes
+            .iter()
+            .any(|n| n.contains("did not answer its dump signal")),
+        "{:?}",
+        obs.runner_notes
+    );
+}

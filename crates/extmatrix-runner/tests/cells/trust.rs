@@ -30,6 +30,20 @@ fn command(scenario: Scenario, module: &str, module_dir: PathBuf, smoke: &str) -
     }
 }
 
+/// `smoke` on the `json` module in `scenario`, which must outlive
+/// `timeout_s`: the observation of a timed-out cell.
+fn run_until_timeout(scenario: Scenario, smoke: &str, timeout_s: u64) -> Observation {
+    let mut cmd = command(scenario, "json", std::env::temp_dir(), smoke);
+    cmd.timeout = Duration::from_secs(timeout_s);
+    let obs = run_cell(&cmd).unwrap();
+    assert!(
+        matches!(obs.termination, Termination::TimedOut { .. }),
+        "{:?}",
+        obs.termination
+    );
+    obs
+}
+
 fn errors(obs: &Observation) -> Vec<String> {
     obs.events
         .iter()
@@ -148,21 +162,13 @@ fn relative_paths_survive_a_target_that_changes_directory() {
 /// no target code runs, is the one asked to stop).
 #[test]
 fn a_hang_is_dumped_and_stopped_whatever_usr1_and_term_handlers_the_target_has() {
-    let mut cmd = command(
+    let obs = run_until_timeout(
         Scenario::Import,
-        "json",
-        std::env::temp_dir(),
         "import signal, time\n\
          signal.signal(signal.SIGUSR1, lambda *a: None)\n\
          signal.signal(signal.SIGTERM, lambda *a: None)\n\
          while True:\n    time.sleep(0.05)\n",
-    );
-    cmd.timeout = Duration::from_secs(2);
-    let obs = run_cell(&cmd).unwrap();
-    assert!(
-        matches!(obs.termination, Termination::TimedOut { .. }),
-        "{:?}",
-        obs.termination
+        2,
     );
     let dump = forensics(&obs).unwrap_or_else(|| panic!("no stacks: {obs:#?}"));
     assert!(dump.python.contains("<smoke>"), "{}", dump.python);
@@ -175,19 +181,16 @@ fn a_hang_is_dumped_and_stopped_whatever_usr1_and_term_handlers_the_target_has()
 fn a_target_that_takes_the_dump_signal_moves_the_dump_to_another() {
     // The first smoke takes the harness's dump signal and returns; the
     // re-import's smoke hangs. The step between is where the harness looks.
-    let mut cmd = command(
+    let obs = run_until_timeout(
         Scenario::Reimport,
-        "json",
-        std::env::temp_dir(),
         "import signal, sys, time\n\
          if not hasattr(sys, '_extmatrix_took'):\n    \
              sys._extmatrix_took = signal.SIGRTMAX\n    \
              signal.signal(signal.SIGRTMAX, lambda *a: None)\n\
          else:\n    \
              while True:\n        time.sleep(0.05)\n",
+        3,
     );
-    cmd.timeout = Duration::from_secs(3);
-    let obs = run_cell(&cmd).unwrap();
     let rtmax = libc::SIGRTMAX();
     assert_eq!(dump_signals(&obs), vec![rtmax, rtmax - 1], "{obs:#?}");
     let dump = forensics(&obs).unwrap_or_else(|| panic!("no stacks: {obs:#?}"));
@@ -219,10 +222,8 @@ fn a_process_the_target_forks_never_speaks_for_the_harness() {
 /// why there are none.
 #[test]
 fn a_target_that_takes_every_free_signal_leaves_a_note_not_a_silence() {
-    let mut cmd = command(
+    let obs = run_until_timeout(
         Scenario::Reimport,
-        "json",
-        std::env::temp_dir(),
         "import signal, sys, time\n\
          if not hasattr(sys, '_extmatrix_took'):\n    \
              sys._extmatrix_took = True\n    \
@@ -230,15 +231,9 @@ fn a_target_that_takes_every_free_signal_leaves_a_note_not_a_silence() {
                  signal.signal(s, lambda *a: None)\n\
          else:\n    \
              while True:\n        time.sleep(0.05)\n",
+        2,
     );
-    cmd.timeout = Duration::from_secs(2);
-    let obs = run_cell(&cmd).unwrap();
     assert_eq!(dump_signals(&obs).last(), Some(&0), "{obs:#?}");
-    assert!(
-        matches!(obs.termination, Termination::TimedOut { .. }),
-        "{:?}",
-        obs.termination
-    );
     assert_eq!(forensics(&obs), None);
     assert!(
         obs.runner_notes
@@ -254,16 +249,13 @@ fn a_target_that_takes_every_free_signal_leaves_a_note_not_a_silence() {
 /// notice) passing without a word.
 #[test]
 fn a_dump_signal_taken_in_the_hanging_step_is_said_not_hidden() {
-    let mut cmd = command(
+    let obs = run_until_timeout(
         Scenario::Import,
-        "json",
-        std::env::temp_dir(),
         "import signal, time\n\
          signal.signal(signal.SIGRTMAX, lambda *a: None)\n\
          while True:\n    time.sleep(0.05)\n",
+        1,
     );
-    cmd.timeout = Duration::from_secs(1);
-    let obs = run_cell(&cmd).unwrap();
     assert_eq!(forensics(&obs), None, "{obs:#?}");
     assert!(
         obs.runner_notes

@@ -22,6 +22,18 @@ setup:
 test: setup
     cargo nextest run --workspace --no-fail-fast
 
+# The crates whose every test needs only Rust, `sh` and coreutils: no
+# Python, no C compiler, no network, no `just setup`.
+unit_crates := "-p extmatrix-core -p extmatrix-protocol -p extmatrix-schema -p extmatrix-judge -p extmatrix-spec -p extmatrix-report -p extmatrix-init -p extmatrix-cache -p extmatrix-plan -p extmatrix-process"
+
+# Discovery's own tests ask fake interpreters (shell scripts) and run here;
+# its tests/ ask the machine's real ones and are left to `just test` (built
+# here, never run: one build for both is faster than a second cargo call).
+
+# The tests that need no interpreter and no network, for contributors (well under a minute; docs/benchmarks.md).
+unit:
+    cargo nextest run --no-fail-fast {{unit_crates}} -p extmatrix-pythons -E 'not (package(extmatrix-pythons) and kind(test))'
+
 # Interpreters extmatrix can use here, found and built.
 pythons:
     cargo run --release -q -p extmatrix -- pythons

@@ -106,3 +106,34 @@ pub fn module_images(plan: &Plan, provisioned: &Provisioned) -> Vec<ModuleImage>
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_gdb_left_mangled_are_demangled_and_kept_as_written() {
+        let written = "/x/holder.so(_ZN6holder4execEP7_object+0x1a) [0x7f00]\n/x/libpython.so(PyModule_ExecDef+0x5) [0x7f10]\n";
+        let mut f = Forensics {
+            signal: "SIGSEGV".into(),
+            python: String::new(),
+            c: written.into(),
+            c_mangled: String::new(),
+        };
+        demangle_frames(&mut f);
+        assert_eq!(
+            f.c,
+            "/x/holder.so(holder::exec(_object*)+0x1a) [0x7f00]\n/x/libpython.so(PyModule_ExecDef+0x5) [0x7f10]\n"
+        );
+        assert_eq!(f.c_mangled, written);
+        // gdb's frames, demangled already: left as they are, nothing kept twice.
+        let gdb = "#3  0x1 in holder::exec (module=0x2) at src/cppholder.cpp:12\n";
+        let mut f = Forensics {
+            c: gdb.into(),
+            c_mangled: String::new(),
+            ..f
+        };
+        demangle_frames(&mut f);
+        assert_eq!((f.c.as_str(), f.c_mangled.as_str()), (gdb, ""));
+    }
+}

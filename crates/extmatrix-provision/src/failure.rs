@@ -2,7 +2,7 @@
 //! one line, and the failures of this process, so that a build that failed
 //! is not built again in the same run.
 
-use extmatrix_cache::CommandError;
+use extmatrix_cache::{CommandError, Store};
 use extmatrix_core::{BuildCause, CauseKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -78,22 +78,25 @@ fn summary_of(what: &str, cause: &BuildCause) -> String {
     )
 }
 
-/// Builds that failed in this process, by cache kind and entry name (the
-/// name holds the key: everything the build is made from). A failed build
-/// makes no cache entry, so the next run tries again; within this one, a
-/// second target or run asking for the same entry gets the same failure
-/// without building again.
-static FAILED: Mutex<BTreeMap<(String, String), BuildFailure>> = Mutex::new(BTreeMap::new());
+/// Builds that failed in this process, by cache and entry (whose name holds
+/// the key: everything the build is made from). A failed build makes no
+/// cache entry, so the next run tries again; within this one, a second
+/// target or run asking for the same entry gets the same failure without
+/// building again.
+static FAILED: Mutex<BTreeMap<(PathBuf, String, String), BuildFailure>> =
+    Mutex::new(BTreeMap::new());
 
-/// `build` of entry `kind/name`, unless it failed earlier in this process:
-/// then that failure again. Called under the entry's lock, so a second
-/// build waiting for a first one that fails gets its failure too.
+/// `build` of entry `kind/name` of `store`, unless it failed earlier in
+/// this process: then that failure again. Called under the entry's lock,
+/// so a second build waiting for a first one that fails gets its failure
+/// too.
 pub(crate) fn unless_failed_before<T>(
+    store: &Store,
     kind: &str,
     name: &str,
     build: impl FnOnce() -> Result<T, BuildFailure>,
 ) -> Result<T, BuildFailure> {
-    let key = (kind.to_owned(), name.to_owned());
+    let key = (store.root().to_owned(), kind.to_owned(), name.to_owned());
     if let Some(earlier) = FAILED.lock().ok().and_then(|f| f.get(&key).cloned()) {
         return Err(earlier);
     }

@@ -173,7 +173,7 @@ pub(crate) fn ensure_target(
     compile: impl FnOnce(&Path, &mut Steps) -> Result<(Vec<ModuleRecord>, Vec<Input>), BuildFailure>,
 ) -> Result<BuiltTarget, BuildFailure> {
     let entry = store.ensure(TARGETS_KIND, name, BUILT_BY, &|| {}, |b| {
-        let (modules, read) = unless_failed_before(TARGETS_KIND, name, || {
+        let (modules, read) = unless_failed_before(store, TARGETS_KIND, name, || {
             let mut steps = Steps::new(b, limits.step_timeout)?;
             compile(b.staging(), &mut steps)
         })?;

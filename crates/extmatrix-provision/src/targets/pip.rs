@@ -433,7 +433,7 @@ fn download_sdist(
     let entry_name = sdist_entry_name(name, version);
     let entry = store.ensure(SDISTS_KIND, &entry_name, BUILT_BY, &|| {}, |b| {
         let into = b.staging().to_owned();
-        let file = unless_failed_before(SDISTS_KIND, &entry_name, || {
+        let file = unless_failed_before(store, SDISTS_KIND, &entry_name, || {
             let mut steps = Steps::new(b, limits.step_timeout)?;
             fetch_sdist(&mut steps, pip, name, version, &into)
         })?;

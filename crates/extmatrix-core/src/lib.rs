@@ -268,11 +268,101 @@ id_enum! {
         /// The process ended (`exit()`, `abort()`, `Py_FatalError`) while
         /// the target was importing or running.
         EndedByTarget = "ended-by-target",
+        /// The target's build stopped itself on this interpreter: its own
+        /// `#error` or `static_assert`, a build backend raising on the
+        /// version or ABI, a build script refusing it (PyO3's "does not
+        /// support the free-threaded build"). A refusal, not a broken build.
+        BuildRefusedByPackage = "build-refused-by-package",
         /// The same scenario on the same interpreter, importing what the
         /// target pulled in but not the target, failed the same way: the
         /// interpreter's bug, not the module's. Does not fail the run.
         AlsoWithoutTarget = "also-without-target",
     }
+}
+
+id_enum! {
+    /// Where a failed build was when it failed, as far as its output says.
+    pub enum BuildPhase as "build phase" {
+        /// Fetching what is built (`pip download` of an sdist).
+        Downloading = "downloading",
+        /// pip installing `build-system.requires` into the isolated build
+        /// environment.
+        InstallingBuildDependencies = "installing-build-dependencies",
+        /// The backend's `get_requires_for_build_wheel` (setuptools runs
+        /// `setup.py` here).
+        GettingBuildRequirements = "getting-build-requirements",
+        /// The backend's `prepare_metadata_for_build_wheel`.
+        PreparingMetadata = "preparing-metadata",
+        /// Building, where nothing says more precisely what.
+        Building = "building",
+        /// A cargo build script (`build.rs`: PyO3's checks the interpreter).
+        RunningBuildScript = "running-build-script",
+        /// A C, C++ or Rust compiler.
+        Compiling = "compiling",
+        /// The linker.
+        Linking = "linking",
+        /// Installing the built wheel and its runtime dependencies.
+        Installing = "installing",
+    }
+}
+
+impl BuildPhase {
+    /// The phase in a summary's words: "while getting build requirements".
+    pub fn words(self) -> &'static str {
+        match self {
+            BuildPhase::Downloading => "downloading the sources",
+            BuildPhase::InstallingBuildDependencies => "installing build dependencies",
+            BuildPhase::GettingBuildRequirements => "getting build requirements",
+            BuildPhase::PreparingMetadata => "preparing metadata",
+            BuildPhase::Building => "building",
+            BuildPhase::RunningBuildScript => "running a build script",
+            BuildPhase::Compiling => "compiling",
+            BuildPhase::Linking => "linking",
+            BuildPhase::Installing => "installing the wheel and its dependencies",
+        }
+    }
+}
+
+id_enum! {
+    /// What kind of line a failed build's cause is.
+    pub enum CauseKind as "build cause kind" {
+        /// A C, C++ or Rust compiler's `error:`.
+        CompilerError = "compiler-error",
+        /// The package's own `#error` or failed `static_assert`: a stop its
+        /// author wrote (one in the interpreter's or the system's headers
+        /// is a `compiler-error`).
+        ErrorDirective = "error-directive",
+        /// The linker: an undefined reference, a library it cannot find.
+        LinkerError = "linker-error",
+        /// The last line of a Python traceback from a build backend.
+        PythonException = "python-exception",
+        /// What a cargo build script printed as `error:` or panicked with.
+        BuildScript = "build-script",
+        /// A build dependency that is not there: a module the backend
+        /// cannot import, a requirement no index has.
+        MissingBuildDependency = "missing-build-dependency",
+        /// The network failed while fetching dependencies or sources: not
+        /// the package's fault.
+        Network = "network",
+        /// A build tool's own error line (pip, cargo, the compiler driver)
+        /// when nothing more precise was found.
+        ToolError = "tool-error",
+    }
+}
+
+/// The innermost cause of a failed build, in the words of whoever stopped
+/// it: the compiler's, the linker's, the backend's exception, the build
+/// script's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildCause {
+    pub phase: BuildPhase,
+    pub kind: CauseKind,
+    /// One line, as written (less its `error:` prefix).
+    pub message: String,
+    /// `file:line` of a compiler's or a traceback's innermost frame, the
+    /// crate whose build script failed; where the output names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 id_enum! {

@@ -266,6 +266,7 @@ fn ready<'p>(
             build: BuildDetails {
                 command: String::new(),
                 output: String::new(),
+                cause: None,
                 log: None,
             },
         }));
@@ -332,6 +333,7 @@ fn build_details(f: &BuildFailure) -> BuildDetails {
     BuildDetails {
         command: f.command.clone(),
         output: f.output.clone(),
+        cause: f.cause.clone(),
         log: f.log.as_ref().map(|p| p.display().to_string()),
     }
 }

@@ -185,6 +185,10 @@ pub struct Forensics {
     pub python: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub c: String,
+    /// `c` as the process wrote it, when extmatrix demangled Rust or C++
+    /// symbols in `c` that gdb had not (glibc's `backtrace` never does).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub c_mangled: String,
 }
 
 impl Forensics {
@@ -300,6 +304,10 @@ pub struct SharedObject {
     /// after the run, the harness cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<String>,
+    /// `symbol` in its author's language when it is a mangled Rust or C++
+    /// name (`holder::registry` for `_ZN6holderL8registryE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol_demangled: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section: Option<String>,
     /// A heap object: the extension's image (`held_in`) and the offset in
@@ -312,6 +320,10 @@ pub struct SharedObject {
     /// `symbol`): the global that keeps the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
+    /// `held_by` in its author's language, when it is mangled
+    /// (`orjson::typeref::FRAGMENT_TYPE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by_demangled: Option<String>,
     /// A single-phase module with `m_size == -1` is loaded again from a
     /// copy of its first instance's dict (`m_copy`, gh-101758): the
     /// judge marks an attribute shared that way.
@@ -612,6 +624,7 @@ mod tests {
             signal: "SIGSEGV".into(),
             python: String::new(),
             c: "[Thread debugging]\nThread 1 (LWP 7):\n#0  0x1 in f ()\n\n#1  0x2 in g ()\n".into(),
+            c_mangled: String::new(),
         };
         assert_eq!(gdb.c_frames(), ["#0  0x1 in f ()", "#1  0x2 in g ()"]);
         let glibc = Forensics {

@@ -1,9 +1,14 @@
-//! A build that did not produce what a cell needs.
+//! A build that did not produce what a cell needs: what failed and why, in
+//! one line, and the failures of this process, so that a build that failed
+//! is not built again in the same run.
 
-use extmatrix_cache::CommandError;
+use extmatrix_cache::{CommandError, Store};
+use extmatrix_core::{BuildCause, CauseKind};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-/// A compile that failed: the command, what it said, and the build's log.
+/// A compile that failed: the command, what it said, why, and the build's log.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{summary}")]
 pub struct BuildFailure {
@@ -13,6 +18,8 @@ pub struct BuildFailure {
     pub output: String,
     /// The whole build log, kept in the cache.
     pub log: Option<PathBuf>,
+    /// The innermost cause its output names, when it names one.
+    pub cause: Option<BuildCause>,
 }
 
 impl BuildFailure {
@@ -23,114 +30,85 @@ impl BuildFailure {
             command: String::new(),
             output: String::new(),
             log: None,
+            cause: None,
         }
     }
 
-    pub(crate) fn from_command(e: CommandError, log: &Path) -> Self {
+    /// A step that failed as `e` says, with the `cause` its output names
+    /// (dropped when the step was killed at its timeout: it failed for
+    /// that, whatever it said last). The summary is the runner's (`\`gcc\`
+    /// failed (exit status: 1)`) until [`BuildFailure::caused_in`] says more.
+    pub(crate) fn from_command(e: CommandError, cause: Option<BuildCause>, log: &Path) -> Self {
         BuildFailure {
+            cause: cause.filter(|_| !e.timed_out),
             summary: e.summary,
             command: e.command,
             output: e.output,
             log: Some(log.to_owned()),
         }
     }
+
+    /// The summary of step `what` (`pip wheel`, `gcc`) that failed for its
+    /// cause, in the words of whoever stopped the build; unchanged without one.
+    pub(crate) fn caused_in(mut self, what: &str) -> Self {
+        if let Some(cause) = &self.cause {
+            self.summary = summary_of(what, cause);
+        }
+        self
+    }
 }
 
-/// Finds the line of a failed build's output that says why, fed one line
-/// at a time (a build's output can be long; only what is found is kept),
-/// wherever it is nested (pip indents its backend's output, maturin
-/// cargo's):
-///
-/// - what a build script printed as `error: …` on its stderr (PyO3
-///   refusing an interpreter);
-/// - else the first compiler error: a C compiler's `file.c:2:1: error: …`
-///   or rustc's `error[E0308]: …` / `error: …`, but not cargo's own
-///   conclusions ("could not compile", "failed to run custom build
-///   command"), which name no cause.
-#[derive(Debug, Default)]
-pub(crate) struct Cause {
-    in_script_stderr: std::cell::Cell<bool>,
-    script: std::cell::RefCell<Option<String>>,
-    compiler: std::cell::RefCell<Option<String>>,
+/// One line: `pip wheel failed while compiling, at include/ftguard.h:7:
+/// #error "…"`; a network failure and a missing build dependency say so
+/// first, so nobody reads them as a broken package.
+fn summary_of(what: &str, cause: &BuildCause) -> String {
+    let at = cause
+        .location
+        .as_ref()
+        .map_or_else(String::new, |l| format!(", at {l}"));
+    let kind = match cause.kind {
+        CauseKind::Network => "network failure, not the package's fault: ",
+        CauseKind::MissingBuildDependency => "missing build dependency: ",
+        _ => "",
+    };
+    format!(
+        "{what} failed while {}{at}: {kind}{}",
+        cause.phase.words(),
+        cause.message
+    )
 }
 
-impl Cause {
-    pub(crate) fn feed(&self, line: &str) {
-        const CONCLUSIONS: [&str; 2] = [
-            "error: could not compile",
-            "error: failed to run custom build",
-        ];
-        let trimmed = line.trim();
-        if trimmed == "--- stderr" {
-            self.in_script_stderr.set(true);
-            return;
-        }
-        if self.in_script_stderr.get() && self.script.borrow().is_none() {
-            if let Some(message) = trimmed.strip_prefix("error: ") {
-                *self.script.borrow_mut() = Some(message.to_owned());
-                return;
-            }
-        }
-        let compiler = trimmed.starts_with("error[")
-            || (trimmed.starts_with("error: ")
-                && !CONCLUSIONS.iter().any(|c| trimmed.starts_with(c)))
-            || trimmed.contains(": error: ")
-            || trimmed.contains(": fatal error: ");
-        if compiler && self.compiler.borrow().is_none() {
-            *self.compiler.borrow_mut() = Some(trimmed.to_owned());
-        }
-    }
+/// Builds that failed in this process, by cache and entry (whose name holds
+/// the key: everything the build is made from). A failed build makes no
+/// cache entry, so the next run tries again; within this one, a second
+/// target or run asking for the same entry gets the same failure without
+/// building again.
+static FAILED: Mutex<BTreeMap<(PathBuf, String, String), BuildFailure>> =
+    Mutex::new(BTreeMap::new());
 
-    pub(crate) fn found(self) -> Option<String> {
-        self.script.into_inner().or(self.compiler.into_inner())
+/// `build` of entry `kind/name` of `store`, unless it failed earlier in
+/// this process: then that failure again. Called under the entry's lock,
+/// so a second build waiting for a first one that fails gets its failure
+/// too.
+pub(crate) fn unless_failed_before<T>(
+    store: &Store,
+    kind: &str,
+    name: &str,
+    build: impl FnOnce() -> Result<T, BuildFailure>,
+) -> Result<T, BuildFailure> {
+    let key = (store.root().to_owned(), kind.to_owned(), name.to_owned());
+    if let Some(earlier) = FAILED.lock().ok().and_then(|f| f.get(&key).cloned()) {
+        return Err(earlier);
     }
+    let result = build();
+    if let (Err(failure), Ok(mut failed)) = (&result, FAILED.lock()) {
+        failed.insert(key, failure.clone());
+    }
+    result
 }
 
 impl From<std::io::Error> for BuildFailure {
     fn from(e: std::io::Error) -> Self {
         BuildFailure::message(format!("cache I/O failed: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Cause;
-
-    fn cause(output: &str) -> Option<String> {
-        let cause = Cause::default();
-        output.lines().for_each(|l| cause.feed(l));
-        cause.found()
-    }
-
-    #[test]
-    fn the_cause_of_a_failed_build_is_found_wherever_it_is_nested() {
-        let pyo3 = "   Compiling pyo3-ffi v0.30.1\nerror: failed to run custom build command for `pyo3-ffi v0.30.1`\n\nCaused by:\n  --- stdout\n  cargo:rerun-if-env-changed=PYO3_PYTHON\n\n  --- stderr\n  error: PyO3 does not support the free-threaded build of CPython versions below 3.14, the selected Python version is 3.13\nwarning: build failed, waiting for other jobs to finish...";
-        let refusal = "PyO3 does not support the free-threaded build of CPython versions below 3.14, the selected Python version is 3.13";
-        assert_eq!(cause(pyo3).as_deref(), Some(refusal));
-        // The same through pip and maturin, indented.
-        let nested: String = pyo3.lines().map(|l| format!("      {l}\n")).collect();
-        assert_eq!(
-            cause(&format!("ERROR: Failed building wheel\n{nested}")).as_deref(),
-            Some(refusal)
-        );
-        let rustc = "   Compiling broken v0.1.0\nerror[E0308]: mismatched types\n --> src/lib.rs:1:18\nerror: could not compile `broken` (lib) due to 1 previous error";
-        assert_eq!(
-            cause(rustc).as_deref(),
-            Some("error[E0308]: mismatched types")
-        );
-        let gcc = "      running build_ext\n      broken.c:2:1: error: unknown type name 'this'\n      error: command '/usr/bin/gcc' failed with exit code 1\n  ERROR: Failed building wheel for broken";
-        assert_eq!(
-            cause(gcc).as_deref(),
-            Some("broken.c:2:1: error: unknown type name 'this'")
-        );
-        assert_eq!(
-            cause("x.c:1:10: fatal error: nope.h: No such file or directory").as_deref(),
-            Some("x.c:1:10: fatal error: nope.h: No such file or directory")
-        );
-        assert_eq!(cause("error: could not compile `x`\n"), None);
-        assert_eq!(
-            cause("   Compiling x\nERROR: Failed building wheel\n"),
-            None
-        );
     }
 }

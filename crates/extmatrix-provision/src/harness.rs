@@ -6,6 +6,7 @@ use crate::toolchain::{
 };
 use crate::{BuildFailure, Store};
 use extmatrix_cache::Input;
+use extmatrix_core::BuildPhase;
 use extmatrix_pythons::Python;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -143,8 +144,12 @@ fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), Bui
         std::fs::write(dir.join(name), src)?;
     }
     let script = py.build.config_script.to_string_lossy().into_owned();
-    let cflags = split(&steps.run(&script, &["--cflags".into()])?)?;
-    let ldflags = split(&steps.run(&script, &["--embed".into(), "--ldflags".into()])?)?;
+    let cflags = split(&steps.run(BuildPhase::Building, &script, &["--cflags".into()])?)?;
+    let ldflags = split(&steps.run(
+        BuildPhase::Building,
+        &script,
+        &["--embed".into(), "--ldflags".into()],
+    )?)?;
     let (cc, mut args) = compiler(py)?;
     args.extend(cflags);
     args.extend(HARNESS_FLAGS.map(String::from));
@@ -156,6 +161,6 @@ fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), Bui
     args.extend(ldflags);
     args.push(format!("-Wl,-rpath,{}", py.build.libdir.display()));
     args.extend(HARNESS_LINK_FLAGS.map(String::from));
-    steps.run(&cc, &args)?;
+    steps.run(BuildPhase::Compiling, &cc, &args)?;
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! picks the builder of a [`TargetSpec`](extmatrix_spec::TargetSpec)'s kind.
 //! A new target kind is one file in `targets/` and one arm in `builder_for`.
 
+mod cause;
 mod failure;
 mod harness;
 mod symbols;
@@ -24,7 +25,7 @@ pub use harness::{
     baseline_module_dir, harness, harness_sources_digest, HarnessMeta, BASELINE_MODULE,
     HARNESS_KIND, SOURCES_INPUT,
 };
-pub use symbols::{ImageSymbol, ImageSymbols};
+pub use symbols::{demangle, demangle_text, ImageSymbol, ImageSymbols};
 pub use targets::c_file::CFileTarget;
 pub use targets::cargo_dirs::{prune as prune_cargo_target_dirs, CARGO_TARGET_DIRS};
 pub use targets::pip::{sdist_entry_name, SDISTS_KIND};

@@ -4,6 +4,12 @@
 //! instance of a module shares, whatever the module declares. `.symtab`
 //! names static symbols too (a `static PyTypeObject Thing_Type`), which
 //! `dladdr` cannot; a stripped image falls back to `.dynsym`.
+//!
+//! Rust and C++ symbols are mangled (`_ZN6orjson7typeref13FRAGMENT_TYPE17h…E`);
+//! [`demangle`] says them in their author's language
+//! (`orjson::typeref::FRAGMENT_TYPE`), with the crates each scheme's own
+//! toolchain uses: `rustc-demangle` (Rust's legacy and v0 schemes) and
+//! `cpp_demangle` (the Itanium C++ ABI's, as gcc and clang mangle).
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 use std::path::Path;
@@ -90,9 +96,116 @@ impl ImageSymbols {
     }
 }
 
+impl ImageSymbol {
+    /// Its name in its author's language, when it is a mangled one.
+    pub fn demangled(&self) -> Option<String> {
+        demangle(&self.name)
+    }
+}
+
+/// A mangled Rust or C++ symbol as its author wrote it:
+/// `orjson::typeref::FRAGMENT_TYPE` for
+/// `_ZN6orjson7typeref13FRAGMENT_TYPE17h92779a5a8f2adbdcE.0`, `holder::registry`
+/// for `_ZN6holderL8registryE`. What the compiler added is left out: Rust's
+/// hash, and the suffixes after a `.` that the compiler and the linker give
+/// local copies and clones (`.0`, `.llvm.123`, `.constprop.0`), which no
+/// mangled name has otherwise. `None` for a name that is not mangled (C's).
+pub fn demangle(symbol: &str) -> Option<String> {
+    let mangled = symbol.split('.').next()?;
+    if !(mangled.starts_with("_Z") || mangled.starts_with("_R")) {
+        return None;
+    }
+    // Rust's legacy scheme is the C++ one with a hash: Rust first, so the
+    // hash is recognised and left out.
+    if let Ok(rust) = rustc_demangle::try_demangle(mangled) {
+        return Some(format!("{rust:#}"));
+    }
+    cpp_demangle::Symbol::new(mangled).ok()?.demangle().ok()
+}
+
+/// `text` (C frames: glibc's `backtrace`, gdb's) with every mangled symbol
+/// in it demangled; `None` when it has none.
+pub fn demangle_text(text: &str) -> Option<String> {
+    let is_symbol_char = |c: char| c.is_ascii_alphanumeric() || "_$.".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    while let Some(start) = rest.find('_') {
+        let starts_a_word = !rest[..start].ends_with(is_symbol_char);
+        let len = rest[start..]
+            .find(|c| !is_symbol_char(c))
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + len];
+        out.push_str(&rest[..start]);
+        match demangle(word).filter(|_| starts_a_word) {
+            Some(readable) => {
+                out.push_str(&readable);
+                changed = true;
+            }
+            None => out.push_str(word),
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_and_cpp_symbols_are_said_in_their_authors_language() {
+        let cases = [
+            // A released Rust extension's static (orjson), LLVM's `.0` on it.
+            (
+                "_ZN6orjson7typeref13FRAGMENT_TYPE17h92779a5a8f2adbdcE.0",
+                "orjson::typeref::FRAGMENT_TYPE",
+            ),
+            (
+                "_ZN18pyo3_static_holder8REGISTRY17hf139397204638e41E",
+                "pyo3_static_holder::REGISTRY",
+            ),
+            // Rust's v0 scheme.
+            ("_RNvCs1234_7mycrate3foo", "mycrate::foo"),
+            // C++: a namespace's static, a file's static, a function and its clone.
+            ("_ZN6holderL8registryE", "holder::registry"),
+            ("_ZL8sentinel", "sentinel"),
+            ("_ZN3foo3barEv", "foo::bar()"),
+            ("_ZN5cache3getEi.constprop.0", "cache::get(int)"),
+        ];
+        for (mangled, readable) in cases {
+            assert_eq!(demangle(mangled).as_deref(), Some(readable), "{mangled}");
+        }
+        for plain in ["counter", "Thing_Type", "_Read_buffer", ""] {
+            assert_eq!(demangle(plain), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn frames_get_their_mangled_symbols_demangled_in_place() {
+        let backtrace = "/x/libfoo.so(_ZN3foo3barEv+0x1a) [0x7f00]
+/x/holder.so(PyInit_holder+0x5) [0x7f10]
+";
+        assert_eq!(
+            demangle_text(backtrace).as_deref(),
+            Some(
+                "/x/libfoo.so(foo::bar()+0x1a) [0x7f00]
+/x/holder.so(PyInit_holder+0x5) [0x7f10]
+"
+            )
+        );
+        let gdb = "#3  0x00007f in holder::exec (module=0x1) at src/cppholder.cpp:12
+#4  0x1 in _PyImport_X ()";
+        assert_eq!(demangle_text(gdb), None, "gdb demangled it already");
+        // Inside a word, `_Z` starts no symbol.
+        assert_eq!(demangle_text("x_ZN3foo3barEv"), None);
+        assert_eq!(
+            demangle_text("in _ZN6orjson7typeref13FRAGMENT_TYPE17h92779a5a8f2adbdcE.0 ()")
+                .as_deref(),
+            Some("in orjson::typeref::FRAGMENT_TYPE ()")
+        );
+    }
 
     /// A small shared object compiled here, with a static, a global, a
     /// constant and a function.

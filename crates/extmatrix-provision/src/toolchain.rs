@@ -2,9 +2,10 @@
 //! cache keys, its compiler and the compiler's version, the compiler's
 //! dependency lists, and running logged compile steps.
 
-use crate::failure::Cause;
+use crate::cause::CauseFinder;
 use crate::BuildFailure;
 use extmatrix_cache::{Building, Cmd, Input};
+use extmatrix_core::BuildPhase;
 use extmatrix_pythons::Python;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -182,6 +183,9 @@ pub(crate) struct Steps {
     log: File,
     log_path: PathBuf,
     timeout: Duration,
+    /// The directory of what is built, for the causes of failures
+    /// ([`CauseFinder::new`]).
+    sources: Option<PathBuf>,
 }
 
 impl Steps {
@@ -191,16 +195,35 @@ impl Steps {
             log: building.open_log()?,
             log_path: building.log_path(),
             timeout,
+            sources: None,
         })
     }
 
-    /// Run `program args`; its output (all of it) on success.
-    pub(crate) fn run(&mut self, program: &str, args: &[String]) -> Result<String, BuildFailure> {
+    /// What the steps build is in `dir`: a failure's files are shown
+    /// relative to it, and only an `#error` there is the package's own.
+    pub(crate) fn sources_in(&mut self, dir: &Path) {
+        self.sources = Some(dir.to_owned());
+    }
+
+    /// Run `program args`, a step in `phase`; its output (all of it) on success.
+    pub(crate) fn run(
+        &mut self,
+        phase: BuildPhase,
+        program: &str,
+        args: &[String],
+    ) -> Result<String, BuildFailure> {
         Cmd::new(program, args.iter().cloned(), self.timeout)
             .capture()
             .run(&mut self.log, None)
             .map(|ran| ran.output)
-            .map_err(|e| BuildFailure::from_command(e, &self.log_path))
+            .map_err(|e| {
+                let cause = CauseFinder::new(phase, self.sources.as_deref());
+                e.output.lines().for_each(|l| cause.feed(l));
+                let what = Path::new(program)
+                    .file_name()
+                    .map_or(program.into(), |n| n.to_string_lossy());
+                BuildFailure::from_command(e, cause.found(), &self.log_path).caused_in(&what)
+            })
     }
 
     /// A step of this build: `program args`, with this build's timeout.
@@ -212,22 +235,26 @@ impl Steps {
         Cmd::new(program, args, self.timeout)
     }
 
-    /// Run a step whose output is long (a pip or cargo build): all of it
-    /// goes to the log, only its last lines are kept for a failure, whose
-    /// summary says what failed (`what`: `pip wheel`) and why, when the
-    /// output says ([`Cause`]).
-    pub(crate) fn run_logged(&mut self, what: &str, cmd: Cmd) -> Result<(), BuildFailure> {
-        let cause = Cause::default();
+    /// Run a step whose output is long (a pip or cargo build), in `phase`
+    /// until its output says otherwise: all of it goes to the log, only its
+    /// last lines are kept for a failure, whose summary says what failed
+    /// (`what`: `pip wheel`) and why, when the output says ([`CauseFinder`]).
+    pub(crate) fn run_logged(
+        &mut self,
+        what: &str,
+        phase: BuildPhase,
+        cmd: Cmd,
+    ) -> Result<(), BuildFailure> {
+        let cause = CauseFinder::new(phase, self.sources.as_deref());
         let ran = cmd
             .tail_lines(BUILD_TAIL_LINES)
             .run(&mut self.log, Some(&|line: &str| cause.feed(line)));
         ran.map(drop).map_err(|e| {
-            let mut failure = BuildFailure::from_command(e, &self.log_path);
-            failure.summary = match cause.found() {
-                Some(why) => format!("{what} failed: {why}"),
-                None => format!("{what} failed: {}", failure.summary),
-            };
-            failure
+            let mut failure = BuildFailure::from_command(e, cause.found(), &self.log_path);
+            if failure.cause.is_none() {
+                failure.summary = format!("{what} failed: {}", failure.summary);
+            }
+            failure.caused_in(what)
         })
     }
 

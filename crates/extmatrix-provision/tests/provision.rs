@@ -136,14 +136,68 @@ fn a_compile_error_is_a_build_failure_with_its_log_and_nothing_cached() {
         &BuildLimits::default(),
     )
     .unwrap_err();
+    // The compiler's first error, its file shown from the C file's directory.
     assert!(
-        failure.summary.contains("failed (exit status"),
+        failure
+            .summary
+            .starts_with("gcc failed while compiling, at broken.c:2: unknown type name"),
         "{failure:?}"
     );
+    let cause = failure.cause.as_ref().unwrap();
+    assert_eq!(cause.kind, extmatrix_core::CauseKind::CompilerError);
+    assert_eq!(cause.location.as_deref(), Some("broken.c:2"));
     assert!(failure.output.contains("broken.c:2"), "{}", failure.output);
     assert!(failure.command.contains("broken.c"), "{}", failure.command);
     let log = std::fs::read_to_string(failure.log.as_ref().unwrap()).unwrap();
     assert!(log.contains("broken.c:2") && log.contains("$ "), "{log}");
+    assert!(store.list().is_empty(), "a failed build leaves no entry");
+}
+
+/// Mutation caught: a failed build built again for a second target (or a
+/// second run) in the same process.
+#[test]
+fn a_failed_build_is_not_built_again_in_the_same_process() {
+    let py = cp312();
+    let cache = tempfile::tempdir().unwrap();
+    let store = Store::new(cache.path());
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("refuses.c");
+    std::fs::write(
+        &source,
+        "#include <Python.h>\n#error \"this module requires Python 4\"\n",
+    )
+    .unwrap();
+    let target = c_target(&source, "refuses");
+    let first = build_target(&store, &target, &py, &BuildLimits::default()).unwrap_err();
+    assert_eq!(
+        first.summary,
+        "gcc failed while compiling, at refuses.c:2: #error \"this module requires Python 4\""
+    );
+    assert_eq!(
+        first.cause.as_ref().map(|c| c.kind),
+        Some(extmatrix_core::CauseKind::ErrorDirective)
+    );
+    let log = first.log.clone().unwrap();
+    std::fs::remove_file(&log).unwrap();
+    // Another target of the same C file: the same entry, the same failure,
+    // and no build (it would have written the log again).
+    let again = TargetSpec {
+        name: "another".into(),
+        ..target.clone()
+    };
+    let second = build_target(&store, &again, &py, &BuildLimits::default()).unwrap_err();
+    assert_eq!(second.summary, first.summary);
+    assert!(!log.exists(), "built again");
+    // Another cache is another build.
+    let other = tempfile::tempdir().unwrap();
+    let third = build_target(
+        &Store::new(other.path()),
+        &target,
+        &py,
+        &BuildLimits::default(),
+    )
+    .unwrap_err();
+    assert!(third.log.unwrap().starts_with(other.path()));
     assert!(store.list().is_empty(), "a failed build leaves no entry");
 }
 

@@ -27,7 +27,16 @@ pub fn terminal_width() -> Option<u16> {
     }
 }
 
-fn color_of(o: Outcome) -> Color {
+/// A cell's colour: its outcome's, and a refusal's for a build the package
+/// refused (correct behaviour of the package, like an import it refuses).
+fn color_of(c: &CellResult) -> Color {
+    if c.details.reason == Some(Reason::BuildRefusedByPackage) {
+        return color_of_outcome(Outcome::Refused);
+    }
+    color_of_outcome(c.outcome)
+}
+
+fn color_of_outcome(o: Outcome) -> Color {
     match o {
         Outcome::Pass => Color::Green,
         Outcome::Refused => Color::Cyan,
@@ -140,7 +149,7 @@ fn table(report: &Report, style: TableStyle) -> Table {
             let mut row = vec![Cell::new(label), Cell::new(scenario.id())];
             for py in &report.pythons {
                 row.push(match of_row(&py.id, *scenario) {
-                    Some(c) if style.color => Cell::new(cell_text(c)).fg(color_of(c.outcome)),
+                    Some(c) if style.color => Cell::new(cell_text(c)).fg(color_of(c)),
                     Some(c) => Cell::new(cell_text(c)),
                     None => Cell::new("·"),
                 });
@@ -156,10 +165,12 @@ fn table(report: &Report, style: TableStyle) -> Table {
 const ALSO_WITHOUT_TARGET_MARK: &str = "*";
 
 /// A cell of the table: its outcome, marked when the control failed the
-/// same way.
+/// same way, or when the build failed because the package refused the
+/// interpreter (not a broken build).
 fn cell_text(c: &CellResult) -> String {
     match c.details.reason {
         Some(Reason::AlsoWithoutTarget) => format!("{}{ALSO_WITHOUT_TARGET_MARK}", c.outcome),
+        Some(Reason::BuildRefusedByPackage) => format!("{} (refused)", c.outcome),
         _ => c.outcome.id().to_owned(),
     }
 }
@@ -190,20 +201,29 @@ fn worth_a_look(report: &Report) -> String {
         ));
     }
     out.push_str("\nWorth a look:\n");
+    let mut lines: Vec<String> = Vec::new();
     for c in notable {
         let reason = c
             .details
             .reason
             .map_or_else(String::new, |r| format!(" [{r}]"));
-        out.push_str(&format!(
-            "  {} · {} · {}: {}{reason} — {}\n",
+        // A target builds once per interpreter, for every scenario: one line.
+        let what = match c.outcome {
+            Outcome::BuildFailed => "build".to_owned(),
+            _ => c.key.scenario.to_string(),
+        };
+        let line = format!(
+            "  {} · {} · {what}: {}{reason} — {}\n",
             row_label(report, c),
             c.key.python,
-            c.key.scenario,
             c.outcome,
             c.details.summary
-        ));
+        );
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
     }
+    out.extend(lines);
     out
 }
 
@@ -253,6 +273,34 @@ mod tests {
         assert!(
             text.contains("a · cp312 · reimport: shared-state [cython-interpreter-change] — why")
         );
+    }
+
+    #[test]
+    fn a_refused_build_is_told_apart_from_a_broken_one_once_per_interpreter() {
+        let mut r = sample::report();
+        for (scenario, target) in [
+            (Scenario::Import, "refuses"),
+            (Scenario::Reimport, "refuses"),
+            (Scenario::Import, "broken"),
+            (Scenario::Reimport, "broken"),
+        ] {
+            let mut c = sample::cell(target, "cp312", scenario, Outcome::BuildFailed);
+            c.details.summary = format!("pip wheel failed: {target}");
+            if target == "refuses" {
+                c.details.reason = Some(Reason::BuildRefusedByPackage);
+            }
+            r.cells.push(c);
+        }
+        let text = plain(&r);
+        assert!(text.contains("┆ build-failed (refused) │"), "{text}");
+        assert!(text.contains("┆ build-failed           │"), "{text}");
+        let refused = "refuses · cp312 · build: build-failed [build-refused-by-package] — pip wheel failed: refuses\n";
+        assert_eq!(text.matches(refused).count(), 1, "{text}");
+        let broken = "broken · cp312 · build: build-failed — pip wheel failed: broken\n";
+        assert_eq!(text.matches(broken).count(), 1, "{text}");
+        let colour = |i: usize| color_of(&r.cells[i]);
+        assert_eq!(colour(3), Color::Cyan);
+        assert_eq!(colour(5), Color::Red);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! `schema_version` changes whenever a field changes meaning or disappears;
 //! adding a field does not change it.
 
-pub use extmatrix_core::{Outcome, Reason, Scenario};
+pub use extmatrix_core::{BuildCause, BuildPhase, CauseKind, Outcome, Reason, Scenario};
 pub use extmatrix_protocol::{
     Attempt, CycleFigures, Declaration, Forensics, GilState, ImportFailure, ImportWarning,
     SharedObject, Step,
@@ -63,7 +63,11 @@ pub struct ModuleImage {
 /// A writable global of an extension's image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WritableGlobal {
+    /// As the symbol table has it (mangled, for Rust and C++).
     pub name: String,
+    /// `name` in its author's language, when it is mangled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demangled: Option<String>,
     /// `.data` or `.bss` (and their `.rel`/`.local` variants).
     pub section: String,
     pub size: u64,
@@ -296,6 +300,10 @@ fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
 pub struct BuildDetails {
     pub command: String,
     pub output: String,
+    /// The innermost cause the output names: phase, kind, `file:line`,
+    /// message (the summary says it in one line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<BuildCause>,
     /// The full build log, when one was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,

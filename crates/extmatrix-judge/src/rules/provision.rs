@@ -3,9 +3,12 @@
 //! be started. Whose fault each one is decides its outcome: a target that
 //! does not compile is `build-failed`; the harness is the tool's problem
 //! (or the interpreter's), never the target's, so it is `harness-error`.
+//! A build the package stopped itself on this interpreter says so with
+//! its reason (`build-refused-by-package`, [`reason::refused_build`]).
 
+use super::reason;
 use crate::{Evidence, Verdict};
-use extmatrix_core::Outcome;
+use extmatrix_core::{Outcome, Reason};
 use extmatrix_schema::Details;
 
 pub fn verdict(evidence: &Evidence) -> Verdict {
@@ -15,6 +18,11 @@ pub fn verdict(evidence: &Evidence) -> Verdict {
             Outcome::BuildFailed,
             Details {
                 summary: summary.clone(),
+                reason: build
+                    .cause
+                    .as_ref()
+                    .filter(|c| reason::refused_build(c))
+                    .map(|_| Reason::BuildRefusedByPackage),
                 build: Some(build.clone()),
                 ..Details::default()
             },
@@ -48,13 +56,14 @@ fn summary(summary: String) -> Details {
 mod tests {
     use crate::testing::*;
     use crate::{judge_cell, Evidence};
-    use extmatrix_core::{Outcome, Scenario};
+    use extmatrix_core::{BuildCause, BuildPhase, CauseKind, Outcome, Reason, Scenario};
     use extmatrix_schema::BuildDetails;
 
     fn build() -> BuildDetails {
         BuildDetails {
             command: "cc x.c".into(),
             output: "x.c:2: error".into(),
+            cause: None,
             log: None,
         }
     }
@@ -72,6 +81,7 @@ mod tests {
         assert_eq!(target.outcome, Outcome::BuildFailed);
         assert_eq!(target.details.summary, "`cc` failed");
         assert_eq!(target.details.build, Some(build()));
+        assert_eq!(target.details.reason, None);
         let harness = judge_cell(
             &f,
             &Evidence::HarnessUnbuilt {
@@ -103,5 +113,49 @@ mod tests {
             },
         );
         assert_eq!(spawn.outcome, Outcome::HarnessError);
+    }
+
+    #[test]
+    fn a_build_the_package_refused_has_its_reason_and_a_broken_one_none() {
+        let with_cause = |kind: CauseKind, message: &str| {
+            let build = BuildDetails {
+                cause: Some(BuildCause {
+                    phase: BuildPhase::Compiling,
+                    kind,
+                    message: message.into(),
+                    location: Some("include/ftguard.h:7".into()),
+                }),
+                ..build()
+            };
+            judge_cell(
+                &facts(Scenario::Import),
+                &Evidence::TargetUnbuilt {
+                    summary: "pip wheel failed while compiling".into(),
+                    build,
+                },
+            )
+        };
+        let refused = with_cause(
+            CauseKind::ErrorDirective,
+            r#"#error "the free-threaded build requires CPython 3.14 or newer""#,
+        );
+        assert_eq!(refused.outcome, Outcome::BuildFailed);
+        assert_eq!(refused.details.reason, Some(Reason::BuildRefusedByPackage));
+        let broken = with_cause(
+            CauseKind::CompilerError,
+            "'_PyCriticalSection_SuspendAll' was not declared in this scope",
+        );
+        assert_eq!(broken.outcome, Outcome::BuildFailed);
+        assert_eq!(broken.details.reason, None);
+        // A harness that did not build is never the package's refusal.
+        let harness = judge_cell(
+            &facts(Scenario::Import),
+            &Evidence::HarnessUnbuilt {
+                python: "cp313".into(),
+                summary: "x".into(),
+                build: refused.details.build.clone().unwrap(),
+            },
+        );
+        assert_eq!(harness.details.reason, None);
     }
 }

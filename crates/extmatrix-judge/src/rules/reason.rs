@@ -4,9 +4,10 @@
 //! that decide, and the reasons they carry, are elsewhere: refusals in
 //! `refusal.rs`, the GIL in `gil.rs`, ends of the process in
 //! `termination.rs`). docs/outcomes.md ("Reasons") says what each code
-//! means and what to fix.
+//! means and what to fix. A failed build's cause says whether the package
+//! refused the interpreter ([`refused_build`]).
 
-use extmatrix_core::Reason;
+use extmatrix_core::{BuildCause, CauseKind, Reason};
 use extmatrix_protocol::{ErrorPhase, ImportFailure};
 use extmatrix_schema::Details;
 
@@ -59,6 +60,83 @@ pub fn known(details: &Details) -> Option<Reason> {
         .iter()
         .any(|e| first_ok && lost_an_attribute(e))
         .then_some(Reason::LostAttributes)
+}
+
+/// Whether a failed build's cause is the package refusing this interpreter:
+/// a stop its author wrote on purpose — its own `#error` or
+/// `static_assert`, a build script's error (PyO3's), an exception a build
+/// backend raised that is no accident of the code — whose words name the
+/// interpreter (Python, CPython, the free-threaded build, the GIL, the
+/// limited API) and refuse it ("does not support", "requires", "upgrade",
+/// "newer"). A compiler error on an API the interpreter lacks is a broken
+/// build, not a refusal: nobody wrote it to stop there.
+pub fn refused_build(cause: &BuildCause) -> bool {
+    let deliberate = match cause.kind {
+        CauseKind::ErrorDirective | CauseKind::BuildScript => true,
+        CauseKind::PythonException => !is_accident(&cause.message),
+        _ => false,
+    };
+    let message = cause.message.to_lowercase();
+    deliberate && names_the_interpreter(&message) && refuses(&message)
+}
+
+/// Exceptions code raises when it breaks, not when its author means it to
+/// stop: the message of one of them names no refusal, whatever it says.
+fn is_accident(exception_line: &str) -> bool {
+    const ACCIDENTS: &[&str] = &[
+        "ImportError",
+        "ModuleNotFoundError",
+        "SyntaxError",
+        "NameError",
+        "AttributeError",
+        "TypeError",
+        "KeyError",
+        "IndexError",
+        "FileNotFoundError",
+        "PermissionError",
+        "CalledProcessError",
+    ];
+    let name = exception_line.split(':').next().unwrap_or_default();
+    let name = name.rsplit('.').next().unwrap_or(name);
+    ACCIDENTS.contains(&name)
+}
+
+/// `message` (lower case) names a Python interpreter or a kind of build of one.
+fn names_the_interpreter(message: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "python",
+        "free-thread",
+        "free thread",
+        "nogil",
+        "py_gil_disabled",
+        "abi3",
+        "limited api",
+    ];
+    NAMES.iter().any(|n| message.contains(n))
+        || message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| word == "gil")
+}
+
+/// `message` (lower case) turns something down or asks for another one.
+fn refuses(message: &str) -> bool {
+    const REFUSALS: &[&str] = &[
+        "not support",
+        "unsupported",
+        "only support",
+        "require",
+        "needs ",
+        "upgrade",
+        "incompatible",
+        "not compatible",
+        "newer",
+        "older",
+        "below",
+        "at least",
+        "minimum",
+        "maximum",
+    ];
+    REFUSALS.iter().any(|r| message.contains(r))
 }
 
 /// The smoke code of a later instance (a re-init, a re-import, a
@@ -242,5 +320,61 @@ mod tests {
         let v = judge_cell(&facts(Scenario::Reinit), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Crash);
         assert_eq!(v.details.reason, None);
+    }
+
+    fn build_cause(kind: CauseKind, message: &str) -> BuildCause {
+        BuildCause {
+            phase: extmatrix_core::BuildPhase::Compiling,
+            kind,
+            message: message.into(),
+            location: None,
+        }
+    }
+
+    /// The causes of the builds of fixtures/projects and of PyO3's refusal,
+    /// as the cause finder reads them from real logs.
+    #[test]
+    fn a_build_is_refused_when_the_package_stops_it_on_purpose_naming_the_interpreter() {
+        let refusals = [
+            (CauseKind::ErrorDirective, r#"#error "the free-threaded build requires CPython 3.14 or newer""#),
+            (CauseKind::ErrorDirective, "static assertion failed: this package requires Python 3.14 or newer"),
+            (CauseKind::PythonException, "RuntimeError: ftrefuse does not support the free-threaded build of CPython 3.13. Upgrade to free-threaded 3.14 or newer, or use the default build."),
+            (CauseKind::BuildScript, "PyO3 does not support the free-threaded build of CPython versions below 3.14, the selected Python version is 3.13"),
+            (CauseKind::BuildScript, "the configured Python interpreter version (3.14) is newer than PyO3's maximum supported version (3.13)"),
+            (CauseKind::PythonException, "SystemExit: this extension needs the GIL"),
+            (CauseKind::PythonException, "mypkg.BuildError: mypkg does not support the limited API"),
+        ];
+        for (kind, message) in refusals {
+            assert!(
+                refused_build(&build_cause(kind, message)),
+                "{kind}: {message}"
+            );
+        }
+        let broken = [
+            // Not a stop anyone wrote: a compiler error on an API this build lacks.
+            (CauseKind::CompilerError, "‘_PyCriticalSection_SuspendAll’ was not declared in this scope; did you mean ‘PyCriticalSection_End’?"),
+            (CauseKind::CompilerError, r#"#error "The limited API is not currently supported in the free-threaded build""#),
+            (CauseKind::MissingBuildDependency, "ModuleNotFoundError: No module named 'Cython'"),
+            (CauseKind::LinkerError, "cannot find -lpython3.13: No such file or directory"),
+            (CauseKind::Network, "Could not connect to server (python.org requires a proxy)"),
+            (CauseKind::ToolError, "Python 3.13 is not supported"),
+            // Accidents, whatever their words.
+            (CauseKind::PythonException, "FileNotFoundError: [Errno 2] No such file or directory: '/usr/include/python3.13/Python.h', required"),
+            (CauseKind::PythonException, "ImportError: this module requires Python 3.14"),
+            (CauseKind::PythonException, "subprocess.CalledProcessError: Command '['python', 'x']' needs at least 1"),
+            // A stop that is not about the interpreter.
+            (CauseKind::BuildScript, "this crate needs libfoo 2.0: pkg-config found none"),
+            (CauseKind::ErrorDirective, r#"#error "unsupported platform""#),
+            // Naming the interpreter without refusing it.
+            (CauseKind::ErrorDirective, r#"#error "Python.h must be included first""#),
+            // `gil` only as a word: not "fragile".
+            (CauseKind::ErrorDirective, r#"#error "fragile build: requires libfoo""#),
+        ];
+        for (kind, message) in broken {
+            assert!(
+                !refused_build(&build_cause(kind, message)),
+                "{kind}: {message}"
+            );
+        }
     }
 }

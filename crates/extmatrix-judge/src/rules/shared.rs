@@ -144,7 +144,8 @@ fn is_module_attribute(path: &str) -> bool {
 /// "in heap", "`Thing_Type` in .data of extension", "in other-image
 /// libfoo.so", "in heap, copied from the first instance (m_copy)".
 fn where_it_lives(obj: &SharedObject) -> String {
-    let mut at = match (&obj.symbol, &obj.section) {
+    let symbol = obj.symbol_demangled.as_ref().or(obj.symbol.as_ref());
+    let mut at = match (symbol, &obj.section) {
         (Some(symbol), Some(section)) => format!("`{symbol}` in {section} of {}", obj.lives),
         _ => format!("in {}", obj.lives),
     };
@@ -156,7 +157,7 @@ fn where_it_lives(obj: &SharedObject) -> String {
         let name = image.rsplit('/').next().unwrap_or(image);
         at.push_str(&format!(" {name}"));
     }
-    if let Some(global) = &obj.held_by {
+    if let Some(global) = obj.held_by_demangled.as_ref().or(obj.held_by.as_ref()) {
         at.push_str(&format!(", held by the C global `{global}`"));
     }
     if obj.from_m_copy {
@@ -459,6 +460,43 @@ mod tests {
         assert_eq!(
             v.details.summary,
             "Thing (type, `Thing_Type` in .data of extension) is the same object after re-import"
+        );
+    }
+
+    #[test]
+    fn rust_and_cpp_names_are_shown_demangled() {
+        let mut held = shared_event("heap", false, false);
+        if let Event::Shared(s) = &mut held {
+            s.path = "Fragment".into();
+            s.held_by = Some("_ZN6orjson7typeref13FRAGMENT_TYPE17h92779a5a8f2adbdcE.0".into());
+            s.held_by_demangled = Some("orjson::typeref::FRAGMENT_TYPE".into());
+        }
+        let mut static_type = shared_event("extension", true, false);
+        if let Event::Shared(s) = &mut static_type {
+            s.path = "Widget".into();
+            s.symbol = Some("_ZN6holderL11widget_typeE".into());
+            s.symbol_demangled = Some("holder::widget_type".into());
+            s.section = Some(".data".into());
+        }
+        let judged = |e: Event| {
+            judge_cell(
+                &facts(Scenario::Reimport),
+                &Evidence::Ran(observation(vec![e, done()], exited(0))),
+            )
+        };
+        assert_eq!(
+            judged(static_type).details.summary,
+            "Widget (type, `holder::widget_type` in .data of extension) is the same object after re-import"
+        );
+        let v = judged(held);
+        assert_eq!(
+            v.details.summary,
+            "Fragment (type, in heap, held by the C global `orjson::typeref::FRAGMENT_TYPE`) is the same object after re-import"
+        );
+        // The mangled names stay in the details.
+        assert_eq!(
+            v.details.shared_objects[0].held_by.as_deref(),
+            Some("_ZN6orjson7typeref13FRAGMENT_TYPE17h92779a5a8f2adbdcE.0")
         );
     }
 

@@ -22,6 +22,7 @@ use crate::toolchain::{
 };
 use crate::{BuildFailure, Store};
 use extmatrix_cache::Input;
+use extmatrix_core::BuildPhase;
 use extmatrix_pythons::Python;
 use std::path::{Path, PathBuf};
 
@@ -158,11 +159,18 @@ pub(crate) fn compile_extension(
     let output = commands.link.1.last_mut().expect("link has an output");
     *output = out_dir.join(file_name).to_string_lossy().into_owned();
     let started = std::time::SystemTime::now();
-    steps.run(&commands.compile.0, &commands.compile.1)?;
+    if let Some(dir) = source.parent() {
+        steps.sources_in(dir);
+    }
+    steps.run(
+        BuildPhase::Compiling,
+        &commands.compile.0,
+        &commands.compile.1,
+    )?;
     let depfile = out_dir.join("module.d");
     let headers =
         dependency_inputs(&depfile, source, started).map_err(|e| steps.failure(e.summary))?;
-    steps.run(&commands.link.0, &commands.link.1)?;
+    steps.run(BuildPhase::Linking, &commands.link.0, &commands.link.1)?;
     std::fs::remove_file(out_dir.join("module.o"))?;
     std::fs::remove_file(&depfile)?;
     Ok(headers)

@@ -120,6 +120,7 @@ impl Crate {
                 command: e.command,
                 output: e.output,
                 log: None,
+                cause: None,
             })?;
         // stderr is interleaved ("Locking 14 packages"); the metadata is
         // the one line that is a JSON object.

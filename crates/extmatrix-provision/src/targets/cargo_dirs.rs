@@ -20,6 +20,7 @@
 use crate::toolchain::{python_fingerprint, Steps};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::{Input, Removed};
+use extmatrix_core::BuildPhase;
 use extmatrix_pythons::Python;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -100,7 +101,8 @@ impl TargetDir {
             // versions read PYTHON_SYS_EXECUTABLE.
             .env("PYO3_PYTHON", python.clone())
             .env("PYTHON_SYS_EXECUTABLE", python);
-        steps.run_logged("cargo build", cmd)?;
+        steps.sources_in(manifest.parent().unwrap_or(manifest));
+        steps.run_logged("cargo build", BuildPhase::Building, cmd)?;
         let artifact = self.dir.join("release").join(format!("lib{lib_name}.so"));
         if !artifact.is_file() {
             return Err(steps.failure(format!(

@@ -12,6 +12,7 @@ pub mod pip;
 pub mod stdlib;
 pub mod tree;
 
+use crate::failure::unless_failed_before;
 use crate::toolchain::{key_scheme, Steps, BUILT_BY};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::Input;
@@ -160,7 +161,8 @@ impl TargetMeta {
 /// else it read (a header: see [`crate::toolchain::dependency_inputs`]).
 /// `inputs` are the files known before the build; the interpreter is
 /// added. Every module file is an artifact of the entry: a deleted or
-/// changed one makes the cache build the entry again.
+/// changed one makes the cache build the entry again. A build that failed
+/// is not built again in this process ([`unless_failed_before`]).
 pub(crate) fn ensure_target(
     store: &Store,
     builder: &str,
@@ -171,8 +173,10 @@ pub(crate) fn ensure_target(
     compile: impl FnOnce(&Path, &mut Steps) -> Result<(Vec<ModuleRecord>, Vec<Input>), BuildFailure>,
 ) -> Result<BuiltTarget, BuildFailure> {
     let entry = store.ensure(TARGETS_KIND, name, BUILT_BY, &|| {}, |b| {
-        let mut steps = Steps::new(b, limits.step_timeout)?;
-        let (modules, read) = compile(b.staging(), &mut steps)?;
+        let (modules, read) = unless_failed_before(store, TARGETS_KIND, name, || {
+            let mut steps = Steps::new(b, limits.step_timeout)?;
+            compile(b.staging(), &mut steps)
+        })?;
         for m in &modules {
             b.artifact(m.artifact.clone());
         }

@@ -19,9 +19,11 @@
 //! still builds pip targets, and nothing is installed into it.
 
 use super::{modules, tree, BuildLimits, BuiltTarget, ModuleRecord, TargetBuilder};
+use crate::failure::unless_failed_before;
 use crate::toolchain::{python_fingerprint, Steps, BUILT_BY, KEY_SCHEME};
 use crate::{BuildFailure, Store};
 use extmatrix_cache::{Cmd, Input};
+use extmatrix_core::BuildPhase;
 use extmatrix_pythons::Python;
 use extmatrix_spec::{PipSource, SDIST_SUFFIXES};
 use std::path::{Path, PathBuf};
@@ -208,12 +210,14 @@ fn build_and_install(
     let from = if source.is_project {
         let copy = work.join("src");
         tree::copy(&source.path, &source.files, &copy)?;
+        steps.sources_in(&copy);
         copy
     } else {
         source.path.clone()
     };
     steps.run_logged(
         "pip wheel",
+        BuildPhase::Building,
         pip.command(
             steps,
             "wheel",
@@ -228,6 +232,7 @@ fn build_and_install(
     let wheel = only_file(&wheels, ".whl").map_err(|e| steps.failure(e))?;
     steps.run_logged(
         "pip install",
+        BuildPhase::Installing,
         pip.command(
             steps,
             "install",
@@ -425,43 +430,46 @@ fn download_sdist(
     version: &str,
     limits: &BuildLimits,
 ) -> Result<PathBuf, BuildFailure> {
-    let entry = store.ensure(
-        SDISTS_KIND,
-        &sdist_entry_name(name, version),
-        BUILT_BY,
-        &|| {},
-        |b| {
+    let entry_name = sdist_entry_name(name, version);
+    let entry = store.ensure(SDISTS_KIND, &entry_name, BUILT_BY, &|| {}, |b| {
+        let into = b.staging().to_owned();
+        let file = unless_failed_before(store, SDISTS_KIND, &entry_name, || {
             let mut steps = Steps::new(b, limits.step_timeout)?;
-            let into = b.staging().to_owned();
-            steps.run_logged(
-                "pip download",
-                pip.command(
-                    &steps,
-                    "download",
-                    [
-                        "--no-deps".into(),
-                        "--no-binary".into(),
-                        name.to_owned(),
-                        "--dest".into(),
-                        path_arg(&into),
-                        format!("{name}=={version}"),
-                    ],
-                ),
-            )?;
-            let file = only_file(&into, "").map_err(|e| steps.failure(e))?;
-            let file_name = file.file_name().unwrap_or_default().to_owned();
-            b.artifact(&file_name);
-            let meta = SdistMeta {
-                requirement: format!("{name}=={version}"),
-                file: PathBuf::from(&file_name),
-                sha256: extmatrix_cache::sha256_file(&file)?,
-            };
-            // The file is the entry's artifact (checked on every lookup);
-            // it was built from nothing on this machine.
-            Ok::<_, BuildFailure>((meta, Vec::new()))
-        },
-    )?;
+            fetch_sdist(&mut steps, pip, name, version, &into)
+        })?;
+        let file_name = file.file_name().unwrap_or_default().to_owned();
+        b.artifact(&file_name);
+        let meta = SdistMeta {
+            requirement: format!("{name}=={version}"),
+            file: PathBuf::from(&file_name),
+            sha256: extmatrix_cache::sha256_file(&file)?,
+        };
+        // The file is the entry's artifact (checked on every lookup);
+        // it was built from nothing on this machine.
+        Ok::<_, BuildFailure>((meta, Vec::new()))
+    })?;
     Ok(entry.dir.join(entry.meta.file))
+}
+
+/// `pip download` the sdist of `name==version` into `into`: that file.
+fn fetch_sdist(
+    steps: &mut Steps,
+    pip: &Pip,
+    name: &str,
+    version: &str,
+    into: &Path,
+) -> Result<PathBuf, BuildFailure> {
+    let args = [
+        "--no-deps".into(),
+        "--no-binary".into(),
+        name.to_owned(),
+        "--dest".into(),
+        path_arg(into),
+        format!("{name}=={version}"),
+    ];
+    let cmd = pip.command(steps, "download", args);
+    steps.run_logged("pip download", BuildPhase::Downloading, cmd)?;
+    only_file(into, "").map_err(|e| steps.failure(e))
 }
 
 /// What an `sdists` entry records.

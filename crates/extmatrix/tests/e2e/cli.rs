@@ -169,6 +169,12 @@ fn a_compile_error_is_a_build_failed_cell_not_an_abort() {
         output.contains("broken.c:2"),
         "the compiler's message names the line: {output}"
     );
+    // So does the summary: the compiler's first error, not its exit status.
+    let summary = c["details"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("gcc failed while compiling, at broken.c:2: unknown type name"),
+        "{summary}"
+    );
     assert_eq!(
         cell(&run.report, "ok", "cp313", "reinit")["outcome"],
         "pass"

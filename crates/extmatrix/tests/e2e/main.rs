@@ -7,6 +7,8 @@
 /// Running the binary on matrix files, the shared build cache, reading reports.
 mod common;
 
+/// Why a build failed, in the author's words; demangled symbols.
+mod build_causes;
 /// Interpreters built from source (cp313d, cp313t, cp313td) and Debian's
 /// debug build (cp311d): GIL and refcount readings, the build cache.
 mod builds;

@@ -10,9 +10,7 @@
 //! the tests that need cp313t use that cache (as builds.rs does). Failed
 //! builds are never cached: those run every time (a few seconds each).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn summary<'a>(report: &'a Value, target: &str, python: &str) -> &'a str {

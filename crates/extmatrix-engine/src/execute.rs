@@ -333,7 +333,7 @@ fn build_details(f: &BuildFailure) -> BuildDetails {
     BuildDetails {
         command: f.command.clone(),
         output: f.output.clone(),
-        cause: f.cause.clone(),
+        cause: f.cause.as_deref().cloned(),
         log: f.log.as_ref().map(|p| p.display().to_string()),
     }
 }

@@ -18,8 +18,9 @@ pub struct BuildFailure {
     pub output: String,
     /// The whole build log, kept in the cache.
     pub log: Option<PathBuf>,
-    /// The innermost cause its output names, when it names one.
-    pub cause: Option<BuildCause>,
+    /// The innermost cause its output names, when it names one (boxed:
+    /// a failure is the error of every build step's `Result`).
+    pub cause: Option<Box<BuildCause>>,
 }
 
 impl BuildFailure {
@@ -40,7 +41,7 @@ impl BuildFailure {
     /// failed (exit status: 1)`) until [`BuildFailure::caused_in`] says more.
     pub(crate) fn from_command(e: CommandError, cause: Option<BuildCause>, log: &Path) -> Self {
         BuildFailure {
-            cause: cause.filter(|_| !e.timed_out),
+            cause: cause.filter(|_| !e.timed_out).map(Box::new),
             summary: e.summary,
             command: e.command,
             output: e.output,

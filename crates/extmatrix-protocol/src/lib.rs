@@ -36,6 +36,10 @@ pub enum Event {
     Start {
         scenario: Scenario,
         compiled_for: String,
+        /// The module the harness imports (absent from observations kept
+        /// by an older extmatrix).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        module: String,
         pid: u32,
     },
     /// Announced before every risky step.
@@ -154,6 +158,10 @@ pub struct ImportFailure {
     pub phase: ErrorPhase,
     pub exc_type: String,
     pub message: String,
+    /// A `ModuleNotFoundError`'s `name`: the module the import system did
+    /// not find (`yaml` for `import yaml`, `pkg.sub` for `import pkg.sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
 }
@@ -437,6 +445,15 @@ impl Observation {
     /// The harness reported `done` and exited 0: every step ran.
     pub fn finished(&self) -> bool {
         matches!(self.termination, Termination::Exited { code: 0 }) && self.reported_done()
+    }
+
+    /// The module the harness imported, as its `start` event says (`None`
+    /// for an observation kept by an older extmatrix).
+    pub fn module(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match e {
+            Event::Start { module, .. } if !module.is_empty() => Some(module.as_str()),
+            _ => None,
+        })
     }
 
     /// The modules the target's first import and smoke code brought in.

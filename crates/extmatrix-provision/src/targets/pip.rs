@@ -560,6 +560,37 @@ mod tests {
         assert_eq!(sdist_entry_name("zope..interface", "6"), "zope-interface-6");
     }
 
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/projects")
+            .join(name)
+            .canonicalize()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_member_of_an_enclosing_cargo_workspace_is_built_from_that_workspace() {
+        let root = fixture("uv_workspace");
+        let member = root.join("crates/tally-python");
+        let files = tree::source_files(&member).unwrap();
+        assert_eq!(
+            enclosing_cargo_workspace(&member, &files),
+            Some(root.clone())
+        );
+        let source = Source::project(&member).unwrap();
+        assert_eq!(source.path, root);
+        assert_eq!(source.subdir, Path::new("crates/tally-python"));
+        assert!(source.files.contains(&PathBuf::from("Cargo.lock")));
+        assert_eq!(source.label, "tally-python");
+        // The workspace's own root, and a project with no crate, are
+        // built from themselves.
+        let files = tree::source_files(&root).unwrap();
+        assert_eq!(enclosing_cargo_workspace(&root, &files), None);
+        let plain = fixture("two_modules");
+        let source = Source::project(&plain).unwrap();
+        assert_eq!((source.path, source.subdir), (plain, PathBuf::new()));
+    }
+
     #[test]
     fn labels_are_short_and_safe() {
         assert_eq!(

@@ -6,7 +6,7 @@
 //! A repository may hold several projects: a package at its root, the
 //! members of a uv or Cargo workspace, Python projects in subdirectories.
 //! Each one whose build compiles extension modules is a target of its own
-//! ([`discover`]): a Python project is a `pip` target (pip builds it the way
+//! (`discover.rs`): a Python project is a `pip` target (pip builds it the way
 //! its users install it, whatever its backend: setuptools, meson-python,
 //! scikit-build, maturin), a crate that depends on pyo3 and no Python
 //! project builds is a `cargo` target. What was left out is written into

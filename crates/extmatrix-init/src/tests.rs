@@ -116,6 +116,7 @@ fn a_package_with_test_modules_is_one_target_that_leaves_them_out() {
     let (text, matrix) = parsed(&repo, &["cp313".into()]);
     let target = &matrix.targets[0];
     assert_eq!(target.exclude, TEST_PACKAGES);
+    assert!(!text.contains("Left out"), "nothing was: {text}");
     assert!(target.modules.is_empty(), "every other module is tested");
     assert!(
         text.contains("The sources name: tripack._core.")
@@ -349,6 +350,7 @@ fn a_crate_is_a_target_only_when_no_python_project_builds_it() {
     // Never looked into: build outputs and environments.
     write(root, "alone/target/package/x/Cargo.toml", PYO3_CDYLIB);
     write(root, ".venv/lib/pkg/setup.py", SETUPTOOLS_EXT);
+    write(root, ".github/actions/build/setup.py", SETUPTOOLS_EXT);
     let repo = detect(root).unwrap();
     assert_eq!(
         repo.projects,
@@ -375,6 +377,28 @@ fn a_crate_is_a_target_only_when_no_python_project_builds_it() {
             ),
         ]
     );
+}
+
+#[test]
+fn a_project_whose_sources_name_no_module_gets_the_generic_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pyproject.toml",
+        "[build-system]\nbuild-backend = \"mesonpy\"\n",
+    );
+    let repo = detect(dir.path()).unwrap();
+    assert_eq!(repo.projects[0].modules, Vec::<String>::new());
+    // No `[project].name`: the directory's.
+    let dir_name = dir.path().file_name().unwrap().to_string_lossy();
+    assert_eq!(repo.projects[0].name, target_name(&dir_name));
+    let text = render(&repo, &[]);
+    assert!(
+        text.contains("    # tested, each as its own row; to test only some, list them: modules: [pkg._speedups]\n"),
+        "{text}"
+    );
+    assert_eq!(target_name("***"), "---");
+    assert_eq!(target_name(""), "project");
 }
 
 #[test]

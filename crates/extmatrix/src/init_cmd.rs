@@ -51,8 +51,7 @@ fn summary(repo: &extmatrix_init::Repository, path: &std::path::Path, ids: &[Str
     }
     if !repo.skipped.is_empty() {
         text.push_str(&format!(
-            "Left out {} project(s) that build no extension module of the repository's own \
-             (the file's comments say why).\n",
+            "Left out {} other project(s); the file's comments say which and why.\n",
             repo.skipped.len()
         ));
     }

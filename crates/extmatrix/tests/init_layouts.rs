@@ -132,7 +132,7 @@ fn a_uv_workspace_gets_a_target_for_its_maturin_member_and_none_for_its_root() {
     let (said, file) = init(&dir);
     assert!(
         said.contains("  tally (pip target: crates/tally-python)\n")
-            && said.contains("Left out 2 project(s)"),
+            && said.contains("Left out 2 other project(s); the file's comments say which and why."),
         "{said}"
     );
     assert!(

@@ -159,6 +159,13 @@ fn the_file_has_one_target_per_project_and_says_what_it_left_out() {
     let repo = detect(&fixture_project("uv_workspace")).unwrap();
     let text = render(&repo, &[]);
     assert!(
+        text.starts_with(
+            "# extmatrix.yaml, written by `extmatrix init` for uv_workspace: one target per \
+             project\n# that builds extension modules (1 found)."
+        ),
+        "{text}"
+    );
+    assert!(
         text.contains("#   .             not a package: `[tool.uv] package = false`\n")
             && text.contains("#   crates/tally  a crate that does not depend on pyo3\n"),
         "{text}"
@@ -340,6 +347,23 @@ fn a_crate_is_a_target_only_when_no_python_project_builds_it() {
         "from setuptools import setup\nfrom setuptools_rust import RustExtension\nsetup(rust_extensions=[RustExtension('sr._r', 'native/Cargo.toml')])\n",
     );
     write(root, "sr/native/Cargo.toml", PYO3_CDYLIB);
+    // ... also when only its build requirements name setuptools-rust.
+    write(
+        root,
+        "srp/pyproject.toml",
+        "[build-system]\nrequires = [\"setuptools\", \"setuptools-rust>=1.9\"]\n[project]\nname = \"srp\"\n",
+    );
+    write(root, "srp/native/Cargo.toml", PYO3_CDYLIB);
+    // A C project does not build the PyO3 crate in its tree.
+    write(root, "cproj/setup.py", SETUPTOOLS_EXT);
+    write(root, "cproj/pyo3ext/Cargo.toml", PYO3_CDYLIB);
+    // maturin's own crate, with the module name its pyproject gives.
+    write(
+        root,
+        "named/pyproject.toml",
+        "[build-system]\nbuild-backend = \"maturin\"\n[project]\nname = \"named\"\n[tool.maturin]\nmodule-name = \"named._ext\"\n",
+    );
+    write(root, "named/Cargo.toml", PYO3_CDYLIB);
     // A crate with a pyproject.toml that only configures tools.
     write(root, "alone/Cargo.toml", PYO3_CDYLIB);
     write(
@@ -356,25 +380,25 @@ fn a_crate_is_a_target_only_when_no_python_project_builds_it() {
         repo.projects,
         [
             project("ext", Kind::Cargo, "alone", &["ext"]),
+            // setup.py names no project: the directory's name.
+            project("cproj", Kind::Pip, "cproj", &["pkg._x"]),
+            // A second `ext`: its path makes its name unique.
+            project("ext-cproj-pyo3ext", Kind::Cargo, "cproj/pyo3ext", &["ext"]),
+            project("named", Kind::Pip, "named", &["named._ext"]),
             project("bound", Kind::Pip, "python", &["bound._native"]),
             project("sr", Kind::Pip, "sr", &["sr._r"]),
+            project("srp", Kind::Pip, "srp", &[]),
         ]
     );
+    let built_by = |python: &str| Why::BuiltBy {
+        python: python.into(),
+    };
     assert_eq!(
         repo.skipped,
         [
-            skipped(
-                "rust",
-                Why::BuiltBy {
-                    python: "python".into()
-                }
-            ),
-            skipped(
-                "sr/native",
-                Why::BuiltBy {
-                    python: "sr".into()
-                }
-            ),
+            skipped("rust", built_by("python")),
+            skipped("sr/native", built_by("sr")),
+            skipped("srp/native", built_by("srp")),
         ]
     );
 }

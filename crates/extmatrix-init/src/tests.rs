@@ -356,6 +356,11 @@ fn a_crate_is_a_target_only_when_no_python_project_builds_it() {
     write(root, "srp/native/Cargo.toml", PYO3_CDYLIB);
     // A C project does not build the PyO3 crate in its tree.
     write(root, "cproj/setup.py", SETUPTOOLS_EXT);
+    write(
+        root,
+        "cproj/pyproject.toml",
+        "[build-system]\nrequires = [\"setuptools\"]\n",
+    );
     write(root, "cproj/pyo3ext/Cargo.toml", PYO3_CDYLIB);
     // maturin's own crate, with the module name its pyproject gives.
     write(

@@ -674,4 +674,27 @@ mod tests {
         assert!(!cut.reported_done() && !cut.finished());
         assert_eq!(cut.pulled_in().count(), 0);
     }
+
+    #[test]
+    fn the_start_event_names_the_module_and_an_error_what_was_not_found() {
+        let lines = concat!(
+            "{\"ev\":\"start\",\"scenario\":\"import\",\"compiled_for\":\"3.13.0\",",
+            "\"module\":\"pkg._x\",\"pid\":7}\n",
+            "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"import\",",
+            "\"exc_type\":\"ModuleNotFoundError\",\"message\":\"No module named 'yaml'\",",
+            "\"not_found\":\"yaml\"}\n",
+        );
+        let obs = observed(lines, Termination::Exited { code: 0 });
+        assert_eq!(obs.module(), Some("pkg._x"));
+        let Event::Error(err) = &obs.events[1] else {
+            panic!("{:?}", obs.events[1]);
+        };
+        assert_eq!(err.not_found.as_deref(), Some("yaml"));
+        // An observation kept by an older extmatrix: no module, no name.
+        let old = observed(
+            "{\"ev\":\"start\",\"scenario\":\"import\",\"compiled_for\":\"3.13.0\",\"pid\":7}\n",
+            Termination::Exited { code: 0 },
+        );
+        assert_eq!(old.module(), None);
+    }
 }

@@ -313,6 +313,22 @@ static const char *const PHASE_NAME[] = {
     [PHASE_FORGET] = "forget",
 };
 
+/* The `name` of a ModuleNotFoundError (the module the import system did not
+ * find, whatever the message says), or NULL for any other exception. A new
+ * reference. */
+static PyObject *module_not_found(PyObject *type, PyObject *value)
+{
+    if (type == NULL || value == NULL
+        || !PyErr_GivenExceptionMatches(type, PyExc_ModuleNotFoundError))
+        return NULL;
+    PyObject *name = PyObject_GetAttrString(value, "name");
+    if (name && PyUnicode_Check(name))
+        return name;
+    Py_XDECREF(name);
+    PyErr_Clear();
+    return NULL;
+}
+
 /* Turn the pending exception into an "error" event at the current step and
  * clear it. */
 static void report_exception(error_phase phase)
@@ -347,6 +363,12 @@ static void report_exception(error_phase phase)
     obs_str(l, "exc_type", type_name);
     obs_str(l, "message", msg ? PyUnicode_AsUTF8(msg) : "<unprintable>");
     PyErr_Clear();
+    PyObject *not_found = module_not_found(type, value);
+    const char *not_found_utf8 = not_found ? PyUnicode_AsUTF8(not_found) : NULL;
+    if (not_found_utf8)
+        obs_str(l, "not_found", not_found_utf8);
+    PyErr_Clear();
+    Py_XDECREF(not_found);
     if (formatted) {
         const char *text = PyUnicode_AsUTF8(formatted);
         obs_str(l, "traceback", text ? text : "");
@@ -967,6 +989,7 @@ int main(int argc, char **argv)
     obs_line *l = obs_begin("start");
     obs_str(l, "scenario", a.scenario);
     obs_str(l, "compiled_for", PY_VERSION);
+    obs_str(l, "module", a.module);
     obs_int(l, "pid", getpid());
     obs_end(l);
 

@@ -5,6 +5,8 @@
 //! scenario or outcome is added here first, and the compiler then points at
 //! every place (harness table, judge, report) that must learn about it.
 
+pub mod pattern;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -236,7 +238,7 @@ impl Outcome {
 id_enum! {
     /// Why a cell failed, when the evidence names a known cause: a
     /// message CPython, Cython, PyO3 or numpy is known to raise, or a shape
-    /// of the evidence itself. It never changes the outcome, except
+    /// of the evidence itself (a module the import did not find). It never changes the outcome, except
     /// `also-without-target`, which keeps a failure from failing the run.
     /// docs/outcomes.md ("Reasons") says what each means and what to fix.
     pub enum Reason as "reason" {
@@ -265,6 +267,10 @@ id_enum! {
         /// lacks attributes its first instance had (a once-only C guard
         /// skipped part of its init).
         LostAttributes = "lost-attributes",
+        /// The import or the smoke code raised `ModuleNotFoundError` for a
+        /// module outside the target's top-level package: a dependency
+        /// that is not installed beside the target.
+        MissingDependency = "missing-dependency",
         /// The process ended (`exit()`, `abort()`, `Py_FatalError`) while
         /// the target was importing or running.
         EndedByTarget = "ended-by-target",

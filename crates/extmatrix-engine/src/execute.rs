@@ -247,6 +247,7 @@ fn ready<'p>(
         }
         None => unreachable!("a runnable cell's interpreter has a harness build"),
     };
+    // A build without modules is a failure already (provision.rs).
     let built = match &provisioned.targets[cell.target][cell.python] {
         Some(Ok(built)) => built,
         Some(Err(f)) => {
@@ -257,20 +258,6 @@ fn ready<'p>(
         }
         None => unreachable!("a runnable cell's target has a build"),
     };
-    if built.modules.is_empty() && built.untestable.is_empty() {
-        return Err(Box::new(Evidence::TargetUnbuilt {
-            summary: format!(
-                "building {} for {} produced no extension module to test",
-                plan.targets[cell.target].name, py.id
-            ),
-            build: BuildDetails {
-                command: String::new(),
-                output: String::new(),
-                cause: None,
-                log: None,
-            },
-        }));
-    }
     Ok((harness, built))
 }
 

@@ -6,8 +6,9 @@ use crate::events::{BuildItem, Event, Observer};
 use extmatrix_plan::Plan;
 use extmatrix_provision::{BuildFailure, BuildLimits, BuiltTarget, Store};
 use extmatrix_runner::parallel_map;
+use extmatrix_spec::{PipSource, TargetKind, TargetSpec};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What provisioning produced, by plan index. `None`: not needed.
 pub struct Provisioned {
@@ -72,7 +73,15 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
                     python: &plan.pythons[p].id,
                 },
             });
-            extmatrix_provision::build_target(store, &plan.targets[t], &plan.pythons[p], &limits)
+            let target = &plan.targets[t];
+            let python = &plan.pythons[p];
+            extmatrix_provision::build_target(store, target, python, &limits).and_then(|built| {
+                if built.modules.is_empty() && built.untestable.is_empty() {
+                    Err(nothing_to_test(target, &python.id))
+                } else {
+                    Ok(built)
+                }
+            })
         },
         |&(t, p), r| {
             observer.on(Event::BuildFinished {
@@ -100,4 +109,110 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
         provisioned.targets[t][p] = Some(b);
     }
     provisioned
+}
+
+/// A build with no extension module in it: nothing to test, which is the
+/// target's failure. For a project directory it says which projects in it
+/// do build extension modules (`extmatrix init`'s knowledge): a workspace
+/// root or a pure-Python package given where its extension is a member.
+fn nothing_to_test(target: &TargetSpec, python: &str) -> BuildFailure {
+    let mut summary = format!(
+        "building {} for {python} produced no extension module to test",
+        target.name
+    );
+    if let TargetKind::Pip(PipSource::Project(dir)) = &target.kind {
+        summary.push_str(&subprojects_hint(dir));
+    }
+    BuildFailure::message(summary)
+}
+
+/// "; the projects in DIR that do: …", or why the build has none.
+fn subprojects_hint(dir: &Path) -> String {
+    let others: Vec<String> = extmatrix_init::detect(dir)
+        .map(|repo| repo.projects)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !p.path.as_os_str().is_empty())
+        .map(|p| {
+            format!(
+                "{} ({})",
+                extmatrix_init::display_path(&p.path),
+                p.kind.key()
+            )
+        })
+        .collect();
+    if others.is_empty() {
+        return format!(
+            ": the wheel of {} holds none (a pure-Python package?)",
+            dir.display()
+        );
+    }
+    format!(
+        ": the wheel of {} holds none, but these projects in it build extension modules: {}; \
+         make each a target of its own (`extmatrix init --force` in {} writes one per project)",
+        dir.display(),
+        others.join(", "),
+        dir.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/projects")
+            .join(name)
+            .canonicalize()
+            .unwrap()
+    }
+
+    fn pip_project(dir: &Path) -> TargetSpec {
+        TargetSpec {
+            name: "root".into(),
+            kind: TargetKind::Pip(PipSource::Project(dir.to_owned())),
+            modules: vec![],
+            exclude: vec![],
+            smoke: None,
+            at: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_workspace_root_without_modules_names_the_members_that_build_some() {
+        let dir = fixture("uv_workspace");
+        let failure = nothing_to_test(&pip_project(&dir), "cp313");
+        assert_eq!(
+            failure.summary,
+            format!(
+                "building root for cp313 produced no extension module to test: the wheel of {d} \
+                 holds none, but these projects in it build extension modules: \
+                 crates/tally-python (pip); make each a target of its own (`extmatrix init \
+                 --force` in {d} writes one per project)",
+                d = dir.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_build_without_modules_and_no_projects_below_says_so() {
+        // The root itself is the only project here: nothing else to name.
+        let dir = fixture("two_modules");
+        let failure = nothing_to_test(&pip_project(&dir), "cp312");
+        assert!(
+            failure
+                .summary
+                .ends_with("holds none (a pure-Python package?)"),
+            "{}",
+            failure.summary
+        );
+        // Other kinds name no projects.
+        let mut target = pip_project(&dir);
+        target.kind = TargetKind::Stdlib;
+        assert_eq!(
+            nothing_to_test(&target, "cp312").summary,
+            "building root for cp312 produced no extension module to test"
+        );
+    }
 }

@@ -175,7 +175,7 @@ fn judge_run(facts: &CellFacts, obs: &Observation, others: OtherRuns<'_>) -> Ver
         verdict.outcome,
         Outcome::Crash | Outcome::Hang | Outcome::HarnessError
     ) {
-        verdict.reason = verdict.reason.or_else(|| rules::reason::known(&details));
+        rules::reason::explain(&mut verdict, &details, obs.module());
     }
     rules::differential::compare(facts, others.alone, &mut verdict, &mut details);
     rules::control::compare(facts, obs, others.control, &mut verdict, &mut details);

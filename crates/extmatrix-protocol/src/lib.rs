@@ -36,6 +36,10 @@ pub enum Event {
     Start {
         scenario: Scenario,
         compiled_for: String,
+        /// The module the harness imports (absent from observations kept
+        /// by an older extmatrix).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        module: String,
         pid: u32,
     },
     /// The signal that asks the harness for every thread's stacks (a
@@ -161,6 +165,10 @@ pub struct ImportFailure {
     pub phase: ErrorPhase,
     pub exc_type: String,
     pub message: String,
+    /// A `ModuleNotFoundError`'s `name`: the module the import system did
+    /// not find (`yaml` for `import yaml`, `pkg.sub` for `import pkg.sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
 }
@@ -458,6 +466,15 @@ impl Observation {
         matches!(self.termination, Termination::Exited { code: 0 }) && self.reported_done()
     }
 
+    /// The module the harness imported, as its `start` event says (`None`
+    /// for an observation kept by an older extmatrix).
+    pub fn module(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match e {
+            Event::Start { module, .. } if !module.is_empty() => Some(module.as_str()),
+            _ => None,
+        })
+    }
+
     /// The modules the target's first import and smoke code brought in.
     pub fn pulled_in(&self) -> impl Iterator<Item = &str> + '_ {
         self.events.iter().filter_map(|e| match e {
@@ -676,5 +693,28 @@ mod tests {
         );
         assert!(!cut.reported_done() && !cut.finished());
         assert_eq!(cut.pulled_in().count(), 0);
+    }
+
+    #[test]
+    fn the_start_event_names_the_module_and_an_error_what_was_not_found() {
+        let lines = concat!(
+            "{\"ev\":\"start\",\"scenario\":\"import\",\"compiled_for\":\"3.13.0\",",
+            "\"module\":\"pkg._x\",\"pid\":7}\n",
+            "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"import\",",
+            "\"exc_type\":\"ModuleNotFoundError\",\"message\":\"No module named 'yaml'\",",
+            "\"not_found\":\"yaml\"}\n",
+        );
+        let obs = observed(lines, Termination::Exited { code: 0 });
+        assert_eq!(obs.module(), Some("pkg._x"));
+        let Event::Error(err) = &obs.events[1] else {
+            panic!("{:?}", obs.events[1]);
+        };
+        assert_eq!(err.not_found.as_deref(), Some("yaml"));
+        // An observation kept by an older extmatrix: no module, no name.
+        let old = observed(
+            "{\"ev\":\"start\",\"scenario\":\"import\",\"compiled_for\":\"3.13.0\",\"pid\":7}\n",
+            Termination::Exited { code: 0 },
+        );
+        assert_eq!(old.module(), None);
     }
 }

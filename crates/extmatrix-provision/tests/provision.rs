@@ -32,6 +32,7 @@ fn c_target(source: &Path, module: &str) -> TargetSpec {
             source: source.to_owned(),
         },
         modules: vec![module.into()],
+        exclude: vec![],
         smoke: None,
         at: Location::default(),
     }

@@ -1,10 +1,12 @@
 //! `targets:`: what is tested, and how each kind of target is named in the
 //! file. One key says the kind (`c`, `pip`, `cargo`, `stdlib`); `modules`
-//! narrows which of the built extension modules get rows.
+//! narrows which of the built extension modules get rows, `exclude` leaves
+//! out those its patterns match.
 
 use crate::node::{Node, Value};
 use crate::{Context, Location, Once, SpecError};
 use extmatrix_core::is_dotted_identifier;
+use extmatrix_core::pattern::{is_module_pattern, module_matches};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +18,10 @@ pub struct TargetSpec {
     /// Empty: every extension module the build produces (for `stdlib: all`,
     /// every one the interpreter ships). A `c` target has exactly one.
     pub modules: Vec<String>,
+    /// Patterns of modules the build has that get no rows
+    /// (`extmatrix_core::pattern`: `**.tests.**` leaves out every module of
+    /// a `tests` package). Empty: none left out.
+    pub exclude: Vec<String>,
     /// Python code run with the module bound to `m`; `None` = nothing.
     pub smoke: Option<String>,
     /// Where the target's mapping starts in the file.
@@ -50,7 +56,7 @@ pub enum PipSource {
 }
 
 const TARGET_KEYS: &[&str] = &[
-    "name", "c", "pip", "cargo", "stdlib", "module", "modules", "smoke",
+    "name", "c", "pip", "cargo", "stdlib", "module", "modules", "exclude", "smoke",
 ];
 /// The keys that say what kind of target it is; exactly one per target.
 const KIND_KEYS: &[&str] = &["c", "pip", "cargo", "stdlib"];
@@ -64,7 +70,7 @@ impl Context<'_> {
         let Value::Seq(items) = &node.value else {
             return Err(self.wrong_type(
                 node,
-                "`targets` must be a list of targets ({name, c|pip|cargo|stdlib, modules, smoke})",
+                "`targets` must be a list of targets ({name, c|pip|cargo|stdlib, modules, exclude, smoke})",
             ));
         };
         if items.is_empty() {
@@ -95,6 +101,7 @@ impl Context<'_> {
         let name = self.target_name(name_node)?;
 
         let (kind, modules) = self.kind(node, name, &fields)?;
+        let exclude = self.exclude(&fields, &kind, &modules)?;
 
         let smoke = match fields.get("smoke") {
             Some(smoke) => Some(
@@ -107,6 +114,7 @@ impl Context<'_> {
             name: name.to_owned(),
             kind,
             modules,
+            exclude,
             smoke,
             at: node.at,
         };
@@ -284,6 +292,60 @@ impl Context<'_> {
             Some(node) => self.module_list(node, "`modules`"),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// `exclude: [patterns]`, optional; not for a `c` target (one module),
+    /// and never matching a module `modules:` or `stdlib:` lists (a
+    /// module cannot be both wanted and left out).
+    fn exclude(
+        &self,
+        fields: &crate::Fields,
+        kind: &TargetKind,
+        modules: &[String],
+    ) -> Result<Vec<String>, SpecError> {
+        let Some(node) = fields.get("exclude") else {
+            return Ok(Vec::new());
+        };
+        if matches!(kind, TargetKind::CFile { .. }) {
+            return Err(self.error(
+                node.at,
+                "a `c` target is one module; `exclude` belongs to `pip`, `cargo` and `stdlib` targets",
+            ));
+        }
+        let Value::Seq(items) = &node.value else {
+            return Err(self.wrong_type(node, "`exclude` must be a list of module patterns"));
+        };
+        if items.is_empty() {
+            return Err(self.error(
+                node.at,
+                "`exclude` must not be empty; leave it out to test every module",
+            ));
+        }
+        let mut patterns = Vec::with_capacity(items.len());
+        for item in items {
+            let pattern = self.string(item, "an `exclude` entry must be a module pattern")?;
+            if !is_module_pattern(pattern) {
+                return Err(self.error(
+                    item.at,
+                    format!(
+                        "invalid module pattern {pattern:?}: dotted parts of ASCII letters, digits \
+                         and `_`, with `*` (any run within a part), `?` (one character) or a \
+                         whole part `**` (any number of parts), like \"**.tests.**\""
+                    ),
+                ));
+            }
+            if let Some(listed) = modules.iter().find(|m| module_matches(pattern, m)) {
+                return Err(self.error(
+                    item.at,
+                    format!(
+                        "`exclude` pattern {pattern:?} matches {listed}, which the target lists; \
+                         a module cannot be both tested and left out"
+                    ),
+                ));
+            }
+            patterns.push(pattern.to_owned());
+        }
+        Ok(patterns)
     }
 
     /// `stdlib: all` (empty list) or `stdlib: [...]`.

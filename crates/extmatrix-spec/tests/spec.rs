@@ -131,6 +131,7 @@ targets:
                     source: project.c_file(),
                 },
                 modules: vec!["pkg.isolated_ok".into()],
+                exclude: vec![],
                 smoke: Some("assert m.bump() >= 1\nassert m.bump() >= 2\n".into()),
                 at: at(11, 5),
             },
@@ -140,6 +141,7 @@ targets:
                     source: project.c_file(),
                 },
                 modules: vec!["isolated_ok".into()],
+                exclude: vec![],
                 smoke: Some("m.bump()".into()),
                 at: at(17, 5),
             },
@@ -254,7 +256,7 @@ fn unknown_key_in_target() {
     let message = project.error_at(text, 5, 5);
     assert!(
         message.contains("unknown key `smok`")
-            && message.contains("name, c, pip, cargo, stdlib, module, modules, smoke"),
+            && message.contains("name, c, pip, cargo, stdlib, module, modules, exclude, smoke"),
         "{message}"
     );
 }
@@ -1081,6 +1083,53 @@ fn cargo_and_stdlib_targets() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("in `stdlib: [...]` itself"), "{e}");
+}
+
+#[test]
+fn exclude_takes_module_patterns_for_every_kind_but_c() {
+    let project = Project::new();
+    let t = target_of(
+        &project,
+        "    pip: proj\n    exclude: [\"**.tests.**\", pkg._test*]\n",
+    )
+    .unwrap();
+    assert_eq!(t.exclude, ["**.tests.**", "pkg._test*"]);
+    assert!(t.modules.is_empty());
+    for kind in ["cargo: crate", "stdlib: all"] {
+        let t = target_of(&project, &format!("    {kind}\n    exclude: [x]\n")).unwrap();
+        assert_eq!(t.exclude, ["x"], "{kind}");
+    }
+    assert!(target_of(&project, "    pip: proj\n")
+        .unwrap()
+        .exclude
+        .is_empty());
+
+    let err = |body: &str| target_of(&project, body).unwrap_err().to_string();
+    let e = err("    c: other-mod.c\n    module: x\n    exclude: [y]\n");
+    assert!(
+        e.contains(":6:14:") && e.contains("`exclude` belongs to `pip`, `cargo` and `stdlib`"),
+        "{e}"
+    );
+    let e = err("    pip: proj\n    exclude: \"**.tests.**\"\n");
+    assert!(e.contains("must be a list of module patterns"), "{e}");
+    let e = err("    pip: proj\n    exclude: []\n");
+    assert!(e.contains("must not be empty"), "{e}");
+    let e = err("    pip: proj\n    exclude: [x, \"a/b\"]\n");
+    assert!(
+        e.contains(":5:18:") && e.contains("invalid module pattern \"a/b\""),
+        "{e}"
+    );
+    // A module wanted and left out at once is a contradiction, whichever
+    // key lists it.
+    let e = err(
+        "    pip: proj\n    modules: [pkg.tests._x, pkg._core]\n    exclude: [\"**.tests.**\"]\n",
+    );
+    assert!(
+        e.contains(":6:15:") && e.contains("matches pkg.tests._x, which the target lists"),
+        "{e}"
+    );
+    let e = err("    stdlib: [_testcapi]\n    exclude: [_test*]\n");
+    assert!(e.contains("matches _testcapi"), "{e}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ pub const DEFAULT_MATRIX: &str = "extmatrix.yaml";
 
 pub fn init(args: InitArgs) -> Result<u8> {
     let dir = args.dir;
-    let project = extmatrix_init::detect(&dir).map_err(|e| UsageError(e.to_string()))?;
+    let repo = extmatrix_init::detect(&dir).map_err(|e| UsageError(e.to_string()))?;
     let path = dir.join(DEFAULT_MATRIX);
     if path.exists() && !args.force {
         return Err(UsageError(format!(
@@ -26,24 +26,40 @@ pub fn init(args: InitArgs) -> Result<u8> {
         .into_iter()
         .map(|p| p.id)
         .collect();
-    let text = extmatrix_init::render(&project, &ids);
+    let text = extmatrix_init::render(&repo, &ids);
     extmatrix_report::write_text(&text, &path)
         .with_context(|| format!("could not write {}", path.display()))?;
-    let run = if dir == std::path::Path::new(".") {
+    println!("{}", summary(&repo, &path, &ids));
+    Ok(0)
+}
+
+/// What `init` wrote, one target a line, and what to do next.
+fn summary(repo: &extmatrix_init::Repository, path: &std::path::Path, ids: &[String]) -> String {
+    let on = if ids.is_empty() {
+        "every interpreter found at run time".to_owned()
+    } else {
+        ids.join(", ")
+    };
+    let mut text = format!("Wrote {} on {on}:\n", path.display());
+    for p in &repo.projects {
+        text.push_str(&format!(
+            "  {} ({} target: {})\n",
+            p.name,
+            p.kind.key(),
+            extmatrix_init::display_path(&p.path)
+        ));
+    }
+    if !repo.skipped.is_empty() {
+        text.push_str(&format!(
+            "Left out {} other project(s); the file's comments say which and why.\n",
+            repo.skipped.len()
+        ));
+    }
+    let run = if repo.root == std::path::Path::new(".") {
         "extmatrix run".to_owned()
     } else {
         format!("extmatrix run {}", path.display())
     };
-    println!(
-        "Wrote {} for {} ({} target) on {}.\nFill in its smoke line, then: {run}",
-        path.display(),
-        project.name,
-        project.kind.key(),
-        if ids.is_empty() {
-            "every interpreter found at run time".to_owned()
-        } else {
-            ids.join(", ")
-        }
-    );
-    Ok(0)
+    text.push_str(&format!("Fill in its smoke lines, then: {run}"));
+    text
 }

@@ -50,20 +50,26 @@ enum Command {
     Pythons(PythonsArgs),
     /// List or prune the build cache (interpreter, harness and target builds).
     Cache(cache_cmd::CacheArgs),
-    /// Write a starter extmatrix.yaml for the project in a directory.
+    /// Write a starter extmatrix.yaml for the repository in a directory.
     ///
-    /// The project's kind comes from its files: pyproject.toml, setup.py or
-    /// setup.cfg make it a `pip` target (built from source by each
-    /// interpreter's pip); otherwise a Cargo.toml depending on pyo3 makes it
-    /// a `cargo` target. The file runs every interpreter found here and
-    /// every scenario, tests every extension module of the build, and has a
-    /// smoke line to fill in. Then `extmatrix run` (no argument) runs it.
+    /// Every project in it that builds extension modules is a target: the
+    /// root, uv and Cargo workspace members, Python projects in
+    /// subdirectories. A Python project (pyproject.toml, setup.py or
+    /// setup.cfg) whose build compiles something is a `pip` target (built
+    /// from source by each interpreter's pip); a crate that depends on pyo3,
+    /// builds a cdylib and no Python project builds is a `cargo` target.
+    /// What was left out (a uv root that is no package, pure-Python
+    /// projects, crates without pyo3, projects under tests/ or examples/)
+    /// is listed in the file with why. The file runs every interpreter found
+    /// here and every scenario, tests every extension module of each build
+    /// but those of tests/test packages (`exclude:`), and has smoke lines
+    /// to fill in. Then `extmatrix run` (no argument) runs it.
     Init(InitArgs),
 }
 
 #[derive(clap::Args)]
 struct InitArgs {
-    /// The project's directory.
+    /// The repository's (or project's) directory.
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// Replace an existing extmatrix.yaml.

@@ -7,6 +7,7 @@
 //! means and what to fix. A failed build's cause says whether the package
 //! refused the interpreter ([`refused_build`]).
 
+use crate::Finding;
 use extmatrix_core::{BuildCause, CauseKind, Reason};
 use extmatrix_protocol::{ErrorPhase, ImportFailure};
 use extmatrix_schema::Details;
@@ -37,10 +38,26 @@ const KNOWN_MESSAGES: &[(Reason, &str)] = &[
     ),
 ];
 
-/// The reason the evidence names, for a cell whose deciding rule gave
-/// none: the first error with a known message (or, failing that, the
-/// first warning), else lost attributes.
-pub fn known(details: &Details) -> Option<Reason> {
+/// Give `verdict` the reason the evidence names when its deciding rule
+/// gave none; `target` is the module the harness imported. A missing
+/// dependency also says, in the summary, which module and how to provide
+/// it.
+pub fn explain(verdict: &mut Finding, details: &Details, target: Option<&str>) {
+    if verdict.reason.is_some() {
+        return;
+    }
+    verdict.reason = known(details, target);
+    if verdict.reason == Some(Reason::MissingDependency) {
+        if let Some(err) = target.and_then(|t| missing_dependency(details, t)) {
+            verdict.summary.push_str(&advice(err));
+        }
+    }
+}
+
+/// The reason the evidence names: the first error with a known message
+/// (or, failing that, the first warning), else a dependency the import
+/// did not find, else lost attributes.
+fn known(details: &Details, target: Option<&str>) -> Option<Reason> {
     let messages = details
         .errors
         .iter()
@@ -50,6 +67,9 @@ pub fn known(details: &Details) -> Option<Reason> {
         if let Some((reason, _)) = KNOWN_MESSAGES.iter().find(|(_, m)| message.contains(m)) {
             return Some(*reason);
         }
+    }
+    if target.is_some_and(|t| missing_dependency(details, t).is_some()) {
+        return Some(Reason::MissingDependency);
     }
     let first_ok = details
         .errors
@@ -137,6 +157,33 @@ fn refuses(message: &str) -> bool {
         "maximum",
     ];
     REFUSALS.iter().any(|r| message.contains(r))
+}
+
+/// The first error that is a `ModuleNotFoundError` for a module outside
+/// `target`'s top-level package. The import system's own `name` says
+/// which module it did not find; one of the target's package (a module
+/// the build did not produce, the target itself) is not a dependency.
+fn missing_dependency<'d>(details: &'d Details, target: &str) -> Option<&'d ImportFailure> {
+    let top_level = |name: &str| name.split('.').next().unwrap_or_default().to_owned();
+    details.errors.iter().find(|e| {
+        e.not_found
+            .as_deref()
+            .is_some_and(|missing| top_level(missing) != top_level(target))
+    })
+}
+
+/// What the summary adds for a missing dependency: which module, and how
+/// to provide it — or to stop needing it.
+fn advice(err: &ImportFailure) -> String {
+    let missing = err.not_found.as_deref().unwrap_or_default();
+    let or_else = match err.phase {
+        ErrorPhase::Smoke => "or import it no longer in `smoke:`",
+        _ => "or, if only the project's tests need it, leave this module out with `exclude:`",
+    };
+    format!(
+        " ({missing} is not installed beside the target: declare it in the project's \
+         runtime dependencies, which a `pip` target installs; {or_else})"
+    )
 }
 
 /// The smoke code of a later instance (a re-init, a re-import, a
@@ -303,6 +350,118 @@ mod tests {
         );
         assert_eq!(v.outcome, Outcome::ImportError);
         assert_eq!(v.details.reason, Some(Reason::SubinterpRefused));
+    }
+
+    /// The harness's `start` event naming `module`, and a
+    /// ModuleNotFoundError for `missing` raised in `phase`.
+    fn not_found(module: &str, phase: &str, missing: Option<&str>) -> crate::Verdict {
+        let start = event(serde_json::json!({"ev": "start", "scenario": "import",
+            "compiled_for": "3.13.0", "module": module, "pid": 1}));
+        let mut error = serde_json::json!({"ev": "error", "where": phase, "phase": phase,
+            "exc_type": "ModuleNotFoundError", "message": "No module named 'x'"});
+        if let Some(missing) = missing {
+            error["not_found"] = missing.into();
+        }
+        verdict(Scenario::Import, vec![start, event(error), done()])
+    }
+
+    #[test]
+    fn a_module_not_found_outside_the_targets_package_is_a_missing_dependency() {
+        for (target, missing) in [
+            ("pkg.tests._helper", "yaml"),
+            ("pkg.tests._helper", "yaml.constructor"),
+            ("pkg._core", "pkg_extra"),
+            ("_speedups", "_speedups_helper"),
+        ] {
+            let v = not_found(target, "import", Some(missing));
+            assert_eq!(v.outcome, Outcome::ImportError);
+            assert_eq!(
+                v.details.reason,
+                Some(Reason::MissingDependency),
+                "{target} {missing}"
+            );
+            let summary = &v.details.summary;
+            assert!(
+                summary.starts_with("ModuleNotFoundError in step `import`")
+                    && summary.contains(&format!("({missing} is not installed beside the target"))
+                    && summary.contains("runtime dependencies")
+                    && summary.contains("`exclude:`"),
+                "{summary}"
+            );
+        }
+        // Raised by the smoke code: the advice is about the smoke code.
+        let v = not_found("pkg._core", "smoke", Some("numpy"));
+        assert_eq!(v.details.reason, Some(Reason::MissingDependency));
+        assert!(
+            v.details
+                .summary
+                .contains("import it no longer in `smoke:`")
+                && !v.details.summary.contains("exclude"),
+            "{}",
+            v.details.summary
+        );
+    }
+
+    #[test]
+    fn a_module_of_the_targets_own_package_is_no_missing_dependency() {
+        for (target, missing) in [
+            ("pkg._core", "pkg._core"),
+            ("pkg._core", "pkg._generated"),
+            ("pkg.tests._helper", "pkg"),
+            ("pkg", "pkg.sub"),
+        ] {
+            let v = not_found(target, "import", Some(missing));
+            assert_eq!(v.outcome, Outcome::ImportError);
+            assert_eq!(v.details.reason, None, "{target} {missing}");
+            assert!(
+                !v.details.summary.contains("not installed"),
+                "{}",
+                v.details.summary
+            );
+        }
+        // Without the import system's `name`, or without knowing the
+        // target (an observation kept by an older extmatrix), nothing is
+        // guessed from the message.
+        assert_eq!(not_found("pkg._core", "import", None).details.reason, None);
+        let v = verdict(
+            Scenario::Import,
+            vec![
+                event(
+                    serde_json::json!({"ev": "error", "where": "import", "phase": "import",
+                    "exc_type": "ModuleNotFoundError", "message": "No module named 'yaml'",
+                    "not_found": "yaml"}),
+                ),
+                done(),
+            ],
+        );
+        assert_eq!(v.details.reason, None);
+    }
+
+    #[test]
+    fn a_known_message_explains_before_a_missing_dependency() {
+        let start = event(
+            serde_json::json!({"ev": "start", "scenario": "subinterp-legacy",
+            "compiled_for": "3.13.0", "module": "m", "pid": 1}),
+        );
+        let missing = event(serde_json::json!({"ev": "error", "where": "import",
+            "phase": "import", "exc_type": "ModuleNotFoundError",
+            "message": "No module named 'yaml'", "not_found": "yaml"}));
+        let v = verdict(
+            Scenario::SubinterpLegacy,
+            vec![
+                start,
+                missing,
+                error_event(
+                    "subinterp legacy: import",
+                    "import",
+                    "ImportError",
+                    "PyO3 modules do not yet support subinterpreters",
+                ),
+                done(),
+            ],
+        );
+        assert_eq!(v.details.reason, Some(Reason::Pyo3Subinterpreter));
+        assert!(!v.details.summary.contains("not installed"));
     }
 
     #[test]

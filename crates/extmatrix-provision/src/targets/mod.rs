@@ -101,14 +101,58 @@ pub fn builder_for(target: &TargetSpec) -> Box<dyn TargetBuilder> {
     }
 }
 
-/// Build `target` for `py`, or reuse the cached build.
+/// Build `target` for `py`, or reuse the cached build, without the
+/// modules its `exclude:` leaves out.
 pub fn build_target(
     store: &Store,
     target: &TargetSpec,
     py: &Python,
     limits: &BuildLimits,
 ) -> Result<BuiltTarget, BuildFailure> {
-    builder_for(target).build(store, py, limits)
+    let built = builder_for(target).build(store, py, limits)?;
+    leave_out(built, &target.exclude)
+}
+
+/// `built` without the modules a pattern of `exclude` matches (those with
+/// cells and `n/a` rows alike). The cache entry keeps them all, so editing
+/// `exclude:` builds nothing again. A build whose every module is left out
+/// fails and names them: a target that tests nothing is a mistake.
+pub(crate) fn leave_out(
+    built: BuiltTarget,
+    exclude: &[String],
+) -> Result<BuiltTarget, BuildFailure> {
+    let excluded = |name: &str| {
+        exclude
+            .iter()
+            .any(|p| extmatrix_core::pattern::module_matches(p, name))
+    };
+    let had: Vec<String> = built
+        .modules
+        .iter()
+        .map(|m| m.name.clone())
+        .chain(built.untestable.iter().map(|u| u.name.clone()))
+        .collect();
+    let built = BuiltTarget {
+        modules: built
+            .modules
+            .into_iter()
+            .filter(|m| !excluded(&m.name))
+            .collect(),
+        untestable: built
+            .untestable
+            .into_iter()
+            .filter(|u| !excluded(&u.name))
+            .collect(),
+        ..built
+    };
+    if !had.is_empty() && built.modules.is_empty() && built.untestable.is_empty() {
+        return Err(BuildFailure::message(format!(
+            "`exclude:` leaves out every extension module of the build ({}); \
+             remove the pattern that matches the modules to test",
+            had.join(", ")
+        )));
+    }
+    Ok(built)
 }
 
 /// `built` with only the modules `wanted` names (all when empty).
@@ -193,4 +237,77 @@ pub(crate) fn ensure_target(
         Ok::<_, BuildFailure>((meta, inputs))
     })?;
     Ok(entry.meta.built(&entry.dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(modules: &[&str], untestable: &[&str]) -> BuiltTarget {
+        BuiltTarget {
+            module_dir: PathBuf::from("/site"),
+            modules: modules
+                .iter()
+                .map(|m| BuiltModule {
+                    name: (*m).into(),
+                    artifact: PathBuf::from(format!("{m}.so")),
+                })
+                .collect(),
+            untestable: untestable
+                .iter()
+                .map(|u| Untestable {
+                    name: (*u).into(),
+                    reason: "built in".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn names(b: &BuiltTarget) -> (Vec<&str>, Vec<&str>) {
+        (
+            b.modules.iter().map(|m| m.name.as_str()).collect(),
+            b.untestable.iter().map(|u| u.name.as_str()).collect(),
+        )
+    }
+
+    #[test]
+    fn exclude_leaves_out_the_modules_its_patterns_match() {
+        let tests = ["**.tests.**".to_owned()];
+        let b = leave_out(
+            built(
+                &["pkg._core", "pkg.tests._helper", "pkg.contests"],
+                &["pkg.tests._x"],
+            ),
+            &tests,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&b),
+            (vec!["pkg._core", "pkg.contests"], Vec::<&str>::new())
+        );
+        assert_eq!(b.module_dir, PathBuf::from("/site"));
+        // No pattern: everything stays.
+        let b = leave_out(built(&["a", "b"], &["c"]), &[]).unwrap();
+        assert_eq!(names(&b), (vec!["a", "b"], vec!["c"]));
+        // An n/a row alone is still something to show.
+        let b = leave_out(built(&["pkg.tests._x"], &["_csv"]), &tests).unwrap();
+        assert_eq!(names(&b), (Vec::<&str>::new(), vec!["_csv"]));
+    }
+
+    #[test]
+    fn a_build_whose_every_module_is_left_out_fails_naming_them() {
+        let tests = ["**.tests.**".to_owned(), "**.test.**".to_owned()];
+        let err = leave_out(built(&["pkg.tests._a"], &["pkg.test._b"]), &tests).unwrap_err();
+        assert!(
+            err.summary.contains(
+                "leaves out every extension module of the build (pkg.tests._a, pkg.test._b)"
+            ),
+            "{}",
+            err.summary
+        );
+        // A build with no module at all is not this failure (the engine
+        // says what an empty build means).
+        let empty = leave_out(built(&[], &[]), &tests).unwrap();
+        assert_eq!(names(&empty), (Vec::<&str>::new(), Vec::<&str>::new()));
+    }
 }

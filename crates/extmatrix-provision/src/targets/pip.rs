@@ -5,7 +5,11 @@
 //!
 //! - A project directory is copied first (its [`tree`](super::tree)), so
 //!   the build never writes `build/` or `*.egg-info` into the user's tree,
-//!   and keyed by that tree's contents.
+//!   and keyed by that tree's contents. A project with a Rust crate that
+//!   belongs to an enclosing Cargo workspace (a maturin member of a uv or
+//!   Cargo workspace) is copied with that whole workspace, and built from
+//!   its place in the copy: cargo reads the workspace's manifest, lock file
+//!   and path dependencies.
 //! - A sdist is keyed by its sha256.
 //! - `name==version` is downloaded once, as its sdist (`--no-binary
 //!   <name>`: the target is always built from source, its build tools and
@@ -128,7 +132,11 @@ impl TargetBuilder for PipTarget {
 /// key and the recorded inputs hold of it.
 #[derive(Debug, Clone)]
 struct Source {
+    /// The sdist, or the directory whose tree is copied: the project, or
+    /// the Cargo workspace that encloses it.
     path: PathBuf,
+    /// Where the project is in that tree (empty: at its root).
+    subdir: PathBuf,
     /// A project directory's files, copied before the build (the ones
     /// its key hashed); empty for a file.
     files: Vec<PathBuf>,
@@ -140,17 +148,31 @@ struct Source {
 
 impl Source {
     fn project(dir: &Path) -> Result<Source, BuildFailure> {
-        let unreadable = |e: std::io::Error| {
-            BuildFailure::message(format!("cannot read {}: {e}", dir.display()))
+        let unreadable = |at: &Path, e: std::io::Error| {
+            BuildFailure::message(format!("cannot read {}: {e}", at.display()))
         };
-        let files = tree::source_files(dir).map_err(unreadable)?;
-        let inputs = tree::inputs(dir, &files).map_err(unreadable)?;
+        let own = tree::source_files(dir).map_err(|e| unreadable(dir, e))?;
+        let root = enclosing_cargo_workspace(dir, &own).unwrap_or_else(|| dir.to_owned());
+        let subdir = dir.strip_prefix(&root).unwrap_or(Path::new("")).to_owned();
+        let files = if root == dir {
+            own
+        } else {
+            tree::source_files(&root).map_err(|e| unreadable(&root, e))?
+        };
+        let inputs = tree::inputs(&root, &files).map_err(|e| unreadable(&root, e))?;
+        // Two members of one workspace copy the same tree: where the
+        // project is in it is part of the key.
+        let digest = extmatrix_cache::key([
+            tree::digest_of(&root, &inputs),
+            subdir.to_string_lossy().into_owned(),
+        ]);
         Ok(Source {
-            path: dir.to_owned(),
+            path: root,
+            subdir,
             files,
             is_project: true,
             label: label_of(dir),
-            digest: tree::digest_of(dir, &inputs),
+            digest,
             inputs,
         })
     }
@@ -164,6 +186,7 @@ impl Source {
         };
         Ok(Source {
             path: file.to_owned(),
+            subdir: PathBuf::new(),
             files: Vec::new(),
             is_project: false,
             label: label_of(file),
@@ -171,6 +194,42 @@ impl Source {
             inputs: vec![input],
         })
     }
+}
+
+/// The root of the Cargo workspace that a crate of the project at `dir`
+/// (one of its `files`) belongs to, when that root is above `dir`; cargo
+/// itself says (`cargo locate-project --workspace`), as it would when
+/// building. A crate cargo cannot read is left to the build to report.
+fn enclosing_cargo_workspace(dir: &Path, files: &[PathBuf]) -> Option<PathBuf> {
+    files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n == "Cargo.toml"))
+        .filter_map(|manifest| workspace_root_of(&dir.join(manifest)))
+        .filter(|root| dir.starts_with(root) && root != dir)
+        .min_by_key(|root| root.components().count())
+}
+
+/// The directory of the workspace manifest `manifest` belongs to.
+fn workspace_root_of(manifest: &Path) -> Option<PathBuf> {
+    let args = [
+        "locate-project",
+        "--workspace",
+        "--message-format",
+        "plain",
+        "--manifest-path",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    args.push(manifest.to_string_lossy().into_owned());
+    let ran = Cmd::new(super::cargo::cargo(), args, ASK_TIMEOUT)
+        .capture()
+        .run(&mut std::io::sink(), None)
+        .ok()?;
+    let located = ran
+        .output
+        .lines()
+        .rev()
+        .find(|l| l.ends_with("Cargo.toml"))?;
+    Some(Path::new(located.trim()).parent()?.to_owned())
 }
 
 /// A cache-entry-safe short name: the file or directory name without an
@@ -211,7 +270,7 @@ fn build_and_install(
         let copy = work.join("src");
         tree::copy(&source.path, &source.files, &copy)?;
         steps.sources_in(&copy);
-        copy
+        copy.join(&source.subdir)
     } else {
         source.path.clone()
     };
@@ -507,6 +566,37 @@ mod tests {
         assert_eq!(sdist_entry_name("rpds-py", "1.0"), "rpds-py-1.0");
         assert_eq!(sdist_entry_name("Rpds_Py", "1.0"), "rpds-py-1.0");
         assert_eq!(sdist_entry_name("zope..interface", "6"), "zope-interface-6");
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/projects")
+            .join(name)
+            .canonicalize()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_member_of_an_enclosing_cargo_workspace_is_built_from_that_workspace() {
+        let root = fixture("uv_workspace");
+        let member = root.join("crates/tally-python");
+        let files = tree::source_files(&member).unwrap();
+        assert_eq!(
+            enclosing_cargo_workspace(&member, &files),
+            Some(root.clone())
+        );
+        let source = Source::project(&member).unwrap();
+        assert_eq!(source.path, root);
+        assert_eq!(source.subdir, Path::new("crates/tally-python"));
+        assert!(source.files.contains(&PathBuf::from("Cargo.lock")));
+        assert_eq!(source.label, "tally-python");
+        // The workspace's own root, and a project with no crate, are
+        // built from themselves.
+        let files = tree::source_files(&root).unwrap();
+        assert_eq!(enclosing_cargo_workspace(&root, &files), None);
+        let plain = fixture("two_modules");
+        let source = Source::project(&plain).unwrap();
+        assert_eq!((source.path, source.subdir), (plain, PathBuf::new()));
     }
 
     #[test]

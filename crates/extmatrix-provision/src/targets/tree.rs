@@ -44,6 +44,13 @@ fn is_built_extension(name: &str) -> bool {
         && (name.contains(".cpython-") || name.contains(".abi3.") || name.contains(".pypy"))
 }
 
+/// Whether a directory named `name` holds no sources: version control,
+/// caches and environments anywhere, earlier build outputs at the root
+/// (`at_root`).
+pub fn skipped_dir(name: &str, at_root: bool) -> bool {
+    SKIPPED_DIRS.contains(&name) || (at_root && SKIPPED_ROOT_DIRS.contains(&name))
+}
+
 /// The files of the tree at `root`, relative to it, sorted. Symbolic links
 /// are followed for files and not for directories (a link to `/` must not
 /// walk the machine).
@@ -68,9 +75,7 @@ fn walk(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> std::io::Resu
         let kind = entry.file_type()?;
         if kind.is_dir() {
             let at_root = relative.as_os_str().is_empty();
-            let skipped = SKIPPED_DIRS.contains(&name_str)
-                || (at_root && SKIPPED_ROOT_DIRS.contains(&name_str));
-            if !skipped {
+            if !skipped_dir(name_str, at_root) {
                 walk(root, &path, files)?;
             }
         } else if kind.is_file() || (kind.is_symlink() && root.join(&path).is_file()) {

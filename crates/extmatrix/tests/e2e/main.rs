@@ -22,6 +22,8 @@ mod cli;
 mod default_matrix;
 /// Targets that forge verdicts, flood the channel, escape the group.
 mod hostile;
+/// `extmatrix init` + `run` on repository layouts (workspaces, test modules).
+mod init_layouts;
 /// SIGINT/SIGTERM/SIGHUP: partial reports, nothing left running.
 mod interrupt;
 /// matrices/leaks.yaml: leaks against baselines, clean twins never leak.

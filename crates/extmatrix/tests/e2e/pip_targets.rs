@@ -200,7 +200,8 @@ fn init_writes_a_file_that_run_accepts_with_no_argument() {
         String::from_utf8_lossy(&init.stderr)
     );
     assert!(
-        said.contains("Wrote ./extmatrix.yaml for twomod (pip target)"),
+        said.contains("Wrote ./extmatrix.yaml on ")
+            && said.contains("\n  twomod (pip target: .)\n"),
         "{said}"
     );
     let json = dir.path().join("r.json");

@@ -423,7 +423,6 @@ fn network_cause(words: String, found: BuildCause) -> BuildCause {
     BuildCause {
         kind: CauseKind::Network,
         message,
-        location: None,
         ..found
     }
 }
@@ -535,16 +534,20 @@ fn compiler_error(line: &str) -> Option<CompilerError> {
     let (place, message) = [": fatal error: ", ": error: "]
         .iter()
         .find_map(|sep| line.split_once(sep))?;
-    let mut parts = place.rsplitn(3, ':');
-    let last = parts.next()?;
-    let (file, line_no) = match (parts.next(), parts.next()) {
-        (Some(line_no), Some(file)) if last.parse::<u32>().is_ok() => (file, line_no),
-        (Some(file), _) => (file, last),
-        _ => return None,
+    // `file:line:col` or `file:line`, read from the right: a file's name
+    // may hold a colon, a compiler driver's (`gcc: error:`) has no number.
+    let (rest, last) = place.rsplit_once(':')?;
+    let last: u32 = last.parse().ok()?;
+    let (file, line_no) = match rest.rsplit_once(':') {
+        Some((file, line_no)) => match line_no.parse() {
+            Ok(line_no) => (file, line_no),
+            Err(_) => (rest, last),
+        },
+        None => (rest, last),
     };
     Some(CompilerError {
         file: file.to_owned(),
-        line: line_no.parse().ok()?,
+        line: line_no,
         message: message.to_owned(),
     })
 }

@@ -113,3 +113,54 @@ impl From<std::io::Error> for BuildFailure {
         BuildFailure::message(format!("cache I/O failed: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extmatrix_core::BuildPhase;
+
+    fn cause(phase: BuildPhase, kind: CauseKind, message: &str, at: Option<&str>) -> BuildCause {
+        BuildCause {
+            phase,
+            kind,
+            message: message.into(),
+            location: at.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_summary_says_the_phase_the_place_and_what_kind_of_failure_is_nobodys_bug() {
+        let directive = cause(
+            BuildPhase::Compiling,
+            CauseKind::ErrorDirective,
+            "#error \"needs 3.14\"",
+            Some("include/x.h:7"),
+        );
+        assert_eq!(
+            summary_of("pip wheel", &directive),
+            "pip wheel failed while compiling, at include/x.h:7: #error \"needs 3.14\""
+        );
+        let network = cause(
+            BuildPhase::InstallingBuildDependencies,
+            CauseKind::Network,
+            "Connection refused (fetching setuptools)",
+            None,
+        );
+        assert_eq!(
+            summary_of("pip wheel", &network),
+            "pip wheel failed while installing build dependencies: network failure, not the \
+             package's fault: Connection refused (fetching setuptools)"
+        );
+        let missing = cause(
+            BuildPhase::GettingBuildRequirements,
+            CauseKind::MissingBuildDependency,
+            "ModuleNotFoundError: No module named 'Cython'",
+            None,
+        );
+        assert_eq!(
+            summary_of("pip wheel", &missing),
+            "pip wheel failed while getting build requirements: missing build dependency: \
+             ModuleNotFoundError: No module named 'Cython'"
+        );
+    }
+}

@@ -262,6 +262,41 @@ mod tests {
     }
 
     #[test]
+    fn a_cpp_images_globals_are_named_demangled_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("m.cpp");
+        std::fs::write(
+            &src,
+            "namespace holder { static void *registry; }\n\
+             extern \"C\" { long plain_global; }\n\
+             extern \"C\" void *keep(void *p) { holder::registry = p; return holder::registry; }\n",
+        )
+        .unwrap();
+        let so = dir.path().join("m.so");
+        let status = std::process::Command::new("g++")
+            .args(["-shared", "-fPIC", "-O0", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .status()
+            .expect("g++ runs");
+        assert!(status.success());
+        let symbols = ImageSymbols::read(&so).unwrap();
+        let named: Vec<(String, Option<String>)> = symbols
+            .writable_globals()
+            .map(|s| (s.name.clone(), s.demangled()))
+            .collect();
+        assert!(
+            named.contains(&(
+                "_ZN6holderL8registryE".into(),
+                Some("holder::registry".into())
+            )),
+            "{named:?}"
+        );
+        // An `extern "C"` name is not mangled.
+        assert!(named.contains(&("plain_global".into(), None)), "{named:?}");
+    }
+
+    #[test]
     fn what_is_not_an_image_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("not.so");

@@ -268,6 +268,52 @@ fn rustc_errors_are_located_by_their_arrow() {
 }
 
 #[test]
+fn only_a_build_scripts_stderr_section_is_the_scripts() {
+    // Its section ends where the indentation does, or at another section.
+    for after in [
+        "  --- stderr\n  warning: no pkg-config\nerror: no matching package named `nope` found\n",
+        "  --- stderr\n  --- stdout\n  error: no matching package named `nope` found\n",
+    ] {
+        let c = found_in(after, BuildPhase::Building, None).unwrap();
+        assert_eq!(c.kind, CauseKind::ToolError, "{after}");
+    }
+}
+
+#[test]
+fn the_first_rustc_error_stays_the_cause() {
+    let two = "error[E0425]: cannot find value `a` in this scope\n --> src/lib.rs:1:5\nerror: expected one of `!` or `::`\n --> src/lib.rs:9:1\n";
+    let c = found_in(two, BuildPhase::Building, None).unwrap();
+    assert_eq!(
+        (c.message.as_str(), c.location.as_deref()),
+        ("cannot find value `a` in this scope", Some("src/lib.rs:1"))
+    );
+}
+
+#[test]
+fn a_backend_that_cannot_reach_the_network_is_a_network_failure_where_it_raised() {
+    let urllib = "Traceback (most recent call last):\n  File \"/p/setup.py\", line 10, in <module>\nurllib.error.URLError: <urlopen error [Errno 111] Connection refused>\n";
+    let c = found_in(urllib, BuildPhase::GettingBuildRequirements, Some("/p")).unwrap();
+    assert_eq!(
+        (c.kind, c.message.as_str(), c.location.as_deref()),
+        (
+            CauseKind::Network,
+            "Connection refused",
+            Some("setup.py:10")
+        )
+    );
+    // Nothing but the network's failure: its words alone.
+    let c = found_in("WARNING: Retrying after connection broken by 'NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\")'", BuildPhase::Downloading, None).unwrap();
+    assert_eq!(
+        (c.phase, c.kind, c.message.as_str()),
+        (
+            BuildPhase::Downloading,
+            CauseKind::Network,
+            "Failed to establish a new connection: [Errno 111] Connection refused"
+        )
+    );
+}
+
+#[test]
 fn a_build_scripts_own_words_outrank_cargos() {
     let pyo3 = log("cargo-pyo3-refuses.log");
     let refusal = "PyO3 does not support the free-threaded build of CPython versions below 3.14, \
@@ -320,17 +366,20 @@ fn a_build_scripts_own_words_outrank_cargos() {
 fn wrappers_alone_name_no_cause() {
     let wrappers = "  error: subprocess-exited-with-error\n  × Building wheel for x (pyproject.toml) did not run successfully.\n  │ exit code: 1\n  note: This error originates from a subprocess, and is likely not a problem with pip.\n  ERROR: Failed building wheel for x\nERROR: Failed to build one or more wheels\nerror: could not compile `x` (lib) due to 1 previous error\nerror: command '/usr/bin/gcc' failed with exit code 1\n";
     assert_eq!(found_in(wrappers, BuildPhase::Building, None), None);
-    // A failed link with no linker line is still said to be the link.
-    let c = found_in(
-        "collect2: error: ld returned 1 exit status\n",
-        BuildPhase::Building,
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        (c.phase, c.kind),
-        (BuildPhase::Linking, CauseKind::ToolError)
-    );
+    // A failed link with no linker line is still said to be the link (gcc,
+    // clang, cargo).
+    for conclusion in [
+        "collect2: error: ld returned 1 exit status",
+        "clang: error: linker command failed with exit code 1 (use -v to see invocation)",
+        "error: linking with `cc` failed: exit status: 1",
+    ] {
+        let c = found_in(conclusion, BuildPhase::Building, None).unwrap();
+        assert_eq!(
+            (c.phase, c.kind),
+            (BuildPhase::Linking, CauseKind::ToolError),
+            "{conclusion}"
+        );
+    }
     // A tool's own error, when nothing says more.
     let c = found_in(
         "gcc: fatal error: no input files\n",
@@ -395,6 +444,12 @@ fn line_shapes() {
         Some("a.h: No such file or directory".into())
     );
     assert_eq!(compiler_error("gcc: error: nope"), None);
+    // A colon in the file's name, no column.
+    assert_eq!(
+        compiler_error("dir:x.c:7: error: oops").map(|d| (d.file, d.line)),
+        Some(("dir:x.c".into(), 7))
+    );
+    assert_eq!(compiler_error("a:b:c: error: oops"), None);
     assert_eq!(
         compiler_error("collect2: error: ld returned 1 exit status"),
         None
@@ -413,6 +468,7 @@ fn line_shapes() {
         "subprocess.CalledProcessError: Command failed"
     ));
     assert!(is_exception_line("KeyboardInterrupt"));
+    assert!(is_exception_line("_pytest.outcomes.Failed: boom"));
     assert!(!is_exception_line(
         "During handling of the above exception, another exception occurred:"
     ));

@@ -157,7 +157,8 @@ fn relative_paths_survive_a_target_that_changes_directory() {
 }
 
 /// Mutations caught: asking for a hang's stacks with SIGUSR1 (the
-/// target's handler gets it, no stacks come); stopping through a signal
+/// target's handler gets it, no stacks come); a "no stacks" note when
+/// they came; stopping through a signal
 /// the target handles (SIGTERM here is the target's; the supervisor, where
 /// no target code runs, is the one asked to stop).
 #[test]
@@ -172,6 +173,11 @@ fn a_hang_is_dumped_and_stopped_whatever_usr1_and_term_handlers_the_target_has()
     );
     let dump = forensics(&obs).unwrap_or_else(|| panic!("no stacks: {obs:#?}"));
     assert!(dump.python.contains("<smoke>"), "{}", dump.python);
+    assert!(
+        !obs.runner_notes.iter().any(|n| n.contains("no stacks")),
+        "stacks came, yet: {:?}",
+        obs.runner_notes
+    );
 }
 
 /// Mutations caught: not noticing that the target took the dump signal

@@ -87,6 +87,12 @@ pub enum Event {
     },
     /// A fatal signal is about to end the process: what it was doing.
     Forensics(Forensics),
+    /// A fatal signal arrived: the harness is taking the stacks
+    /// (`forensics`) and will then die of it. Sent first, so a crash whose
+    /// forensics outlast the timeout is not taken for a hang.
+    Crashing {
+        signal: String,
+    },
     /// The harness itself failed (not the target).
     Fatal {
         message: String,

@@ -16,10 +16,13 @@
 //! The harness is its own supervisor (`harness-c/supervisor.c`): it kills
 //! every process the target left below it, whatever its group, and reports
 //! how many. At the timeout the harness is first asked for every thread's
-//! stacks (the dump signal it announced, answered with a `forensics` event; at most
-//! [`DUMP_GRACE`]), then the supervisor is asked to stop (SIGTERM); if it
-//! does not within [`STOP_GRACE`], the process group is killed. A cell runs
-//! under an address-space limit ([`CellCommand::memory_mb`]). Nothing in
+//! stacks (the dump signal it announced, answered with a `forensics`
+//! event; at most [`DUMP_GRACE`]), then the supervisor is asked to stop
+//! (SIGTERM); if it does not within [`STOP_GRACE`], the process group is
+//! killed. A harness that said it is crashing (`crashing`) gets
+//! [`CRASH_GRACE`] more before the timeout counts: its stacks may take
+//! long, and a crash stays a crash. A cell runs under an address-space
+//! limit ([`CellCommand::memory_mb`]). Nothing in
 //! this crate judges: see `extmatrix-judge`.
 
 pub use extmatrix_process::STOP_GRACE;
@@ -78,6 +81,9 @@ const CHUNK: usize = 64 * 1024;
 /// How long a cell past its timeout may take to report every thread's
 /// stacks (`forensics`, asked for with its dump signal) before it is stopped.
 pub const DUMP_GRACE: Duration = Duration::from_secs(3);
+/// How much past its timeout a cell that said it is crashing may take to
+/// report its stacks and die (the harness gives gdb 20 s).
+pub const CRASH_GRACE: Duration = Duration::from_secs(25);
 
 /// Run one cell to completion or timeout.
 pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
@@ -261,7 +267,7 @@ fn supervise(
                 child.kill_group();
                 status = Some(child.wait()?);
                 exited = Some(Instant::now());
-            } else if timed_out.is_none() && start.elapsed() >= timeout {
+            } else if timed_out.is_none() && start.elapsed() >= timeout + crash_grace(reading) {
                 timed_out = Some(Instant::now());
                 if !ask_for_stacks(reading) {
                     child.stop();
@@ -347,6 +353,22 @@ fn ask_for_stacks(reading: &mut Reading) -> bool {
     // SAFETY: kill(2) with a pid and signal the harness reported; a pid
     // gone or not ours fails harmlessly.
     unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
+}
+
+/// More time for a harness that said it is crashing: its forensics (gdb
+/// attaching) may outlast the timeout on a loaded machine, and a crash
+/// must stay a crash. Bounded: the harness gives gdb `GDB_SECONDS` (20 s).
+fn crash_grace(reading: &Reading) -> Duration {
+    let crashing = reading
+        .channel
+        .events()
+        .iter()
+        .any(|e| matches!(e, extmatrix_protocol::Event::Crashing { .. }));
+    if crashing {
+        CRASH_GRACE
+    } else {
+        Duration::ZERO
+    }
 }
 
 fn has_forensics(reading: &Reading) -> bool {

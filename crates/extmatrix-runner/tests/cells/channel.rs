@@ -99,3 +99,26 @@ fn a_crash_is_the_same_signal_and_every_line_before_it_is_kept() {
     );
     assert_eq!(obs.stdout_tail, "before the crash\n");
 }
+
+/// Mutations caught: timing out a cell whose crash forensics (gdb) run
+/// past the timeout, so a crash reads as a hang on a loaded machine.
+#[test]
+fn a_crash_whose_stacks_outlast_the_timeout_is_still_a_crash() {
+    let mut cmd = command(
+        "import os, signal, time\ntime.sleep(0.95)\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    );
+    cmd.timeout = Duration::from_secs(1);
+    let obs = run_cell(&cmd).unwrap();
+    assert!(
+        matches!(&obs.termination, Termination::Signaled { signal, .. } if *signal == libc::SIGSEGV),
+        "{:?}",
+        obs.termination
+    );
+    assert!(
+        obs.events
+            .iter()
+            .any(|e| matches!(e, Event::Forensics(f) if f.signal == "SIGSEGV")),
+        "{:?}",
+        obs.events
+    );
+}

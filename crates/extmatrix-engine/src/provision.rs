@@ -73,15 +73,7 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
                     python: &plan.pythons[p].id,
                 },
             });
-            let target = &plan.targets[t];
-            let python = &plan.pythons[p];
-            extmatrix_provision::build_target(store, target, python, &limits).and_then(|built| {
-                if built.modules.is_empty() && built.untestable.is_empty() {
-                    Err(nothing_to_test(target, &python.id))
-                } else {
-                    Ok(built)
-                }
-            })
+            build_testable(store, &plan.targets[t], &plan.pythons[p], &limits)
         },
         |&(t, p), r| {
             observer.on(Event::BuildFinished {
@@ -109,6 +101,21 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
         provisioned.targets[t][p] = Some(b);
     }
     provisioned
+}
+
+/// `target` built for `python`, with at least one extension module to
+/// test: a build without any is a failure here, once, for every reader.
+fn build_testable(
+    store: &Store,
+    target: &TargetSpec,
+    python: &extmatrix_pythons::Python,
+    limits: &BuildLimits,
+) -> Result<BuiltTarget, BuildFailure> {
+    let built = extmatrix_provision::build_target(store, target, python, limits)?;
+    if built.modules.is_empty() && built.untestable.is_empty() {
+        return Err(nothing_to_test(target, &python.id));
+    }
+    Ok(built)
 }
 
 /// A build with no extension module in it: nothing to test, which is the

@@ -202,10 +202,21 @@ static char *find_program(const char *name, char **env)
     }
 }
 
+/* The plain handler installed on `sig` now (SIG_DFL, SIG_IGN or a
+ * function); NULL for a three-argument (SA_SIGINFO) one, or when it cannot
+ * be read. */
+static void (*plain_handler(int sig))(int)
+{
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) < 0 || (now.sa_flags & SA_SIGINFO))
+        return NULL;
+    return now.sa_handler;
+}
+
 /* Whether `handler` is one of the harness's for the dump signal. */
 static int is_ours(void (*handler)(int))
 {
-    return handler == report_stacks || (faulthandler_handler && handler == faulthandler_handler);
+    return handler && (handler == report_stacks || handler == faulthandler_handler);
 }
 
 /* The highest real-time signal below `below` that nobody handles, with
@@ -217,12 +228,9 @@ static int take_free_signal(int below)
     sa.sa_handler = report_stacks;
     sa.sa_flags = SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    for (int sig = below - 1; sig >= SIGRTMIN; sig--) {
-        struct sigaction now;
-        if (sigaction(sig, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO)
-            && now.sa_handler == SIG_DFL && sigaction(sig, &sa, NULL) == 0)
+    for (int sig = below - 1; sig >= SIGRTMIN; sig--)
+        if (plain_handler(sig) == SIG_DFL && sigaction(sig, &sa, NULL) == 0)
             return sig;
-    }
     return 0;
 }
 
@@ -272,9 +280,8 @@ static void register_dump_with_faulthandler(PyObject *faulthandler)
     PyObject *r = dump_signal ? PyObject_CallMethod(faulthandler, "register", "iiii", dump_signal,
                                                     traceback_fd, 1, 1)
                               : NULL;
-    struct sigaction now;
-    if (r && sigaction(dump_signal, NULL, &now) == 0 && !(now.sa_flags & SA_SIGINFO))
-        faulthandler_handler = now.sa_handler;
+    if (r)
+        faulthandler_handler = plain_handler(dump_signal);
     Py_XDECREF(r);
 }
 
@@ -282,9 +289,7 @@ void forensics_check_dump_signal(void)
 {
     if (dump_signal == 0)
         return;
-    struct sigaction now;
-    if (sigaction(dump_signal, NULL, &now) < 0
-        || (!(now.sa_flags & SA_SIGINFO) && is_ours(now.sa_handler)))
+    if (is_ours(plain_handler(dump_signal)))
         return;
     /* The target took it: its handler stays, the dump moves. */
     dump_signal = take_free_signal(dump_signal);

@@ -441,6 +441,21 @@ pub fn is_dotted_identifier(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A failed build's summary says "failed while <words>": each phase's
+    /// own words, which read as what the build was doing.
+    #[test]
+    fn build_phases_are_told_in_words_of_their_own() {
+        assert_eq!(BuildPhase::Compiling.words(), "compiling");
+        assert_eq!(BuildPhase::Linking.words(), "linking");
+        assert_eq!(
+            BuildPhase::GettingBuildRequirements.words(),
+            "getting build requirements"
+        );
+        let words: std::collections::BTreeSet<&str> =
+            BuildPhase::ALL.iter().map(|p| p.words()).collect();
+        assert_eq!(words.len(), BuildPhase::ALL.len());
+    }
+
     #[test]
     fn outcome_severity_follows_declaration_order() {
         assert!(Outcome::Pass < Outcome::Refused);

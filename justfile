@@ -24,7 +24,7 @@ test: setup
 
 # The crates whose every test needs only Rust, `sh` and coreutils: no
 # Python, no C compiler, no network, no `just setup`.
-unit_crates := "-p extmatrix-core -p extmatrix-protocol -p extmatrix-schema -p extmatrix-judge -p extmatrix-spec -p extmatrix-report -p extmatrix-init -p extmatrix-cache -p extmatrix-plan -p extmatrix-process"
+unit_crates := "-p extmatrix-core -p extmatrix-protocol -p extmatrix-schema -p extmatrix-judge -p extmatrix-verdict -p extmatrix-spec -p extmatrix-report -p extmatrix-init -p extmatrix-cache -p extmatrix-plan -p extmatrix-process"
 
 # Discovery's own tests ask fake interpreters (shell scripts) and run here;
 # its tests/ ask the machine's real ones and are left to `just test` (built

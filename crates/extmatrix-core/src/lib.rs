@@ -5,6 +5,7 @@
 //! scenario or outcome is added here first, and the compiler then points at
 //! every place (harness table, judge, report) that must learn about it.
 
+pub mod expect;
 pub mod pattern;
 
 use serde::{Deserialize, Serialize};

@@ -51,14 +51,15 @@ fn parts_match(pattern: &[&str], name: &[&str]) -> bool {
         None => name.is_empty(),
         Some((&"**", rest)) => (0..=name.len()).any(|skip| parts_match(rest, &name[skip..])),
         Some((part, rest)) => match name.split_first() {
-            Some((first, name_rest)) => part_matches(part, first) && parts_match(rest, name_rest),
+            Some((first, name_rest)) => word_matches(part, first) && parts_match(rest, name_rest),
             None => false,
         },
     }
 }
 
-/// One part against one pattern part: `*` any run, `?` one character.
-fn part_matches(pattern: &str, text: &str) -> bool {
+/// One word (an interpreter id, a scenario, one part of a name) against a
+/// pattern: `*` any run, `?` one character.
+pub fn word_matches(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
     chars_match(&pattern, &text)

@@ -41,6 +41,7 @@ use extmatrix_judge::{CellToJudge, Verdict};
 use extmatrix_plan::Plan;
 use extmatrix_provision::Store;
 use extmatrix_schema::{CellResult, Interruption, PythonEntry, Report};
+pub use extmatrix_verdict::Policy;
 use std::time::Instant;
 
 /// Why a run could not start.
@@ -60,7 +61,9 @@ pub enum EngineError {
 /// running cells and builds are killed, nothing new starts) it returns the
 /// partial report: the cells that finished, and the rest listed as not run.
 /// `started` is when the run began (before [`prepare`], whose discovery and
-/// interpreter builds count too): the report's wall time.
+/// interpreter builds count too): the report's wall time. The report is
+/// concluded by `policy` (expectations, findings, a baseline, the status:
+/// `extmatrix-verdict`).
 pub fn run(
     plan: &Plan,
     matrix_name: &str,
@@ -68,6 +71,7 @@ pub fn run(
     jobs: usize,
     observer: &dyn Observer,
     started: Instant,
+    policy: &Policy,
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
     let mut executed = execute::execute(plan, &provisioned, jobs, observer);
@@ -85,6 +89,7 @@ pub fn run(
         signal: extmatrix_process::signal_name(signal),
         not_run: executed.not_run,
     });
+    extmatrix_verdict::conclude(&mut report, policy);
     observer.on(Event::RunFinished { report: &report });
     report
 }
@@ -101,11 +106,8 @@ pub fn judge(runs: &[CellRun], baselines: &Baselines, alone: &AloneRuns) -> Vec<
     }));
     runs.iter()
         .zip(verdicts)
-        .map(|(run, Verdict { outcome, details })| CellResult {
-            key: run.key.clone(),
-            outcome,
-            duration_ms: run.duration_ms,
-            details,
+        .map(|(run, Verdict { outcome, details })| {
+            CellResult::new(run.key.clone(), outcome, run.duration_ms, details)
         })
         .collect()
 }

@@ -98,7 +98,15 @@ fn events_tell_the_run_in_order_and_only_needed_builds_happen() {
     );
     let recorder = Recorder::default();
     let plan = extmatrix_engine::prepare(&m, &Filters::default(), &store(), 2, &recorder).unwrap();
-    let report = extmatrix_engine::run(&plan, "m.yaml", &store(), 2, &recorder, Instant::now());
+    let report = extmatrix_engine::run(
+        &plan,
+        "m.yaml",
+        &store(),
+        2,
+        &recorder,
+        Instant::now(),
+        &Default::default(),
+    );
     let events = recorder.0.into_inner().unwrap();
     assert_eq!(events[0], "provision 2", "{events:#?}");
     let mut builds = events[1..5].to_vec();
@@ -192,6 +200,7 @@ fn every_event_of_every_scenario_is_in_the_protocol() {
         2,
         &extmatrix_engine::Silent,
         Instant::now(),
+        &Default::default(),
     );
     let mut seen = std::collections::BTreeSet::new();
     for c in &report.cells {

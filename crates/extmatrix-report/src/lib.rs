@@ -43,20 +43,20 @@ pub(crate) mod sample {
     use extmatrix_schema::{CellKey, CellResult, Details, PythonEntry, Report};
 
     pub fn cell(target: &str, python: &str, scenario: Scenario, outcome: Outcome) -> CellResult {
-        CellResult {
-            key: CellKey {
+        CellResult::new(
+            CellKey {
                 target: target.into(),
                 module: target.into(),
                 python: python.into(),
                 scenario,
             },
             outcome,
-            duration_ms: 3,
-            details: Details {
+            3,
+            Details {
                 summary: format!("why {outcome}"),
                 ..Details::default()
             },
-        }
+        )
     }
 
     pub fn report() -> Report {

@@ -17,6 +17,13 @@ pub use extmatrix_protocol::{
     SharedObject, Step,
 };
 
+mod verdict;
+
+pub use verdict::{
+    BaselineComparison, CellChange, Change, ExpectationCheck, ExpectationStatus, FailOn, Finding,
+    FindingCell, FindingKind, RunStatus,
+};
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,6 +50,16 @@ pub struct Report {
     /// finished before it; these did not run (or were killed mid-run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<Interruption>,
+    /// One per culprit, most severe first, with the cells where each shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// The comparison with `--baseline`, when one was given (each cell's
+    /// change is in the cell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<BaselineComparison>,
+    /// Whether the run fails, and why, by its `--fail-on` policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
 }
 
 /// One built extension module on one interpreter, as a static scan sees it.
@@ -118,6 +135,12 @@ pub struct CellResult {
     pub outcome: Outcome,
     pub duration_ms: u64,
     pub details: Details,
+    /// The expectation the cell was held to, when one matched it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expectation: Option<ExpectationCheck>,
+    /// Against the baseline report, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<CellChange>,
 }
 
 /// What the leak rule read: the target's cycles against the baseline's
@@ -283,11 +306,35 @@ pub struct SideRun {
 }
 
 impl CellResult {
-    /// Whether this cell makes `extmatrix run` exit 1: its outcome fails
-    /// runs (`Outcome::fails_run`) and its control run did not fail the
-    /// same way (`also-without-target`: the interpreter's failure).
+    /// A judged cell, before expectations and a baseline are read.
+    pub fn new(key: CellKey, outcome: Outcome, duration_ms: u64, details: Details) -> Self {
+        CellResult {
+            key,
+            outcome,
+            duration_ms,
+            details,
+            expectation: None,
+            change: None,
+        }
+    }
+
+    /// Whether this cell makes `extmatrix run` exit 1 (under `--fail-on
+    /// failure`): its outcome fails runs (`Outcome::fails_run`) and its
+    /// control run did not fail the same way (`also-without-target`: the
+    /// interpreter's failure).
+    ///
+    /// An expectation decides instead when one matched the cell: met or
+    /// fixed, the cell does not fail the run (`--strict` makes a fixed one
+    /// fail it: `extmatrix-verdict`); unexpected, it does, whatever its
+    /// outcome — that is how a project makes `leak` or `shared-state` fail
+    /// — unless its control failed the same way.
     pub fn fails_run(&self) -> bool {
-        self.outcome.fails_run() && self.details.reason != Some(Reason::AlsoWithoutTarget)
+        let not_the_interpreters = self.details.reason != Some(Reason::AlsoWithoutTarget);
+        match self.expectation.as_ref().map(|e| e.status) {
+            Some(ExpectationStatus::Met | ExpectationStatus::Fixed) => false,
+            Some(ExpectationStatus::Unexpected) => not_the_interpreters,
+            None => self.outcome.fails_run() && not_the_interpreters,
+        }
     }
 }
 
@@ -333,6 +380,9 @@ impl Report {
             summary,
             images: Vec::new(),
             interrupted: None,
+            findings: Vec::new(),
+            comparison: None,
+            status: None,
         }
     }
 
@@ -347,17 +397,17 @@ mod tests {
     use super::*;
 
     fn cell(outcome: Outcome) -> CellResult {
-        CellResult {
-            key: CellKey {
+        CellResult::new(
+            CellKey {
                 target: "t".into(),
                 module: "pkg.m".into(),
                 python: "cp313".into(),
                 scenario: Scenario::Reinit,
             },
             outcome,
-            duration_ms: 1,
-            details: Details::default(),
-        }
+            1,
+            Details::default(),
+        )
     }
 
     #[test]

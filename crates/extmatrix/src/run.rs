@@ -33,7 +33,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
         plan.options.timeout_s = secs;
     }
     let name = matrix_path.display().to_string();
-    let report = extmatrix_engine::run(&plan, &name, &store, jobs, &bars, started);
+    let report = extmatrix_engine::run(
+        &plan,
+        &name,
+        &store,
+        jobs,
+        &bars,
+        started,
+        &extmatrix_engine::Policy::default(),
+    );
 
     let style = TableStyle {
         color: args.color.enabled(),
@@ -49,7 +57,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
         let _ = writeln!(stdout, "JSON report: {}", path.display());
     }
-    Ok(report.exit_code() as u8)
+    Ok(report.status.as_ref().map_or(1, |s| s.exit_code) as u8)
 }
 
 /// The matrix file given, else `./extmatrix.yaml` when there is one.

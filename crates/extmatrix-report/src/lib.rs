@@ -10,10 +10,12 @@
 //! whether a path can take a report.
 
 mod json;
+mod junit;
 mod terminal;
 mod write;
 
 pub use json::Json;
+pub use junit::Junit;
 pub use terminal::{terminal_width, TableStyle, Terminal};
 pub use write::{check_report_path, report_dir, write_text, MAX_LINKS};
 

@@ -338,6 +338,34 @@ impl CellResult {
     }
 }
 
+impl CellResult {
+    /// Whether this cell makes the run exit 1 under `fail_on` (the one
+    /// rule every reader of a report applies: the status, JUnit, Markdown).
+    ///
+    /// - `failure`: [`CellResult::fails_run`];
+    /// - `regression`: it got worse than the baseline, or is new and
+    ///   fails the run — unless it meets its expectation;
+    /// - `never`: no cell does.
+    ///
+    /// With `strict`, an expected failure that now does better fails it
+    /// too (pytest's strict xfail), whatever the policy but `never`.
+    pub fn fails_under(&self, fail_on: FailOn, strict: bool) -> bool {
+        let expectation = self.expectation.as_ref().map(|e| e.status);
+        let fixed_but_strict = strict && expectation == Some(ExpectationStatus::Fixed);
+        match fail_on {
+            FailOn::Never => false,
+            FailOn::Failure => self.fails_run() || fixed_but_strict,
+            FailOn::Regression => {
+                let change = self.change.as_ref().map(|c| c.change);
+                let regressed = change == Some(Change::Regressed)
+                    && expectation != Some(ExpectationStatus::Met);
+                let new_failure = change == Some(Change::New) && self.fails_run();
+                regressed || new_failure || fixed_but_strict
+            }
+        }
+    }
+}
+
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
     *n == T::default()
 }
@@ -458,6 +486,51 @@ mod tests {
         assert!(crash.fails_run());
         let r = Report::new("m.yaml".into(), vec![], vec![crash], 0);
         assert_eq!(r.exit_code(), 1);
+    }
+
+    fn expecting(mut c: CellResult, status: ExpectationStatus) -> CellResult {
+        c.expectation = Some(ExpectationCheck {
+            expected: vec![Outcome::Crash],
+            status,
+            from: vec!["e.yaml:1:1".into()],
+        });
+        c
+    }
+
+    fn changed(mut c: CellResult, change: Change) -> CellResult {
+        c.change = Some(CellChange { change, was: None });
+        c
+    }
+
+    #[test]
+    fn an_expectation_decides_whether_a_cell_fails_the_run() {
+        use ExpectationStatus::*;
+        assert!(!expecting(cell(Outcome::Crash), Met).fails_run());
+        assert!(!expecting(cell(Outcome::Pass), Fixed).fails_run());
+        assert!(expecting(cell(Outcome::Leak), Unexpected).fails_run());
+        let mut shared = expecting(cell(Outcome::Hang), Unexpected);
+        shared.details.reason = Some(Reason::AlsoWithoutTarget);
+        assert!(!shared.fails_run());
+    }
+
+    #[test]
+    fn each_policy_fails_the_cells_it_names() {
+        use ExpectationStatus::*;
+        use FailOn::*;
+        let crash = cell(Outcome::Crash);
+        assert!(crash.fails_under(Failure, false));
+        assert!(!crash.fails_under(Never, true));
+        assert!(!crash.fails_under(Regression, false), "unchanged");
+        assert!(changed(crash.clone(), Change::New).fails_under(Regression, false));
+        assert!(!changed(cell(Outcome::Leak), Change::New).fails_under(Regression, false));
+        assert!(changed(cell(Outcome::Leak), Change::Regressed).fails_under(Regression, false));
+        let expected = expecting(changed(crash.clone(), Change::Regressed), Met);
+        assert!(!expected.fails_under(Regression, false));
+        let fixed = expecting(cell(Outcome::Pass), Fixed);
+        assert!(!fixed.fails_under(Failure, false));
+        assert!(fixed.fails_under(Failure, true));
+        assert!(fixed.fails_under(Regression, true));
+        assert!(!fixed.fails_under(Never, true));
     }
 
     #[test]

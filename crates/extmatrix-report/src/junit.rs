@@ -33,23 +33,12 @@ impl Format for Junit {
             report.cells.len(),
             seconds(report.wall_time_ms),
         );
-        for target in targets(report) {
+        for target in crate::targets(report) {
             suite(&mut out, report, target);
         }
         out.push_str("</testsuites>\n");
         out
     }
-}
-
-/// The targets, in the report's order.
-fn targets(report: &Report) -> Vec<&str> {
-    let mut targets: Vec<&str> = Vec::new();
-    for c in &report.cells {
-        if !targets.contains(&c.key.target.as_str()) {
-            targets.push(&c.key.target);
-        }
-    }
-    targets
 }
 
 fn suite(out: &mut String, report: &Report, target: &str) {
@@ -216,9 +205,7 @@ fn escape(s: &str, attribute: bool) -> String {
             '"' if attribute => out.push_str("&quot;"),
             '\n' if attribute => out.push_str("&#10;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {
-                out.push('\u{FFFD}')
-            }
+            c if (c as u32) < 0x20 || matches!(c, '\u{FFFE}' | '\u{FFFF}') => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -235,8 +222,12 @@ mod tests {
     #[test]
     fn every_cell_is_a_test_case_and_failures_follow_the_run() {
         let mut r = sample::report();
-        r.cells
-            .push(sample::cell("b", "cp312", Scenario::SubinterpOwn, Outcome::NotApplicable));
+        r.cells.push(sample::cell(
+            "b",
+            "cp312",
+            Scenario::SubinterpOwn,
+            Outcome::NotApplicable,
+        ));
         let xml = Junit.render(&r);
         assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
         assert!(xml.contains("<testsuites name=\"extmatrix m.yaml\" tests=\"4\" failures=\"1\""));
@@ -244,7 +235,9 @@ mod tests {
         assert!(xml.contains("<failure type=\"crash\" message=\"why crash\">crash: why crash"));
         assert!(xml.contains("<skipped message=\"n/a: why n/a\"/>"));
         assert!(xml.contains("<system-out>shared-state: why shared-state</system-out>"));
-        assert!(xml.contains("<testsuite name=\"b\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\""));
+        assert!(xml.contains(
+            "<testsuite name=\"b\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\""
+        ));
     }
 
     #[test]
@@ -270,7 +263,10 @@ mod tests {
 
     #[test]
     fn text_from_a_crashing_process_stays_well_formed_xml() {
-        assert_eq!(attr("a<\"b\"&\n\u{1b}[31m"), "a&lt;&quot;b&quot;&amp;&#10;\u{FFFD}[31m");
+        assert_eq!(
+            attr("a<\"b\"&\n\u{1b}[31m"),
+            "a&lt;&quot;b&quot;&amp;&#10;\u{FFFD}[31m"
+        );
         assert_eq!(text("x\n<y>\u{0}"), "x\n&lt;y&gt;\u{FFFD}");
         assert_eq!(seconds(12_345), "12.345");
         assert_eq!(seconds(7), "0.007");

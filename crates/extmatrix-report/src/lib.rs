@@ -9,15 +9,21 @@
 //! device or a descriptor); [`check_report_path`] tells before a run
 //! whether a path can take a report.
 
+mod annotations;
+mod cells;
 mod json;
 mod junit;
+mod markdown;
 mod terminal;
 mod write;
 
+pub use annotations::{GithubAnnotations, ANNOTATIONS_PER_KIND};
+pub use cells::{cell_label, where_text};
 pub use json::Json;
 pub use junit::Junit;
+pub use markdown::{Markdown, GITHUB_SUMMARY_LIMIT};
 pub use terminal::{terminal_width, TableStyle, Terminal};
-pub use write::{check_report_path, report_dir, write_text, MAX_LINKS};
+pub use write::{append_text, check_report_path, report_dir, write_text, MAX_LINKS};
 
 use extmatrix_schema::Report;
 use std::path::Path;
@@ -37,6 +43,17 @@ pub trait Format {
 /// error. The rules: `write.rs`.
 pub fn write_report(format: &dyn Format, report: &Report, path: &Path) -> std::io::Result<()> {
     write::write_text(&format.render(report), path)
+}
+
+/// The targets of a report, in its order.
+pub(crate) fn targets(report: &Report) -> Vec<&str> {
+    let mut targets: Vec<&str> = Vec::new();
+    for c in &report.cells {
+        if !targets.contains(&c.key.target.as_str()) {
+            targets.push(&c.key.target);
+        }
+    }
+    targets
 }
 
 #[cfg(test)]

@@ -171,6 +171,15 @@ pub fn write_text(text: &str, path: &Path) -> io::Result<()> {
     }
 }
 
+/// Append `text` to the file at `path`, creating it: how a CI system's
+/// summary file (`$GITHUB_STEP_SUMMARY`) is written, since other steps
+/// write it too.
+pub fn append_text(text: &str, path: &Path) -> io::Result<()> {
+    let mut file = File::options().append(true).create(true).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.flush()
+}
+
 /// Whether a report can be written at `path`, without writing it: what
 /// [`write_report`](crate::write_report) will do there must be possible
 /// now. `Err` says why not, for a message after the path.

@@ -5,6 +5,7 @@
 //! `extmatrix-engine` library; each arrow belongs to its own crate.
 
 mod cache_cmd;
+mod github;
 mod init_cmd;
 mod progress;
 mod pythons_cmd;
@@ -90,6 +91,19 @@ struct RunArgs {
     /// /dev/stdout written as it is.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// Also write JUnit XML for a CI system's test view: one test case per
+    /// cell (classname `target/module`, name `module[cp313-reinit]`), a
+    /// failure where the cell fails the run (by --fail-on and the
+    /// expectations), skipped for n/a and expected failures.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Also write a Markdown summary: the status, counts, findings and the
+    /// grid per target (within GitHub's 1 MiB summary limit: grids fold
+    /// first). When $GITHUB_STEP_SUMMARY is set it is appended there too,
+    /// and with GITHUB_ACTIONS=true each finding is an ::error or
+    /// ::warning annotation (ten of each at most, most severe first).
+    #[arg(long, value_name = "PATH")]
+    markdown: Option<PathBuf>,
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,

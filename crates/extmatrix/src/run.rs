@@ -4,19 +4,22 @@
 //! outcome.
 
 use crate::{progress::Bars, RunArgs, UsageError};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use extmatrix_engine::EngineError;
 use extmatrix_plan::Filters;
-use extmatrix_report::{Format, Json, TableStyle, Terminal};
+use extmatrix_report::{Format, Json, Junit, Markdown, TableStyle, Terminal};
+use extmatrix_schema::Report;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
-    let matrix_path = matrix_path(args.matrix)?;
+    let matrix_path = matrix_path(args.matrix.clone())?;
     let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
-    if let Some(json) = &args.json {
-        check_report_path(json)?;
+    let outputs = outputs(&args);
+    for (flag, path, _) in &outputs {
+        check_report_path(flag, path)?;
     }
     let filters = Filters {
         pythons: args.python,
@@ -52,12 +55,43 @@ pub fn run(args: RunArgs) -> Result<u8> {
     // Ctrl-C, a closed terminal) must not cost the JSON report either.
     let mut stdout = std::io::stdout();
     let _ = write!(stdout, "{}", Terminal(style).render(&report));
-    if let Some(path) = &args.json {
-        extmatrix_report::write_report(&Json, &report, path)
-            .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
-        let _ = writeln!(stdout, "JSON report: {}", path.display());
-    }
+    let written = write_outputs(&report, &outputs);
+    crate::github::publish(&report);
+    written?;
     Ok(report.status.as_ref().map_or(1, |s| s.exit_code) as u8)
+}
+
+/// The report files asked for: (flag, path, format).
+fn outputs(args: &RunArgs) -> Vec<(&'static str, PathBuf, Box<dyn Format>)> {
+    let asked: [(&'static str, &Option<PathBuf>, Box<dyn Format>); 3] = [
+        ("--json", &args.json, Box::new(Json)),
+        ("--junit", &args.junit, Box::new(Junit)),
+        ("--markdown", &args.markdown, Box::new(Markdown::default())),
+    ];
+    asked
+        .into_iter()
+        .filter_map(|(flag, path, format)| path.clone().map(|p| (flag, p, format)))
+        .collect()
+}
+
+/// Every report file asked for, each whatever happened to the one before
+/// (nothing is lost to one bad path); the first error, if any.
+fn write_outputs(report: &Report, outputs: &[(&str, PathBuf, Box<dyn Format>)]) -> Result<()> {
+    let mut first_error = None;
+    for (flag, path, format) in outputs {
+        match extmatrix_report::write_report(format.as_ref(), report, path) {
+            Ok(()) => println!("{} report: {}", &flag[2..], path.display()),
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(format!(
+                    "could not write the {flag} report to {}",
+                    path.display()
+                ));
+                eprintln!("error: {e:#}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// The matrix file given, else `./extmatrix.yaml` when there is one.
@@ -93,10 +127,10 @@ pub fn usage(e: EngineError) -> anyhow::Error {
     }
 }
 
-/// Fail early (a usage error, before anything runs) when the JSON report
-/// could not be written: a directory, a missing or unwritable directory,
+/// Fail early (a usage error, before anything runs) when a report could
+/// not be written: a directory, a missing or unwritable directory,
 /// `/proc`, a full filesystem (`extmatrix_report::check_report_path`).
-fn check_report_path(json: &std::path::Path) -> Result<()> {
-    extmatrix_report::check_report_path(json)
-        .map_err(|why| UsageError(format!("--json {}: {why}", json.display())).into())
+fn check_report_path(flag: &str, path: &std::path::Path) -> Result<()> {
+    extmatrix_report::check_report_path(path)
+        .map_err(|why| UsageError(format!("{flag} {}: {why}", path.display())).into())
 }

@@ -16,6 +16,9 @@ mod builds;
 mod cache;
 /// `cargo:` targets (the PyO3 fixture crate).
 mod cargo_targets;
+/// What a CI job reads: JUnit (XSD-validated), the Markdown summary,
+/// GitHub annotations.
+mod ci_reports;
 /// The command line: exit codes, errors naming file:line:col, `--help`.
 mod cli;
 /// matrices/default.yaml: every fixture's outcome on cp311–cp313.

@@ -18,6 +18,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(json) = &args.json {
         check_report_path(json)?;
     }
+    let journal_path =
+        crate::resume::journal_path(args.journal, args.json.as_deref(), args.resume)?;
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
@@ -32,6 +34,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
+    let journal = match &journal_path {
+        Some(path) => Some(crate::resume::open(path, &matrix_path, &plan, args.resume)?),
+        None => None,
+    };
     let name = matrix_path.display().to_string();
     let report = extmatrix_engine::run(
         &plan,
@@ -41,6 +47,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &bars,
         started,
         &extmatrix_engine::Policy::default(),
+        journal.as_ref(),
     );
 
     let style = TableStyle {
@@ -56,6 +63,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
         extmatrix_report::write_report(&Json, &report, path)
             .with_context(|| format!("could not write the JSON report to {}", path.display()))?;
         let _ = writeln!(stdout, "JSON report: {}", path.display());
+    }
+    // After the report: a run whose report could not be written keeps its
+    // journal, and --resume writes it without running a cell.
+    if let Some(journal) = journal {
+        crate::resume::close(journal);
     }
     Ok(report.status.as_ref().map_or(1, |s| s.exit_code) as u8)
 }

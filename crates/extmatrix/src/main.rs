@@ -42,7 +42,8 @@ enum Command {
     /// Exit status: 0 when no cell is crash, hang, import-error,
     /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
     /// or command line, a --json path that cannot take a report, or a cache
-    /// directory that cannot be used (checked before anything runs). SIGINT,
+    /// directory that cannot be used (checked before anything runs), or a
+    /// journal of another run to --resume (checked before any cell runs). SIGINT,
     /// SIGTERM or SIGHUP stop the run: running cells and builds are killed,
     /// the table and the JSON report hold the cells that finished (the rest
     /// are listed as not run), and the status is 130, 143 or 129.

@@ -1,7 +1,8 @@
 //! What a run tells whoever listens: one stream of events, in the order
 //! things happen (the shape of nextest's `reporter/events.rs`). The binary
-//! draws progress bars from it; a journal for resuming, a CI log or a test
-//! can listen instead. Observers are called from worker threads.
+//! draws progress bars from it; a CI log or a test can listen instead.
+//! (The resume journal is not a listener: execute writes each cell to it
+//! before the cell's `CellFinished`, and reads it back on resume.) Observers are called from worker threads.
 
 use extmatrix_core::{Outcome, Scenario};
 use extmatrix_cpython_build::Phase;
@@ -29,7 +30,8 @@ pub enum Event<'a> {
         item: BuildItem<'a>,
         ok: bool,
     },
-    /// Cells start running: `cells` in all, n/a ones included.
+    /// Cells start running: `cells` in all, n/a ones included, but not
+    /// those a resumed run takes from its journal.
     ExecuteStarted {
         cells: usize,
     },

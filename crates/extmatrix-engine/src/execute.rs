@@ -5,6 +5,7 @@
 //! about outcomes beyond "this cell cannot run".
 
 use crate::events::{Event, Observer};
+use crate::journal::Journal;
 use crate::provision::{runnable, Provisioned};
 use extmatrix_judge::{CellFacts, Evidence, LeakPolicy};
 use extmatrix_plan::{Cell, Plan};
@@ -44,65 +45,117 @@ pub struct Executed {
     pub not_run: Vec<CellKey>,
 }
 
+/// Run every cell of `plan` (but those `journal` says an earlier process of
+/// this run finished: their `CellRun`s are rebuilt from it), appending each
+/// cell that ran to `journal` as it ends.
 pub fn execute(
     plan: &Plan,
     provisioned: &Provisioned,
     jobs: usize,
     observer: &dyn Observer,
+    journal: Option<&Journal>,
 ) -> Executed {
     let timeout = Duration::from_secs(plan.options.timeout_s);
     let units: Vec<(CellKey, CellFacts, Unit)> = (0..plan.cells.len())
         .flat_map(|i| units_of(plan, provisioned, i, timeout))
         .collect();
-    observer.on(Event::ExecuteStarted { cells: units.len() });
+    let resumed: Vec<Option<CellRun>> = units.iter().map(|unit| journaled(journal, unit)).collect();
+    let pending: Vec<&(CellKey, CellFacts, Unit)> = units
+        .iter()
+        .zip(&resumed)
+        .filter(|(_, resumed)| resumed.is_none())
+        .map(|(unit, _)| unit)
+        .collect();
+    observer.on(Event::ExecuteStarted {
+        cells: pending.len(),
+    });
     let outcomes = parallel_map(
-        &units,
+        &pending,
         jobs,
-        |(key, facts, unit)| {
-            if extmatrix_process::interrupted().is_some() {
-                return Err(key.clone());
-            }
-            observer.on(Event::CellStarted { key });
-            let started = Instant::now();
-            let evidence = match unit {
-                Unit::Known(evidence) => evidence.clone(),
-                Unit::Run(command) => run(command),
-            };
-            // Killed by the interrupt, or finished while it came: no verdict
-            // on evidence the interrupt may have cut short.
-            if extmatrix_process::interrupted().is_some() {
-                return Err(key.clone());
-            }
-            let verdict = extmatrix_judge::judge_cell(facts, &evidence);
-            observer.on(Event::CellFinished {
-                key,
-                outcome: verdict.outcome,
-                summary: &verdict.details.summary,
-            });
-            Ok(CellRun {
-                key: key.clone(),
-                facts: *facts,
-                evidence,
-                duration_ms: started.elapsed().as_millis() as u64,
-                command: match unit {
-                    Unit::Run(command) => Some(command.clone()),
-                    Unit::Known(_) => None,
-                },
-            })
-        },
+        |unit| run_unit(unit, observer, journal),
         |_, _| {},
     );
+    // In the plan's order, resumed or not: the report's cells are too.
+    let mut outcomes = outcomes.into_iter();
     let mut executed = Executed {
         runs: Vec::new(),
         not_run: Vec::new(),
     };
-    for outcome in outcomes {
-        match outcome {
-            Ok(run) => executed.runs.push(run),
-            Err(key) => executed.not_run.push(key),
+    for resumed in resumed {
+        match resumed.map(Ok).or_else(|| outcomes.next()) {
+            Some(Ok(run)) => executed.runs.push(run),
+            Some(Err(key)) => executed.not_run.push(key),
+            None => unreachable!("one outcome per pending unit"),
         }
     }
     executed
+}
+
+/// Run one unit: its `CellRun`, or its key when an interrupt left it
+/// without evidence.
+fn run_unit(
+    (key, facts, unit): &(CellKey, CellFacts, Unit),
+    observer: &dyn Observer,
+    journal: Option<&Journal>,
+) -> Result<CellRun, CellKey> {
+    if extmatrix_process::interrupted().is_some() {
+        return Err(key.clone());
+    }
+    observer.on(Event::CellStarted { key });
+    let started = Instant::now();
+    let evidence = match unit {
+        Unit::Known(evidence) => evidence.clone(),
+        Unit::Run(command) => run(command),
+    };
+    // Killed by the interrupt, or finished while it came: no verdict
+    // on evidence the interrupt may have cut short.
+    if extmatrix_process::interrupted().is_some() {
+        return Err(key.clone());
+    }
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let command = match unit {
+        Unit::Run(command) => Some(command.clone()),
+        Unit::Known(_) => None,
+    };
+    // Journaled before it is reported finished: a cell shown as done
+    // survives a kill that comes right after.
+    if let (Some(journal), Some(_)) = (journal, &command) {
+        journal.record(key, &evidence, duration_ms);
+    }
+    let verdict = extmatrix_judge::judge_cell(facts, &evidence);
+    observer.on(Event::CellFinished {
+        key,
+        outcome: verdict.outcome,
+        summary: &verdict.details.summary,
+    });
+    Ok(CellRun {
+        key: key.clone(),
+        facts: *facts,
+        evidence,
+        duration_ms,
+        command,
+    })
+}
+
+/// The run of a cell an earlier process of this run finished, as the
+/// journal has it, with the command this plan gives the cell (what its
+/// control and alone run start from). Only cells that run are taken from
+/// the journal: known evidence (`n/a`, a failed build) is this run's.
+fn journaled(
+    journal: Option<&Journal>,
+    (key, facts, unit): &(CellKey, CellFacts, Unit),
+) -> Option<CellRun> {
+    let Unit::Run(command) = unit else {
+        return None;
+    };
+    let finished = journal?.finished(key)?;
+    Some(CellRun {
+        key: key.clone(),
+        facts: *facts,
+        evidence: finished.evidence.clone(),
+        duration_ms: finished.duration_ms,
+        command: Some(command.clone()),
+    })
 }
 
 fn run(command: &CellCommand) -> Evidence {

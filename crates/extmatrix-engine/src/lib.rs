@@ -2,14 +2,17 @@
 //! reporting through one stream of [`Event`]s to an [`Observer`].
 //!
 //! The binary is one caller (it draws progress bars from the events and
-//! prints the report); a shard runner, a resumed run or a test is another.
+//! prints the report); a shard runner or a test is another. A [`Journal`]
+//! given to [`run`] keeps every cell as it ends, and lets a later process
+//! resume a killed run.
 //! Execute keeps every cell's raw evidence ([`CellRun`]); judging is a
 //! second pass over all of them ([`judge`]), so a rule can read other cells
 //! — a leak baseline, a control run.
 //!
 //! ```text
 //! Matrix ──prepare──▶ Plan ──provision──▶ harness + targets per interpreter
-//!        ──execute──▶ CellRun per (cell, module)
+//!        ──execute──▶ CellRun per (cell, module)   (journal: appended as each
+//!                     ends; on resume, cells it holds are rebuilt, not run)
 //!        ──baselines──▶ the same scenarios without the target (leaks, controls)
 //!        ──alone──▶ a failing later instance again, where no first one ran
 //!        ──symbols──▶ shared objects named from their images' symbol tables
@@ -21,6 +24,7 @@ mod baseline;
 mod events;
 mod execute;
 mod interpreters;
+mod journal;
 mod prepare;
 mod provision;
 mod prune;
@@ -34,6 +38,7 @@ pub use baseline::{
 pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
 pub use execute::{leak_policy, CellRun, ATTEMPTS};
 pub use interpreters::build_interpreters;
+pub use journal::{this_binary, Finished, Header, Journal, JournalError, JOURNAL_FORMAT};
 pub use prepare::{available_pythons, prepare};
 pub use prune::prune;
 
@@ -63,7 +68,11 @@ pub enum EngineError {
 /// `started` is when the run began (before [`prepare`], whose discovery and
 /// interpreter builds count too): the report's wall time. The report is
 /// concluded by `policy` (expectations, findings, a baseline, the status:
-/// `extmatrix-verdict`).
+/// `extmatrix-verdict`). With a `journal`, every cell that runs is appended
+/// to it as it ends, and the cells it holds from an earlier process of the
+/// same run are not run again (`journal.rs`): the report is the one an
+/// uninterrupted run would have made, but for durations.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     plan: &Plan,
     matrix_name: &str,
@@ -72,9 +81,10 @@ pub fn run(
     observer: &dyn Observer,
     started: Instant,
     policy: &Policy,
+    journal: Option<&Journal>,
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
-    let mut executed = execute::execute(plan, &provisioned, jobs, observer);
+    let mut executed = execute::execute(plan, &provisioned, jobs, observer, journal);
     let baselines = run_baselines(plan, store, &provisioned, &executed.runs, jobs, observer);
     let alone = run_alone(&executed.runs, jobs, observer);
     symbols::name_shared_objects(&mut executed.runs);

@@ -106,6 +106,7 @@ fn events_tell_the_run_in_order_and_only_needed_builds_happen() {
         &recorder,
         Instant::now(),
         &Default::default(),
+        None,
     );
     let events = recorder.0.into_inner().unwrap();
     assert_eq!(events[0], "provision 2", "{events:#?}");
@@ -201,6 +202,7 @@ fn every_event_of_every_scenario_is_in_the_protocol() {
         &extmatrix_engine::Silent,
         Instant::now(),
         &Default::default(),
+        None,
     );
     let mut seen = std::collections::BTreeSet::new();
     for c in &report.cells {

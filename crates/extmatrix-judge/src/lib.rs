@@ -24,6 +24,7 @@ pub use rules::shared::counts_as_shared;
 use extmatrix_core::{Outcome, PythonVersion, Reason, Scenario};
 use extmatrix_protocol::{Event, ImportFailure, Observation};
 use extmatrix_schema::{BuildDetails, Details};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The outcome of one cell and why.
@@ -50,8 +51,11 @@ pub struct CellFacts {
     pub leak: LeakPolicy,
 }
 
-/// What the execute stage has for one cell.
-#[derive(Debug, Clone, PartialEq)]
+/// What the execute stage has for one cell. Plain serde data, like the
+/// [`Observation`] it holds, so a run's evidence can be kept (the engine's
+/// resume journal) and judged again by a later process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Evidence {
     /// Not run: the interpreter lacks what the scenario needs.
     NotApplicable { reason: String },

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 pub fn publish(report: &Report) {
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        print!("{}", GithubAnnotations.render(report));
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), "{}", GithubAnnotations.render(report));
     }
     let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) else {
         return;

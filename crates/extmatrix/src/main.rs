@@ -9,6 +9,7 @@ mod github;
 mod init_cmd;
 mod progress;
 mod pythons_cmd;
+mod resume;
 mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -42,10 +43,16 @@ enum Command {
     /// Exit status: 0 when no cell is crash, hang, import-error,
     /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
     /// or command line, a --json path that cannot take a report, or a cache
-    /// directory that cannot be used (checked before anything runs). SIGINT,
+    /// directory that cannot be used (checked before anything runs), or a
+    /// journal of another run to --resume (checked before any cell runs). SIGINT,
     /// SIGTERM or SIGHUP stop the run: running cells and builds are killed,
     /// the table and the JSON report hold the cells that finished (the rest
     /// are listed as not run), and the status is 130, 143 or 129.
+    ///
+    /// With --json FILE (or --journal PATH) every cell is kept in a journal
+    /// as it ends, so a run killed at a CI time limit loses nothing:
+    /// `extmatrix run m.yaml --json r.json --resume` runs only the cells it
+    /// had not finished (and, with no journal there, everything).
     Run(RunArgs),
     /// List the CPython interpreters found on this machine that can be embedded.
     Pythons(PythonsArgs),
@@ -125,6 +132,22 @@ struct RunArgs {
     /// Colour in the table: auto = when stdout is a terminal and NO_COLOR is unset.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Continue a run that was killed (a CI time limit's SIGKILL) or
+    /// interrupted: the cells its journal holds are not run again, the rest
+    /// run, and the report is the one an uninterrupted run would have made
+    /// (but for durations). Without a journal to read it starts from the
+    /// first cell and says so, so a CI job can always pass it. A journal of
+    /// another matrix, filter, --timeout or extmatrix binary is refused
+    /// (exit 2): remove it or run without --resume.
+    #[arg(long)]
+    resume: bool,
+    /// Where the journal is kept: every cell that ran, written (and
+    /// fsynced) as it ends. A run that ends normally removes it after the
+    /// report is written; an interrupted or killed one leaves it for
+    /// --resume. A run without --resume starts a new one [default:
+    /// <json>.journal beside the --json report; none without --json].
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -18,9 +18,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let matrix_path = matrix_path(args.matrix.clone())?;
     let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
     let outputs = outputs(&args);
-    for (flag, path, _) in &outputs {
-        check_report_path(flag, path)?;
+    for output in &outputs {
+        check_report_path(output.flag, &output.path)?;
     }
+    let journal_path =
+        crate::resume::journal_path(args.journal, args.json.as_deref(), args.resume)?;
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
@@ -35,6 +37,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
+    let journal = match &journal_path {
+        Some(path) => Some(crate::resume::open(path, &matrix_path, &plan, args.resume)?),
+        None => None,
+    };
     let name = matrix_path.display().to_string();
     let report = extmatrix_engine::run(
         &plan,
@@ -44,6 +50,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &bars,
         started,
         &extmatrix_engine::Policy::default(),
+        journal.as_ref(),
     );
 
     let style = TableStyle {
@@ -57,30 +64,70 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let _ = write!(stdout, "{}", Terminal(style).render(&report));
     let written = write_outputs(&report, &outputs);
     crate::github::publish(&report);
+    // After the reports: a run whose report could not be written keeps its
+    // journal, and --resume writes it without running a cell.
+    if let (Some(journal), Ok(())) = (journal, &written) {
+        crate::resume::close(journal);
+    }
     written?;
     Ok(report.status.as_ref().map_or(1, |s| s.exit_code) as u8)
 }
 
-/// The report files asked for: (flag, path, format).
-fn outputs(args: &RunArgs) -> Vec<(&'static str, PathBuf, Box<dyn Format>)> {
-    let asked: [(&'static str, &Option<PathBuf>, Box<dyn Format>); 3] = [
-        ("--json", &args.json, Box::new(Json)),
-        ("--junit", &args.junit, Box::new(Junit)),
-        ("--markdown", &args.markdown, Box::new(Markdown::default())),
+/// A report file asked for.
+struct Output {
+    flag: &'static str,
+    /// `JSON report: PATH` once written.
+    name: &'static str,
+    path: PathBuf,
+    format: Box<dyn Format>,
+}
+
+/// The report files asked for.
+fn outputs(args: &RunArgs) -> Vec<Output> {
+    let asked: [(
+        &'static str,
+        &'static str,
+        &Option<PathBuf>,
+        Box<dyn Format>,
+    ); 3] = [
+        ("--json", "JSON", &args.json, Box::new(Json)),
+        ("--junit", "JUnit", &args.junit, Box::new(Junit)),
+        (
+            "--markdown",
+            "Markdown",
+            &args.markdown,
+            Box::new(Markdown::default()),
+        ),
     ];
     asked
         .into_iter()
-        .filter_map(|(flag, path, format)| path.clone().map(|p| (flag, p, format)))
+        .filter_map(|(flag, name, path, format)| {
+            path.clone().map(|path| Output {
+                flag,
+                name,
+                path,
+                format,
+            })
+        })
         .collect()
 }
 
 /// Every report file asked for, each whatever happened to the one before
 /// (nothing is lost to one bad path); the first error, if any.
-fn write_outputs(report: &Report, outputs: &[(&str, PathBuf, Box<dyn Format>)]) -> Result<()> {
+fn write_outputs(report: &Report, outputs: &[Output]) -> Result<()> {
     let mut first_error = None;
-    for (flag, path, format) in outputs {
+    for Output {
+        flag,
+        name,
+        path,
+        format,
+    } in outputs
+    {
         match extmatrix_report::write_report(format.as_ref(), report, path) {
-            Ok(()) => println!("{} report: {}", &flag[2..], path.display()),
+            // A stdout that is gone must not cost the next report.
+            Ok(()) => {
+                let _ = writeln!(std::io::stdout(), "{name} report: {}", path.display());
+            }
             Err(e) => {
                 let e = anyhow::Error::new(e).context(format!(
                     "could not write the {flag} report to {}",

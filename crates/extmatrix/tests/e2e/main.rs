@@ -35,6 +35,8 @@ mod leaks;
 mod pinned;
 /// `pip:` targets: projects, sdists and released packages built from source.
 mod pip_targets;
+/// `--resume`: a killed run continues from its journal.
+mod resume;
 /// `stdlib:` targets: the interpreters' own extension modules.
 mod stdlib_targets;
 /// A correct module that changes the process is not blamed for it.

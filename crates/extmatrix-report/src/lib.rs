@@ -9,10 +9,12 @@
 //! device or a descriptor); [`check_report_path`] tells before a run
 //! whether a path can take a report.
 
+mod compress;
 mod json;
 mod terminal;
 mod write;
 
+pub use compress::{pythons_in_words, where_it_shows};
 pub use json::Json;
 pub use terminal::{terminal_width, TableStyle, Terminal};
 pub use write::{check_report_path, report_dir, write_text, MAX_LINKS};

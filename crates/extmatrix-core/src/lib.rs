@@ -287,6 +287,28 @@ id_enum! {
     }
 }
 
+impl Reason {
+    /// What to change, in docs/outcomes.md's words ("Reasons", third
+    /// column): a finding with this reason says it as its fix.
+    pub fn what_to_fix(self) -> &'static str {
+        match self {
+            Reason::SubinterpRefused => "nothing, if the module means it (`refused`); port to multi-phase init with per-module state and declare `Py_mod_multiple_interpreters` to be loadable",
+            Reason::SubinterpRefusedFreeThreaded => "nothing, if the module means it; single-phase modules cannot be loaded in any subinterpreter of a free-threaded build: port to multi-phase init with per-module state to be loadable",
+            Reason::GilReenabled => "add `Py_mod_gil = Py_MOD_GIL_NOT_USED` once the module is thread-safe (or the module named in the warning, when it is a dependency)",
+            Reason::CythonInterpreterChange => "build with Cython 3.1+ and `CYTHON_USE_MODULE_STATE`, or declare the module not-supported",
+            Reason::CythonNoReinit => "build with Cython 3.1+ and `CYTHON_USE_MODULE_STATE`: re-init needs module state",
+            Reason::Pyo3Subinterpreter => "a PyO3 release with per-interpreter support, or declare the module not-supported",
+            Reason::OncePerProcess => "per-module state, then drop the guard",
+            Reason::NumpySubinterpreterWarning => "avoid numpy in subinterpreters; nothing in the module under test",
+            Reason::LostAttributes => "make init idempotent: run all of it for every module object",
+            Reason::MissingDependency => "declare it in the project's runtime dependencies (`[project] dependencies`: a `pip` target installs them beside it); if only the project's tests need it, leave the module that imports it out (`exclude:`), or, when the smoke code imports it, import it no longer there",
+            Reason::EndedByTarget => "the code path in `details.forensics` / `details.fatal_error`",
+            Reason::BuildRefusedByPackage => "nothing, if the package means it; drop the interpreter from the matrix, or use a release of the package (or of PyO3) that supports it",
+            Reason::AlsoWithoutTarget => "upgrade the interpreter, or the dependency the control's imports name",
+        }
+    }
+}
+
 id_enum! {
     /// Where a failed build was when it failed, as far as its output says.
     pub enum BuildPhase as "build phase" {
@@ -549,6 +571,30 @@ mod tests {
             .collect();
         let ids: Vec<&str> = Reason::ALL.iter().map(|r| r.id()).collect();
         assert_eq!(in_table, ids);
+    }
+
+    /// Pinned: a finding's fix for a reason is docs/outcomes.md's "what to
+    /// fix" for it, word for word.
+    #[test]
+    fn what_to_fix_is_the_documented_one() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
+        )
+        .expect("docs/outcomes.md is readable");
+        let section = doc.split("## Reasons").nth(1).expect("a Reasons section");
+        let documented: Vec<(&str, &str)> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .map(|l| {
+                let columns: Vec<&str> = l.trim_end_matches(" |").split(" | ").collect();
+                (columns[0].trim_end_matches('`'), *columns.last().unwrap())
+            })
+            .collect();
+        assert_eq!(documented.len(), Reason::ALL.len());
+        for (id, fix) in documented {
+            let reason: Reason = id.parse().unwrap();
+            assert_eq!(reason.what_to_fix(), fix, "{id}");
+        }
     }
 
     #[test]

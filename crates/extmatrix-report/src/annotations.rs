@@ -5,7 +5,7 @@
 //! severe ten of each are printed (findings come most severe first) and a
 //! `::notice` says how many more the report holds.
 
-use crate::cells::where_text;
+use crate::compress::finding_where;
 use crate::Format;
 use extmatrix_schema::{Finding, Report};
 use std::fmt::Write;
@@ -34,7 +34,7 @@ impl Format for GithubAnnotations {
                     data(&format!(
                         "{} — {}. Fix: {}",
                         f.title,
-                        where_text(report, f),
+                        finding_where(report, f),
                         f.fix
                     ))
                 );

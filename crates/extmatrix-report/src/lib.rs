@@ -11,6 +11,7 @@
 
 mod annotations;
 mod cells;
+mod compress;
 mod json;
 mod junit;
 mod markdown;
@@ -18,7 +19,8 @@ mod terminal;
 mod write;
 
 pub use annotations::{GithubAnnotations, ANNOTATIONS_PER_KIND};
-pub use cells::{cell_label, where_text};
+pub use cells::{all_expected, cell_label, outcome_label, ALSO_WITHOUT_TARGET_MARK};
+pub use compress::{finding_where, pythons_in_words, where_it_shows};
 pub use json::Json;
 pub use junit::Junit;
 pub use markdown::{Markdown, GITHUB_SUMMARY_LIMIT};

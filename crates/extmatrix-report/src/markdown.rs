@@ -8,10 +8,11 @@
 //! the ones that fit (the JSON report has them all). What fails the run
 //! comes first, so it is the last thing to go.
 
-use crate::cells::{cell_label, where_text};
+use crate::cells::{all_expected, cell_label, outcome_label};
+use crate::compress::finding_where;
 use crate::Format;
 use extmatrix_core::Outcome;
-use extmatrix_schema::{Change, ExpectationStatus, Finding, Report};
+use extmatrix_schema::{Change, Finding, Report};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -153,26 +154,16 @@ fn finding(report: &Report, f: &Finding) -> String {
         format!("`{}` / `{}`", f.target, f.module)
     };
     let reason = f.reason.map_or_else(String::new, |r| format!(" `[{r}]`"));
-    let expected = report
-        .cells
-        .iter()
-        .filter(|c| c.key.target == f.target && c.key.module == f.module)
-        .filter(|c| {
-            f.cells
-                .iter()
-                .any(|w| w.python == c.key.python && w.scenario == c.key.scenario)
-        })
-        .all(|c| {
-            c.expectation
-                .as_ref()
-                .is_some_and(|e| e.status == ExpectationStatus::Met)
-        });
-    let expected = if expected { " (expected)" } else { "" };
+    let expected = if all_expected(report, f) {
+        " (expected)"
+    } else {
+        ""
+    };
     format!(
         "- {mark} **{}**{expected} {subject}: {}{reason} — *{}*<br>Fix: {}\n",
-        f.outcome,
+        outcome_label(f.outcome, f.reason),
         inline(&f.title),
-        where_text(report, f),
+        finding_where(report, f),
         inline(&f.fix)
     )
 }

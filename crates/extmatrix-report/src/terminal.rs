@@ -1,10 +1,13 @@
 //! The terminal matrix: a row per target (module) × scenario, a column per
-//! interpreter; then one line per cell worth a look, and a summary.
+//! interpreter; then "Worth a look", one line per finding (a culprit and
+//! where it shows, `compress.rs`) with what to change, and a summary.
 
+use crate::cells::{all_expected, cell_label, outcome_label, ALSO_WITHOUT_TARGET_MARK};
+use crate::compress::finding_where;
 use crate::Format;
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use extmatrix_core::{Outcome, Reason, Scenario};
-use extmatrix_schema::{CellResult, Report};
+use extmatrix_schema::{CellResult, Finding, Report};
 
 /// How the terminal table is drawn.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +56,7 @@ impl Format for Terminal {
     fn render(&self, report: &Report) -> String {
         let mut out = table(report, self.0).to_string();
         out.push('\n');
-        out.push_str(&worth_a_look(report));
+        out.push_str(&worth_a_look(report, self.0.width));
         let counts: Vec<String> = report
             .summary
             .iter()
@@ -79,14 +82,18 @@ impl Format for Terminal {
 /// A row's name: the target, or `target/module` when the target built
 /// several modules.
 fn row_label(report: &Report, cell: &CellResult) -> String {
+    label(report, &cell.key.target, &cell.key.module)
+}
+
+fn label(report: &Report, target: &str, module: &str) -> String {
     let several = report
         .cells
         .iter()
-        .any(|c| c.key.target == cell.key.target && c.key.module != cell.key.module);
+        .any(|c| c.key.target == target && c.key.module != module);
     if several {
-        format!("{}/{}", cell.key.target, cell.key.module)
+        format!("{target}/{module}")
     } else {
-        cell.key.target.clone()
+        target.to_owned()
     }
 }
 
@@ -149,8 +156,8 @@ fn table(report: &Report, style: TableStyle) -> Table {
             let mut row = vec![Cell::new(label), Cell::new(scenario.id())];
             for py in &report.pythons {
                 row.push(match of_row(&py.id, *scenario) {
-                    Some(c) if style.color => Cell::new(cell_text(c)).fg(color_of(c)),
-                    Some(c) => Cell::new(cell_text(c)),
+                    Some(c) if style.color => Cell::new(cell_label(c)).fg(color_of(c)),
+                    Some(c) => Cell::new(cell_label(c)),
                     None => Cell::new("·"),
                 });
             }
@@ -160,40 +167,17 @@ fn table(report: &Report, style: TableStyle) -> Table {
     table
 }
 
-/// What marks a cell whose failure its control shares (the interpreter's
-/// failure, which does not fail the run).
-const ALSO_WITHOUT_TARGET_MARK: &str = "*";
-
-/// A cell of the table: its outcome, marked when the control failed the
-/// same way, or when the build failed because the package refused the
-/// interpreter (not a broken build).
-fn cell_text(c: &CellResult) -> String {
-    match c.details.reason {
-        Some(Reason::AlsoWithoutTarget) => format!("{}{ALSO_WITHOUT_TARGET_MARK}", c.outcome),
-        Some(Reason::BuildRefusedByPackage) => format!("{} (refused)", c.outcome),
-        _ => c.outcome.id().to_owned(),
-    }
-}
-
-fn worth_a_look(report: &Report) -> String {
-    let notable: Vec<&CellResult> = report
-        .cells
-        .iter()
-        .filter(|c| {
-            !matches!(
-                c.outcome,
-                Outcome::Pass | Outcome::NotApplicable | Outcome::Refused
-            )
-        })
-        .collect();
-    if notable.is_empty() {
+/// One line per finding, most severe first (the order `extmatrix-verdict`
+/// gives them), with where it shows and what to change.
+fn worth_a_look(report: &Report, width: Option<u16>) -> String {
+    if report.findings.is_empty() {
         return String::new();
     }
     let mut out = String::new();
     if report
-        .cells
+        .findings
         .iter()
-        .any(|c| c.details.reason == Some(Reason::AlsoWithoutTarget))
+        .any(|f| f.reason == Some(Reason::AlsoWithoutTarget))
     {
         out.push_str(&format!(
             "\n{ALSO_WITHOUT_TARGET_MARK} also without the target: the same scenario failed the same way \
@@ -201,29 +185,61 @@ fn worth_a_look(report: &Report) -> String {
         ));
     }
     out.push_str("\nWorth a look:\n");
-    let mut lines: Vec<String> = Vec::new();
-    for c in notable {
-        let reason = c
-            .details
-            .reason
-            .map_or_else(String::new, |r| format!(" [{r}]"));
-        // A target builds once per interpreter, for every scenario: one line.
-        let what = match c.outcome {
-            Outcome::BuildFailed => "build".to_owned(),
-            _ => c.key.scenario.to_string(),
-        };
-        let line = format!(
-            "  {} · {} · {what}: {}{reason} — {}\n",
-            row_label(report, c),
-            c.key.python,
-            c.outcome,
-            c.details.summary
-        );
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
+    for f in &report.findings {
+        let line = finding_line(report, f);
+        out.push_str(&wrapped(&line, "  ", "      ", width));
+        out.push_str(&wrapped(
+            &format!("fix: {}", f.fix),
+            "      ",
+            "        ",
+            width,
+        ));
     }
-    out.extend(lines);
+    out
+}
+
+/// `outcome · target · title [reason] (expected) — where it shows`.
+fn finding_line(report: &Report, f: &Finding) -> String {
+    let outcome = outcome_label(f.outcome, f.reason);
+    let reason = f.reason.map_or_else(String::new, |r| format!(" [{r}]"));
+    let expected = if all_expected(report, f) {
+        " (expected)"
+    } else {
+        ""
+    };
+    let shows = finding_where(report, f);
+    format!(
+        "{outcome} · {} · {}{reason}{expected} — {shows}",
+        label(report, &f.target, &f.module),
+        f.title
+    )
+}
+
+/// `text` as lines of at most `width` columns (when there is a width),
+/// the first after `first`, the others after `then`; a word longer than a
+/// line is left whole.
+fn wrapped(text: &str, first: &str, then: &str, width: Option<u16>) -> String {
+    let Some(width) = width.map(usize::from) else {
+        return format!("{first}{text}\n");
+    };
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = then.to_owned();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
     out
 }
 
@@ -231,6 +247,7 @@ fn worth_a_look(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::sample;
+    use extmatrix_schema::{Details, ExpectationCheck, PythonEntry, SharedObject};
 
     fn plain(report: &Report) -> String {
         Terminal(TableStyle {
@@ -240,38 +257,171 @@ mod tests {
         .render(report)
     }
 
+    /// The report as the engine leaves it: its findings filled in.
+    fn concluded(mut r: Report) -> Report {
+        r.findings = extmatrix_verdict::findings(&r.cells);
+        r
+    }
+
+    fn python(id: &str) -> PythonEntry {
+        PythonEntry {
+            id: id.into(),
+            version: "3.x".into(),
+            debug: false,
+            free_threaded: false,
+            path: "/x".into(),
+        }
+    }
+
+    fn static_type() -> Details {
+        let obj: SharedObject = serde_json::from_value(serde_json::json!({
+            "label": "main/subinterp", "path": "Thing", "type": "type", "addr": "0x1",
+            "lives": "extension", "immortal": false, "interned": false,
+            "symbol": "Thing_Type", "section": ".data"}))
+        .unwrap();
+        Details {
+            summary: "Thing is shared".into(),
+            shared_objects: vec![obj],
+            ..Details::default()
+        }
+    }
+
+    fn segfault() -> Details {
+        Details {
+            summary: "SIGSEGV".into(),
+            signal: Some("SIGSEGV".into()),
+            step: Some("cycle 2: import".parse().unwrap()),
+            ..Details::default()
+        }
+    }
+
+    /// Three interpreters; `liar` shares its static type on every one in
+    /// `reimport` and on two in every subinterpreter scenario; `crasher`
+    /// crashes in `reinit` on all three.
+    fn three_pythons() -> Report {
+        let mut cells = Vec::new();
+        for py in ["cp311", "cp312", "cp313"] {
+            let mut shared = sample::cell("liar", py, Scenario::Reimport, Outcome::SharedState);
+            shared.details = static_type();
+            cells.push(shared);
+            for s in [Scenario::SubinterpLegacy, Scenario::SubinterpOwn] {
+                let (outcome, details) = match py {
+                    "cp311" => (Outcome::NotApplicable, Details::default()),
+                    _ => (Outcome::DeclarationMismatch, static_type()),
+                };
+                let mut c = sample::cell("liar", py, s, outcome);
+                c.details = details;
+                cells.push(c);
+            }
+            let mut crash = sample::cell("crasher", py, Scenario::Reinit, Outcome::Crash);
+            crash.details = segfault();
+            cells.push(crash);
+            cells.push(sample::cell("crasher", py, Scenario::Import, Outcome::Pass));
+        }
+        let pythons = ["cp311", "cp312", "cp313"].map(python).to_vec();
+        concluded(Report::new("m.yaml".into(), pythons, cells, 1500))
+    }
+
+    fn worth_a_look_lines(text: &str) -> Vec<&str> {
+        let from = text
+            .find("Worth a look:\n")
+            .expect("a Worth a look section");
+        text[from..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect()
+    }
+
     #[test]
-    fn table_has_every_cell_and_lists_the_notable_ones() {
-        let text = plain(&sample::report());
+    fn each_finding_is_one_line_with_where_it_shows_and_its_fix() {
+        let r = three_pythons();
+        assert_eq!(r.findings.len(), 2);
+        let text = plain(&r);
         assert!(!text.contains('\u{1b}'), "no escape codes without colour");
-        assert!(text.contains("cp312"));
-        assert!(text.contains("a · cp312 · reimport: shared-state — why shared-state"));
-        assert!(text.contains("b · cp312 · import: crash — why crash"));
-        assert!(
-            !text.contains("a · cp312 · import"),
-            "pass cells are not listed"
+        let lines = worth_a_look_lines(&text);
+        assert_eq!(
+            lines,
+            [
+                "  crash · crasher · SIGSEGV in `import` — reinit on cp311–cp313",
+                &format!("      fix: {}", r.findings[0].fix),
+                "  declaration-mismatch · liar · static `Thing_Type` (.data of extension) is one \
+                 object for every instance: Thing (type) — reimport on cp311–cp313; subinterp-* on \
+                 cp312, cp313",
+                &format!("      fix: {}", r.findings[1].fix),
+            ]
         );
-        assert!(text.contains("3 cells in 1.5s: 1 pass, 1 shared-state, 1 crash"));
-        let colored = Terminal(TableStyle {
-            color: true,
-            width: Some(80),
+        assert!(text.contains("15 cells in 1.5s:"), "{text}");
+    }
+
+    #[test]
+    fn nothing_to_look_at_says_nothing() {
+        let mut r = three_pythons();
+        r.findings.clear();
+        assert!(!plain(&r).contains("Worth a look"));
+    }
+
+    #[test]
+    fn long_lines_wrap_at_the_terminal_width() {
+        let r = three_pythons();
+        let text = Terminal(TableStyle {
+            color: false,
+            width: Some(60),
         })
-        .render(&sample::report());
-        assert!(colored.contains('\u{1b}'));
+        .render(&r);
+        let lines = worth_a_look_lines(&text);
+        assert!(lines.len() > 4, "{text}");
+        for l in &lines {
+            assert!(l.chars().count() <= 60 || !l.trim().contains(' '), "{l:?}");
+        }
+        let starts: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .collect();
+        assert_eq!(starts.len(), 2, "one line starts each finding: {text}");
     }
 
     #[test]
     fn a_failure_the_control_shares_is_marked_with_its_reason() {
-        let mut r = sample::report();
+        let mut r = three_pythons();
         assert!(!plain(&r).contains("also without the target"));
-        r.cells[2].details.reason = Some(Reason::AlsoWithoutTarget);
-        r.cells[1].details.reason = Some(Reason::CythonInterpreterChange);
+        for c in r.cells.iter_mut().filter(|c| c.outcome == Outcome::Crash) {
+            c.details.reason = Some(Reason::AlsoWithoutTarget);
+        }
+        let r = concluded(r);
         let text = plain(&r);
         assert!(text.contains("┆ crash*"), "{text}");
         assert!(text.contains("\n* also without the target:"), "{text}");
-        assert!(text.contains("b · cp312 · import: crash [also-without-target] — why crash"));
         assert!(
-            text.contains("a · cp312 · reimport: shared-state [cython-interpreter-change] — why")
+            text.contains(
+                "  crash* · crasher · SIGSEGV in `import`, also without the target \
+                 [also-without-target] — reinit on cp311–cp313\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_finding_whose_every_cell_was_expected_says_so() {
+        let mut r = three_pythons();
+        let met = ExpectationCheck {
+            expected: vec![Outcome::Crash],
+            status: extmatrix_schema::ExpectationStatus::Met,
+            from: vec!["m.yaml:1:1".into()],
+        };
+        let crashes: Vec<usize> = (0..r.cells.len())
+            .filter(|&i| r.cells[i].outcome == Outcome::Crash)
+            .collect();
+        r.cells[crashes[0]].expectation = Some(met.clone());
+        let text = plain(&r);
+        assert!(!text.contains("(expected)"), "one cell of three: {text}");
+        for i in crashes {
+            r.cells[i].expectation = Some(met.clone());
+        }
+        let text = plain(&r);
+        assert!(
+            text.contains("  crash · crasher · SIGSEGV in `import` (expected) — reinit"),
+            "{text}"
         );
     }
 
@@ -291,12 +441,14 @@ mod tests {
             }
             r.cells.push(c);
         }
+        let r = concluded(r);
         let text = plain(&r);
         assert!(text.contains("┆ build-failed (refused) │"), "{text}");
         assert!(text.contains("┆ build-failed           │"), "{text}");
-        let refused = "refuses · cp312 · build: build-failed [build-refused-by-package] — pip wheel failed: refuses\n";
+        let refused = "  build-failed (refused) · refuses · pip wheel failed: refuses \
+                       [build-refused-by-package] — the build for cp312\n";
         assert_eq!(text.matches(refused).count(), 1, "{text}");
-        let broken = "broken · cp312 · build: build-failed — pip wheel failed: broken\n";
+        let broken = "  build-failed · broken · pip wheel failed: broken — the build for cp312\n";
         assert_eq!(text.matches(broken).count(), 1, "{text}");
         let colour = |i: usize| color_of(&r.cells[i]);
         assert_eq!(colour(3), Color::Cyan);
@@ -325,9 +477,9 @@ mod tests {
         let mut other = sample::cell("a", "cp312", Scenario::Import, Outcome::Hang);
         other.key.module = "a._speedups".into();
         r.cells.push(other);
-        let text = plain(&r);
+        let text = plain(&concluded(r));
         assert!(
-            text.contains("a/a._speedups · cp312 · import: hang"),
+            text.contains("  hang · a/a._speedups · hangs in `start` — import on cp312"),
             "{text}"
         );
         assert!(text.contains("│ a/a "), "{text}");

@@ -1,0 +1,767 @@
+//! Findings from hand-made cells: one per culprit, whatever the
+//! interpreter, scenario, cycle or address it shows with.
+
+use super::findings;
+use extmatrix_core::{BuildCause, BuildPhase, CauseKind, Outcome, Reason, Scenario};
+use extmatrix_schema::{
+    BuildDetails, CellKey, CellResult, Details, ExpectationCheck, ExpectationStatus, Finding,
+    FindingKind, ImportFailure, LeakCheck, LeakDetails, LeakSeries, LeakTest, SharedObject,
+    SideRun,
+};
+use serde_json::json;
+
+fn cell(
+    target: &str,
+    python: &str,
+    scenario: Scenario,
+    outcome: Outcome,
+    d: Details,
+) -> CellResult {
+    CellResult::new(
+        CellKey {
+            target: target.into(),
+            module: target.into(),
+            python: python.into(),
+            scenario,
+        },
+        outcome,
+        7,
+        d,
+    )
+}
+
+fn shared(path: &str, type_name: &str, lives: &str, extra: serde_json::Value) -> SharedObject {
+    let mut v = json!({"label": "main/subinterp", "path": path, "type": type_name,
+        "addr": "0x7f0012345678", "lives": lives, "immortal": false, "interned": false});
+    v.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(v).unwrap()
+}
+
+/// A static type in the extension's `.data` and its `__new__`, at an
+/// address that differs with every interpreter.
+fn static_type(addr: &str) -> Vec<SharedObject> {
+    let mut ty = shared(
+        "Thing",
+        "type",
+        "extension",
+        json!({"symbol": "Thing_Type", "section": ".data"}),
+    );
+    ty.addr = addr.into();
+    vec![
+        ty,
+        shared(
+            "Thing.__new__",
+            "builtin_function_or_method",
+            "heap",
+            json!({}),
+        ),
+    ]
+}
+
+fn with_shared(objects: Vec<SharedObject>) -> Details {
+    Details {
+        shared_objects: objects,
+        ..Details::default()
+    }
+}
+
+fn error(at: &str, exc_type: &str, phase: &str) -> ImportFailure {
+    serde_json::from_value(json!({"where": at, "phase": phase, "exc_type": exc_type,
+        "message": format!("at 0x{:x}", at.len())}))
+    .unwrap()
+}
+
+fn ids(found: &[Finding]) -> Vec<&str> {
+    found.iter().map(|f| f.id.as_str()).collect()
+}
+
+fn cells_of(f: &Finding) -> Vec<String> {
+    f.cells
+        .iter()
+        .map(|c| format!("{}/{}", c.python, c.scenario))
+        .collect()
+}
+
+#[test]
+fn a_static_type_shared_everywhere_is_one_finding_at_its_worst() {
+    let cells = vec![
+        cell(
+            "liar",
+            "cp311",
+            Scenario::Import,
+            Outcome::Pass,
+            Details::default(),
+        ),
+        cell(
+            "liar",
+            "cp311",
+            Scenario::Reimport,
+            Outcome::SharedState,
+            with_shared(static_type("0x1")),
+        ),
+        cell(
+            "liar",
+            "cp312",
+            Scenario::Reimport,
+            Outcome::SharedState,
+            with_shared(static_type("0x2")),
+        ),
+        cell(
+            "liar",
+            "cp312",
+            Scenario::SubinterpOwn,
+            Outcome::DeclarationMismatch,
+            with_shared(static_type("0x3")),
+        ),
+        cell(
+            "liar",
+            "cp313",
+            Scenario::SubinterpLegacy,
+            Outcome::SharedState,
+            with_shared(static_type("0x4")),
+        ),
+    ];
+    let found = findings(&cells);
+    assert_eq!(ids(&found), ["shared-object:liar:liar:Thing_Type@.data"]);
+    let f = &found[0];
+    assert_eq!(f.kind, FindingKind::SharedObject);
+    assert_eq!(f.outcome, Outcome::DeclarationMismatch);
+    assert!(f.fails_run, "a declaration-mismatch cell fails the run");
+    assert_eq!(
+        cells_of(f),
+        [
+            "cp311/reimport",
+            "cp312/reimport",
+            "cp312/subinterp-own",
+            "cp313/subinterp-legacy"
+        ]
+    );
+    assert_eq!(
+        f.title,
+        "static `Thing_Type` (.data of extension) is one object for every instance: Thing (type)"
+    );
+    assert!(f.fix.contains("PyType_FromModuleAndSpec"), "{}", f.fix);
+}
+
+#[test]
+fn each_holder_is_its_own_finding_and_a_cell_can_be_in_several() {
+    let objects = vec![
+        shared("blob", "bytes", "heap", json!({"held_by": "cached_blob"})),
+        shared("blob.__class__", "type", "heap", json!({})),
+        shared(
+            "bump",
+            "builtin_function_or_method",
+            "heap",
+            json!({"from_m_copy": true}),
+        ),
+        shared("__name__", "str", "heap", json!({"from_m_copy": true})),
+        shared("table", "dict", "heap", json!({})),
+        shared("other", "dict", "heap", json!({})),
+    ];
+    let cells = vec![cell(
+        "m",
+        "cp312",
+        Scenario::SubinterpLegacy,
+        Outcome::SharedState,
+        with_shared(objects),
+    )];
+    let found = findings(&cells);
+    let mut got = ids(&found);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "shared-object:m:m:attr:other:dict",
+            "shared-object:m:m:attr:table:dict",
+            "shared-object:m:m:held-by:cached_blob",
+            "shared-object:m:m:m_copy",
+        ]
+    );
+    assert!(found
+        .iter()
+        .all(|f| cells_of(f) == ["cp312/subinterp-legacy"]));
+    let global = found
+        .iter()
+        .find(|f| f.id.ends_with("cached_blob"))
+        .unwrap();
+    assert_eq!(
+        global.title,
+        "the C global `cached_blob` holds one object for every instance: blob (bytes)"
+    );
+    assert!(global.fix.contains("PyModule_GetState"), "{}", global.fix);
+}
+
+#[test]
+fn the_module_itself_holds_what_hangs_off_it() {
+    let objects = vec![
+        shared("(module)", "module", "heap", json!({})),
+        shared("hello", "builtin_function_or_method", "heap", json!({})),
+        shared("__file__", "str", "heap", json!({})),
+    ];
+    let found = findings(&[cell(
+        "same",
+        "cp313",
+        Scenario::Reimport,
+        Outcome::SharedState,
+        with_shared(objects),
+    )]);
+    assert_eq!(ids(&found), ["shared-object:same:same:(module)"]);
+}
+
+#[test]
+fn a_rust_global_is_named_in_its_authors_language() {
+    let obj = shared(
+        "Fragment",
+        "type",
+        "heap",
+        json!({"held_by": "_ZN6orjson7typeref13FRAGMENT_TYPE17h92779a5a8f2adbdcE",
+               "held_by_demangled": "orjson::typeref::FRAGMENT_TYPE"}),
+    );
+    let found = findings(&[cell(
+        "orjson",
+        "cp312",
+        Scenario::SubinterpOwn,
+        Outcome::SharedState,
+        with_shared(vec![obj]),
+    )]);
+    assert_eq!(
+        ids(&found),
+        ["shared-object:orjson:orjson:held-by:orjson::typeref::FRAGMENT_TYPE"]
+    );
+}
+
+fn crash(signal: &str, at: &str, frames: &str) -> Details {
+    Details {
+        signal: Some(signal.into()),
+        step: Some(at.parse().unwrap()),
+        forensics: Some(serde_json::from_value(json!({"signal": signal, "c": frames})).unwrap()),
+        ..Details::default()
+    }
+}
+
+const IN_HOLDER: &str = "/usr/lib/libc.so.6(raise+0x10) [0x7f01]\n\
+    <signal handler called>\n\
+    /lib/x86_64-linux-gnu/libc.so.6(memcpy+0x1a) [0x7f02]\n\
+    /cache/holder.cpython-312-x86_64-linux-gnu.so(holder_exec+0x1a) [0x7f03]\n\
+    /cache/libpython3.12.so.1.0(PyModule_ExecDef+0x5) [0x7f04]\n";
+
+#[test]
+fn a_crash_is_keyed_by_signal_action_and_frame_not_by_cycle_or_address() {
+    let other_addresses = IN_HOLDER
+        .replace("0x1a", "0x2b")
+        .replace("[0x7f03]", "[0x5503]");
+    let gdb = "#0  0x1 in raise () from /lib/libc.so.6\n#1  <signal handler called>\n\
+               #2  0x00007f11 in holder_exec () from /cache/holder.cpython-313-x86_64-linux-gnu.so\n";
+    let cells = vec![
+        cell(
+            "holder",
+            "cp311",
+            Scenario::Reinit,
+            Outcome::Crash,
+            crash("SIGSEGV", "cycle 2: import", IN_HOLDER),
+        ),
+        cell(
+            "holder",
+            "cp312",
+            Scenario::Reinit,
+            Outcome::Crash,
+            crash("SIGSEGV", "cycle 3: import", &other_addresses),
+        ),
+        cell(
+            "holder",
+            "cp313",
+            Scenario::Reimport,
+            Outcome::Crash,
+            crash("SIGSEGV", "reimport: import", gdb),
+        ),
+        // Another signal, another step, another function: three more culprits.
+        cell(
+            "holder",
+            "cp311",
+            Scenario::Import,
+            Outcome::Crash,
+            crash("SIGABRT", "import", IN_HOLDER),
+        ),
+        cell(
+            "holder",
+            "cp312",
+            Scenario::Import,
+            Outcome::Crash,
+            crash("SIGSEGV", "smoke", IN_HOLDER),
+        ),
+        cell(
+            "holder",
+            "cp313",
+            Scenario::Import,
+            Outcome::Crash,
+            crash(
+                "SIGSEGV",
+                "import",
+                &IN_HOLDER.replace("holder_exec", "holder_init"),
+            ),
+        ),
+    ];
+    let found = findings(&cells);
+    let mut got = ids(&found);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "crash:holder:holder:SIGABRT:import:holder_exec",
+            "crash:holder:holder:SIGSEGV:import:holder_exec",
+            "crash:holder:holder:SIGSEGV:import:holder_init",
+            "crash:holder:holder:SIGSEGV:smoke:holder_exec",
+        ]
+    );
+    let same = found
+        .iter()
+        .find(|f| f.id == "crash:holder:holder:SIGSEGV:import:holder_exec")
+        .unwrap();
+    assert_eq!(
+        cells_of(same),
+        ["cp311/reinit", "cp312/reinit", "cp313/reimport"]
+    );
+    assert_eq!(same.title, "SIGSEGV in `import`, at holder_exec");
+    // Stacks that name no extension's image leave the frame out.
+    let bare = findings(&[cell(
+        "x",
+        "cp312",
+        Scenario::Import,
+        Outcome::Crash,
+        crash("SIGSEGV", "import", "#0  f (a=1) at x.c:3\n"),
+    )]);
+    assert_eq!(ids(&bare), ["crash:x:x:SIGSEGV:import"]);
+}
+
+#[test]
+fn an_exit_a_fatal_error_and_a_hang_are_keyed_by_how_the_process_ended() {
+    let exit = Details {
+        exit_code: Some(3),
+        step: Some("subinterp own 2: smoke".parse().unwrap()),
+        reason: Some(Reason::EndedByTarget),
+        ..Details::default()
+    };
+    let fatal = Details {
+        fatal_error: Some("exec_twice: second exec at 0x55aa".into()),
+        ..crash("SIGABRT", "cycle 2: import", "")
+    };
+    let hang = Details {
+        step: Some("subinterp own: import".parse().unwrap()),
+        ..Details::default()
+    };
+    let found = findings(&[
+        cell("t", "cp312", Scenario::SubinterpCycle, Outcome::Crash, exit),
+        cell("t", "cp312", Scenario::Reinit, Outcome::Crash, fatal),
+        cell("t", "cp313", Scenario::SubinterpOwn, Outcome::Hang, hang),
+    ]);
+    assert_eq!(
+        ids(&found),
+        [
+            "hang:t:t:timeout:import",
+            "crash:t:t:SIGABRT:import:fatal exec_twice",
+            "crash:t:t:exit 3:smoke",
+        ]
+    );
+    let exit = &found[2];
+    assert_eq!(exit.reason, Some(Reason::EndedByTarget));
+    assert_eq!(exit.fix, Reason::EndedByTarget.what_to_fix());
+}
+
+#[test]
+fn an_import_error_is_keyed_by_its_reason_else_by_exception_and_action() {
+    let raised = |at: &str, exc: &str, reason: Option<Reason>| Details {
+        errors: vec![error(at, exc, "smoke")],
+        reason,
+        ..Details::default()
+    };
+    let missing = |name: &str| Details {
+        errors: vec![
+            serde_json::from_value(json!({"where": "import", "phase": "import",
+            "exc_type": "ModuleNotFoundError", "message": "", "not_found": name}))
+            .unwrap(),
+        ],
+        reason: Some(Reason::MissingDependency),
+        ..Details::default()
+    };
+    let cells = vec![
+        cell(
+            "t",
+            "cp311",
+            Scenario::Reinit,
+            Outcome::ImportError,
+            raised("cycle 2: smoke", "ValueError", None),
+        ),
+        cell(
+            "t",
+            "cp312",
+            Scenario::Reinit,
+            Outcome::ImportError,
+            raised("cycle 4: smoke", "ValueError", None),
+        ),
+        cell(
+            "t",
+            "cp313",
+            Scenario::Import,
+            Outcome::ImportError,
+            raised("smoke", "KeyError", None),
+        ),
+        cell(
+            "t",
+            "cp311",
+            Scenario::SubinterpShared,
+            Outcome::ImportError,
+            raised(
+                "subinterp shared: import",
+                "ImportError",
+                Some(Reason::CythonInterpreterChange),
+            ),
+        ),
+        cell(
+            "t",
+            "cp312",
+            Scenario::SubinterpLegacy,
+            Outcome::ImportError,
+            raised(
+                "subinterp legacy: import",
+                "ImportError",
+                Some(Reason::CythonInterpreterChange),
+            ),
+        ),
+        cell(
+            "t",
+            "cp312",
+            Scenario::SubinterpOwn,
+            Outcome::ImportError,
+            raised(
+                "subinterp own: import",
+                "ImportError",
+                Some(Reason::SubinterpRefused),
+            ),
+        ),
+        cell(
+            "t",
+            "cp312",
+            Scenario::Import,
+            Outcome::ImportError,
+            missing("yaml.constructor"),
+        ),
+        cell(
+            "t",
+            "cp313",
+            Scenario::Reimport,
+            Outcome::ImportError,
+            missing("yaml"),
+        ),
+        cell(
+            "t",
+            "cp311",
+            Scenario::Import,
+            Outcome::ImportError,
+            missing("toml"),
+        ),
+        cell(
+            "t",
+            "cp312",
+            Scenario::Reimport,
+            Outcome::ImportError,
+            raised(
+                "reimport: smoke",
+                "ValueError",
+                Some(Reason::AlsoWithoutTarget),
+            ),
+        ),
+    ];
+    let found = findings(&cells);
+    let mut got = ids(&found);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "import-error:t:t:KeyError:smoke",
+            "import-error:t:t:ValueError:smoke",
+            "import-error:t:t:also-without-target:ValueError:smoke",
+            "import-error:t:t:cython-interpreter-change",
+            "import-error:t:t:missing-dependency:toml",
+            "import-error:t:t:missing-dependency:yaml",
+            "refusal:t:t:subinterp-refused",
+        ]
+    );
+    let by_id = |id: &str| found.iter().find(|f| f.id.ends_with(id)).unwrap();
+    assert_eq!(
+        cells_of(by_id(":ValueError:smoke")).len(),
+        3 - 1,
+        "the control's failure is apart"
+    );
+    assert_eq!(cells_of(by_id("yaml")), ["cp312/import", "cp313/reimport"]);
+    let shared_control = by_id("also-without-target:ValueError:smoke");
+    assert!(!shared_control.fails_run);
+    assert_eq!(shared_control.fix, Reason::AlsoWithoutTarget.what_to_fix());
+    assert_eq!(by_id("subinterp-refused").kind, FindingKind::Refusal);
+}
+
+#[test]
+fn clobbered_state_is_keyed_by_the_failing_action_and_exception() {
+    let old = |at: &str| Details {
+        errors: vec![error(at, "AssertionError", "smoke")],
+        ..Details::default()
+    };
+    let alone_passes = |at: &str| Details {
+        errors: vec![error(at, "ImportError", "import")],
+        alone: Some(SideRun {
+            outcome: Outcome::Pass,
+            summary: "imported".into(),
+            step: None,
+            imports: vec![],
+        }),
+        reason: Some(Reason::OncePerProcess),
+        ..Details::default()
+    };
+    let cells = vec![
+        cell(
+            "c",
+            "cp311",
+            Scenario::Reimport,
+            Outcome::StateClobbered,
+            old("reimport: smoke old instance"),
+        ),
+        cell(
+            "c",
+            "cp312",
+            Scenario::SubinterpOwn,
+            Outcome::DeclarationMismatch,
+            old("subinterp own: smoke old instance"),
+        ),
+        cell(
+            "c",
+            "cp311",
+            Scenario::Reinit,
+            Outcome::StateClobbered,
+            alone_passes("cycle 2: import"),
+        ),
+        cell(
+            "c",
+            "cp312",
+            Scenario::SubinterpShared,
+            Outcome::DeclarationMismatch,
+            alone_passes("subinterp shared: import"),
+        ),
+    ];
+    let found = findings(&cells);
+    assert_eq!(
+        ids(&found),
+        [
+            "clobbered-state:c:c:import:ImportError",
+            "clobbered-state:c:c:smoke old instance:AssertionError",
+        ]
+    );
+    assert_eq!(found[0].outcome, Outcome::DeclarationMismatch);
+    assert_eq!(found[0].reason, Some(Reason::OncePerProcess));
+    assert_eq!(found[0].fix, Reason::OncePerProcess.what_to_fix());
+    assert_eq!(
+        cells_of(&found[1]),
+        ["cp311/reimport", "cp312/subinterp-own"]
+    );
+}
+
+fn leak(series: &[(LeakSeries, bool)]) -> Details {
+    Details {
+        leak: Some(LeakDetails {
+            checks: series
+                .iter()
+                .map(|(s, fired)| LeakCheck {
+                    series: *s,
+                    test: LeakTest::Slope,
+                    values: vec![1.0, 2.0],
+                    slope: Some(1.0),
+                    spread: None,
+                    threshold: None,
+                    fired: *fired,
+                })
+                .collect(),
+            ..LeakDetails::default()
+        }),
+        ..Details::default()
+    }
+}
+
+#[test]
+fn a_leak_is_a_finding_per_series_that_fired() {
+    let found = findings(&[
+        cell(
+            "l",
+            "cp311",
+            Scenario::Reinit,
+            Outcome::Leak,
+            leak(&[(LeakSeries::Blocks, true), (LeakSeries::MallocKib, false)]),
+        ),
+        cell(
+            "l",
+            "cp312",
+            Scenario::Reimport,
+            Outcome::Leak,
+            leak(&[(LeakSeries::Blocks, true), (LeakSeries::MallocKib, true)]),
+        ),
+    ]);
+    assert_eq!(ids(&found), ["leak:l:l:blocks", "leak:l:l:malloc_kib"]);
+    assert_eq!(cells_of(&found[0]), ["cp311/reinit", "cp312/reimport"]);
+    assert_eq!(cells_of(&found[1]), ["cp312/reimport"]);
+    assert!(!found[0].fails_run);
+}
+
+#[test]
+fn a_build_is_keyed_by_its_cause_and_takes_all_its_scenarios() {
+    let build = |message: &str| Details {
+        summary: format!("pip wheel failed while compiling: {message}"),
+        build: Some(BuildDetails {
+            command: "pip wheel".into(),
+            output: String::new(),
+            cause: Some(BuildCause {
+                phase: BuildPhase::Compiling,
+                kind: CauseKind::CompilerError,
+                message: message.into(),
+                location: Some("src/m.c:3".into()),
+            }),
+            log: None,
+        }),
+        ..Details::default()
+    };
+    let mut cells = Vec::new();
+    for scenario in [Scenario::Import, Scenario::Reinit] {
+        cells.push(cell(
+            "b",
+            "cp313",
+            scenario,
+            Outcome::BuildFailed,
+            build("no member `ob_refcnt`"),
+        ));
+        cells.push(cell(
+            "b",
+            "cp312",
+            scenario,
+            Outcome::BuildFailed,
+            build("`_PyLong_AsInt` undeclared"),
+        ));
+    }
+    let found = findings(&cells);
+    assert_eq!(
+        ids(&found),
+        [
+            "build-failed:b:b:compiler-error:src/m.c:3:`_PyLong_AsInt` undeclared",
+            "build-failed:b:b:compiler-error:src/m.c:3:no member `ob_refcnt`",
+        ]
+    );
+    assert_eq!(cells_of(&found[1]), ["cp313/import", "cp313/reinit"]);
+    assert_eq!(
+        found[1].title,
+        "pip wheel failed while compiling: no member `ob_refcnt`"
+    );
+}
+
+/// Every cell that is not `pass`, `n/a` or `refused` is in a finding,
+/// whatever its details name; those three never are.
+#[test]
+fn every_notable_cell_belongs_to_a_finding() {
+    let cells: Vec<CellResult> = Outcome::ALL
+        .iter()
+        .map(|o| cell("e", "cp312", Scenario::Import, *o, Details::default()))
+        .collect();
+    let found = findings(&cells);
+    for o in Outcome::ALL {
+        let listed = found.iter().any(|f| f.cells.len() == 1 && f.outcome == *o);
+        let quiet = matches!(o, Outcome::Pass | Outcome::NotApplicable | Outcome::Refused);
+        assert_eq!(listed, !quiet, "{o}");
+    }
+}
+
+#[test]
+fn most_severe_first_then_failing_then_target() {
+    let mut expected_crash = cell(
+        "a",
+        "cp312",
+        Scenario::Reinit,
+        Outcome::Crash,
+        crash("SIGSEGV", "import", ""),
+    );
+    expected_crash.expectation = Some(ExpectationCheck {
+        expected: vec![Outcome::Crash],
+        status: ExpectationStatus::Met,
+        from: vec!["m.yaml:3:4".into()],
+    });
+    let cells = vec![
+        cell(
+            "a",
+            "cp312",
+            Scenario::Reimport,
+            Outcome::SharedState,
+            with_shared(static_type("0x1")),
+        ),
+        expected_crash,
+        cell(
+            "z",
+            "cp312",
+            Scenario::Reinit,
+            Outcome::Crash,
+            crash("SIGSEGV", "import", ""),
+        ),
+        cell(
+            "b",
+            "cp312",
+            Scenario::Reinit,
+            Outcome::Crash,
+            crash("SIGSEGV", "import", ""),
+        ),
+        cell(
+            "a",
+            "cp312",
+            Scenario::Import,
+            Outcome::BuildFailed,
+            Details::default(),
+        ),
+    ];
+    let found = findings(&cells);
+    assert_eq!(
+        ids(&found),
+        [
+            "build-failed:a:a:no-cause",
+            "crash:b:b:SIGSEGV:import",
+            "crash:z:z:SIGSEGV:import",
+            "crash:a:a:SIGSEGV:import",
+            "shared-object:a:a:Thing_Type@.data",
+        ]
+    );
+    assert!(!found[3].fails_run, "its only cell met its expectation");
+    // The same cells in another order give the same findings, each the same.
+    let mut reversed = cells.clone();
+    reversed.reverse();
+    assert_eq!(ids(&findings(&reversed)), ids(&found));
+}
+
+#[test]
+fn a_gil_turned_on_against_the_declaration_is_its_own_finding() {
+    let d: Details = serde_json::from_value(json!({"summary": "",
+        "declared": {"init": "multi-phase", "m_size": 0, "gil": "not-used"},
+        "gil": [{"where": "init", "enabled": false}, {"where": "import", "enabled": true}]}))
+    .unwrap();
+    let found = findings(&[
+        cell(
+            "g",
+            "cp313t",
+            Scenario::Import,
+            Outcome::DeclarationMismatch,
+            d,
+        ),
+        cell(
+            "h",
+            "cp313t",
+            Scenario::Import,
+            Outcome::GilEnabled,
+            Details::default(),
+        ),
+    ]);
+    assert_eq!(
+        ids(&found),
+        ["declaration-broken:g:g:gil-not-used", "gil-enabled:h:h:gil"]
+    );
+}

@@ -11,6 +11,7 @@
 
 mod json;
 mod terminal;
+mod verdicts;
 mod write;
 
 pub use json::Json;

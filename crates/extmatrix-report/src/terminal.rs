@@ -1,7 +1,8 @@
 //! The terminal matrix: a row per target (module) × scenario, a column per
-//! interpreter; then one line per cell worth a look, and a summary.
+//! interpreter; then one line per cell worth a look, and a summary (with
+//! what expectations and a baseline say: `verdicts.rs`).
 
-use crate::Format;
+use crate::{verdicts, Format};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use extmatrix_core::{Outcome, Reason, Scenario};
 use extmatrix_schema::{CellResult, Report};
@@ -53,6 +54,7 @@ impl Format for Terminal {
     fn render(&self, report: &Report) -> String {
         let mut out = table(report, self.0).to_string();
         out.push('\n');
+        out.push_str(&verdicts::legend(report));
         out.push_str(&worth_a_look(report));
         let counts: Vec<String> = report
             .summary
@@ -72,6 +74,7 @@ impl Format for Terminal {
                 i.not_run.len()
             ));
         }
+        out.push_str(&verdicts::end_summary(report));
         out
     }
 }
@@ -167,12 +170,28 @@ const ALSO_WITHOUT_TARGET_MARK: &str = "*";
 /// A cell of the table: its outcome, marked when the control failed the
 /// same way, or when the build failed because the package refused the
 /// interpreter (not a broken build).
+///
+/// Then what expectations and a baseline say of it (`verdicts.rs`):
+/// `crash✓` (expected), `hang (expected crash)`, `crash (was pass)`.
 fn cell_text(c: &CellResult) -> String {
-    match c.details.reason {
-        Some(Reason::AlsoWithoutTarget) => format!("{}{ALSO_WITHOUT_TARGET_MARK}", c.outcome),
-        Some(Reason::BuildRefusedByPackage) => format!("{} (refused)", c.outcome),
-        _ => c.outcome.id().to_owned(),
+    let also_without_target = match c.details.reason {
+        Some(Reason::AlsoWithoutTarget) => ALSO_WITHOUT_TARGET_MARK,
+        _ => "",
+    };
+    let mut notes = Vec::new();
+    if c.details.reason == Some(Reason::BuildRefusedByPackage) {
+        notes.push("refused".to_owned());
     }
+    notes.extend(verdicts::cell_notes(c));
+    let mut text = format!(
+        "{}{also_without_target}{}",
+        c.outcome,
+        verdicts::outcome_mark(c)
+    );
+    if !notes.is_empty() {
+        text.push_str(&format!(" ({})", notes.join(", ")));
+    }
+    text
 }
 
 fn worth_a_look(report: &Report) -> String {

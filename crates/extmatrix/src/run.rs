@@ -5,19 +5,27 @@
 
 use crate::{progress::Bars, RunArgs, UsageError};
 use anyhow::{Context, Result};
-use extmatrix_engine::EngineError;
+use extmatrix_engine::{EngineError, Policy};
+use extmatrix_schema::FailOn;
 use extmatrix_plan::Filters;
 use extmatrix_report::{Format, Json, TableStyle, Terminal};
 use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix_path = matrix_path(args.matrix)?;
-    let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
+    let mut matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
+    for file in &args.expect {
+        let expectations =
+            extmatrix_spec::load_expectations(file, &matrix).map_err(|e| UsageError(e.to_string()))?;
+        matrix.add_expectations(expectations);
+    }
     if let Some(json) = &args.json {
         check_report_path(json)?;
     }
+    let policy = policy(&matrix, args.baseline.as_deref(), args.fail_on.into(), args.strict)?;
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
@@ -40,7 +48,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         jobs,
         &bars,
         started,
-        &extmatrix_engine::Policy::default(),
+        &policy,
     );
 
     let style = TableStyle {
@@ -58,6 +66,41 @@ pub fn run(args: RunArgs) -> Result<u8> {
         let _ = writeln!(stdout, "JSON report: {}", path.display());
     }
     Ok(report.status.as_ref().map_or(1, |s| s.exit_code) as u8)
+}
+
+/// How the run is concluded: the matrix's expectations (with those of
+/// `--expect` files), the baseline read and checked now (a usage error
+/// before anything runs), `--fail-on`, `--strict`.
+fn policy(
+    matrix: &extmatrix_spec::Matrix,
+    baseline: Option<&Path>,
+    fail_on: FailOn,
+    strict: bool,
+) -> Result<Policy> {
+    if fail_on == FailOn::Regression && baseline.is_none() {
+        return Err(UsageError(
+            "--fail-on regression needs a run to compare with: give --baseline FILE, the JSON \
+             report of an earlier run (`extmatrix run --json baseline.json`)"
+                .to_owned(),
+        )
+        .into());
+    }
+    Ok(Policy {
+        expectations: matrix.expectations().cloned().collect(),
+        baseline: baseline.map(read_baseline).transpose()?,
+        fail_on,
+        strict,
+    })
+}
+
+/// The report at `path` and its name, when it can be a baseline.
+fn read_baseline(path: &Path) -> Result<(String, extmatrix_schema::Report)> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("--baseline {name}: cannot read it: {e}")))?;
+    let report =
+        extmatrix_verdict::read_baseline(&text, &name).map_err(|e| UsageError(e.to_string()))?;
+    Ok((name, report))
 }
 
 /// The matrix file given, else `./extmatrix.yaml` when there is one.

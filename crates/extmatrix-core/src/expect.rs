@@ -119,7 +119,10 @@ mod tests {
         for text in ["cp313t/*", "pkg.*/cp31?/subinterp-*"] {
             assert_eq!(CellPattern::parse(text).unwrap().to_string(), text);
         }
-        assert_eq!(CellPattern::parse("reinit").unwrap().to_string(), "*/reinit");
+        assert_eq!(
+            CellPattern::parse("reinit").unwrap().to_string(),
+            "*/reinit"
+        );
     }
 
     #[test]

@@ -481,11 +481,17 @@ fn expectations_matching_a_cell_of_the_whole_matrix_pass() {
 #[test]
 fn an_expectation_matching_no_cell_is_an_error_at_its_pattern() {
     for (pattern, column) in [("\"cp399/*\"", 14), ("\"*/subinterp-sh*\"", 14)] {
-        let m = expecting("[cp311, cp313]", &format!("{{reinit: crash, {pattern}: crash}}"));
+        let m = expecting(
+            "[cp311, cp313]",
+            &format!("{{reinit: crash, {pattern}: crash}}"),
+        );
         let PlanError(message) = check_expectations(&m, &machine()).unwrap_err();
         let pattern = pattern.trim_matches('"');
         assert!(
-            message.starts_with(&format!("{SOURCE}:6:{}: `{pattern}` matches no cell", column + 15)),
+            message.starts_with(&format!(
+                "{SOURCE}:6:{}: `{pattern}` matches no cell",
+                column + 15
+            )),
             "{message}"
         );
         assert!(

@@ -22,7 +22,11 @@ pub fn outcome_mark(c: &CellResult) -> &'static str {
 /// whose outcome changed, `changed` (another culprit), `new`.
 pub fn cell_notes(c: &CellResult) -> Vec<String> {
     let mut notes = Vec::new();
-    if let Some(e) = c.expectation.as_ref().filter(|e| e.status != ExpectationStatus::Met) {
+    if let Some(e) = c
+        .expectation
+        .as_ref()
+        .filter(|e| e.status != ExpectationStatus::Met)
+    {
         let expected: Vec<&str> = e.expected.iter().map(|o| o.id()).collect();
         notes.push(format!("expected {}", expected.join(" or ")));
     }
@@ -65,10 +69,18 @@ pub fn legend(report: &Report) -> String {
 pub fn end_summary(report: &Report) -> String {
     let mut out = String::new();
     if let Some(comparison) = &report.comparison {
-        let counts = counts(report.cells.iter().filter_map(|c| c.change.as_ref().map(|c| c.change.id())));
+        let counts = counts(
+            report
+                .cells
+                .iter()
+                .filter_map(|c| c.change.as_ref().map(|c| c.change.id())),
+        );
         out.push_str(&format!("Against {}: {counts}", comparison.baseline));
         if !comparison.gone.is_empty() {
-            out.push_str(&format!("; {} of its cells not in this run", comparison.gone.len()));
+            out.push_str(&format!(
+                "; {} of its cells not in this run",
+                comparison.gone.len()
+            ));
         }
         out.push('\n');
     }
@@ -138,7 +150,14 @@ mod tests {
     #[test]
     fn a_run_without_expectations_or_baseline_shows_no_marks() {
         let text = plain(&sample::report());
-        for absent in ["✓", "expected", "was ", "Against", "Expectations:", "Fails the run"] {
+        for absent in [
+            "✓",
+            "expected",
+            "was ",
+            "Against",
+            "Expectations:",
+            "Fails the run",
+        ] {
             assert!(!text.contains(absent), "{absent}: {text}");
         }
     }
@@ -160,7 +179,10 @@ mod tests {
         assert!(text.contains("┆ shared-state (was pass) "), "{text}");
         assert!(text.contains("┆ crash✓ (new) "), "{text}");
         assert!(text.contains("\n✓ as expected · (expected X) not what was expected · (was X) the outcome in old.json"), "{text}");
-        assert!(text.contains("\nAgainst old.json: 1 regressed, 1 new\n"), "{text}");
+        assert!(
+            text.contains("\nAgainst old.json: 1 regressed, 1 new\n"),
+            "{text}"
+        );
         assert!(text.contains("\nExpectations: 1 fixed, 1 met\n"), "{text}");
     }
 

@@ -1225,7 +1225,12 @@ fn a_bad_expectation_is_an_error_where_it_stands() {
         ("{reinit: 3}", 5, 22, "a list of outcomes"),
         ("{a/b/c/d: crash}", 5, 14, "at most three parts"),
         ("{\"cp313/\": crash}", 5, 14, "no empty part"),
-        ("{reinti: crash}", 5, 14, "the scenario part `reinti` is not a scenario"),
+        (
+            "{reinti: crash}",
+            5,
+            14,
+            "the scenario part `reinti` is not a scenario",
+        ),
         ("{\"CP313/*\": crash}", 5, 14, "interpreter part `CP313`"),
         ("{\"pkg-x/*/*\": crash}", 5, 14, "module part `pkg-x`"),
         ("{}", 5, 13, "leave it out"),
@@ -1236,7 +1241,9 @@ fn a_bad_expectation_is_an_error_where_it_stands() {
         assert!(message.contains(words), "{expect}: {message}");
     }
     // A scenario pattern with wildcards is checked against the cells later.
-    assert!(project.parse(&with_expect("{\"subinterp-*\": refused}")).is_ok());
+    assert!(project
+        .parse(&with_expect("{\"subinterp-*\": refused}"))
+        .is_ok());
 }
 
 #[test]
@@ -1255,8 +1262,8 @@ fn an_expectations_file_names_targets_of_the_matrix() {
     assert_eq!(m.targets[0].expect.len(), 2);
     assert_eq!(m.expectations().count(), 2);
 
-    let err = parse_expectations("t: {reinit: crash}\nother: {reinit: crash}\n", &file, &m)
-        .unwrap_err();
+    let err =
+        parse_expectations("t: {reinit: crash}\nother: {reinit: crash}\n", &file, &m).unwrap_err();
     assert_eq!((err.line, err.column), (2, 1), "{err}");
     assert_eq!(err.path, file.display().to_string());
     assert!(err.message.contains("no target `other`"), "{err}");
@@ -1277,5 +1284,8 @@ fn load_expectations_reads_the_file() {
     assert_eq!(e[0].cells.python, "cp31?");
     let missing = project.dir.path().join("none.yaml");
     let err = extmatrix_spec::load_expectations(&missing, &m).unwrap_err();
-    assert!(err.message.starts_with("cannot read the expectations file"), "{err}");
+    assert!(
+        err.message.starts_with("cannot read the expectations file"),
+        "{err}"
+    );
 }

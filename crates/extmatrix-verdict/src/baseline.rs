@@ -57,10 +57,11 @@ pub fn read_baseline(text: &str, name: &str) -> Result<Report, BaselineError> {
         }
         Some(_) => {}
     }
-    let report: Report = serde_json::from_value(value).map_err(|error| BaselineError::NotAReport {
-        name: name.clone(),
-        error,
-    })?;
+    let report: Report =
+        serde_json::from_value(value).map_err(|error| BaselineError::NotAReport {
+            name: name.clone(),
+            error,
+        })?;
     if let Some(interrupted) = &report.interrupted {
         return Err(BaselineError::Interrupted {
             name,
@@ -137,8 +138,11 @@ mod tests {
         assert!(matches!(e, BaselineError::NoVersion { .. }), "{e}");
         let e = read_baseline("{\"schema_version\": \"1\"}", "b.json").unwrap_err();
         assert!(matches!(e, BaselineError::OtherVersion { .. }), "{e}");
-        let e = read_baseline(&format!("{{\"schema_version\": {SCHEMA_VERSION}}}"), "b.json")
-            .unwrap_err();
+        let e = read_baseline(
+            &format!("{{\"schema_version\": {SCHEMA_VERSION}}}"),
+            "b.json",
+        )
+        .unwrap_err();
         assert!(matches!(e, BaselineError::NotAReport { .. }), "{e}");
     }
 }

@@ -87,7 +87,12 @@ mod tests {
 
     #[test]
     fn an_expected_outcome_is_met_and_does_not_fail_the_run() {
-        let e = [expectation("t", "*/reinit", &[Outcome::Crash], "e.yaml:1:2")];
+        let e = [expectation(
+            "t",
+            "*/reinit",
+            &[Outcome::Crash],
+            "e.yaml:1:2",
+        )];
         let mut cells = [cell("t", "cp312", Scenario::Reinit, Outcome::Crash)];
         apply_expectations(&mut cells, &e);
         let check = cells[0].expectation.clone().unwrap();
@@ -99,7 +104,12 @@ mod tests {
 
     #[test]
     fn better_than_every_expected_outcome_is_fixed_else_unexpected() {
-        let e = [expectation("t", "reinit", &[Outcome::Crash, Outcome::ImportError], "a")];
+        let e = [expectation(
+            "t",
+            "reinit",
+            &[Outcome::Crash, Outcome::ImportError],
+            "a",
+        )];
         let status = |o| checked(o, &e).unwrap().status;
         assert_eq!(status(Outcome::Pass), ExpectationStatus::Fixed);
         assert_eq!(status(Outcome::SharedState), ExpectationStatus::Fixed);
@@ -107,7 +117,12 @@ mod tests {
         assert_eq!(status(Outcome::Crash), ExpectationStatus::Met);
         assert_eq!(status(Outcome::Hang), ExpectationStatus::Unexpected);
         // Better than one expected outcome, worse than the other: not fixed.
-        let e = [expectation("t", "reinit", &[Outcome::Pass, Outcome::Crash], "a")];
+        let e = [expectation(
+            "t",
+            "reinit",
+            &[Outcome::Pass, Outcome::Crash],
+            "a",
+        )];
         assert_eq!(
             checked(Outcome::Leak, &e).unwrap().status,
             ExpectationStatus::Unexpected

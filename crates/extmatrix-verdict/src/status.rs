@@ -36,7 +36,11 @@ pub fn status(report: &Report, policy: &Policy) -> RunStatus {
 fn failures(report: &Report, policy: &Policy) -> Vec<String> {
     let mut because = Vec::new();
     let failed: Vec<&CellResult> = report.cells.iter().filter(|c| c.fails_run()).collect();
-    because.extend(counted(&failed, "cell failed unexpectedly", "cells failed unexpectedly"));
+    because.extend(counted(
+        &failed,
+        "cell failed unexpectedly",
+        "cells failed unexpectedly",
+    ));
     because.extend(strictly_fixed(report, policy));
     for e in unmatched_modules(&report.cells, &policy.expectations) {
         because.push(format!(
@@ -49,7 +53,8 @@ fn failures(report: &Report, policy: &Policy) -> Vec<String> {
 
 /// `--fail-on regression`'s reasons.
 fn regressions(report: &Report, policy: &Policy) -> Vec<String> {
-    let change_is = |c: &CellResult, change: Change| c.change.as_ref().map(|c| c.change) == Some(change);
+    let change_is =
+        |c: &CellResult, change: Change| c.change.as_ref().map(|c| c.change) == Some(change);
     let regressed: Vec<&CellResult> = report
         .cells
         .iter()
@@ -176,14 +181,20 @@ mod tests {
         assert_eq!(s.exit_code, 1);
         assert_eq!(
             s.because,
-            ["4 cells failed unexpectedly: t cp312/reinit: crash; t cp313/reinit: hang; \
-              u cp313/reinit: import-error; and 1 more"]
+            [
+                "4 cells failed unexpectedly: t cp312/reinit: crash; t cp313/reinit: hang; \
+              u cp313/reinit: import-error; and 1 more"
+            ]
         );
         let passing = vec![
             cell("t", "cp312", Scenario::Import, Outcome::Pass),
             cell("t", "cp312", Scenario::Reimport, Outcome::SharedState),
         ];
-        let s = concluded(report(passing), &policy(FailOn::Failure, false, vec![]), None);
+        let s = concluded(
+            report(passing),
+            &policy(FailOn::Failure, false, vec![]),
+            None,
+        );
         assert_eq!((s.exit_code, s.because.len()), (0, 0));
     }
 
@@ -194,7 +205,11 @@ mod tests {
             expectation("t", "reimport", &[Outcome::Refused], "e:2:1"),
         ];
         let met = vec![cell("t", "cp312", Scenario::Reinit, Outcome::Crash)];
-        let s = concluded(report(met), &policy(FailOn::Failure, false, e.clone()), None);
+        let s = concluded(
+            report(met),
+            &policy(FailOn::Failure, false, e.clone()),
+            None,
+        );
         assert_eq!(s.exit_code, 0, "{:?}", s.because);
         // Shared state fails no run, but it is not the refusal expected.
         let unexpected = vec![cell("t", "cp312", Scenario::Reimport, Outcome::SharedState)];
@@ -219,13 +234,22 @@ mod tests {
             s.because,
             ["1 expected failure now passes (--strict): t cp312/reinit: pass, expected crash"]
         );
-        let s = concluded(fixed(), &policy(FailOn::Regression, true, e), Some(&fixed()));
+        let s = concluded(
+            fixed(),
+            &policy(FailOn::Regression, true, e),
+            Some(&fixed()),
+        );
         assert_eq!(s.exit_code, 1, "--strict holds under regression too");
     }
 
     #[test]
     fn an_expectation_whose_module_part_matched_no_module_fails_the_run() {
-        let e = vec![expectation("t", "tt/*/reinit", &[Outcome::Crash], "e.yaml:3:5")];
+        let e = vec![expectation(
+            "t",
+            "tt/*/reinit",
+            &[Outcome::Crash],
+            "e.yaml:3:5",
+        )];
         let cells = vec![cell("t", "cp312", Scenario::Reinit, Outcome::Pass)];
         let s = concluded(report(cells), &policy(FailOn::Failure, false, e), None);
         assert_eq!(s.exit_code, 1);
@@ -294,7 +318,11 @@ mod tests {
     fn a_failure_the_control_shares_does_not_fail_the_run() {
         let mut c = cell("t", "cp312", Scenario::Reinit, Outcome::Crash);
         c.details.reason = Some(Reason::AlsoWithoutTarget);
-        let s = concluded(report(vec![c]), &policy(FailOn::Failure, false, vec![]), None);
+        let s = concluded(
+            report(vec![c]),
+            &policy(FailOn::Failure, false, vec![]),
+            None,
+        );
         assert_eq!(s.exit_code, 0);
     }
 }

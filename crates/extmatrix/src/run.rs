@@ -6,9 +6,9 @@
 use crate::{progress::Bars, RunArgs, UsageError};
 use anyhow::{Context, Result};
 use extmatrix_engine::{EngineError, Policy};
-use extmatrix_schema::FailOn;
 use extmatrix_plan::Filters;
 use extmatrix_report::{Format, Json, TableStyle, Terminal};
+use extmatrix_schema::FailOn;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -18,14 +18,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let matrix_path = matrix_path(args.matrix)?;
     let mut matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
     for file in &args.expect {
-        let expectations =
-            extmatrix_spec::load_expectations(file, &matrix).map_err(|e| UsageError(e.to_string()))?;
+        let expectations = extmatrix_spec::load_expectations(file, &matrix)
+            .map_err(|e| UsageError(e.to_string()))?;
         matrix.add_expectations(expectations);
     }
     if let Some(json) = &args.json {
         check_report_path(json)?;
     }
-    let policy = policy(&matrix, args.baseline.as_deref(), args.fail_on.into(), args.strict)?;
+    let policy = policy(
+        &matrix,
+        args.baseline.as_deref(),
+        args.fail_on.into(),
+        args.strict,
+    )?;
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
@@ -41,15 +46,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         plan.options.timeout_s = secs;
     }
     let name = matrix_path.display().to_string();
-    let report = extmatrix_engine::run(
-        &plan,
-        &name,
-        &store,
-        jobs,
-        &bars,
-        started,
-        &policy,
-    );
+    let report = extmatrix_engine::run(&plan, &name, &store, jobs, &bars, started, &policy);
 
     let style = TableStyle {
         color: args.color.enabled(),

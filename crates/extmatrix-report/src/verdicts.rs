@@ -53,10 +53,20 @@ pub fn legend(report: &Report) -> String {
         parts.push("(expected X) not what was expected".to_owned());
     }
     if let Some(comparison) = &report.comparison {
-        parts.push(format!(
-            "(was X) the outcome in {}; (changed) same outcome, another culprit; (new) not in it",
-            comparison.baseline
-        ));
+        let change_is = |c: &CellResult, wanted: &[Change]| {
+            c.change
+                .as_ref()
+                .is_some_and(|c| wanted.contains(&c.change))
+        };
+        if shows(&|c| change_is(c, &[Change::Regressed, Change::Fixed])) {
+            parts.push(format!("(was X) the outcome in {}", comparison.baseline));
+        }
+        if shows(&|c| change_is(c, &[Change::Changed])) {
+            parts.push("(changed) the same outcome, another culprit".to_owned());
+        }
+        if shows(&|c| change_is(c, &[Change::New])) {
+            parts.push(format!("(new) not in {}", comparison.baseline));
+        }
     }
     if parts.is_empty() {
         return String::new();
@@ -178,7 +188,13 @@ mod tests {
         assert!(text.contains("┆ pass (expected crash) "), "{text}");
         assert!(text.contains("┆ shared-state (was pass) "), "{text}");
         assert!(text.contains("┆ crash✓ (new) "), "{text}");
-        assert!(text.contains("\n✓ as expected · (expected X) not what was expected · (was X) the outcome in old.json"), "{text}");
+        assert!(
+            text.contains(
+                "\n✓ as expected · (expected X) not what was expected · (was X) the outcome in \
+                 old.json · (new) not in old.json\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("\nAgainst old.json: 1 regressed, 1 new\n"),
             "{text}"
@@ -191,9 +207,23 @@ mod tests {
         let mut r = sample::report();
         r.cells[1].change = changed(Change::Changed, Some(Outcome::SharedState));
         r.cells[2].change = changed(Change::Unchanged, Some(Outcome::Crash));
+        r.comparison = Some(BaselineComparison {
+            baseline: "old.json".into(),
+            gone: vec![r.cells[0].key.clone()],
+        });
         let text = plain(&r);
         assert!(text.contains("┆ shared-state (changed) "), "{text}");
         assert!(text.contains("┆ crash "), "{text}");
+        assert!(
+            text.contains("\n(changed) the same outcome, another culprit\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nAgainst old.json: 1 changed, 1 unchanged; 1 of its cells not in this run\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn expected_failures_pass_the_run_and_other_failures_or_regressions_fail_it() {
     );
     assert_eq!(
         cells_changed(&c.report, "regressed"),
-        [reinit.clone()],
+        std::slice::from_ref(&reinit),
         "{}",
         c.stdout
     );

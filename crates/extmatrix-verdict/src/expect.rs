@@ -46,10 +46,10 @@ fn check(cell: &CellResult, expectations: &[Expectation]) -> Option<ExpectationC
 
 /// How `outcome` stands against the outcomes `expected` of it.
 fn status_of(outcome: Outcome, expected: &[Outcome]) -> ExpectationStatus {
-    if expected.contains(&outcome) {
-        ExpectationStatus::Met
-    } else if expected.iter().all(|e| outcome < *e) {
+    if expected.iter().all(|e| outcome < *e) {
         ExpectationStatus::Fixed
+    } else if expected.contains(&outcome) {
+        ExpectationStatus::Met
     } else {
         ExpectationStatus::Unexpected
     }

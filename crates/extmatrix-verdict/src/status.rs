@@ -186,6 +186,17 @@ mod tests {
               u cp313/reinit: import-error; and 1 more"
             ]
         );
+        let three = vec![
+            cell("t", "cp312", Scenario::Reinit, Outcome::Crash),
+            cell("t", "cp313", Scenario::Reinit, Outcome::Hang),
+            cell("u", "cp313", Scenario::Reinit, Outcome::ImportError),
+        ];
+        let s = concluded(report(three), &policy(FailOn::Failure, false, vec![]), None);
+        assert!(
+            s.because[0].ends_with("u cp313/reinit: import-error"),
+            "all three named, no \"and 0 more\": {:?}",
+            s.because
+        );
         let passing = vec![
             cell("t", "cp312", Scenario::Import, Outcome::Pass),
             cell("t", "cp312", Scenario::Reimport, Outcome::SharedState),

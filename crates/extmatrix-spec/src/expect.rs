@@ -145,7 +145,12 @@ impl Context<'_> {
         let items = match &node.value {
             Value::Str(_) => std::slice::from_ref(node),
             Value::Seq(items) if !items.is_empty() => items.as_slice(),
-            Value::Seq(_) => return Err(self.error(node.at, format!("{expected}, found []"))),
+            Value::Seq(_) => {
+                return Err(self.error(
+                    node.at,
+                    format!("an empty list expects no outcome; {expected}"),
+                ))
+            }
             _ => return Err(self.wrong_type(node, &expected)),
         };
         let mut seen = Once::default();

@@ -1221,7 +1221,7 @@ fn a_bad_expectation_is_an_error_where_it_stands() {
     let cases = [
         ("{reinit: crashed}", 5, 22, "unknown outcome `crashed`"),
         ("{reinit: [crash, hang, crash]}", 5, 36, "listed twice"),
-        ("{reinit: []}", 5, 22, "a list of outcomes"),
+        ("{reinit: []}", 5, 22, "an empty list expects no outcome"),
         ("{reinit: 3}", 5, 22, "a list of outcomes"),
         ("{a/b/c/d: crash}", 5, 14, "at most three parts"),
         ("{\"cp313/\": crash}", 5, 14, "no empty part"),

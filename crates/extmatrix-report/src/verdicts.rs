@@ -203,10 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn only_the_marks_shown_are_explained() {
+        let mut r = sample::report();
+        r.cells[2].expectation = expecting(ExpectationStatus::Met, &[Outcome::Crash]);
+        let text = plain(&r);
+        assert!(text.contains("\n✓ as expected\n"), "{text}");
+        assert!(!text.contains("(expected X)"), "{text}");
+    }
+
+    #[test]
     fn a_changed_culprit_and_an_unchanged_cell_read_differently() {
         let mut r = sample::report();
         r.cells[1].change = changed(Change::Changed, Some(Outcome::SharedState));
         r.cells[2].change = changed(Change::Unchanged, Some(Outcome::Crash));
+        r.cells[0].change = changed(Change::Unchanged, Some(Outcome::Pass));
         r.comparison = Some(BaselineComparison {
             baseline: "old.json".into(),
             gone: vec![r.cells[0].key.clone()],
@@ -220,7 +230,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "\nAgainst old.json: 1 changed, 1 unchanged; 1 of its cells not in this run\n"
+                "\nAgainst old.json: 2 unchanged, 1 changed; 1 of its cells not in this run\n"
             ),
             "{text}"
         );

@@ -65,12 +65,31 @@ impl CellPattern {
 
     /// Whether the cell (`module`, `python`, `scenario` ids) is one of these.
     pub fn matches(&self, module: &str, python: &str, scenario: &str) -> bool {
-        let word = crate::pattern::word_matches;
+        self.matches_module(module) && self.matches_python_scenario(python, scenario)
+    }
+
+    /// Whether the module part (none: every module) matches `module`.
+    pub fn matches_module(&self, module: &str) -> bool {
         self.module
             .as_deref()
             .is_none_or(|m| crate::pattern::module_matches(m, module))
-            && word(&self.python, python)
-            && word(&self.scenario, scenario)
+    }
+
+    /// Whether the interpreter and scenario parts match: all a plan can
+    /// check, before the modules of a build are known.
+    pub fn matches_python_scenario(&self, python: &str, scenario: &str) -> bool {
+        let word = crate::pattern::word_matches;
+        word(&self.python, python) && word(&self.scenario, scenario)
+    }
+}
+
+impl std::fmt::Display for CellPattern {
+    /// `module/python/scenario`, or `python/scenario` without a module part.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(module) = &self.module {
+            write!(f, "{module}/")?;
+        }
+        write!(f, "{}/{}", self.python, self.scenario)
     }
 }
 
@@ -93,6 +112,17 @@ mod tests {
         assert!(p.matches("pkg._speedups", "cp312", "subinterp-legacy"));
         assert!(!p.matches("other", "cp312", "subinterp-legacy"));
         assert!(!p.matches("pkg._speedups", "cp312", "reinit"));
+    }
+
+    #[test]
+    fn a_pattern_shows_its_parts() {
+        for text in ["cp313t/*", "pkg.*/cp31?/subinterp-*"] {
+            assert_eq!(CellPattern::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            CellPattern::parse("reinit").unwrap().to_string(),
+            "*/reinit"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 
 /// Resolve `matrix` on this machine into a plan: discover interpreters
 /// (those extmatrix built earlier count as found), build those the matrix
-/// builds from source, resolve its `pythons`, expand the cells.
+/// builds from source, resolve its `pythons`, expand the cells. Its
+/// targets' expectations (with an expectations file's, once added to the
+/// matrix) must each match a cell of the unfiltered matrix.
 pub fn prepare(
     matrix: &Matrix,
     filters: &Filters,
@@ -25,6 +27,8 @@ pub fn prepare(
     let builds = BuildCache::new(store.root());
     let discovery = discover(matrix, &builds);
     extmatrix_plan::check_filters(matrix, &discovery, filters)
+        .map_err(|e| EngineError::Usage(e.to_string()))?;
+    extmatrix_plan::check_expectations(matrix, &discovery)
         .map_err(|e| EngineError::Usage(e.to_string()))?;
     let wanted = extmatrix_plan::builds_needed(matrix, filters);
     let built = crate::build_interpreters(matrix, &wanted, &builds, jobs, observer)?;

@@ -182,6 +182,7 @@ mod tests {
             modules: vec![],
             exclude: vec![],
             smoke: None,
+            expect: vec![],
             at: Default::default(),
         }
     }

@@ -153,14 +153,7 @@ pub fn check_filters(
     discovery: &Discovery,
     filters: &Filters,
 ) -> Result<(), PlanError> {
-    let mut python_ids: Vec<&str> = Vec::new();
-    for selector in &matrix.pythons {
-        match selector.id() {
-            Some(id) => python_ids.push(id),
-            None => python_ids.extend(discovery.pythons.iter().map(|p| p.id.as_str())),
-        }
-    }
-    check_filter("python", &filters.pythons, &python_ids)?;
+    check_filter("python", &filters.pythons, &python_ids(matrix, discovery))?;
     let target_names: Vec<&str> = matrix.targets.iter().map(|t| t.name.as_str()).collect();
     check_filter("target", &filters.targets, &target_names)?;
     let scenario_ids: Vec<&str> = matrix.scenarios.iter().map(|s| s.id()).collect();
@@ -170,6 +163,58 @@ pub fn check_filters(
         .map(|s| s.id().to_owned())
         .collect();
     check_filter("scenario", &wanted_scenarios, &scenario_ids)
+}
+
+/// Every interpreter id `matrix` names, whatever the filters keep (`auto`
+/// names what discovery found); an id may come twice.
+fn python_ids<'a>(matrix: &'a Matrix, discovery: &'a Discovery) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for selector in &matrix.pythons {
+        match selector.id() {
+            Some(id) => ids.push(id),
+            None => ids.extend(discovery.pythons.iter().map(|p| p.id.as_str())),
+        }
+    }
+    ids
+}
+
+/// Check that every expectation of `matrix` (its targets' `expect:` and
+/// what an expectations file added to them) matches a cell of the whole
+/// matrix: one of its target's (interpreter, scenario) pairs, before the
+/// command line's filters. An expectation of cells a filter leaves out
+/// applies to nothing in this run but is not wrong: one expectations file
+/// serves every CI job of a split matrix. The module part cannot be
+/// checked here (modules are known once built): `extmatrix-verdict` says
+/// after the run when it matched none.
+pub fn check_expectations(matrix: &Matrix, discovery: &Discovery) -> Result<(), PlanError> {
+    let pythons = python_ids(matrix, discovery);
+    for expectation in matrix.expectations() {
+        let pattern = &expectation.cells;
+        let matches = pythons.iter().any(|python| {
+            matrix
+                .scenarios
+                .iter()
+                .any(|scenario| pattern.matches_python_scenario(python, scenario.id()))
+        });
+        if !matches {
+            let mut unique: Vec<&str> = Vec::new();
+            for id in &pythons {
+                if !unique.contains(id) {
+                    unique.push(id);
+                }
+            }
+            let scenarios: Vec<&str> = matrix.scenarios.iter().map(|s| s.id()).collect();
+            return Err(PlanError(format!(
+                "{}: `{pattern}` matches no cell of target `{}`: the matrix runs it on {} \
+                 and scenarios {}",
+                expectation.origin,
+                expectation.target,
+                unique.join(", "),
+                scenarios.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Expand `matrix` on `pythons` (from [`resolve_pythons`]), narrowed by

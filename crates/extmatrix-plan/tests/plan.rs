@@ -5,7 +5,8 @@
 
 use extmatrix_core::{PythonVersion, Scenario};
 use extmatrix_plan::{
-    builds_needed, check_filters, expand, resolve_pythons, Cell, Filters, PlanError,
+    builds_needed, check_expectations, check_filters, expand, resolve_pythons, Cell, Filters,
+    PlanError,
 };
 use extmatrix_pythons::{BuildConfig, Discovery, Python};
 use extmatrix_spec::Matrix;
@@ -456,4 +457,65 @@ fn the_plan_carries_the_interpreters_and_options_it_was_given() {
     assert_eq!(plan.pythons, two_pythons());
     assert_eq!((plan.options.cycles, plan.options.timeout_s), (5, 9));
     assert_eq!(plan.options, m.options);
+}
+
+/// A matrix on `pythons` whose target `alpha` expects `expect`.
+fn expecting(pythons: &str, expect: &str) -> Matrix {
+    parse(&format!(
+        "pythons: {pythons}\nscenarios: [import, reinit, subinterp-own]\ntargets:\n  - name: alpha\n    stdlib: all\n    expect: {expect}\n"
+    ))
+}
+
+#[test]
+fn expectations_matching_a_cell_of_the_whole_matrix_pass() {
+    let m = expecting(
+        "[cp311, cp313]",
+        "{\"cp311/reinit\": crash, \"subinterp-*\": refused, \"m.*/cp31?/import\": pass}",
+    );
+    check_expectations(&m, &machine()).unwrap();
+    // `auto`'s interpreters are what discovery found.
+    let m = expecting("auto", "{\"cp312/*\": crash}");
+    check_expectations(&m, &machine()).unwrap();
+}
+
+#[test]
+fn an_expectation_matching_no_cell_is_an_error_at_its_pattern() {
+    for (pattern, column) in [("\"cp399/*\"", 14), ("\"*/subinterp-sh*\"", 14)] {
+        let m = expecting(
+            "[cp311, cp313]",
+            &format!("{{reinit: crash, {pattern}: crash}}"),
+        );
+        let PlanError(message) = check_expectations(&m, &machine()).unwrap_err();
+        let pattern = pattern.trim_matches('"');
+        assert!(
+            message.starts_with(&format!(
+                "{SOURCE}:6:{}: `{pattern}` matches no cell",
+                column + 15
+            )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("on cp311, cp313 and scenarios import, reinit, subinterp-own"),
+            "{message}"
+        );
+    }
+    // `auto` names only what was found.
+    let m = expecting("auto", "{\"cp313t/*\": gil-enabled}");
+    assert!(check_expectations(&m, &machine()).is_err());
+}
+
+#[test]
+fn the_command_lines_filters_do_not_make_an_expectation_wrong() {
+    // `--python cp313 --scenario import` leaves out every cell the
+    // expectation names: it applies to nothing, and is no error.
+    let m = expecting("[cp311, cp313]", "{\"cp311/reinit\": crash}");
+    let filters = Filters {
+        pythons: vec!["cp313".into()],
+        scenarios: vec![Scenario::Import],
+        targets: vec![],
+    };
+    check_filters(&m, &machine(), &filters).unwrap();
+    check_expectations(&m, &machine()).unwrap();
+    let plan = expand(&m, resolve(&m, &machine(), &filters).unwrap(), &filters);
+    assert_eq!(plan.cells.len(), 1);
 }

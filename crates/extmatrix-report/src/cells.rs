@@ -1,34 +1,37 @@
 //! How every format labels an outcome, a cell in a grid and an expected
 //! finding (where a finding shows, in words: `compress.rs`).
 
+use crate::verdicts;
 use extmatrix_core::{Outcome, Reason};
-use extmatrix_schema::{CellResult, Change, ExpectationStatus, Finding, Report};
+use extmatrix_schema::{CellResult, ExpectationStatus, Finding, Report};
 
 /// What marks a cell whose failure its control shares (the interpreter's
 /// failure, which does not fail the run).
 pub const ALSO_WITHOUT_TARGET_MARK: &str = "*";
 
-/// A cell in a grid: its outcome, marked when the control failed the same
-/// way or the package refused the build, when it met or beat its
-/// expectation, and when it changed since the baseline.
+/// A cell in a grid: its outcome, marked `*` when the control failed the
+/// same way, then what expectations and a baseline say of it
+/// (`verdicts.rs`): `crash✓` (expected), `hang (expected crash)`,
+/// `crash (was pass)`, `build-failed (refused)`.
 pub fn cell_label(c: &CellResult) -> String {
-    let mut label = outcome_label(c.outcome, c.details.reason);
-    match c.expectation.as_ref().map(|e| e.status) {
-        Some(ExpectationStatus::Met) if c.outcome != Outcome::Pass => label.push_str(" (expected)"),
-        Some(ExpectationStatus::Fixed) => label.push_str(" (fixed!)"),
-        Some(ExpectationStatus::Unexpected) => label.push_str(" (unexpected)"),
-        _ => {}
+    let also_without_target = match c.details.reason {
+        Some(Reason::AlsoWithoutTarget) => ALSO_WITHOUT_TARGET_MARK,
+        _ => "",
+    };
+    let mut notes = Vec::new();
+    if c.details.reason == Some(Reason::BuildRefusedByPackage) {
+        notes.push("refused".to_owned());
     }
-    if let Some(change) = &c.change {
-        match (change.change, change.was) {
-            (Change::Regressed | Change::Fixed, Some(was)) => {
-                label.push_str(&format!(" (was {was})"))
-            }
-            (Change::New, _) => label.push_str(" (new)"),
-            _ => {}
-        }
+    notes.extend(verdicts::cell_notes(c));
+    let mut text = format!(
+        "{}{also_without_target}{}",
+        c.outcome,
+        verdicts::outcome_mark(c)
+    );
+    if !notes.is_empty() {
+        text.push_str(&format!(" ({})", notes.join(", ")));
     }
-    label
+    text
 }
 
 /// An outcome as every format shows it: marked `*` when the control
@@ -74,12 +77,15 @@ mod tests {
         assert_eq!(cell_label(&c), "crash✓");
         c.expectation = None;
         c.change = Some(extmatrix_schema::CellChange {
-            change: Change::Regressed,
+            change: extmatrix_schema::Change::Regressed,
             was: Some(Outcome::Pass),
         });
         assert_eq!(cell_label(&c), "crash (was pass)");
         c.details.reason = Some(Reason::AlsoWithoutTarget);
         c.change = None;
         assert_eq!(cell_label(&c), "crash*");
+        c.details.reason = Some(Reason::BuildRefusedByPackage);
+        c.outcome = Outcome::BuildFailed;
+        assert_eq!(cell_label(&c), "build-failed (refused)");
     }
 }

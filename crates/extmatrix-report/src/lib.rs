@@ -16,6 +16,7 @@ mod json;
 mod junit;
 mod markdown;
 mod terminal;
+mod verdicts;
 mod write;
 
 pub use annotations::{GithubAnnotations, ANNOTATIONS_PER_KIND};

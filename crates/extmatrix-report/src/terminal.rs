@@ -1,10 +1,11 @@
 //! The terminal matrix: a row per target (module) × scenario, a column per
 //! interpreter; then "Worth a look", one line per finding (a culprit and
-//! where it shows, `compress.rs`) with what to change, and a summary.
+//! where it shows, `compress.rs`) with what to change, a summary, and what expectations and a
+//! baseline say (`verdicts.rs`).
 
 use crate::cells::{all_expected, cell_label, outcome_label, ALSO_WITHOUT_TARGET_MARK};
 use crate::compress::finding_where;
-use crate::Format;
+use crate::{verdicts, Format};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use extmatrix_core::{Outcome, Reason, Scenario};
 use extmatrix_schema::{CellResult, Finding, Report};
@@ -56,6 +57,7 @@ impl Format for Terminal {
     fn render(&self, report: &Report) -> String {
         let mut out = table(report, self.0).to_string();
         out.push('\n');
+        out.push_str(&verdicts::legend(report));
         out.push_str(&worth_a_look(report, self.0.width));
         let counts: Vec<String> = report
             .summary
@@ -75,6 +77,7 @@ impl Format for Terminal {
                 i.not_run.len()
             ));
         }
+        out.push_str(&verdicts::end_summary(report));
         out
     }
 }

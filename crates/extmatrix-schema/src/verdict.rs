@@ -140,6 +140,8 @@ extmatrix_core::id_enum! {
     }
 }
 
+// `id_enum!` writes the enum, so `#[derive(Default)]` cannot be added to it.
+#[allow(clippy::derivable_impls)]
 impl Default for FailOn {
     fn default() -> Self {
         FailOn::Failure

@@ -5,8 +5,11 @@
 //! panics on bad input. Paths in the file are relative to the file itself and
 //! come out absolute.
 
+mod expect;
 mod node;
 mod target;
+
+pub use expect::{load_expectations, parse_expectations};
 
 use extmatrix_core::Scenario;
 use node::{Node, Value};
@@ -225,12 +228,19 @@ pub const MAX_MATRIX_BYTES: usize = 1 << 20;
 /// [`MAX_MATRIX_BYTES`] are read; a longer file is an error located where
 /// reading stopped.
 pub fn load(path: &Path) -> Result<Matrix, SpecError> {
+    let text = read_yaml_text(path, "matrix file")?;
+    parse(&text, path)
+}
+
+/// The text of the YAML file at `path` (a `what`: "matrix file"), read up
+/// to [`MAX_MATRIX_BYTES`] whatever the path names.
+fn read_yaml_text(path: &Path, what: &str) -> Result<String, SpecError> {
     use std::io::Read;
     let unreadable = |err: &dyn fmt::Display| SpecError {
         path: path.display().to_string(),
         line: 0,
         column: 0,
-        message: format!("cannot read the matrix file: {err}"),
+        message: format!("cannot read the {what}: {err}"),
     };
     let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
@@ -247,22 +257,21 @@ pub fn load(path: &Path) -> Result<Matrix, SpecError> {
             line: at.line,
             column: at.column,
             message: format!(
-                "the matrix file is longer than {} MiB, the most extmatrix reads; \
-                 reading stopped here (a matrix file is a few kB of YAML: is this the right file?)",
+                "the {what} is longer than {} MiB, the most extmatrix reads; \
+                 reading stopped here (a {what} is a few kB of YAML: is this the right file?)",
                 MAX_MATRIX_BYTES >> 20
             ),
         });
     }
-    let text = String::from_utf8(bytes).map_err(|err| {
+    String::from_utf8(bytes).map_err(|err| {
         let at = text_location(err.as_bytes(), err.utf8_error().valid_up_to());
         SpecError {
             path: path.display().to_string(),
             line: at.line,
             column: at.column,
-            message: "the matrix file is not valid UTF-8".to_owned(),
+            message: format!("the {what} is not valid UTF-8"),
         }
-    })?;
-    parse(&text, path)
+    })
 }
 
 /// The 1-based line and column (in bytes) of byte `offset` in `bytes`,

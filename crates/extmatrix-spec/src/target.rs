@@ -5,6 +5,7 @@
 
 use crate::node::{Node, Value};
 use crate::{Context, Location, Once, SpecError};
+use extmatrix_core::expect::Expectation;
 use extmatrix_core::is_dotted_identifier;
 use extmatrix_core::pattern::{is_module_pattern, module_matches};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ pub struct TargetSpec {
     pub exclude: Vec<String>,
     /// Python code run with the module bound to `m`; `None` = nothing.
     pub smoke: Option<String>,
+    /// What some of its cells are expected to give (`expect:`, and an
+    /// expectations file's entries for it: `Matrix::add_expectations`).
+    pub expect: Vec<Expectation>,
     /// Where the target's mapping starts in the file.
     pub at: Location,
 }
@@ -56,7 +60,7 @@ pub enum PipSource {
 }
 
 const TARGET_KEYS: &[&str] = &[
-    "name", "c", "pip", "cargo", "stdlib", "module", "modules", "exclude", "smoke",
+    "name", "c", "pip", "cargo", "stdlib", "module", "modules", "exclude", "smoke", "expect",
 ];
 /// The keys that say what kind of target it is; exactly one per target.
 const KIND_KEYS: &[&str] = &["c", "pip", "cargo", "stdlib"];
@@ -110,12 +114,17 @@ impl Context<'_> {
             ),
             None => None,
         };
+        let expect = match fields.get("expect") {
+            Some(expect) => self.expectations(expect, name)?,
+            None => Vec::new(),
+        };
         let target = TargetSpec {
             name: name.to_owned(),
             kind,
             modules,
             exclude,
             smoke,
+            expect,
             at: node.at,
         };
         Ok((target, name_node.at))

@@ -133,6 +133,7 @@ targets:
                 modules: vec!["pkg.isolated_ok".into()],
                 exclude: vec![],
                 smoke: Some("assert m.bump() >= 1\nassert m.bump() >= 2\n".into()),
+                expect: vec![],
                 at: at(11, 5),
             },
             TargetSpec {
@@ -143,6 +144,7 @@ targets:
                 modules: vec!["isolated_ok".into()],
                 exclude: vec![],
                 smoke: Some("m.bump()".into()),
+                expect: vec![],
                 at: at(17, 5),
             },
         ],
@@ -1181,4 +1183,109 @@ fn leak_options_are_checked_where_they_are_written() {
         .unwrap();
     assert_eq!(matrix.options.warmup, 0);
     assert_eq!(matrix.options.subinterp, None);
+}
+
+/// A matrix with one target `t` whose `expect:` is `expect` (one line).
+fn with_expect(expect: &str) -> String {
+    format!(
+        "pythons: [cp313]\ntargets:\n  - name: t\n    c: ../harness-c/fixtures/isolated_ok.c\n    expect: {expect}\n"
+    )
+}
+
+#[test]
+fn expect_maps_cell_patterns_to_outcomes_and_remembers_where() {
+    use extmatrix_core::expect::CellPattern;
+    use extmatrix_core::Outcome;
+    let project = Project::new();
+    let m = project
+        .parse(&with_expect(
+            "{subinterp-own: refused, \"cp313t/*\": [gil-enabled, crash], \"pkg.*/*/reinit\": crash}",
+        ))
+        .unwrap();
+    let e = &m.targets[0].expect;
+    assert_eq!(e.len(), 3);
+    assert!(e.iter().all(|e| e.target == "t"));
+    let file = project.matrix_path().display().to_string();
+    assert_eq!(e[0].origin, format!("{file}:5:14"));
+    assert_eq!(e[0].cells, CellPattern::parse("subinterp-own").unwrap());
+    assert_eq!(e[0].outcomes, [Outcome::Refused]);
+    assert_eq!(e[1].origin, format!("{file}:5:38"));
+    assert_eq!(e[1].outcomes, [Outcome::GilEnabled, Outcome::Crash]);
+    assert_eq!(e[2].cells.module.as_deref(), Some("pkg.*"));
+    assert_eq!(m.expectations().count(), 3);
+}
+
+#[test]
+fn a_bad_expectation_is_an_error_where_it_stands() {
+    let project = Project::new();
+    let cases = [
+        ("{reinit: crashed}", 5, 22, "unknown outcome `crashed`"),
+        ("{reinit: [crash, hang, crash]}", 5, 36, "listed twice"),
+        ("{reinit: []}", 5, 22, "an empty list expects no outcome"),
+        ("{reinit: 3}", 5, 22, "a list of outcomes"),
+        ("{a/b/c/d: crash}", 5, 14, "at most three parts"),
+        ("{\"cp313/\": crash}", 5, 14, "no empty part"),
+        (
+            "{reinti: crash}",
+            5,
+            14,
+            "the scenario part `reinti` is not a scenario",
+        ),
+        ("{\"CP313/*\": crash}", 5, 14, "interpreter part `CP313`"),
+        ("{\"pkg-x/*/*\": crash}", 5, 14, "module part `pkg-x`"),
+        ("{}", 5, 13, "leave it out"),
+        ("[reinit]", 5, 13, "must be a mapping from cell patterns"),
+    ];
+    for (expect, line, column, words) in cases {
+        let message = project.error_at(&with_expect(expect), line, column);
+        assert!(message.contains(words), "{expect}: {message}");
+    }
+    // A scenario pattern with wildcards is checked against the cells later.
+    assert!(project
+        .parse(&with_expect("{\"subinterp-*\": refused}"))
+        .is_ok());
+}
+
+#[test]
+fn an_expectations_file_names_targets_of_the_matrix() {
+    use extmatrix_core::Outcome;
+    use extmatrix_spec::parse_expectations;
+    let project = Project::new();
+    let mut m = project.parse(&with_expect("{reinit: crash}")).unwrap();
+    let file = project.dir.path().join("ci/expect.yaml");
+    let e = parse_expectations("t:\n  \"*/import\": [pass, refused]\n", &file, &m).unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].target, "t");
+    assert_eq!(e[0].outcomes, [Outcome::Pass, Outcome::Refused]);
+    assert_eq!(e[0].origin, format!("{}:2:3", file.display()));
+    m.add_expectations(e);
+    assert_eq!(m.targets[0].expect.len(), 2);
+    assert_eq!(m.expectations().count(), 2);
+
+    let err =
+        parse_expectations("t: {reinit: crash}\nother: {reinit: crash}\n", &file, &m).unwrap_err();
+    assert_eq!((err.line, err.column), (2, 1), "{err}");
+    assert_eq!(err.path, file.display().to_string());
+    assert!(err.message.contains("no target `other`"), "{err}");
+    assert!(err.message.ends_with("its targets: t"), "{err}");
+    let err = parse_expectations("t: {reinit: crashes}\n", &file, &m).unwrap_err();
+    assert_eq!((err.line, err.column), (1, 13), "{err}");
+    let err = parse_expectations("- t\n", &file, &m).unwrap_err();
+    assert!(err.message.contains("mapping from target names"), "{err}");
+}
+
+#[test]
+fn load_expectations_reads_the_file() {
+    let project = Project::new();
+    let m = project.parse(&with_expect("{reinit: crash}")).unwrap();
+    let path = project.dir.path().join("expect.yaml");
+    std::fs::write(&path, "t: {\"cp31?/subinterp-*\": refused}\n").unwrap();
+    let e = extmatrix_spec::load_expectations(&path, &m).unwrap();
+    assert_eq!(e[0].cells.python, "cp31?");
+    let missing = project.dir.path().join("none.yaml");
+    let err = extmatrix_spec::load_expectations(&missing, &m).unwrap_err();
+    assert!(
+        err.message.starts_with("cannot read the expectations file"),
+        "{err}"
+    );
 }

@@ -29,7 +29,7 @@ scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated 
 scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, state-clobbered, \
 leak, gil-enabled, declaration-mismatch, import-error, crash, hang, build-failed or \
 harness-error (docs/outcomes.md).",
-    after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n\nThe matrix file format is described in docs/matrix-format.md."
+    after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n  extmatrix run --expect ci/expected.yaml --baseline main.json --fail-on regression\n\nThe matrix file format is described in docs/matrix-format.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,11 +40,15 @@ struct Cli {
 enum Command {
     /// Run a matrix file and report a verdict for every cell.
     ///
-    /// Exit status: 0 when no cell is crash, hang, import-error,
-    /// build-failed or harness-error; 1 when one is; 2 for a bad matrix file
-    /// or command line, a --json path that cannot take a report, or a cache
-    /// directory that cannot be used (checked before anything runs), or a
-    /// journal of another run to --resume (checked before any cell runs). SIGINT,
+    /// Exit status: 0 when the run passes by --fail-on (by default: no cell
+    /// is declaration-mismatch, crash, hang, import-error, build-failed or
+    /// harness-error, unless an expectation allows it, and none breaks an
+    /// expectation); 1 when it fails, with the reasons after the summary;
+    /// 2 for a bad matrix file, expectations file or command line, a
+    /// baseline that cannot be compared with, a --json path that cannot
+    /// take a report, or a cache directory that cannot be used (checked
+    /// before anything runs), or a journal of another run to --resume
+    /// (checked before any cell runs). SIGINT,
     /// SIGTERM or SIGHUP stop the run: running cells and builds are killed,
     /// the table and the JSON report hold the cells that finished (the rest
     /// are listed as not run), and the status is 130, 143 or 129.
@@ -129,6 +133,31 @@ struct RunArgs {
     /// Where builds are cached [default: $EXTMATRIX_CACHE_DIR, else $XDG_CACHE_HOME/extmatrix, else ~/.cache/extmatrix].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Expectations of some cells, from a YAML file beside your CI workflow
+    /// (repeatable): target name → {cell pattern: outcome or [outcomes]},
+    /// the same as a target's `expect:` in the matrix, e.g.
+    /// `crash_on_reinit: {"*/reinit": crash}`. A pattern is `scenario`,
+    /// `python/scenario` or `module/python/scenario`, with `*` and `?`. A
+    /// cell whose outcome is expected does not fail the run; one that does
+    /// better is `fixed` (fails with --strict); another outcome fails it,
+    /// even one that fails no run otherwise (shared-state, leak). A pattern
+    /// that matches no cell of the matrix is an error (exit 2).
+    #[arg(long = "expect", value_name = "FILE")]
+    expect: Vec<PathBuf>,
+    /// Fail the run when a cell expected to fail does better: the
+    /// expectation is stale, tighten it.
+    #[arg(long)]
+    strict: bool,
+    /// Compare with an earlier run's JSON report (`--json`): each cell is
+    /// marked new, unchanged, changed (same outcome, another culprit),
+    /// regressed or fixed, in the table (`crash (was pass)`) and the JSON.
+    /// A report of another schema_version or of an interrupted run is
+    /// refused (exit 2).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// What makes the exit status 1.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = FailOnChoice::Failure)]
+    fail_on: FailOnChoice,
     /// Colour in the table: auto = when stdout is a terminal and NO_COLOR is unset.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -182,6 +211,31 @@ enum PythonsAction {
     /// The same as `extmatrix cache prune`: interpreter builds no given
     /// matrix uses, stale harness and target builds, leftovers.
     Prune(cache_cmd::PruneArgs),
+}
+
+/// `--fail-on`'s choices (`extmatrix_schema::FailOn`).
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOnChoice {
+    /// A cell that fails the run: a failing outcome no expectation allows,
+    /// an outcome an expectation does not allow, an expectation whose
+    /// module part matched no module (and --strict's cells).
+    Failure,
+    /// Only what got worse than --baseline: a cell regressed, or a new
+    /// cell that fails (and --strict's cells); for CI on a project with
+    /// known failures.
+    Regression,
+    /// Nothing: the report is the product.
+    Never,
+}
+
+impl From<FailOnChoice> for extmatrix_schema::FailOn {
+    fn from(choice: FailOnChoice) -> Self {
+        match choice {
+            FailOnChoice::Failure => extmatrix_schema::FailOn::Failure,
+            FailOnChoice::Regression => extmatrix_schema::FailOn::Regression,
+            FailOnChoice::Never => extmatrix_schema::FailOn::Never,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

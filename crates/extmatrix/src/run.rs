@@ -5,22 +5,33 @@
 
 use crate::{progress::Bars, RunArgs, UsageError};
 use anyhow::Result;
-use extmatrix_engine::EngineError;
+use extmatrix_engine::{EngineError, Policy};
 use extmatrix_plan::Filters;
 use extmatrix_report::{Format, Json, Junit, Markdown, TableStyle, Terminal};
-use extmatrix_schema::Report;
+use extmatrix_schema::{FailOn, Report};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix_path = matrix_path(args.matrix.clone())?;
-    let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
+    let mut matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
+    for file in &args.expect {
+        let expectations = extmatrix_spec::load_expectations(file, &matrix)
+            .map_err(|e| UsageError(e.to_string()))?;
+        matrix.add_expectations(expectations);
+    }
     let outputs = outputs(&args);
     for output in &outputs {
         check_report_path(output.flag, &output.path)?;
     }
+    let policy = policy(
+        &matrix,
+        args.baseline.as_deref(),
+        args.fail_on.into(),
+        args.strict,
+    )?;
     let journal_path =
         crate::resume::journal_path(args.journal, args.json.as_deref(), args.resume)?;
     let filters = Filters {
@@ -49,7 +60,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         jobs,
         &bars,
         started,
-        &extmatrix_engine::Policy::default(),
+        &policy,
         journal.as_ref(),
     );
 
@@ -84,32 +95,27 @@ struct Output {
 
 /// The report files asked for.
 fn outputs(args: &RunArgs) -> Vec<Output> {
-    let asked: [(
-        &'static str,
-        &'static str,
-        &Option<PathBuf>,
-        Box<dyn Format>,
-    ); 3] = [
-        ("--json", "JSON", &args.json, Box::new(Json)),
-        ("--junit", "JUnit", &args.junit, Box::new(Junit)),
-        (
+    let asked = |flag, name, path: &Option<PathBuf>, format: Box<dyn Format>| {
+        path.clone().map(|path| Output {
+            flag,
+            name,
+            path,
+            format,
+        })
+    };
+    [
+        asked("--json", "JSON", &args.json, Box::new(Json)),
+        asked("--junit", "JUnit", &args.junit, Box::new(Junit)),
+        asked(
             "--markdown",
             "Markdown",
             &args.markdown,
-            Box::new(Markdown::default()),
+            Box::<Markdown>::default(),
         ),
-    ];
-    asked
-        .into_iter()
-        .filter_map(|(flag, name, path, format)| {
-            path.clone().map(|path| Output {
-                flag,
-                name,
-                path,
-                format,
-            })
-        })
-        .collect()
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Every report file asked for, each whatever happened to the one before
@@ -139,6 +145,41 @@ fn write_outputs(report: &Report, outputs: &[Output]) -> Result<()> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// How the run is concluded: the matrix's expectations (with those of
+/// `--expect` files), the baseline read and checked now (a usage error
+/// before anything runs), `--fail-on`, `--strict`.
+fn policy(
+    matrix: &extmatrix_spec::Matrix,
+    baseline: Option<&Path>,
+    fail_on: FailOn,
+    strict: bool,
+) -> Result<Policy> {
+    if fail_on == FailOn::Regression && baseline.is_none() {
+        return Err(UsageError(
+            "--fail-on regression needs a run to compare with: give --baseline FILE, the JSON \
+             report of an earlier run (`extmatrix run --json baseline.json`)"
+                .to_owned(),
+        )
+        .into());
+    }
+    Ok(Policy {
+        expectations: matrix.expectations().cloned().collect(),
+        baseline: baseline.map(read_baseline).transpose()?,
+        fail_on,
+        strict,
+    })
+}
+
+/// The report at `path` and its name, when it can be a baseline.
+fn read_baseline(path: &Path) -> Result<(String, extmatrix_schema::Report)> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("--baseline {name}: cannot read it: {e}")))?;
+    let report =
+        extmatrix_verdict::read_baseline(&text, &name).map_err(|e| UsageError(e.to_string()))?;
+    Ok((name, report))
 }
 
 /// The matrix file given, else `./extmatrix.yaml` when there is one.

@@ -270,6 +270,11 @@ fn help_teaches() {
         "--timeout",
         "Exit status",
         "--jobs",
+        "--expect <FILE>",
+        "--strict",
+        "--baseline <FILE>",
+        "--fail-on <WHEN>",
+        "regression:",
     ] {
         assert!(text.contains(needle), "run --help lacks {needle}:\n{text}");
     }

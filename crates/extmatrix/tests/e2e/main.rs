@@ -41,5 +41,7 @@ mod resume;
 mod stdlib_targets;
 /// A correct module that changes the process is not blamed for it.
 mod trust;
+/// Expectations, baselines and `--fail-on`: the exit status and the marks.
+mod verdicts;
 /// matrices/why.yaml: reasons, controls, alone runs, forensics.
 mod why;

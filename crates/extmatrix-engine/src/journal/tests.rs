@@ -302,3 +302,30 @@ fn this_binary_is_named_by_its_build_id_the_same_way_each_time() {
         "{id}"
     );
 }
+
+#[test]
+fn expectations_do_not_change_the_run_a_journal_belongs_to() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.c"), "").unwrap();
+    let plan_of = |yaml: &str| {
+        let matrix = extmatrix_spec::parse(yaml, &dir.path().join("m.yaml")).unwrap();
+        Plan {
+            pythons: vec![],
+            targets: matrix.targets,
+            options: matrix.options,
+            cells: vec![],
+        }
+    };
+    let target = "pythons: [cp312]\ntargets:\n  - name: t\n    c: t.c\n";
+    let expecting = format!("{target}    expect: {{reinit: crash}}\n");
+    let without = plan_of(target);
+    let with = plan_of(&expecting);
+    assert_ne!(
+        with.targets, without.targets,
+        "the plans differ in expectations only"
+    );
+    let of = |plan: &Plan| Header::new("bin".into(), Path::new("m.yaml"), b"m", plan).run;
+    assert_eq!(of(&with), of(&without));
+    let other = plan_of("pythons: [cp312]\ntargets:\n  - name: u\n    c: t.c\n");
+    assert_ne!(of(&other), of(&without));
+}

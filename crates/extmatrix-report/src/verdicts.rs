@@ -243,12 +243,12 @@ mod tests {
             fail_on: FailOn::Failure,
             strict: true,
             exit_code: 1,
-            because: vec!["1 cell failed unexpectedly: b cp312/import: crash".into()],
+            because: vec!["1 cell fails the run: b cp312/import: crash".into()],
         });
         let text = plain(&r);
         let summary = text.find("3 cells in").unwrap();
         let fails = text
-            .find("Fails the run (--fail-on failure --strict):\n  1 cell failed unexpectedly: b cp312/import: crash\n")
+            .find("Fails the run (--fail-on failure --strict):\n  1 cell fails the run: b cp312/import: crash\n")
             .unwrap_or_else(|| panic!("{text}"));
         assert!(fails > summary);
         r.status.as_mut().unwrap().because.clear();

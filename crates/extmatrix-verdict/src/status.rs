@@ -36,11 +36,7 @@ pub fn status(report: &Report, policy: &Policy) -> RunStatus {
 fn failures(report: &Report, policy: &Policy) -> Vec<String> {
     let mut because = Vec::new();
     let failed: Vec<&CellResult> = report.cells.iter().filter(|c| c.fails_run()).collect();
-    because.extend(counted(
-        &failed,
-        "cell failed unexpectedly",
-        "cells failed unexpectedly",
-    ));
+    because.extend(counted(&failed, "cell fails the run", "cells fail the run"));
     because.extend(strictly_fixed(report, policy));
     for e in unmatched_modules(&report.cells, &policy.expectations) {
         because.push(format!(
@@ -182,7 +178,7 @@ mod tests {
         assert_eq!(
             s.because,
             [
-                "4 cells failed unexpectedly: t cp312/reinit: crash; t cp313/reinit: hang; \
+                "4 cells fail the run: t cp312/reinit: crash; t cp313/reinit: hang; \
               u cp313/reinit: import-error; and 1 more"
             ]
         );
@@ -228,7 +224,7 @@ mod tests {
         assert_eq!(s.exit_code, 1);
         assert_eq!(
             s.because,
-            ["1 cell failed unexpectedly: t cp312/reimport: shared-state, expected refused"]
+            ["1 cell fails the run: t cp312/reimport: shared-state, expected refused"]
         );
     }
 

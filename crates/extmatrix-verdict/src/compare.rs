@@ -50,8 +50,15 @@ fn changes(report: &Report, baseline: &Report) -> Vec<CellChange> {
         .collect()
 }
 
-/// How a cell that was `was` and is `now` changed.
+/// How a cell that was `was` and is `now` changed. `n/a` is neither
+/// better nor worse than anything: a scenario the interpreter cannot run
+/// (now, or then) says nothing of the module, so a cell that became or
+/// stopped being `n/a` has `changed`.
 fn change_of(was: Outcome, now: Outcome, same_culprits: bool) -> Change {
+    let not_applicable = [was, now].contains(&Outcome::NotApplicable);
+    if not_applicable && was != now {
+        return Change::Changed;
+    }
     match now.cmp(&was) {
         std::cmp::Ordering::Greater => Change::Regressed,
         std::cmp::Ordering::Less => Change::Fixed,
@@ -159,6 +166,20 @@ mod tests {
                 (Change::New, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_cell_that_became_or_stopped_being_n_a_changed_neither_way() {
+        use Outcome::*;
+        assert_eq!(change_of(Pass, NotApplicable, true), Change::Changed);
+        assert_eq!(change_of(SharedState, NotApplicable, true), Change::Changed);
+        assert_eq!(change_of(NotApplicable, Crash, true), Change::Changed);
+        assert_eq!(
+            change_of(NotApplicable, NotApplicable, true),
+            Change::Unchanged
+        );
+        assert_eq!(change_of(Pass, Crash, true), Change::Regressed);
+        assert_eq!(change_of(Crash, Pass, true), Change::Fixed);
     }
 
     #[test]

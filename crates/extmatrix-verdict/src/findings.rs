@@ -12,7 +12,7 @@ mod tests;
 
 use culprit::{culprits, Culprit};
 use extmatrix_core::Reason;
-use extmatrix_schema::{CellResult, Finding, FindingCell};
+use extmatrix_schema::{CellResult, FailOn, Finding, FindingCell, Report};
 use std::cmp::Reverse;
 
 /// The findings of `cells`, most severe first. Every cell whose outcome is
@@ -35,6 +35,32 @@ pub fn findings(cells: &[CellResult]) -> Vec<Finding> {
         .into_iter()
         .map(|(id, culprit, of_culprit)| finding(id, culprit, &of_culprit))
         .collect();
+    sort(&mut found);
+    found
+}
+
+/// Say which findings fail the run by the run's `--fail-on` and
+/// `--strict` (`CellResult::fails_under`: what the status, JUnit and the
+/// annotations read), once the comparison with a baseline has set each
+/// cell's change; then order them again. [`findings`] alone says it by
+/// `--fail-on failure`.
+pub fn mark_failing(report: &mut Report, fail_on: FailOn, strict: bool) {
+    let cells = &report.cells;
+    for finding in &mut report.findings {
+        finding.fails_run = cells.iter().any(|c| {
+            c.key.target == finding.target
+                && c.key.module == finding.module
+                && finding
+                    .cells
+                    .iter()
+                    .any(|f| f.python == c.key.python && f.scenario == c.key.scenario)
+                && c.fails_under(fail_on, strict)
+        });
+    }
+    sort(&mut report.findings);
+}
+
+fn sort(found: &mut [Finding]) {
     found.sort_by(|a, b| {
         (
             Reverse(a.outcome),
@@ -51,7 +77,6 @@ pub fn findings(cells: &[CellResult]) -> Vec<Finding> {
                 &b.title,
             ))
     });
-    found
 }
 
 fn finding(id: String, culprit: Culprit, cells: &[&CellResult]) -> Finding {

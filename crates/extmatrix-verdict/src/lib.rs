@@ -27,7 +27,7 @@ mod testing;
 pub use baseline::{read_baseline, BaselineError};
 pub use compare::compare;
 pub use expect::{apply_expectations, unmatched_modules};
-pub use findings::findings;
+pub use findings::{findings, mark_failing};
 pub use status::status;
 
 use extmatrix_core::expect::Expectation;
@@ -46,13 +46,77 @@ pub struct Policy {
 }
 
 /// Fill in `report`'s expectations, findings, changes and status, in that
-/// order (a finding fails the run by its cells' expectations; a change
-/// compares findings).
+/// order (a change compares findings; a finding fails the run by its
+/// cells' expectations and changes, under the policy).
 pub fn conclude(report: &mut Report, policy: &Policy) {
     apply_expectations(&mut report.cells, &policy.expectations);
     report.findings = findings(&report.cells);
     if let Some((path, baseline)) = &policy.baseline {
         report.comparison = Some(compare(report, path, baseline));
     }
+    mark_failing(report, policy.fail_on, policy.strict);
     report.status = Some(status(report, policy));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::cell;
+    use extmatrix_core::{Outcome, Scenario};
+
+    fn concluded(fail_on: FailOn, baseline: &Report) -> Report {
+        let crash = |python| cell("t", python, Scenario::Reinit, Outcome::Crash);
+        let mut report = Report::new(
+            "m.yaml".into(),
+            vec![],
+            vec![crash("cp312"), crash("cp313")],
+            0,
+        );
+        let policy = Policy {
+            baseline: Some(("old.json".into(), baseline.clone())),
+            fail_on,
+            ..Policy::default()
+        };
+        conclude(&mut report, &policy);
+        report
+    }
+
+    #[test]
+    fn a_finding_fails_the_run_by_the_runs_policy() {
+        let crash = |python| cell("t", python, Scenario::Reinit, Outcome::Crash);
+        let known = Report::new(
+            "old.json".into(),
+            vec![],
+            vec![crash("cp312"), crash("cp313")],
+            0,
+        );
+        let fails = |r: &Report| {
+            (
+                r.findings.len(),
+                r.findings[0].fails_run,
+                r.status.as_ref().unwrap().exit_code,
+            )
+        };
+        assert_eq!(fails(&concluded(FailOn::Failure, &known)), (1, true, 1));
+        assert_eq!(
+            fails(&concluded(FailOn::Regression, &known)),
+            (1, false, 0),
+            "a known crash"
+        );
+        assert_eq!(fails(&concluded(FailOn::Never, &known)), (1, false, 0));
+        let half = Report::new(
+            "old.json".into(),
+            vec![],
+            vec![
+                crash("cp312"),
+                cell("t", "cp313", Scenario::Reinit, Outcome::Pass),
+            ],
+            0,
+        );
+        assert_eq!(
+            fails(&concluded(FailOn::Regression, &half)),
+            (1, true, 1),
+            "one cell regressed"
+        );
+    }
 }

@@ -47,19 +47,21 @@ fn failures(report: &Report, policy: &Policy) -> Vec<String> {
     because
 }
 
-/// `--fail-on regression`'s reasons.
+/// `--fail-on regression`'s reasons: the cells
+/// `CellResult::fails_under` fails (the one rule JUnit and the summary
+/// read too), by why.
 fn regressions(report: &Report, policy: &Policy) -> Vec<String> {
     let change_is =
         |c: &CellResult, change: Change| c.change.as_ref().map(|c| c.change) == Some(change);
     let regressed: Vec<&CellResult> = report
         .cells
         .iter()
-        .filter(|c| change_is(c, Change::Regressed))
+        .filter(|c| change_is(c, Change::Regressed) && c.fails_under(FailOn::Regression, false))
         .collect();
     let new_failures: Vec<&CellResult> = report
         .cells
         .iter()
-        .filter(|c| change_is(c, Change::New) && c.fails_run())
+        .filter(|c| change_is(c, Change::New) && c.fails_under(FailOn::Regression, false))
         .collect();
     let since = report
         .comparison
@@ -295,6 +297,21 @@ mod tests {
                 "1 new cell fails (not in the baseline): t cp313/reinit: hang",
             ]
         );
+    }
+
+    #[test]
+    fn a_regression_an_expectation_allows_fails_nothing() {
+        let e = vec![expectation("t", "reinit", &[Outcome::Crash], "e:1:1")];
+        let before = report(vec![cell("t", "cp312", Scenario::Reinit, Outcome::Pass)]);
+        let now = || report(vec![cell("t", "cp312", Scenario::Reinit, Outcome::Crash)]);
+        let s = concluded(
+            now(),
+            &policy(FailOn::Regression, false, vec![]),
+            Some(&before),
+        );
+        assert_eq!(s.exit_code, 1, "a crash that was a pass regressed");
+        let s = concluded(now(), &policy(FailOn::Regression, false, e), Some(&before));
+        assert_eq!(s.exit_code, 0, "{:?}", s.because);
     }
 
     #[test]

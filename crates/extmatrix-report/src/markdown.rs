@@ -41,12 +41,25 @@ impl Format for Markdown {
             return head + &findings + &grids;
         }
         let collapsed = collapsed_grids(report);
-        let room = self.budget.saturating_sub(head.len() + collapsed.len());
-        if findings.len() <= room {
+        if head.len() + findings.len() + collapsed.len() <= self.budget {
             return head + &findings + &collapsed;
         }
-        let room = self.budget.saturating_sub(head.len());
-        head + &self::findings(report, room)
+        let cut = self.budget.saturating_sub(head.len());
+        let shortest = head + &self::findings(report, cut);
+        if shortest.len() <= self.budget {
+            return shortest;
+        }
+        // Earlier steps left too little: a line that says so, or nothing
+        // (GitHub drops a whole summary past its limit).
+        let notice = format!(
+            "extmatrix: `{}`: the summary did not fit what is left of the step's summary; see the JSON report.\n",
+            report.matrix
+        );
+        if notice.len() <= self.budget {
+            notice
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -312,5 +325,17 @@ mod tests {
         assert!(short.len() <= budget, "{} > {budget}", short.len());
         assert!(short.contains("frame_0") && !short.contains("frame_199"));
         assert!(short.contains("more findings: see the JSON report."));
+    }
+
+    #[test]
+    fn a_budget_smaller_than_the_head_gets_a_notice_or_nothing() {
+        let r = with_findings(sample::report(), 3);
+        let head = head(&r).len();
+        for budget in [head + 10, head, head - 1, 120, 20, 0] {
+            let md = Markdown { budget }.render(&r);
+            assert!(md.len() <= budget, "{} > {budget}: {md}", md.len());
+        }
+        assert!(Markdown { budget: 120 }.render(&r).contains("did not fit"));
+        assert_eq!(Markdown { budget: 20 }.render(&r), "");
     }
 }

@@ -148,6 +148,12 @@ pub enum JournalError {
         path.display()
     )]
     Busy { path: PathBuf },
+    #[error(
+        "{} is not an extmatrix journal ({message}); it is left as it is: give the journal a \
+         path of its own (--journal PATH)",
+        path.display()
+    )]
+    NotAJournal { path: PathBuf, message: String },
 }
 
 /// An open journal: what an earlier process finished (when resuming), and
@@ -163,14 +169,34 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// A new journal at `path` for the run `header` names, replacing any
-    /// file there (a run without `--resume` starts over).
+    /// A new journal at `path` for the run `header` names, replacing an
+    /// earlier journal there (a run without `--resume` starts over). A file
+    /// that is no journal (`--journal report.json`, a slip) is refused and
+    /// left as it is.
     pub fn start(path: &Path, header: &Header) -> Result<Journal, JournalError> {
-        let file = open_locked(path)?;
+        let mut file = open_locked(path)?;
         let io_error = |source| JournalError::Io {
             path: path.to_owned(),
             source,
         };
+        let mut first = Vec::new();
+        (&mut file)
+            .take(64 * 1024)
+            .read_to_end(&mut first)
+            .map_err(io_error)?;
+        if !first.is_empty() {
+            let line = first
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(&first[..], |end| &first[..=end]);
+            header_of(path, line).map_err(|e| JournalError::NotAJournal {
+                path: path.to_owned(),
+                message: match e {
+                    JournalError::Damaged { message, .. } => message,
+                    other => other.to_string(),
+                },
+            })?;
+        }
         file.set_len(0).map_err(io_error)?;
         let journal = Journal {
             path: path.to_owned(),

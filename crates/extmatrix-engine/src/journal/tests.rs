@@ -219,6 +219,31 @@ fn a_fresh_start_replaces_an_earlier_journal() {
 }
 
 #[test]
+fn a_fresh_start_leaves_a_file_that_is_no_journal_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = header("bin", "run");
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, "{\n  \"schema_version\": 1\n}\n").unwrap();
+    let refused = Journal::start(&report, &h).unwrap_err();
+    assert!(
+        matches!(refused, JournalError::NotAJournal { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("left as it is"), "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        "{\n  \"schema_version\": 1\n}\n"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    drop(Journal::start(&empty, &h).unwrap());
+    let cut_header = dir.path().join("cut");
+    std::fs::write(&cut_header, "{\"extmatrix_journal\":1,\"bin").unwrap();
+    drop(Journal::start(&cut_header, &h).unwrap());
+    assert!(Journal::resume(&cut_header, &h).unwrap().is_some());
+}
+
+#[test]
 fn a_journal_being_written_is_not_opened_by_a_second_run() {
     let dir = tempfile::tempdir().unwrap();
     let h = header("bin", "run");

@@ -5,6 +5,7 @@
 //! severe ten of each are printed (findings come most severe first) and a
 //! `::notice` says how many more the report holds.
 
+use crate::cells::RowNames;
 use crate::compress::finding_where;
 use crate::Format;
 use extmatrix_schema::{Finding, Report};
@@ -20,6 +21,7 @@ impl Format for GithubAnnotations {
     fn render(&self, report: &Report) -> String {
         let mut out = String::new();
         let mut left_out = 0;
+        let names = RowNames::new(report);
         for (command, fails) in [("error", true), ("warning", false)] {
             let of_kind: Vec<&Finding> = report
                 .findings
@@ -30,7 +32,7 @@ impl Format for GithubAnnotations {
                 let _ = writeln!(
                     out,
                     "::{command} title={}::{}",
-                    property(&title(f)),
+                    property(&title(&names, f)),
                     data(&format!(
                         "{} — {}. Fix: {}",
                         f.title,
@@ -54,12 +56,9 @@ impl Format for GithubAnnotations {
     }
 }
 
-fn title(f: &Finding) -> String {
-    if f.module == f.target {
-        format!("extmatrix: {} in {}", f.outcome, f.target)
-    } else {
-        format!("extmatrix: {} in {}/{}", f.outcome, f.target, f.module)
-    }
+fn title(names: &RowNames, f: &Finding) -> String {
+    let row = names.name(&f.target, &f.module);
+    format!("extmatrix: {} in {row}", f.outcome)
 }
 
 /// A workflow command's message: `%`, CR and LF escaped.

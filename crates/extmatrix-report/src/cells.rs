@@ -34,6 +34,34 @@ pub fn cell_label(c: &CellResult) -> String {
     text
 }
 
+/// What every format calls a target's module: the target's name, or
+/// `target/module` when the target built several modules (one row each).
+pub struct RowNames<'a> {
+    several: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> RowNames<'a> {
+    pub fn new(report: &'a Report) -> Self {
+        let mut first: std::collections::HashMap<&str, &str> = Default::default();
+        let mut several = std::collections::HashSet::new();
+        for c in &report.cells {
+            let module = *first.entry(&c.key.target).or_insert(&c.key.module);
+            if module != c.key.module {
+                several.insert(c.key.target.as_str());
+            }
+        }
+        RowNames { several }
+    }
+
+    pub fn name(&self, target: &str, module: &str) -> String {
+        if self.several.contains(target) {
+            format!("{target}/{module}")
+        } else {
+            target.to_owned()
+        }
+    }
+}
+
 /// An outcome as every format shows it: marked `*` when the control
 /// failed the same way, `(refused)` when the package refused the build.
 pub fn outcome_label(outcome: Outcome, reason: Option<Reason>) -> String {

@@ -3,8 +3,9 @@
 //! per cell:
 //!
 //! - `classname` is `target/module`; the name carries the cell
-//!   (`module[cp313-reinit]`), since GitLab drops test cases whose names
-//!   repeat;
+//!   (`target[cp313-reinit]`, `target/module[…]` for a target that built
+//!   several modules: the table's row name), since GitLab drops test cases
+//!   whose names repeat;
 //! - a cell that fails the run (by the run's `--fail-on` and
 //!   expectations: [`CellResult::fails_under`]) is a `<failure>` with its
 //!   summary as the message and its details as the text;
@@ -14,6 +15,7 @@
 //!
 //! Checked against the Jenkins JUnit XSD (`junit-10.xsd`) by the e2e tests.
 
+use crate::cells::RowNames;
 use crate::Format;
 use extmatrix_core::Outcome;
 use extmatrix_schema::{CellResult, ExpectationStatus, Report};
@@ -33,15 +35,16 @@ impl Format for Junit {
             report.cells.len(),
             seconds(report.wall_time_ms),
         );
+        let names = RowNames::new(report);
         for target in crate::targets(report) {
-            suite(&mut out, report, target);
+            suite(&mut out, report, &names, target);
         }
         out.push_str("</testsuites>\n");
         out
     }
 }
 
-fn suite(out: &mut String, report: &Report, target: &str) {
+fn suite(out: &mut String, report: &Report, names: &RowNames, target: &str) {
     let cells: Vec<&CellResult> = report
         .cells
         .iter()
@@ -61,17 +64,17 @@ fn suite(out: &mut String, report: &Report, target: &str) {
         seconds(time),
     );
     for cell in cells {
-        case(out, report, cell);
+        case(out, report, names, cell);
     }
     out.push_str("  </testsuite>\n");
 }
 
-fn case(out: &mut String, report: &Report, cell: &CellResult) {
+fn case(out: &mut String, report: &Report, names: &RowNames, cell: &CellResult) {
     let k = &cell.key;
     let _ = write!(
         out,
         "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
-        attr(&test_name(cell)),
+        attr(&test_name(names, cell)),
         attr(&format!("{}/{}", k.target, k.module)),
         seconds(cell.duration_ms),
     );
@@ -102,14 +105,10 @@ fn case(out: &mut String, report: &Report, cell: &CellResult) {
 
 /// `module[cp313-reinit]`, or `target/module[…]` when the module's name
 /// is not the target's: unique across the run, as CI systems need.
-fn test_name(cell: &CellResult) -> String {
+fn test_name(names: &RowNames, cell: &CellResult) -> String {
     let k = &cell.key;
-    let subject = if k.module == k.target {
-        k.module.clone()
-    } else {
-        format!("{}/{}", k.target, k.module)
-    };
-    format!("{subject}[{}-{}]", k.python, k.scenario)
+    let row = names.name(&k.target, &k.module);
+    format!("{row}[{}-{}]", k.python, k.scenario)
 }
 
 fn fails(report: &Report, cell: &CellResult) -> bool {
@@ -273,10 +272,18 @@ mod tests {
     }
 
     #[test]
-    fn a_module_named_apart_from_its_target_is_named_with_it() {
-        let mut c = sample::cell("pkg", "cp313", Scenario::Reinit, Outcome::Pass);
-        assert_eq!(test_name(&c), "pkg[cp313-reinit]");
-        c.key.module = "pkg._speedups".into();
-        assert_eq!(test_name(&c), "pkg/pkg._speedups[cp313-reinit]");
+    fn a_test_case_is_named_by_its_row_and_cell() {
+        let mut r = sample::report();
+        let names = RowNames::new(&r);
+        assert_eq!(test_name(&names, &r.cells[1]), "a[cp312-reimport]");
+        let mut other = sample::cell("a", "cp312", Scenario::Import, Outcome::Pass);
+        other.key.module = "a._speedups".into();
+        r.cells.push(other);
+        let names = RowNames::new(&r);
+        assert_eq!(test_name(&names, &r.cells[1]), "a/a[cp312-reimport]");
+        assert_eq!(
+            test_name(&names, &r.cells[3]),
+            "a/a._speedups[cp312-import]"
+        );
     }
 }

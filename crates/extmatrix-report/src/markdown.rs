@@ -8,7 +8,7 @@
 //! the ones that fit (the JSON report has them all). What fails the run
 //! comes first, so it is the last thing to go.
 
-use crate::cells::{all_expected, cell_label, outcome_label};
+use crate::cells::{all_expected, cell_label, outcome_label, RowNames};
 use crate::compress::finding_where;
 use crate::Format;
 use extmatrix_core::Outcome;
@@ -145,8 +145,9 @@ fn findings(report: &Report, room: usize) -> String {
         return String::new();
     }
     let mut out = format!("### Findings ({})\n\n", report.findings.len());
+    let names = RowNames::new(report);
     for (i, f) in report.findings.iter().enumerate() {
-        let item = finding(report, f);
+        let item = finding(report, &names, f);
         let rest = report.findings.len() - i;
         let more = format!("\n…and {rest} more findings: see the JSON report.\n\n");
         if out.len() + item.len() + more.len() > room {
@@ -159,13 +160,9 @@ fn findings(report: &Report, room: usize) -> String {
     out
 }
 
-fn finding(report: &Report, f: &Finding) -> String {
+fn finding(report: &Report, names: &RowNames, f: &Finding) -> String {
     let mark = if f.fails_run { "❌" } else { "⚠️" };
-    let subject = if f.module == f.target {
-        format!("`{}`", f.target)
-    } else {
-        format!("`{}` / `{}`", f.target, f.module)
-    };
+    let subject = format!("`{}`", names.name(&f.target, &f.module));
     let reason = f.reason.map_or_else(String::new, |r| format!(" `[{r}]`"));
     let expected = if all_expected(report, f) {
         " (expected)"

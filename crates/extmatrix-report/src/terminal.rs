@@ -3,7 +3,7 @@
 //! where it shows, `compress.rs`) with what to change, a summary, and what expectations and a
 //! baseline say (`verdicts.rs`).
 
-use crate::cells::{all_expected, cell_label, outcome_label, ALSO_WITHOUT_TARGET_MARK};
+use crate::cells::{all_expected, cell_label, outcome_label, RowNames, ALSO_WITHOUT_TARGET_MARK};
 use crate::compress::finding_where;
 use crate::{verdicts, Format};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
@@ -82,25 +82,8 @@ impl Format for Terminal {
     }
 }
 
-/// A row's name: the target, or `target/module` when the target built
-/// several modules.
-fn row_label(report: &Report, cell: &CellResult) -> String {
-    label(report, &cell.key.target, &cell.key.module)
-}
-
-fn label(report: &Report, target: &str, module: &str) -> String {
-    let several = report
-        .cells
-        .iter()
-        .any(|c| c.key.target == target && c.key.module != module);
-    if several {
-        format!("{target}/{module}")
-    } else {
-        target.to_owned()
-    }
-}
-
 fn table(report: &Report, style: TableStyle) -> Table {
+    let names = RowNames::new(report);
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     if style.color {
@@ -153,7 +136,7 @@ fn table(report: &Report, style: TableStyle) -> Table {
         };
         for (i, scenario) in scenarios.iter().enumerate() {
             let label = match report.pythons.iter().find_map(|p| of_row(&p.id, *scenario)) {
-                Some(c) if i == 0 => row_label(report, c),
+                Some(c) if i == 0 => names.name(&c.key.target, &c.key.module),
                 _ => String::new(),
             };
             let mut row = vec![Cell::new(label), Cell::new(scenario.id())];
@@ -213,7 +196,7 @@ fn finding_line(report: &Report, f: &Finding) -> String {
     let shows = finding_where(report, f);
     format!(
         "{outcome} · {} · {}{reason}{expected} — {shows}",
-        label(report, &f.target, &f.module),
+        RowNames::new(report).name(&f.target, &f.module),
         f.title
     )
 }

@@ -103,7 +103,7 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
     /// Also write JUnit XML for a CI system's test view: one test case per
-    /// cell (classname `target/module`, name `module[cp313-reinit]`), a
+    /// cell (classname `target/module`, name `target[cp313-reinit]`), a
     /// failure where the cell fails the run (by --fail-on and the
     /// expectations), skipped for n/a and expected failures.
     #[arg(long, value_name = "PATH")]

@@ -3,7 +3,7 @@
 
 use crate::verdicts;
 use extmatrix_core::{Outcome, Reason};
-use extmatrix_schema::{CellResult, ExpectationStatus, Finding, Report};
+use extmatrix_schema::{CellResult, Change, ExpectationStatus, Finding, Report};
 
 /// What marks a cell whose failure its control shares (the interpreter's
 /// failure, which does not fail the run).
@@ -72,19 +72,42 @@ pub fn outcome_label(outcome: Outcome, reason: Option<Reason>) -> String {
     }
 }
 
+/// What the baseline says of a finding, from its cells' changes: ` (regressed)`
+/// when one of them got worse, else ` (new)` or ` (changed)` when one is;
+/// nothing when all are unchanged (or there is no baseline).
+pub fn finding_change(report: &Report, f: &Finding) -> &'static str {
+    let changes: Vec<Change> = cells_of(report, f)
+        .filter_map(|c| c.change.as_ref().map(|c| c.change))
+        .collect();
+    [
+        (Change::Regressed, " (regressed)"),
+        (Change::New, " (new)"),
+        (Change::Changed, " (changed)"),
+    ]
+    .into_iter()
+    .find(|(change, _)| changes.contains(change))
+    .map_or("", |(_, words)| words)
+}
+
+/// The report's cells that `f` names.
+fn cells_of<'a>(report: &'a Report, f: &'a Finding) -> impl Iterator<Item = &'a CellResult> {
+    report.cells.iter().filter(move |c| {
+        c.key.target == f.target
+            && c.key.module == f.module
+            && f.cells
+                .iter()
+                .any(|fc| fc.python == c.key.python && fc.scenario == c.key.scenario)
+    })
+}
+
 /// Whether every cell of `f` met an expectation.
 pub fn all_expected(report: &Report, f: &Finding) -> bool {
-    f.cells.iter().all(|fc| {
-        report.cells.iter().any(|c| {
-            c.key.target == f.target
-                && c.key.module == f.module
-                && c.key.python == fc.python
-                && c.key.scenario == fc.scenario
-                && c.expectation
-                    .as_ref()
-                    .is_some_and(|e| e.status == ExpectationStatus::Met)
-        })
-    })
+    let met = |c: &CellResult| {
+        c.expectation
+            .as_ref()
+            .is_some_and(|e| e.status == ExpectationStatus::Met)
+    };
+    cells_of(report, f).count() == f.cells.len() && cells_of(report, f).all(met)
 }
 
 #[cfg(test)]
@@ -92,6 +115,37 @@ mod tests {
     use super::*;
     use crate::sample;
     use extmatrix_core::Scenario;
+
+    #[test]
+    fn a_finding_says_the_worst_change_of_its_cells() {
+        let mut r = sample::report();
+        let f = extmatrix_schema::Finding {
+            id: "x".into(),
+            kind: extmatrix_schema::FindingKind::Crash,
+            target: "b".into(),
+            module: "b".into(),
+            outcome: Outcome::Crash,
+            reason: None,
+            title: "t".into(),
+            fix: "f".into(),
+            fails_run: true,
+            cells: vec![extmatrix_schema::FindingCell {
+                python: "cp312".into(),
+                scenario: Scenario::Import,
+            }],
+        };
+        assert_eq!(finding_change(&r, &f), "");
+        let change = |change| Some(extmatrix_schema::CellChange { change, was: None });
+        r.cells[2].change = change(Change::Unchanged);
+        assert_eq!(finding_change(&r, &f), "");
+        r.cells[2].change = change(Change::New);
+        assert_eq!(finding_change(&r, &f), " (new)");
+        r.cells[2].change = change(Change::Regressed);
+        assert_eq!(finding_change(&r, &f), " (regressed)");
+        r.cells[0].change = change(Change::Regressed);
+        r.cells[2].change = change(Change::Changed);
+        assert_eq!(finding_change(&r, &f), " (changed)", "another row's cell");
+    }
 
     #[test]
     fn a_label_says_the_cells_expectation_and_change() {

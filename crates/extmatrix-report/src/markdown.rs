@@ -8,7 +8,7 @@
 //! the ones that fit (the JSON report has them all). What fails the run
 //! comes first, so it is the last thing to go.
 
-use crate::cells::{all_expected, cell_label, outcome_label, RowNames};
+use crate::cells::{all_expected, cell_label, finding_change, outcome_label, RowNames};
 use crate::compress::finding_where;
 use crate::Format;
 use extmatrix_core::Outcome;
@@ -170,8 +170,9 @@ fn finding(report: &Report, names: &RowNames, f: &Finding) -> String {
         ""
     };
     format!(
-        "- {mark} **{}**{expected} {subject}: {}{reason} — *{}*<br>Fix: {}\n",
+        "- {mark} **{}**{expected}{} {subject}: {}{reason} — *{}*<br>Fix: {}\n",
         outcome_label(f.outcome, f.reason),
+        finding_change(report, f),
         inline(&f.title),
         finding_where(report, f),
         inline(&f.fix)

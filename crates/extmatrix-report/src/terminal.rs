@@ -3,7 +3,9 @@
 //! where it shows, `compress.rs`) with what to change, a summary, and what expectations and a
 //! baseline say (`verdicts.rs`).
 
-use crate::cells::{all_expected, cell_label, outcome_label, RowNames, ALSO_WITHOUT_TARGET_MARK};
+use crate::cells::{
+    all_expected, cell_label, finding_change, outcome_label, RowNames, ALSO_WITHOUT_TARGET_MARK,
+};
 use crate::compress::finding_where;
 use crate::{verdicts, Format};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
@@ -194,8 +196,9 @@ fn finding_line(report: &Report, f: &Finding) -> String {
         ""
     };
     let shows = finding_where(report, f);
+    let change = finding_change(report, f);
     format!(
-        "{outcome} · {} · {}{reason}{expected} — {shows}",
+        "{outcome} · {} · {}{reason}{expected}{change} — {shows}",
         RowNames::new(report).name(&f.target, &f.module),
         f.title
     )

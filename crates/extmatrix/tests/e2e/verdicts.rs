@@ -174,6 +174,27 @@ fn expected_failures_pass_the_run_and_other_failures_or_regressions_fail_it() {
         c.stdout
     );
     assert!(c.stdout.contains("┆ crash (was pass) "), "{}", c.stdout);
+    let findings = c.report["findings"].as_array().unwrap();
+    let regressed = findings
+        .iter()
+        .find(|f| f["target"] == "isolated_ok")
+        .expect("the new crash is a finding");
+    assert_eq!(regressed["fails_run"], true);
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["target"] != "isolated_ok")
+            .all(|f| f["fails_run"] == false),
+        "under --fail-on regression only what got worse fails: {findings:#?}"
+    );
+    assert!(
+        c.stdout
+            .lines()
+            .any(|l| l.starts_with("  crash · isolated_ok · ")
+                && l.contains(" (regressed) — reinit on cp312")),
+        "{}",
+        c.stdout
+    );
     assert!(
         c.stdout.contains(&format!(
             "1 cell regressed since {baseline}: isolated_ok cp312/reinit: crash, was pass"

@@ -11,6 +11,7 @@
 use extmatrix_core::{Outcome, Reason};
 use extmatrix_protocol::{Action, Forensics, GilSlot, ImportFailure, Lives, SharedObject};
 use extmatrix_schema::{Details, FindingKind, LeakSeries};
+use std::path::Path;
 
 /// The path the harness gives the module object itself.
 const MODULE_ITSELF: &str = "(module)";
@@ -96,9 +97,12 @@ fn unkeyed(outcome: Outcome, details: &Details) -> Culprit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Holder {
     /// A static object: a symbol of an image (a static type in `.data`).
+    /// The image keeps the same static name in the module's image and in a
+    /// bundled library apart.
     Static {
         symbol: String,
         section: String,
+        image: Option<String>,
         lives: Lives,
         object: String,
     },
@@ -117,6 +121,12 @@ impl Holder {
     fn key(&self) -> String {
         match self {
             Holder::Static {
+                symbol,
+                section,
+                image: Some(image),
+                ..
+            } => format!("{symbol}@{section}:{image}"),
+            Holder::Static {
                 symbol, section, ..
             } => format!("{symbol}@{section}"),
             Holder::Global { name, .. } => format!("held-by:{name}"),
@@ -131,9 +141,18 @@ impl Holder {
             Holder::Static {
                 symbol,
                 section,
+                image,
                 lives,
                 object,
-            } => format!("static `{symbol}` ({section} of {lives}) is one object for every instance: {object}"),
+            } => {
+                // The extension has one image, its own: naming it says nothing more.
+                let image = image
+                    .as_ref()
+                    .filter(|_| *lives != Lives::Extension)
+                    .map(|i| format!(" `{i}`"))
+                    .unwrap_or_default();
+                format!("static `{symbol}` ({section} of {lives}{image}) is one object for every instance: {object}")
+            }
             Holder::Global { name, object } => {
                 format!("the C global `{name}` holds one object for every instance: {object}")
             }
@@ -168,6 +187,7 @@ fn own_holder(obj: &SharedObject) -> Option<Holder> {
         return Some(Holder::Static {
             symbol: symbol.clone(),
             section: section.clone(),
+            image: obj.image.as_deref().map(image_name),
             lives: obj.lives,
             object,
         });
@@ -182,6 +202,17 @@ fn own_holder(obj: &SharedObject) -> Option<Holder> {
         return Some(Holder::ModuleCopy);
     }
     (obj.path == MODULE_ITSELF).then_some(Holder::Module)
+}
+
+/// An image by its name up to the first dot: the same on every machine,
+/// in every run and for every interpreter, where its path and the rest of
+/// its name are not (`/cache/m-cp312-…/m.cpython-312-x86_64-linux-gnu.so`
+/// is `m`; `libfoo.so.1` is `libfoo`).
+fn image_name(image: &str) -> String {
+    let file = Path::new(image)
+        .file_name()
+        .map_or(image.into(), |f| f.to_string_lossy());
+    file.split('.').next().unwrap_or_default().to_owned()
 }
 
 /// The nearest shared object `path` is an attribute of (`Widget` for
@@ -426,11 +457,12 @@ fn fatal_function(first_line: &str) -> Option<&str> {
 /// offsets and addresses change with every build.
 fn extension_frame(forensics: &Forensics) -> Option<String> {
     let frames = forensics.c_frames();
+    // Frames above the last handler line are the handler's own, not the crash's.
     let below_handler = frames
-        .iter()
-        .rposition(|f| f.contains("<signal handler called>"))
-        .map_or(0, |i| i + 1);
-    frames[below_handler..].iter().find_map(|f| {
+        .rsplit(|f| f.contains("<signal handler called>"))
+        .next()
+        .unwrap_or_default();
+    below_handler.iter().find_map(|f| {
         let (image, function) = image_and_function(f)?;
         let file = image.rsplit('/').next().unwrap_or(image);
         (file.ends_with(".so") && !file.starts_with("lib")).then(|| function.to_owned())

@@ -1,6 +1,7 @@
 //! Findings from hand-made cells: one per culprit, whatever the
 //! interpreter, scenario, cycle or address it shows with.
 
+use super::culprit::kind_fix;
 use super::findings;
 use extmatrix_core::{BuildCause, BuildPhase, CauseKind, Outcome, Reason, Scenario};
 use extmatrix_schema::{
@@ -40,13 +41,17 @@ fn shared(path: &str, type_name: &str, lives: &str, extra: serde_json::Value) ->
 }
 
 /// A static type in the extension's `.data` and its `__new__`, at an
-/// address that differs with every interpreter.
+/// address and in an image path that differ with every interpreter.
 fn static_type(addr: &str) -> Vec<SharedObject> {
+    let tag = addr.trim_start_matches("0x");
+    let image = format!(
+        "/root/.cache/extmatrix/targets/liar-cp31{tag}-9f{tag}/liar.cpython-31{tag}-x86_64-linux-gnu.so"
+    );
     let mut ty = shared(
         "Thing",
         "type",
         "extension",
-        json!({"symbol": "Thing_Type", "section": ".data"}),
+        json!({"symbol": "Thing_Type", "section": ".data", "image": image}),
     );
     ty.addr = addr.into();
     vec![
@@ -124,7 +129,10 @@ fn a_static_type_shared_everywhere_is_one_finding_at_its_worst() {
         ),
     ];
     let found = findings(&cells);
-    assert_eq!(ids(&found), ["shared-object:liar:liar:Thing_Type@.data"]);
+    assert_eq!(
+        ids(&found),
+        ["shared-object:liar:liar:Thing_Type@.data:liar"]
+    );
     let f = &found[0];
     assert_eq!(f.kind, FindingKind::SharedObject);
     assert_eq!(f.outcome, Outcome::DeclarationMismatch);
@@ -367,6 +375,101 @@ fn an_exit_a_fatal_error_and_a_hang_are_keyed_by_how_the_process_ended() {
     let exit = &found[2];
     assert_eq!(exit.reason, Some(Reason::EndedByTarget));
     assert_eq!(exit.fix, Reason::EndedByTarget.what_to_fix());
+    let titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "hangs in `import`",
+            "SIGABRT in `import`, Py_FatalError in exec_twice",
+            "the target ends the process (exit 3) in `smoke`",
+        ]
+    );
+}
+
+/// A fatal error's first line names a function only when it starts with
+/// an identifier: an address or nothing before the colon is not one (an
+/// address would split the culprit with every run).
+#[test]
+fn a_fatal_error_that_names_no_function_is_keyed_without_one() {
+    let fatal = |first_line: &str| Details {
+        fatal_error: Some(first_line.into()),
+        ..crash("SIGABRT", "import", "")
+    };
+    let found = findings(&[
+        cell(
+            "f",
+            "cp311",
+            Scenario::Import,
+            Outcome::Crash,
+            fatal("0x55aa0010: object freed twice"),
+        ),
+        cell(
+            "f",
+            "cp312",
+            Scenario::Import,
+            Outcome::Crash,
+            fatal(": object freed twice"),
+        ),
+        cell(
+            "f",
+            "cp313",
+            Scenario::Import,
+            Outcome::Crash,
+            fatal("object freed twice"),
+        ),
+    ]);
+    assert_eq!(ids(&found), ["crash:f:f:SIGABRT:import"]);
+    assert_eq!(found[0].cells.len(), 3);
+}
+
+/// The frame named is the crash's: the innermost below the signal handler
+/// (not the extension's own handler above it) that names a function (not
+/// a static one `backtrace` shows as `(+0x…)`) in an extension's `.so`
+/// (not the harness's executable, which holds a static libpython).
+#[test]
+fn the_crash_frame_is_the_innermost_named_extension_function_below_the_handler() {
+    const EXT: &str = "/cache/holder-cp312-1a2b/holder.cpython-312-x86_64-linux-gnu.so";
+    let its_own_handler = format!(
+        "#0  0x00007f10 in holder_on_signal () from {EXT}\n\
+         #1  <signal handler called>\n\
+         #2  0x00007f11 in holder_exec () from {EXT}\n"
+    );
+    let unnamed_static = format!(
+        "{EXT}(+0x1139) [0x7f03]\n\
+         {EXT}(holder_exec+0x1a) [0x7f04]\n"
+    );
+    let harness_first = format!(
+        "/cache/harness/extmatrix-harness-cp312(PyObject_GetAttr+0x1a) [0x5501]\n\
+         {EXT}(holder_exec+0x1a) [0x7f04]\n"
+    );
+    let found = findings(&[
+        cell(
+            "holder",
+            "cp311",
+            Scenario::Import,
+            Outcome::Crash,
+            crash("SIGSEGV", "import", &its_own_handler),
+        ),
+        cell(
+            "holder",
+            "cp312",
+            Scenario::Import,
+            Outcome::Crash,
+            crash("SIGSEGV", "import", &unnamed_static),
+        ),
+        cell(
+            "holder",
+            "cp313",
+            Scenario::Import,
+            Outcome::Crash,
+            crash("SIGSEGV", "import", &harness_first),
+        ),
+    ]);
+    assert_eq!(
+        ids(&found),
+        ["crash:holder:holder:SIGSEGV:import:holder_exec"]
+    );
+    assert_eq!(found[0].cells.len(), 3);
 }
 
 #[test]
@@ -728,7 +831,7 @@ fn most_severe_first_then_failing_then_target() {
             "crash:b:b:SIGSEGV:import",
             "crash:z:z:SIGSEGV:import",
             "crash:a:a:SIGSEGV:import",
-            "shared-object:a:a:Thing_Type@.data",
+            "shared-object:a:a:Thing_Type@.data:liar",
         ]
     );
     assert!(!found[3].fails_run, "its only cell met its expectation");
@@ -764,4 +867,223 @@ fn a_gil_turned_on_against_the_declaration_is_its_own_finding() {
         ids(&found),
         ["declaration-broken:g:g:gil-not-used", "gil-enabled:h:h:gil"]
     );
+}
+
+/// The same static name in the module's image and in a library bundled
+/// beside it is two objects, two findings; each is one finding whatever
+/// the interpreter and the cache path its image has.
+#[test]
+fn the_same_static_name_in_two_images_is_two_findings() {
+    let objects = |python: &str| {
+        let dir = format!("/root/.cache/extmatrix/targets/dual-{python}-77aa");
+        let tag = python.trim_start_matches("cp");
+        vec![
+            shared(
+                "Thing",
+                "type",
+                "extension",
+                json!({"symbol": "Thing_Type", "section": ".data",
+                       "image": format!("{dir}/dual.cpython-{tag}-x86_64-linux-gnu.so")}),
+            ),
+            shared(
+                "codec",
+                "type",
+                "other-image",
+                json!({"symbol": "Thing_Type", "section": ".data",
+                       "image": format!("{dir}/dual.libs/libthing-3f2a1b9c.so.1.2")}),
+            ),
+        ]
+    };
+    let found = findings(&[
+        cell(
+            "dual",
+            "cp312",
+            Scenario::Reimport,
+            Outcome::SharedState,
+            with_shared(objects("cp312")),
+        ),
+        cell(
+            "dual",
+            "cp313",
+            Scenario::Reimport,
+            Outcome::SharedState,
+            with_shared(objects("cp313")),
+        ),
+    ]);
+    let mut got = ids(&found);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "shared-object:dual:dual:Thing_Type@.data:dual",
+            "shared-object:dual:dual:Thing_Type@.data:libthing-3f2a1b9c",
+        ]
+    );
+    assert!(found
+        .iter()
+        .all(|f| cells_of(f) == ["cp312/reimport", "cp313/reimport"]));
+    let mut titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "static `Thing_Type` (.data of extension) is one object for every instance: Thing (type)",
+            "static `Thing_Type` (.data of other-image `libthing-3f2a1b9c`) is one object for every instance: codec (type)",
+        ]
+    );
+}
+
+/// A finding's reason is the one its most severe cells give, before one a
+/// milder cell gives; when those give none, the first any cell gives.
+#[test]
+fn the_reason_is_the_worst_cells_before_a_milder_ones() {
+    let old = |at: &str, reason: Option<Reason>| Details {
+        errors: vec![error(at, "AttributeError", "smoke")],
+        reason,
+        ..Details::default()
+    };
+    let mild_then_worst = |worst: Option<Reason>| {
+        findings(&[
+            cell(
+                "r",
+                "cp311",
+                Scenario::Reimport,
+                Outcome::StateClobbered,
+                old("reimport: smoke old instance", Some(Reason::LostAttributes)),
+            ),
+            cell(
+                "r",
+                "cp312",
+                Scenario::SubinterpOwn,
+                Outcome::DeclarationMismatch,
+                old("subinterp own: smoke old instance", worst),
+            ),
+        ])
+    };
+    let found = mild_then_worst(Some(Reason::OncePerProcess));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].outcome, Outcome::DeclarationMismatch);
+    assert_eq!(found[0].reason, Some(Reason::OncePerProcess));
+    assert_eq!(found[0].fix, Reason::OncePerProcess.what_to_fix());
+    let found = mild_then_worst(None);
+    assert_eq!(found[0].reason, Some(Reason::LostAttributes));
+}
+
+/// docs/outcomes.md's "Findings" list of each kind's fix, one line per
+/// kind: (kind, fix without its final period).
+fn documented_kind_fixes() -> Vec<(FindingKind, String)> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
+    )
+    .expect("docs/outcomes.md is readable");
+    let section = doc
+        .split("\n## Findings")
+        .nth(1)
+        .expect("a Findings section");
+    let list = section
+        .split("else the finding's kind's:")
+        .nth(1)
+        .expect("the kinds' fixes")
+        .split("\n\n")
+        .find(|p| !p.trim().is_empty())
+        .unwrap();
+    list.split("\n- ")
+        .map(|item| {
+            let item = item.split_whitespace().collect::<Vec<_>>().join(" ");
+            let (kind, fix) = item.trim_start_matches("- ").split_once(": ").unwrap();
+            (
+                kind.trim_matches('`').parse().unwrap(),
+                fix.trim_end_matches('.').to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A finding without a reason says its kind's fix, as documented; a shared
+/// object's depends on its holder, each quoted in the docs.
+#[test]
+fn a_finding_without_a_reason_says_its_kinds_documented_fix() {
+    let documented = documented_kind_fixes();
+    let kinds: Vec<FindingKind> = documented.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, FindingKind::ALL);
+    for (kind, fix) in &documented {
+        if *kind == FindingKind::SharedObject {
+            assert!(fix.contains(&format!("\"{}\"", kind_fix(*kind))), "{fix}");
+        } else {
+            assert_eq!(kind_fix(*kind), fix, "{kind}");
+        }
+    }
+    // Through findings: every kind the cells show says its own fix.
+    let objects = vec![
+        shared(
+            "Thing",
+            "type",
+            "extension",
+            json!({"symbol": "Thing_Type", "section": ".data"}),
+        ),
+        shared("blob", "bytes", "heap", json!({"held_by": "cached_blob"})),
+        shared("__name__", "str", "heap", json!({"from_m_copy": true})),
+        shared("table", "dict", "heap", json!({})),
+    ];
+    let mut cells: Vec<CellResult> = Outcome::ALL
+        .iter()
+        .map(|o| cell("k", "cp312", Scenario::Import, *o, Details::default()))
+        .collect();
+    cells.push(cell(
+        "k",
+        "cp312",
+        Scenario::Reimport,
+        Outcome::SharedState,
+        with_shared(objects),
+    ));
+    cells.push(cell(
+        "m",
+        "cp312",
+        Scenario::Reimport,
+        Outcome::SharedState,
+        with_shared(vec![shared("(module)", "module", "heap", json!({}))]),
+    ));
+    let shared_doc = &documented[0].1;
+    let found = findings(&cells);
+    let mut holder_fixes: Vec<&str> = Vec::new();
+    for f in &found {
+        assert_eq!(f.reason, None, "{}", f.id);
+        if f.kind == FindingKind::SharedObject {
+            assert!(shared_doc.contains(&format!("\"{}\"", f.fix)), "{}", f.id);
+            if !holder_fixes.contains(&f.fix.as_str()) {
+                holder_fixes.push(&f.fix);
+            }
+        } else {
+            assert_eq!(f.fix, kind_fix(f.kind), "{}", f.id);
+        }
+    }
+    assert_eq!(holder_fixes.len(), 5, "one fix per kind of holder");
+}
+
+/// The GIL promise is broken only when the module made it and the GIL
+/// turned on: either alone leaves the cell to what else it shows.
+#[test]
+fn a_gil_promise_is_broken_only_when_made_and_the_gil_turns_on() {
+    let details = |declared_gil: serde_json::Value, enabled: bool| {
+        let mut d: Details = serde_json::from_value(json!({"summary": "",
+            "declared": {"init": "multi-phase", "m_size": 0, "gil": declared_gil},
+            "gil": [{"where": "import", "enabled": enabled}]}))
+        .unwrap();
+        d.shared_objects = static_type("0x2");
+        d
+    };
+    for (declared_gil, enabled) in [(json!("not-used"), false), (json!(null), true)] {
+        let found = findings(&[cell(
+            "g",
+            "cp313t",
+            Scenario::SubinterpOwn,
+            Outcome::DeclarationMismatch,
+            details(declared_gil.clone(), enabled),
+        )]);
+        assert_eq!(
+            ids(&found),
+            ["shared-object:g:g:Thing_Type@.data:liar"],
+            "gil {declared_gil}, enabled {enabled}"
+        );
+    }
 }

@@ -5,12 +5,12 @@ use super::culprit::kind_fix;
 use super::findings;
 use extmatrix_core::{BuildCause, BuildPhase, CauseKind, Outcome, Reason, Scenario};
 use extmatrix_schema::{
-    BuildDetails, CellKey, CellResult, Details, ExpectationCheck, ExpectationStatus, Finding,
-    FindingKind, ImportFailure, LeakCheck, LeakDetails, LeakSeries, LeakTest, SharedObject,
-    SideRun,
+    BuildDetails, CellResult, Details, ExpectationCheck, ExpectationStatus, Finding, FindingKind,
+    ImportFailure, LeakCheck, LeakDetails, LeakSeries, LeakTest, SharedObject, SideRun,
 };
 use serde_json::json;
 
+/// A cell of `target` with these details.
 fn cell(
     target: &str,
     python: &str,
@@ -18,17 +18,10 @@ fn cell(
     outcome: Outcome,
     d: Details,
 ) -> CellResult {
-    CellResult::new(
-        CellKey {
-            target: target.into(),
-            module: target.into(),
-            python: python.into(),
-            scenario,
-        },
-        outcome,
-        7,
-        d,
-    )
+    CellResult {
+        details: d,
+        ..crate::testing::cell(target, python, scenario, outcome)
+    }
 }
 
 fn shared(path: &str, type_name: &str, lives: &str, extra: serde_json::Value) -> SharedObject {

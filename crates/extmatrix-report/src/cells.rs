@@ -148,6 +148,38 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_is_expected_only_when_each_of_its_cells_met_its_expectation() {
+        let mut r = sample::report();
+        let f = extmatrix_schema::Finding {
+            id: "x".into(),
+            kind: extmatrix_schema::FindingKind::Crash,
+            target: "b".into(),
+            module: "b".into(),
+            outcome: Outcome::Crash,
+            reason: None,
+            title: "t".into(),
+            fix: "f".into(),
+            fails_run: false,
+            cells: vec![extmatrix_schema::FindingCell {
+                python: "cp312".into(),
+                scenario: Scenario::Import,
+            }],
+        };
+        let check = |status| {
+            Some(extmatrix_schema::ExpectationCheck {
+                expected: vec![Outcome::Crash],
+                status,
+                from: vec![],
+            })
+        };
+        assert!(!all_expected(&r, &f));
+        r.cells[2].expectation = check(ExpectationStatus::Unexpected);
+        assert!(!all_expected(&r, &f));
+        r.cells[2].expectation = check(ExpectationStatus::Met);
+        assert!(all_expected(&r, &f));
+    }
+
+    #[test]
     fn a_label_says_the_cells_expectation_and_change() {
         let mut c = sample::cell("a", "cp312", Scenario::Reinit, Outcome::Crash);
         assert_eq!(cell_label(&c), "crash");

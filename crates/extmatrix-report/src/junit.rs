@@ -261,6 +261,39 @@ mod tests {
     }
 
     #[test]
+    fn a_suite_counts_what_it_skips_and_a_failure_says_only_what_is_known() {
+        let mut r = sample::report();
+        r.cells[2].expectation = Some(ExpectationCheck {
+            expected: vec![Outcome::Crash],
+            status: ExpectationStatus::Met,
+            from: vec!["x.yaml:3:5".into()],
+        });
+        let xml = Junit.render(&r);
+        assert!(
+            xml.contains(
+                "<testsuite name=\"b\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\""
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<testsuite name=\"a\" tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"0\""
+            ),
+            "{xml}"
+        );
+        let details = details_text(&r.cells[2]);
+        assert_eq!(
+            details,
+            "crash: why crash\nexpected: crash (met, x.yaml:3:5)"
+        );
+        assert_eq!(
+            text("say \"hi\""),
+            "say \"hi\"",
+            "quotes need no escape in text"
+        );
+    }
+
+    #[test]
     fn text_from_a_crashing_process_stays_well_formed_xml() {
         assert_eq!(
             attr("a<\"b\"&\n\u{1b}[31m"),

@@ -10,6 +10,7 @@
 
 use crate::cells::{all_expected, cell_label, finding_change, outcome_label, RowNames};
 use crate::compress::finding_where;
+use crate::verdicts::{comparison_line, expectations_line};
 use crate::Format;
 use extmatrix_core::Outcome;
 use extmatrix_schema::{Change, Finding, Report};
@@ -101,42 +102,17 @@ fn head(report: &Report) -> String {
             i.not_run.len()
         );
     }
-    if let Some(line) = tally(report, |c| c.expectation.as_ref().map(|e| e.status.id())) {
-        let _ = writeln!(out, "Expectations: {line}\n");
-    }
-    if let Some(cmp) = &report.comparison {
-        if let Some(line) = tally(report, |c| c.change.as_ref().map(|c| c.change.id())) {
-            let _ = writeln!(out, "Against `{}`: {line}\n", cmp.baseline);
-        }
-        if !cmp.gone.is_empty() {
-            let _ = writeln!(out, "{} cells of the baseline are gone.\n", cmp.gone.len());
-        }
+    for line in [comparison_line(report), expectations_line(report)]
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(out, "{line}\n");
     }
     for why in report.status.iter().flat_map(|s| &s.because) {
         let _ = writeln!(out, "- {why}");
     }
     out.push('\n');
     out
-}
-
-/// `2 met · 1 fixed`: the cells per value of `of`, or `None` when no cell has one.
-fn tally(
-    report: &Report,
-    of: impl Fn(&extmatrix_schema::CellResult) -> Option<&'static str>,
-) -> Option<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &report.cells {
-        if let Some(k) = of(c) {
-            *counts.entry(k).or_default() += 1;
-        }
-    }
-    (!counts.is_empty()).then(|| {
-        counts
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect::<Vec<_>>()
-            .join(" · ")
-    })
 }
 
 /// The findings, most severe first, as many as fit in `room` bytes.
@@ -323,6 +299,70 @@ mod tests {
         assert!(short.len() <= budget, "{} > {budget}", short.len());
         assert!(short.contains("frame_0") && !short.contains("frame_199"));
         assert!(short.contains("more findings: see the JSON report."));
+    }
+
+    #[test]
+    fn every_budget_is_kept_and_more_room_never_shows_less() {
+        assert_eq!(GITHUB_SUMMARY_LIMIT, 1 << 20);
+        let r = with_findings(sample::report(), 12);
+        let full = Markdown { budget: usize::MAX }.render(&r);
+        assert_eq!(Markdown { budget: full.len() }.render(&r), full);
+        assert_ne!(
+            Markdown {
+                budget: full.len() - 1
+            }
+            .render(&r),
+            full
+        );
+        let mut shown = 0;
+        for budget in 0..=full.len() {
+            let md = Markdown { budget }.render(&r);
+            assert!(md.len() <= budget, "{} > {budget}", md.len());
+            let now = md.matches("\n- ❌").count();
+            assert!(now >= shown, "{budget}: {now} findings after {shown}");
+            shown = now;
+        }
+        assert_eq!(shown, 12);
+    }
+
+    #[test]
+    fn the_head_counts_changes_and_expectations_and_a_grid_names_modules() {
+        use extmatrix_schema::{BaselineComparison, CellChange, Change};
+        let mut r = sample::report();
+        let mut speedups = sample::cell("a", "cp312", Scenario::Import, Outcome::Pass);
+        speedups.key.module = "a._speedups".into();
+        r.cells.push(speedups);
+        r.cells[2].change = Some(CellChange {
+            change: Change::Regressed,
+            was: Some(Outcome::Pass),
+        });
+        r.cells[0].change = Some(CellChange {
+            change: Change::Unchanged,
+            was: Some(Outcome::Pass),
+        });
+        r.comparison = Some(BaselineComparison {
+            baseline: "old.json".into(),
+            gone: vec![r.cells[1].key.clone()],
+        });
+        let md = Markdown::default().render(&r);
+        assert!(
+            md.contains(
+                "Against old.json: 1 unchanged, 1 regressed; 1 of its cells not in this run\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("<b>b</b>: 1 crash · **1 regressed**</summary>"),
+            "{md}"
+        );
+        assert!(
+            md.contains("<b>a</b>: 2 pass · 1 shared-state</summary>"),
+            "{md}"
+        );
+        assert!(md.contains("| `a._speedups` import | pass |"), "{md}");
+        assert!(md.contains("| `a` reimport | shared-state |"), "{md}");
+        assert!(md.contains("| import | crash (was pass) |"), "{md}");
+        assert!(!md.contains("Expectations:"));
     }
 
     #[test]

@@ -78,29 +78,11 @@ pub fn legend(report: &Report) -> String {
 /// why the run fails.
 pub fn end_summary(report: &Report) -> String {
     let mut out = String::new();
-    if let Some(comparison) = &report.comparison {
-        let counts = counts(
-            report
-                .cells
-                .iter()
-                .filter_map(|c| c.change.as_ref().map(|c| c.change.id())),
-        );
-        out.push_str(&format!("Against {}: {counts}", comparison.baseline));
-        if !comparison.gone.is_empty() {
-            out.push_str(&format!(
-                "; {} of its cells not in this run",
-                comparison.gone.len()
-            ));
-        }
-        out.push('\n');
-    }
-    let statuses = report
-        .cells
-        .iter()
-        .filter_map(|c| c.expectation.as_ref().map(|e| e.status.id()));
-    let statuses = counts(statuses);
-    if !statuses.is_empty() {
-        out.push_str(&format!("Expectations: {statuses}\n"));
+    for line in [comparison_line(report), expectations_line(report)]
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!("{line}\n"));
     }
     if let Some(status) = report.status.as_ref().filter(|s| !s.because.is_empty()) {
         out.push_str(&format!(
@@ -113,6 +95,34 @@ pub fn end_summary(report: &Report) -> String {
         }
     }
     out
+}
+
+/// `Against old.json: 1 regressed, 11 unchanged; 2 of its cells not in
+/// this run`, when there is a baseline.
+pub fn comparison_line(report: &Report) -> Option<String> {
+    let comparison = report.comparison.as_ref()?;
+    let changes = report
+        .cells
+        .iter()
+        .filter_map(|c| c.change.as_ref().map(|c| c.change.id()));
+    let mut line = format!("Against {}: {}", comparison.baseline, counts(changes));
+    if !comparison.gone.is_empty() {
+        line.push_str(&format!(
+            "; {} of its cells not in this run",
+            comparison.gone.len()
+        ));
+    }
+    Some(line)
+}
+
+/// `Expectations: 37 met, 11 fixed`, when a cell has an expectation.
+pub fn expectations_line(report: &Report) -> Option<String> {
+    let statuses = report
+        .cells
+        .iter()
+        .filter_map(|c| c.expectation.as_ref().map(|e| e.status.id()));
+    let statuses = counts(statuses);
+    (!statuses.is_empty()).then(|| format!("Expectations: {statuses}"))
 }
 
 /// `2 regressed, 5 unchanged`: each word with its count, in first-seen order.

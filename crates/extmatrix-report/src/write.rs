@@ -262,6 +262,21 @@ fn filesystem_full(dir: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::{sample, write_report, Format, Json};
+
+    #[test]
+    fn a_summary_is_appended_after_what_earlier_steps_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step-summary.md");
+        append_text("# ours\n", &path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# ours\n");
+        std::fs::write(&path, "# earlier\n").unwrap();
+        append_text("# ours\n", &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# earlier\n# ours\n"
+        );
+        assert!(append_text("x", dir.path()).is_err(), "a directory");
+    }
     use std::os::fd::AsRawFd;
 
     fn json() -> String {

@@ -323,6 +323,12 @@ mod tests {
             shown = now;
         }
         assert_eq!(shown, 12);
+        let without_grids = head(&r).len() + findings(&r, usize::MAX).len() + 60;
+        let md = Markdown {
+            budget: without_grids,
+        }
+        .render(&r);
+        assert_eq!(md.matches("\n- ❌").count(), 12, "as many as fit: {md}");
     }
 
     #[test]
@@ -361,7 +367,10 @@ mod tests {
         );
         assert!(md.contains("| `a._speedups` import | pass |"), "{md}");
         assert!(md.contains("| `a` reimport | shared-state |"), "{md}");
-        assert!(md.contains("| import | crash (was pass) |"), "{md}");
+        let b = &md[md.find("<b>b</b>").unwrap()..];
+        let b = &b[..b.find("</details>").unwrap()];
+        assert!(b.contains("| import | crash (was pass) |"), "{b}");
+        assert!(!b.contains("`a"), "only b's cells in b's grid: {b}");
         assert!(!md.contains("Expectations:"));
     }
 

@@ -298,7 +298,14 @@ mod tests {
         let short = Markdown { budget }.render(&r);
         assert!(short.len() <= budget, "{} > {budget}", short.len());
         assert!(short.contains("frame_0") && !short.contains("frame_199"));
-        assert!(short.contains("more findings: see the JSON report."));
+        let shown = short.matches("\n- ❌").count();
+        assert!(
+            short.contains(&format!(
+                "…and {} more findings: see the JSON report.",
+                200 - shown
+            )),
+            "{short}"
+        );
     }
 
     #[test]

@@ -354,3 +354,15 @@ fn expectations_do_not_change_the_run_a_journal_belongs_to() {
     let other = plan_of("pythons: [cp312]\ntargets:\n  - name: u\n    c: t.c\n");
     assert_ne!(of(&other), of(&without));
 }
+
+#[test]
+fn a_journal_in_a_directory_that_is_not_there_is_none_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = header("bin", "run");
+    let path = dir.path().join("gone").join("report.json.journal");
+    assert!(Journal::resume(&path, &h).unwrap().is_none());
+    assert!(matches!(
+        Journal::start(&path, &h),
+        Err(JournalError::Io { .. })
+    ));
+}

@@ -78,27 +78,21 @@ mod tests {
     use super::*;
     use crate::sample;
     use extmatrix_core::{Outcome, Scenario};
-    use extmatrix_schema::{FindingCell, FindingKind};
+    use extmatrix_schema::FindingKind;
 
     fn finding(i: usize, fails_run: bool) -> Finding {
         Finding {
             id: format!("f{i}"),
             kind: FindingKind::SharedObject,
-            target: "a".into(),
-            module: "a".into(),
             outcome: if fails_run {
                 Outcome::Crash
             } else {
                 Outcome::SharedState
             },
-            reason: None,
             title: format!("culprit {i}: 100%\nshared"),
             fix: "per-module state".into(),
             fails_run,
-            cells: vec![FindingCell {
-                python: "cp312".into(),
-                scenario: Scenario::Reimport,
-            }],
+            ..sample::finding("a", "cp312", Scenario::Reimport)
         }
     }
 

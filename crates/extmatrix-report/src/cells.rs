@@ -119,21 +119,7 @@ mod tests {
     #[test]
     fn a_finding_says_the_worst_change_of_its_cells() {
         let mut r = sample::report();
-        let f = extmatrix_schema::Finding {
-            id: "x".into(),
-            kind: extmatrix_schema::FindingKind::Crash,
-            target: "b".into(),
-            module: "b".into(),
-            outcome: Outcome::Crash,
-            reason: None,
-            title: "t".into(),
-            fix: "f".into(),
-            fails_run: true,
-            cells: vec![extmatrix_schema::FindingCell {
-                python: "cp312".into(),
-                scenario: Scenario::Import,
-            }],
-        };
+        let f = sample::finding("b", "cp312", Scenario::Import);
         assert_eq!(finding_change(&r, &f), "");
         let change = |change| Some(extmatrix_schema::CellChange { change, was: None });
         r.cells[2].change = change(Change::Unchanged);
@@ -150,28 +136,8 @@ mod tests {
     #[test]
     fn a_finding_is_expected_only_when_each_of_its_cells_met_its_expectation() {
         let mut r = sample::report();
-        let f = extmatrix_schema::Finding {
-            id: "x".into(),
-            kind: extmatrix_schema::FindingKind::Crash,
-            target: "b".into(),
-            module: "b".into(),
-            outcome: Outcome::Crash,
-            reason: None,
-            title: "t".into(),
-            fix: "f".into(),
-            fails_run: false,
-            cells: vec![extmatrix_schema::FindingCell {
-                python: "cp312".into(),
-                scenario: Scenario::Import,
-            }],
-        };
-        let check = |status| {
-            Some(extmatrix_schema::ExpectationCheck {
-                expected: vec![Outcome::Crash],
-                status,
-                from: vec![],
-            })
-        };
+        let f = sample::finding("b", "cp312", Scenario::Import);
+        let check = |status| sample::expecting_crash(status);
         assert!(!all_expected(&r, &f));
         r.cells[2].expectation = check(ExpectationStatus::Unexpected);
         assert!(!all_expected(&r, &f));
@@ -183,11 +149,7 @@ mod tests {
     fn a_label_says_the_cells_expectation_and_change() {
         let mut c = sample::cell("a", "cp312", Scenario::Reinit, Outcome::Crash);
         assert_eq!(cell_label(&c), "crash");
-        c.expectation = Some(extmatrix_schema::ExpectationCheck {
-            expected: vec![Outcome::Crash],
-            status: ExpectationStatus::Met,
-            from: vec![],
-        });
+        c.expectation = sample::expecting_crash(ExpectationStatus::Met);
         assert_eq!(cell_label(&c), "crash✓");
         c.expectation = None;
         c.change = Some(extmatrix_schema::CellChange {

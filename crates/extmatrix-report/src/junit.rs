@@ -216,7 +216,7 @@ mod tests {
     use super::*;
     use crate::sample;
     use extmatrix_core::Scenario;
-    use extmatrix_schema::{ExpectationCheck, FailOn, RunStatus};
+    use extmatrix_schema::{FailOn, RunStatus};
 
     #[test]
     fn every_cell_is_a_test_case_and_failures_follow_the_run() {
@@ -242,11 +242,7 @@ mod tests {
     #[test]
     fn an_expected_failure_is_skipped_and_a_policy_of_never_fails_nothing() {
         let mut r = sample::report();
-        r.cells[2].expectation = Some(ExpectationCheck {
-            expected: vec![Outcome::Crash],
-            status: ExpectationStatus::Met,
-            from: vec!["x.yaml:3:5".into()],
-        });
+        r.cells[2].expectation = sample::expecting_crash(ExpectationStatus::Met);
         let xml = Junit.render(&r);
         assert!(xml.contains("failures=\"0\""), "{xml}");
         assert!(xml.contains("<skipped message=\"expected crash: why crash\"/>"));
@@ -263,11 +259,7 @@ mod tests {
     #[test]
     fn a_suite_counts_what_it_skips_and_a_failure_says_only_what_is_known() {
         let mut r = sample::report();
-        r.cells[2].expectation = Some(ExpectationCheck {
-            expected: vec![Outcome::Crash],
-            status: ExpectationStatus::Met,
-            from: vec!["x.yaml:3:5".into()],
-        });
+        r.cells[2].expectation = sample::expecting_crash(ExpectationStatus::Met);
         let xml = Junit.render(&r);
         assert!(
             xml.contains(

@@ -62,7 +62,10 @@ pub(crate) fn targets(report: &Report) -> Vec<&str> {
 #[cfg(test)]
 pub(crate) mod sample {
     use extmatrix_core::{Outcome, Scenario};
-    use extmatrix_schema::{CellKey, CellResult, Details, PythonEntry, Report};
+    use extmatrix_schema::{
+        CellKey, CellResult, Details, ExpectationCheck, ExpectationStatus, Finding, FindingCell,
+        FindingKind, PythonEntry, Report,
+    };
 
     pub fn cell(target: &str, python: &str, scenario: Scenario, outcome: Outcome) -> CellResult {
         CellResult::new(
@@ -79,6 +82,34 @@ pub(crate) mod sample {
                 ..Details::default()
             },
         )
+    }
+
+    /// An expectation of a crash, as `x.yaml:3:5` wrote it.
+    pub fn expecting_crash(status: ExpectationStatus) -> Option<ExpectationCheck> {
+        Some(ExpectationCheck {
+            expected: vec![Outcome::Crash],
+            status,
+            from: vec!["x.yaml:3:5".into()],
+        })
+    }
+
+    /// A crash finding of `target` in one cell.
+    pub fn finding(target: &str, python: &str, scenario: Scenario) -> Finding {
+        Finding {
+            id: format!("crash:{target}:{target}:x"),
+            kind: FindingKind::Crash,
+            target: target.into(),
+            module: target.into(),
+            outcome: Outcome::Crash,
+            reason: None,
+            title: "SIGSEGV in `import`".into(),
+            fix: "the code path".into(),
+            fails_run: true,
+            cells: vec![FindingCell {
+                python: python.into(),
+                scenario,
+            }],
+        }
     }
 
     pub fn report() -> Report {

@@ -245,24 +245,14 @@ mod tests {
     use super::*;
     use crate::sample;
     use extmatrix_core::Scenario;
-    use extmatrix_schema::{FindingCell, FindingKind};
 
     fn with_findings(mut r: Report, n: usize) -> Report {
         for i in 0..n {
             r.findings.push(Finding {
                 id: format!("crash:b:b:{i}"),
-                kind: FindingKind::Crash,
-                target: "b".into(),
-                module: "b".into(),
-                outcome: Outcome::Crash,
-                reason: None,
                 title: format!("SIGSEGV in step `import` at frame_{i}"),
                 fix: "the code path in the forensics".into(),
-                fails_run: true,
-                cells: vec![FindingCell {
-                    python: "cp312".into(),
-                    scenario: Scenario::Import,
-                }],
+                ..sample::finding("b", "cp312", Scenario::Import)
             });
         }
         r

@@ -45,8 +45,8 @@ enum Command {
     /// harness-error, unless an expectation allows it, and none breaks an
     /// expectation); 1 when it fails, with the reasons after the summary;
     /// 2 for a bad matrix file, expectations file or command line, a
-    /// baseline that cannot be compared with, a --json path that cannot
-    /// take a report, or a cache directory that cannot be used (checked
+    /// baseline that cannot be compared with, a --json, --junit or
+    /// --markdown path that cannot take a report, or a cache directory that cannot be used (checked
     /// before anything runs), or a journal of another run to --resume
     /// (checked before any cell runs). SIGINT,
     /// SIGTERM or SIGHUP stop the run: running cells and builds are killed,
@@ -220,9 +220,9 @@ enum FailOnChoice {
     /// an outcome an expectation does not allow, an expectation whose
     /// module part matched no module (and --strict's cells).
     Failure,
-    /// Only what got worse than --baseline: a cell regressed, or a new
-    /// cell that fails (and --strict's cells); for CI on a project with
-    /// known failures.
+    /// Only what got worse than --baseline: a cell regressed (unless an
+    /// expectation allows its outcome), or a new cell that fails (and
+    /// --strict's cells); for CI on a project with known failures.
     Regression,
     /// Nothing: the report is the product.
     Never,

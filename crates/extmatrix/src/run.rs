@@ -1,5 +1,6 @@
-//! `extmatrix run`: load the matrix, let the engine prepare and run it with
-//! progress bars listening, print the table, write the JSON. Every arrow of
+//! `extmatrix run`: load the matrix (and expectations files), let the
+//! engine prepare, run and conclude it with progress bars listening, print
+//! the table, write the report files, tell GitHub. Every arrow of
 //! the flow is a library call (`extmatrix-engine`); nothing here decides an
 //! outcome.
 
@@ -16,12 +17,7 @@ use std::time::Instant;
 pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix_path = matrix_path(args.matrix.clone())?;
-    let mut matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
-    for file in &args.expect {
-        let expectations = extmatrix_spec::load_expectations(file, &matrix)
-            .map_err(|e| UsageError(e.to_string()))?;
-        matrix.add_expectations(expectations);
-    }
+    let matrix = load_matrix(&matrix_path, &args.expect)?;
     let outputs = outputs(&args);
     for output in &outputs {
         check_report_path(output.flag, &output.path)?;
@@ -68,9 +64,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
         color: args.color.enabled(),
         width: extmatrix_report::terminal_width(),
     };
-    // The table first: whatever happens to the JSON file, the run is not
-    // lost. A stdout that is gone (a pipe whose reader died with the same
-    // Ctrl-C, a closed terminal) must not cost the JSON report either.
+    // The table first: whatever happens to the report files, the run is
+    // not lost. A stdout that is gone (a pipe whose reader died with the
+    // same Ctrl-C, a closed terminal) must not cost the reports either.
     let mut stdout = std::io::stdout();
     let _ = write!(stdout, "{}", Terminal(style).render(&report));
     let written = write_outputs(&report, &outputs);
@@ -91,6 +87,18 @@ struct Output {
     name: &'static str,
     path: PathBuf,
     format: Box<dyn Format>,
+}
+
+/// The matrix file with the expectations of every `--expect` file added
+/// to its targets.
+fn load_matrix(path: &Path, expect: &[PathBuf]) -> Result<extmatrix_spec::Matrix> {
+    let mut matrix = extmatrix_spec::load(path).map_err(|e| UsageError(e.to_string()))?;
+    for file in expect {
+        let expectations = extmatrix_spec::load_expectations(file, &matrix)
+            .map_err(|e| UsageError(e.to_string()))?;
+        matrix.add_expectations(expectations);
+    }
+    Ok(matrix)
 }
 
 /// The report files asked for.

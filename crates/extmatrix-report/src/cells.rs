@@ -91,13 +91,7 @@ pub fn finding_change(report: &Report, f: &Finding) -> &'static str {
 
 /// The report's cells that `f` names.
 fn cells_of<'a>(report: &'a Report, f: &'a Finding) -> impl Iterator<Item = &'a CellResult> {
-    report.cells.iter().filter(move |c| {
-        c.key.target == f.target
-            && c.key.module == f.module
-            && f.cells
-                .iter()
-                .any(|fc| fc.python == c.key.python && fc.scenario == c.key.scenario)
-    })
+    report.cells.iter().filter(move |c| f.shows_in(&c.key))
 }
 
 /// Whether every cell of `f` met an expectation.

@@ -173,8 +173,9 @@ fn worth_a_look(report: &Report, width: Option<u16>) -> String {
         ));
     }
     out.push_str("\nWorth a look:\n");
+    let names = RowNames::new(report);
     for f in &report.findings {
-        let line = finding_line(report, f);
+        let line = finding_line(report, &names, f);
         out.push_str(&wrapped(&line, "  ", "      ", width));
         out.push_str(&wrapped(
             &format!("fix: {}", f.fix),
@@ -187,7 +188,7 @@ fn worth_a_look(report: &Report, width: Option<u16>) -> String {
 }
 
 /// `outcome · target · title [reason] (expected) — where it shows`.
-fn finding_line(report: &Report, f: &Finding) -> String {
+fn finding_line(report: &Report, names: &RowNames, f: &Finding) -> String {
     let outcome = outcome_label(f.outcome, f.reason);
     let reason = f.reason.map_or_else(String::new, |r| format!(" [{r}]"));
     let expected = if all_expected(report, f) {
@@ -199,7 +200,7 @@ fn finding_line(report: &Report, f: &Finding) -> String {
     let change = finding_change(report, f);
     format!(
         "{outcome} · {} · {}{reason}{expected}{change} — {shows}",
-        RowNames::new(report).name(&f.target, &f.module),
+        names.name(&f.target, &f.module),
         f.title
     )
 }

@@ -514,6 +514,38 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_shows_in_its_own_cells_only() {
+        let c = cell(Outcome::Crash);
+        let mut f = Finding {
+            id: "crash:t:pkg.m:x".into(),
+            kind: FindingKind::Crash,
+            target: "t".into(),
+            module: "pkg.m".into(),
+            outcome: Outcome::Crash,
+            reason: None,
+            title: "x".into(),
+            fix: "y".into(),
+            fails_run: true,
+            cells: vec![FindingCell {
+                python: "cp313".into(),
+                scenario: Scenario::Reinit,
+            }],
+        };
+        assert!(f.shows_in(&c.key));
+        let other = |edit: fn(&mut CellKey)| {
+            let mut k = c.key.clone();
+            edit(&mut k);
+            k
+        };
+        assert!(!f.shows_in(&other(|k| k.target = "u".into())));
+        assert!(!f.shows_in(&other(|k| k.module = "pkg.n".into())));
+        assert!(!f.shows_in(&other(|k| k.python = "cp312".into())));
+        assert!(!f.shows_in(&other(|k| k.scenario = Scenario::Reimport)));
+        f.cells[0].python = "cp312".into();
+        assert!(!f.shows_in(&c.key));
+    }
+
+    #[test]
     fn each_policy_fails_the_cells_it_names() {
         use ExpectationStatus::*;
         use FailOn::*;

@@ -59,6 +59,18 @@ pub struct Finding {
     pub cells: Vec<FindingCell>,
 }
 
+impl Finding {
+    /// Whether the cell `key` is one of this finding's.
+    pub fn shows_in(&self, key: &crate::CellKey) -> bool {
+        key.target == self.target
+            && key.module == self.module
+            && self
+                .cells
+                .iter()
+                .any(|c| c.python == key.python && c.scenario == key.scenario)
+    }
+}
+
 /// A cell of a finding: the finding names its target and module.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FindingCell {

@@ -47,15 +47,9 @@ pub fn findings(cells: &[CellResult]) -> Vec<Finding> {
 pub fn mark_failing(report: &mut Report, fail_on: FailOn, strict: bool) {
     let cells = &report.cells;
     for finding in &mut report.findings {
-        finding.fails_run = cells.iter().any(|c| {
-            c.key.target == finding.target
-                && c.key.module == finding.module
-                && finding
-                    .cells
-                    .iter()
-                    .any(|f| f.python == c.key.python && f.scenario == c.key.scenario)
-                && c.fails_under(fail_on, strict)
-        });
+        finding.fails_run = cells
+            .iter()
+            .any(|c| finding.shows_in(&c.key) && c.fails_under(fail_on, strict));
     }
     sort(&mut report.findings);
 }

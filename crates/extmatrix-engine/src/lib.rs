@@ -45,7 +45,7 @@ pub use prune::prune;
 use extmatrix_judge::{CellToJudge, Verdict};
 use extmatrix_plan::Plan;
 use extmatrix_provision::Store;
-use extmatrix_schema::{CellResult, Interruption, PythonEntry, Report};
+use extmatrix_schema::{CellResult, Interruption, PythonEntry, Report, RunInfo};
 pub use extmatrix_verdict::Policy;
 use std::time::Instant;
 
@@ -95,6 +95,7 @@ pub fn run(
         started.elapsed().as_millis() as u64,
     );
     report.images = symbols::module_images(plan, &provisioned);
+    report.run = Some(run_info(started, jobs));
     report.interrupted = extmatrix_process::interrupted().map(|signal| Interruption {
         signal: extmatrix_process::signal_name(signal),
         not_run: executed.not_run,
@@ -122,6 +123,23 @@ pub fn judge(runs: &[CellRun], baselines: &Baselines, alone: &AloneRuns) -> Vec<
         .collect()
 }
 
+/// When the run began and on what machine.
+fn run_info(started: Instant, jobs: usize) -> RunInfo {
+    let began = std::time::SystemTime::now() - started.elapsed();
+    let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_owned());
+    RunInfo {
+        started_at: humantime::format_rfc3339_seconds(began).to_string(),
+        host: read("/proc/sys/kernel/hostname").unwrap_or_else(|_| "unknown".into()),
+        os: match read("/proc/sys/kernel/osrelease") {
+            Ok(release) => format!("Linux {release}"),
+            Err(_) => std::env::consts::OS.to_owned(),
+        },
+        arch: std::env::consts::ARCH.to_owned(),
+        cores: extmatrix_runner::cores(),
+        jobs,
+    }
+}
+
 fn python_entry(p: &extmatrix_pythons::Python) -> PythonEntry {
     PythonEntry {
         id: p.id.clone(),
@@ -129,6 +147,8 @@ fn python_entry(p: &extmatrix_pythons::Python) -> PythonEntry {
         debug: p.debug,
         free_threaded: p.free_threaded,
         path: p.path.display().to_string(),
+        found_via: p.found_via.clone(),
+        configure_args: p.build.configure_args.clone(),
     }
 }
 

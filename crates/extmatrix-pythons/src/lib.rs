@@ -54,6 +54,11 @@ pub struct BuildConfig {
     /// `sys.builtin_module_names`: modules compiled into the interpreter.
     #[serde(default)]
     pub builtin_modules: Vec<String>,
+    /// `CONFIG_ARGS`: the flags `configure` ran with (what a report states
+    /// of each interpreter); `None` in a description cached by an older
+    /// extmatrix.
+    #[serde(default)]
+    pub configure_args: Option<String>,
 }
 
 impl Python {
@@ -62,7 +67,7 @@ impl Python {
     /// interpreter build by an older extmatrix does. When the probe fails,
     /// the description as it is.
     pub fn refreshed(self) -> Python {
-        if !self.build.extension_suffixes.is_empty() {
+        if !self.build.extension_suffixes.is_empty() && self.build.configure_args.is_some() {
             return self;
         }
         probe(&self.path, &self.found_via, Some(&self.id)).unwrap_or(self)
@@ -232,6 +237,7 @@ print(json.dumps({
     "extension_suffixes": EXTENSION_SUFFIXES,
     "stdlib_ext_dir": v("DESTSHARED") or "",
     "builtin_modules": sorted(sys.builtin_module_names),
+    "configure_args": v("CONFIG_ARGS") or "",
 }))
 "#;
 
@@ -260,6 +266,8 @@ struct ProbeAnswer {
     stdlib_ext_dir: PathBuf,
     #[serde(default)]
     builtin_modules: Vec<String>,
+    #[serde(default)]
+    configure_args: Option<String>,
 }
 
 /// The oldest CPython extmatrix drives (PyConfig arrived in 3.8).
@@ -427,6 +435,7 @@ fn describe(a: ProbeAnswer, found_via: &str, id: Option<&str>) -> Result<Python>
             extension_suffixes: a.extension_suffixes,
             stdlib_ext_dir: a.stdlib_ext_dir,
             builtin_modules: a.builtin_modules,
+            configure_args: a.configure_args,
         },
     })
 }

@@ -12,6 +12,7 @@
 mod annotations;
 mod cells;
 mod compress;
+mod html;
 mod json;
 mod junit;
 mod markdown;
@@ -22,6 +23,7 @@ mod write;
 pub use annotations::{GithubAnnotations, ANNOTATIONS_PER_KIND};
 pub use cells::{all_expected, cell_label, outcome_label, ALSO_WITHOUT_TARGET_MARK};
 pub use compress::{finding_where, pythons_in_words, where_it_shows};
+pub use html::{html_page, Html};
 pub use json::Json;
 pub use junit::Junit;
 pub use markdown::{Markdown, GITHUB_SUMMARY_LIMIT};
@@ -112,16 +114,23 @@ pub(crate) mod sample {
         }
     }
 
+    /// A default build of `version` known as `id`.
+    pub fn python(id: &str, version: &str) -> PythonEntry {
+        PythonEntry {
+            id: id.into(),
+            version: version.into(),
+            debug: false,
+            free_threaded: false,
+            path: format!("/usr/bin/python{version}"),
+            found_via: "pyenv".into(),
+            configure_args: None,
+        }
+    }
+
     pub fn report() -> Report {
         Report::new(
             "m.yaml".into(),
-            vec![PythonEntry {
-                id: "cp312".into(),
-                version: "3.12.1".into(),
-                debug: false,
-                free_threaded: false,
-                path: "/x".into(),
-            }],
+            vec![python("cp312", "3.12.1")],
             vec![
                 cell("a", "cp312", Scenario::Import, Outcome::Pass),
                 cell("a", "cp312", Scenario::Reimport, Outcome::SharedState),

@@ -254,13 +254,7 @@ mod tests {
     }
 
     fn python(id: &str) -> PythonEntry {
-        PythonEntry {
-            id: id.into(),
-            version: "3.x".into(),
-            debug: false,
-            free_threaded: false,
-            path: "/x".into(),
-        }
+        sample::python(id, "3.x")
     }
 
     fn static_type() -> Details {
@@ -484,13 +478,7 @@ mod table_tests {
     #[test]
     fn every_cell_is_in_its_row_and_column() {
         let mut r = sample::report();
-        r.pythons.push(extmatrix_schema::PythonEntry {
-            id: "cp313".into(),
-            version: "3.13.0".into(),
-            debug: false,
-            free_threaded: false,
-            path: "/y".into(),
-        });
+        r.pythons.push(sample::python("cp313", "3.13.0"));
         r.cells.push(sample::cell(
             "b",
             "cp313",

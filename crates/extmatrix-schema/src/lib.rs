@@ -60,6 +60,26 @@ pub struct Report {
     /// Whether the run fails, and why, by its `--fail-on` policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RunStatus>,
+    /// When and where it ran (reports of older versions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// When and where a run happened: what a published report states beside
+/// its verdicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// When the run began, RFC 3339 in UTC (`2026-12-06T16:05:43Z`).
+    pub started_at: String,
+    /// The machine's host name.
+    pub host: String,
+    /// The operating system and its release (`Linux 6.1.0-18-amd64`).
+    pub os: String,
+    /// `x86_64`, `aarch64`.
+    pub arch: String,
+    pub cores: usize,
+    /// Cells and builds run at once.
+    pub jobs: usize,
 }
 
 /// One built extension module on one interpreter, as a static scan sees it.
@@ -113,6 +133,25 @@ pub struct PythonEntry {
     pub debug: bool,
     pub free_threaded: bool,
     pub path: String,
+    /// How it was found (`pyenv`, `PATH`, `system`) or `matrix` (built from
+    /// the matrix's `source:`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub found_via: String,
+    /// `sysconfig`'s `CONFIG_ARGS`: the flags its `configure` ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configure_args: Option<String>,
+}
+
+impl PythonEntry {
+    /// `free-threaded debug`, `debug`, `free-threaded` or `default`.
+    pub fn variant(&self) -> &'static str {
+        match (self.free_threaded, self.debug) {
+            (true, true) => "free-threaded debug",
+            (true, false) => "free-threaded",
+            (false, true) => "debug",
+            (false, false) => "default",
+        }
+    }
 }
 
 /// What identifies a cell across runs, shards and reports: never its index.
@@ -411,6 +450,7 @@ impl Report {
             findings: Vec::new(),
             comparison: None,
             status: None,
+            run: None,
         }
     }
 

@@ -9,25 +9,25 @@
 //!       ──policy──▶ the run's status (exit 0 or 1) and why     status.rs
 //! ```
 //!
-//! A baseline is read by `read_baseline` (baseline.rs): only a complete
+//! A baseline is read by `read_baseline` (read.rs): only a complete
 //! report of this schema version.
 //!
 //! It reads and writes `extmatrix_schema::Report` only (no runner, no
 //! judge, no I/O), so the engine at the end of a run and a merge of shard
 //! reports conclude the same way.
 
-mod baseline;
 mod compare;
 mod expect;
 mod findings;
+mod read;
 mod status;
 #[cfg(test)]
 mod testing;
 
-pub use baseline::{read_baseline, BaselineError};
 pub use compare::compare;
 pub use expect::{apply_expectations, unmatched_modules};
 pub use findings::{findings, mark_failing};
+pub use read::{read_baseline, read_report, ReportError};
 pub use status::status;
 
 use extmatrix_core::expect::Expectation;

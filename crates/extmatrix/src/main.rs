@@ -9,6 +9,7 @@ mod github;
 mod init_cmd;
 mod progress;
 mod pythons_cmd;
+mod report_cmd;
 mod resume;
 mod run;
 
@@ -77,6 +78,17 @@ enum Command {
     /// but those of tests/test packages (`exclude:`), and has smoke lines
     /// to fill in. Then `extmatrix run` (no argument) runs it.
     Init(InitArgs),
+    /// Render JSON reports of earlier runs (`run --json`) as one HTML page.
+    ///
+    /// Several reports are shown together: each keeps its own run details
+    /// and findings, and the grid has a row group per report (a distributor
+    /// publishing the results of several matrices, or of several nights).
+    /// Every file must be a report of this extmatrix's schema_version.
+    /// Exit status: 0 when the page is written; 2 for a file that cannot be
+    /// read as such a report, or a path that cannot take the page.
+    ///
+    /// Example: extmatrix report nightly.json pypi.json --html site/index.html
+    Report(report_cmd::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -115,6 +127,14 @@ struct RunArgs {
     /// ::warning annotation (ten of each at most, most severe first).
     #[arg(long, value_name = "PATH")]
     markdown: Option<PathBuf>,
+    /// Also write the HTML compatibility report: one self-contained page
+    /// (no network; readable offline and printable) with the findings
+    /// first, the grid of targets × interpreters and scenarios, filters
+    /// kept in the URL (`report.html#outcome=crash&python=cp313t`), and
+    /// each cell's evidence a click away. `extmatrix report` renders one
+    /// from JSON reports later.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -315,6 +335,7 @@ fn main() -> ExitCode {
         Command::Pythons(args) => pythons_cmd::pythons(args),
         Command::Cache(args) => cache_cmd::cache(args),
         Command::Init(args) => init_cmd::init(args),
+        Command::Report(args) => report_cmd::report(args),
     };
     if let Some(status) = interrupted_status() {
         if let Err(e) = &result {

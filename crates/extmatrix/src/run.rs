@@ -8,7 +8,7 @@ use crate::{progress::Bars, RunArgs, UsageError};
 use anyhow::Result;
 use extmatrix_engine::{EngineError, Policy};
 use extmatrix_plan::Filters;
-use extmatrix_report::{Format, Json, Junit, Markdown, TableStyle, Terminal};
+use extmatrix_report::{Format, Html, Json, Junit, Markdown, TableStyle, Terminal};
 use extmatrix_schema::{FailOn, Report};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,7 @@ fn outputs(args: &RunArgs) -> Vec<Output> {
             &args.markdown,
             Box::<Markdown>::default(),
         ),
+        asked("--html", "HTML", &args.html, Box::new(Html)),
     ]
     .into_iter()
     .flatten()

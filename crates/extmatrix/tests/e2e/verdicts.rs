@@ -231,7 +231,8 @@ fn a_baseline_of_another_version_or_of_an_interrupted_run_is_refused() {
             &newer,
             format!(
                 "{newer} was written by schema_version {}, this extmatrix reads {SCHEMA_VERSION}: \
-                 make a new baseline with this version",
+                 run the matrix again with this version, or read it with the extmatrix that \
+                 wrote it",
                 SCHEMA_VERSION + 1
             ),
         ),

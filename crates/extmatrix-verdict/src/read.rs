@@ -1,13 +1,15 @@
-//! Reading a baseline report (`--baseline FILE`): a JSON report of an
-//! earlier complete run of this schema version, refused otherwise with
-//! what to do instead. The version is read first, from the bare JSON, so a
-//! report of another version is named as such rather than failing to parse.
+//! Reading a JSON report of an earlier run: to render it (`extmatrix
+//! report`), or as a baseline (`--baseline FILE`: a complete run only).
+//! Only reports of this schema version are read, and the others refused
+//! with what to do instead. The version is read first, from the bare JSON,
+//! so a report of another version is named as such rather than failing to
+//! parse.
 
 use extmatrix_schema::{Report, SCHEMA_VERSION};
 
-/// Why a baseline cannot be used.
+/// Why a report cannot be read (or be a baseline).
 #[derive(Debug, thiserror::Error)]
-pub enum BaselineError {
+pub enum ReportError {
     #[error("{name} is not JSON ({error}): give the report `extmatrix run --json` wrote")]
     NotJson {
         name: String,
@@ -20,7 +22,7 @@ pub enum BaselineError {
     NoVersion { name: String },
     #[error(
         "{name} was written by schema_version {found}, this extmatrix reads {SCHEMA_VERSION}: \
-         make a new baseline with this version"
+         run the matrix again with this version, or read it with the extmatrix that wrote it"
     )]
     OtherVersion { name: String, found: String },
     #[error("{name} is not a report of schema_version {SCHEMA_VERSION}: {error}")]
@@ -39,37 +41,39 @@ pub enum BaselineError {
     },
 }
 
-/// The report in `text` (the file `name`), when it can be a baseline.
-pub fn read_baseline(text: &str, name: &str) -> Result<Report, BaselineError> {
+/// The report in `text` (the file `name`), when it can be a baseline: a
+/// report of a complete run.
+pub fn read_baseline(text: &str, name: &str) -> Result<Report, ReportError> {
+    let report = read_report(text, name)?;
+    if let Some(interrupted) = &report.interrupted {
+        return Err(ReportError::Interrupted {
+            name: name.to_owned(),
+            signal: interrupted.signal.clone(),
+            not_run: interrupted.not_run.len(),
+        });
+    }
+    Ok(report)
+}
+
+/// The report in `text` (the file `name`), when this version can read it.
+pub fn read_report(text: &str, name: &str) -> Result<Report, ReportError> {
     let name = name.to_owned();
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|error| BaselineError::NotJson {
+        serde_json::from_str(text).map_err(|error| ReportError::NotJson {
             name: name.clone(),
             error,
         })?;
     match value.get("schema_version") {
-        None => return Err(BaselineError::NoVersion { name }),
+        None => return Err(ReportError::NoVersion { name }),
         Some(v) if v.as_u64() != Some(u64::from(SCHEMA_VERSION)) => {
-            return Err(BaselineError::OtherVersion {
+            return Err(ReportError::OtherVersion {
                 name,
                 found: v.to_string(),
             })
         }
         Some(_) => {}
     }
-    let report: Report =
-        serde_json::from_value(value).map_err(|error| BaselineError::NotAReport {
-            name: name.clone(),
-            error,
-        })?;
-    if let Some(interrupted) = &report.interrupted {
-        return Err(BaselineError::Interrupted {
-            name,
-            signal: interrupted.signal.clone(),
-            not_run: interrupted.not_run.len(),
-        });
-    }
-    Ok(report)
+    serde_json::from_value(value).map_err(|error| ReportError::NotAReport { name, error })
 }
 
 #[cfg(test)]
@@ -109,10 +113,22 @@ mod tests {
             e.to_string(),
             format!(
                 "baseline.json was written by schema_version {}, this extmatrix reads \
-                 {SCHEMA_VERSION}: make a new baseline with this version",
+                 {SCHEMA_VERSION}: run the matrix again with this version, or read it with the \
+                 extmatrix that wrote it",
                 SCHEMA_VERSION + 1
             )
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_can_be_read_but_is_no_baseline() {
+        let v = report_json(Some(Interruption {
+            signal: "SIGINT".into(),
+            not_run: vec![],
+        }));
+        let report = read_report(&v.to_string(), "r.json").unwrap();
+        assert_eq!(report.interrupted.unwrap().signal, "SIGINT");
+        assert!(read_baseline(&v.to_string(), "r.json").is_err());
     }
 
     #[test]
@@ -133,16 +149,16 @@ mod tests {
     #[test]
     fn what_is_no_report_is_refused() {
         let e = read_baseline("not json", "b.json").unwrap_err();
-        assert!(matches!(e, BaselineError::NotJson { .. }), "{e}");
+        assert!(matches!(e, ReportError::NotJson { .. }), "{e}");
         let e = read_baseline("{\"cells\": []}", "b.json").unwrap_err();
-        assert!(matches!(e, BaselineError::NoVersion { .. }), "{e}");
+        assert!(matches!(e, ReportError::NoVersion { .. }), "{e}");
         let e = read_baseline("{\"schema_version\": \"1\"}", "b.json").unwrap_err();
-        assert!(matches!(e, BaselineError::OtherVersion { .. }), "{e}");
+        assert!(matches!(e, ReportError::OtherVersion { .. }), "{e}");
         let e = read_baseline(
             &format!("{{\"schema_version\": {SCHEMA_VERSION}}}"),
             "b.json",
         )
         .unwrap_err();
-        assert!(matches!(e, BaselineError::NotAReport { .. }), "{e}");
+        assert!(matches!(e, ReportError::NotAReport { .. }), "{e}");
     }
 }

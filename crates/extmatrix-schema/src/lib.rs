@@ -606,6 +606,23 @@ mod tests {
     }
 
     #[test]
+    fn a_variant_names_both_build_flags() {
+        let entry = |free_threaded, debug| PythonEntry {
+            id: "x".into(),
+            version: "3.13.0".into(),
+            debug,
+            free_threaded,
+            path: "/x".into(),
+            found_via: String::new(),
+            configure_args: None,
+        };
+        assert_eq!(entry(false, false).variant(), "default");
+        assert_eq!(entry(false, true).variant(), "debug");
+        assert_eq!(entry(true, false).variant(), "free-threaded");
+        assert_eq!(entry(true, true).variant(), "free-threaded debug");
+    }
+
+    #[test]
     fn the_summary_round_trips_as_a_map_by_outcome_id() {
         let r = Report::new(
             "m.yaml".into(),

@@ -309,6 +309,50 @@ impl Reason {
     }
 }
 
+impl Outcome {
+    /// What it means, in docs/outcomes.md's words (the outcomes table's
+    /// "meaning" column): what a report's legend says of it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Outcome::Pass => "imported, smoke code ran, nothing shared",
+            Outcome::Refused => r#"the import failed with CPython's "does not support loading in subinterpreters" ImportError, and that is what the module's declaration implies: correct behaviour"#,
+            Outcome::NotApplicable => "the interpreter lacks what the scenario needs (isolated subinterpreters before 3.12, `free-threading` on a build with a GIL)",
+            Outcome::SharedState => r#"objects reachable from the module are the very same objects in another interpreter, or survive a re-import; each is named with where it lives (see "Where a shared object lives")"#,
+            Outcome::StateClobbered => r#"a second instance broke the first: the first instance's smoke code, run again once a second instance exists (`… smoke old instance`), failed — C-global or `PyState_FindModule` state (see "Clobbered state")"#,
+            Outcome::Leak => r#"a cycling scenario (`reinit`, `reimport`, `subinterp-cycle`): references, blocks or memory grow with every cycle beyond what the same cycles grow by with an empty module (the baseline); `details.leak` has both series, the slope and the rule that fired (see "When is it a leak?")"#,
+            Outcome::GilEnabled => "on a free-threaded build, in any scenario: importing the module re-enabled the GIL (it lacks `Py_mod_gil = Py_MOD_GIL_NOT_USED`); CPython's RuntimeWarning is in the summary and `details.warnings`",
+            Outcome::DeclarationMismatch => r#"the module broke a promise its declaration makes (see "Declarations against behaviour"): it promises isolation yet shares objects with a subinterpreter or its first instance is clobbered, or it declares `Py_MOD_GIL_NOT_USED` yet its import turned the GIL on"#,
+            Outcome::ImportError => "the import or the smoke code raised (and it was not a correct refusal)",
+            Outcome::Crash => r#"the harness died of a signal, or the target ended the process (`exit()`, `abort()`, `Py_FatalError`) while it was importing or running; `details.signal` or `details.exit_code`, `details.step`, `details.fatal_error` and `details.forensics` say which, where and how (see "Forensics")"#,
+            Outcome::Hang => "the cell outlived its timeout; its process group was killed; `details.step` says where it was, `details.forensics` every thread's Python and C stacks taken just before the kill",
+            Outcome::BuildFailed => r#"the target did not compile for this interpreter; the summary says why in the words of whoever stopped the build, `details.build` has the cause, the command and the compiler's output (see "Why a build failed")"#,
+            Outcome::HarnessError => "the harness could not be built or started, failed on its own (its `fatal` event), ended early in a step that does not run the target, or one of the cell's streams passed its cap (see below)",
+        }
+    }
+}
+
+impl Reason {
+    /// What it means, in docs/outcomes.md's words ("Reasons", second
+    /// column): what a report says beside the reason's id.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Reason::SubinterpRefused => r#"CPython refused the module in an isolated subinterpreter: "does not support loading in subinterpreters""#,
+            Reason::SubinterpRefusedFreeThreaded => "the same refusal in a *legacy* subinterpreter of a free-threaded build, which checks what isolated ones check (gh-117649)",
+            Reason::GilReenabled => "CPython's RuntimeWarning: it turned the GIL on to load a module",
+            Reason::CythonInterpreterChange => r#"Cython's "Interpreter change detected": a Cython module refuses every interpreter but the first"#,
+            Reason::CythonNoReinit => r#"Cython's "Re-initialisation is not supported": its exec ran a second time in one process"#,
+            Reason::Pyo3Subinterpreter => r#"PyO3's "PyO3 modules do not yet support subinterpreters""#,
+            Reason::OncePerProcess => r#""cannot load module more than once per process": a process-wide guard in the module's exec (numpy's, and the isolation HOWTO's example)"#,
+            Reason::NumpySubinterpreterWarning => "numpy's UserWarning when imported in a subinterpreter",
+            Reason::LostAttributes => "a later instance (after a re-init, a re-import, in a subinterpreter) imports but its smoke code does not find an attribute the first instance had: a once-only C guard skipped part of init",
+            Reason::MissingDependency => "the import or the smoke code raised `ModuleNotFoundError` for a module outside the target's top-level package (the exception's `name`, in `details.errors[].not_found`): a dependency that is not installed beside the target. The summary names it. A `ModuleNotFoundError` for the target's own package (a module the build did not produce) is a plain `import-error`",
+            Reason::EndedByTarget => "the process ended (`exit()`, `abort()` via `Py_FatalError`) while the target was importing or running",
+            Reason::BuildRefusedByPackage => r#"a `build-failed` cell whose build the package stopped on purpose on this interpreter: its own `#error` or `static_assert`, a build backend raising on the version or ABI, a build script refusing it (PyO3's "does not support the free-threaded build of CPython versions below 3.14"); the table shows `build-failed (refused)` (see "Why a build failed")"#,
+            Reason::AlsoWithoutTarget => "the control run (the same scenario importing only what the target imports) failed the same way: the interpreter's bug or a dependency's; does not fail the run",
+        }
+    }
+}
+
 id_enum! {
     /// Where a failed build was when it failed, as far as its output says.
     pub enum BuildPhase as "build phase" {
@@ -594,6 +638,52 @@ mod tests {
         for (id, fix) in documented {
             let reason: Reason = id.parse().unwrap();
             assert_eq!(reason.what_to_fix(), fix, "{id}");
+        }
+    }
+
+    /// The rows of the first table after `heading` in docs/outcomes.md
+    /// whose first column is an id: (id, second column).
+    fn documented_meanings(heading: &str) -> Vec<(String, String)> {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
+        )
+        .expect("docs/outcomes.md is readable");
+        let section = doc.split(heading).nth(1).expect("the section");
+        section
+            .lines()
+            .skip_while(|l| !l.starts_with("| `"))
+            .take_while(|l| l.starts_with("| `"))
+            .map(|l| {
+                let columns: Vec<&str> = l[2..].trim_end_matches('|').split(" | ").collect();
+                (
+                    columns[0].trim_matches('`').to_owned(),
+                    columns[1].trim().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Pinned: what a report says an outcome means is docs/outcomes.md's
+    /// "meaning", word for word.
+    #[test]
+    fn an_outcomes_meaning_is_the_documented_one() {
+        let documented = documented_meanings("Severity, least to most severe:");
+        assert_eq!(documented.len(), Outcome::ALL.len());
+        for (id, meaning) in documented {
+            let outcome: Outcome = id.parse().unwrap();
+            assert_eq!(outcome.meaning(), meaning, "{id}");
+        }
+    }
+
+    /// Pinned: what a report says a reason means is docs/outcomes.md's
+    /// "what it means", word for word.
+    #[test]
+    fn a_reasons_meaning_is_the_documented_one() {
+        let documented = documented_meanings("## Reasons");
+        assert_eq!(documented.len(), Reason::ALL.len());
+        for (id, meaning) in documented {
+            let reason: Reason = id.parse().unwrap();
+            assert_eq!(reason.meaning(), meaning, "{id}");
         }
     }
 

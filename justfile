@@ -17,6 +17,7 @@ setup:
     scripts/install-deps
     scripts/fetch-cpython-source cache/cpython
     scripts/fetch-junit-xsd cache/junit
+    scripts/setup-browser-tests
     cargo run --release -q -p extmatrix -- pythons build --matrix matrices/full.yaml
 
 # The whole test suite, on the real interpreters of this machine (runs `setup` first).

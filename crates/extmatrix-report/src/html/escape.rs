@@ -18,6 +18,25 @@ pub(crate) fn html(s: &str) -> String {
     out
 }
 
+/// `s` escaped, with each `code` span of the docs' wording (a pair of
+/// backticks) set as `<code>`; an unpaired backtick stays as it is.
+pub(crate) fn html_with_code(s: &str) -> String {
+    if s.matches('`').count() % 2 != 0 {
+        return html(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for (i, part) in s.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&html(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&html(part));
+        }
+    }
+    out
+}
+
 /// JSON text made safe to stand inside `<script type="application/json">`:
 /// no `<` can start `</script` or `<!--`, and no `&` or `>` is left for a
 /// reader that unescapes them. JSON has these characters only inside
@@ -46,6 +65,15 @@ mod tests {
             "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
         );
         assert_eq!(html("crash✓ (was pass)"), "crash✓ (was pass)");
+    }
+
+    #[test]
+    fn backtick_pairs_become_code() {
+        assert_eq!(
+            html_with_code("add `Py_mod_gil` & `<x>`"),
+            "add <code>Py_mod_gil</code> &amp; <code>&lt;x&gt;</code>"
+        );
+        assert_eq!(html_with_code("a ` b"), "a ` b");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The findings, above the grid: one per culprit, most severe first (the
 //! report's order), each a button that outlines its cells.
 
-use super::{badge, escape::html};
+use super::badge;
+use super::escape::{html, html_with_code};
 use crate::cells::{all_expected, finding_change, RowNames};
 use crate::compress::finding_where;
 use extmatrix_schema::{Finding, Report};
@@ -53,7 +54,7 @@ fn finding(
     }
     let _ = write!(
         facts,
-        " <span class=\"where\">{}</span>",
+        " — <span class=\"where\">{}</span>",
         html(&finding_where(report, f))
     );
     let change = finding_change(report, f).trim();
@@ -73,6 +74,6 @@ fn finding(
          <button type=\"button\" class=\"finding-toggle\" aria-pressed=\"false\">{}</button>\
          <p class=\"facts\">{facts}</p><p class=\"fix\"><span class=\"fix-label\">Fix:</span> {}</p></li>",
         html(&f.title),
-        html(&f.fix)
+        html_with_code(&f.fix)
     )
 }

@@ -55,7 +55,7 @@ fn run_meta(r: usize, report: &Report) -> String {
         }
     }
     let mut out = format!(
-        "<section class=\"run-meta\" data-report=\"{r}\"><h3>{}</h3><dl class=\"facts\">",
+        "<section class=\"run-meta\" data-report=\"{r}\"><h3>{}</h3><div class=\"run-body\"><dl class=\"facts\">",
         html(&report.matrix)
     );
     for (term, value) in facts {
@@ -63,7 +63,7 @@ fn run_meta(r: usize, report: &Report) -> String {
     }
     out.push_str("</dl>");
     out.push_str(&pythons_table(report));
-    out.push_str("</section>");
+    out.push_str("</div></section>");
     out
 }
 
@@ -117,17 +117,39 @@ fn python_row(report: &Report, p: &PythonEntry) -> String {
         .iter()
         .filter(|c| c.key.python == p.id)
         .fold((0usize, 0u64), |(n, ms), c| (n + 1, ms + c.duration_ms));
-    let configure = p.configure_args.as_deref().unwrap_or("");
     format!(
-        "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td><code>{}</code></td>\
+        "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"configure\">{}</td>\
          <td>{}</td><td><code>{}</code></td><td class=\"num\">{cells}</td><td class=\"num\">{}</td></tr>",
         html(&p.id),
         html(&p.version),
         p.variant(),
-        html(configure),
+        p.configure_args.as_deref().map_or(String::new(), configure),
         html(&p.found_via),
         html(&p.path),
         duration(ms)
+    )
+}
+
+/// `CONFIG_ARGS` folded: the build's switches (`--disable-gil`,
+/// `--with-pydebug`) in view, the whole line (mostly paths) one click away.
+fn configure(args: &str) -> String {
+    let switches: Vec<&str> = args
+        .split_whitespace()
+        .map(|a| a.trim_matches('\''))
+        .filter(|a| {
+            ["--enable-", "--disable-", "--with-", "--without-"]
+                .iter()
+                .any(|p| a.starts_with(p))
+        })
+        .collect();
+    let shown = match switches.join(" ") {
+        s if s.is_empty() => "flags".to_owned(),
+        s => s,
+    };
+    format!(
+        "<details><summary><code>{}</code></summary><code>{}</code></details>",
+        html(&shown),
+        html(args)
     )
 }
 

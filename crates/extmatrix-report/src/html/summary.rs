@@ -1,7 +1,8 @@
 //! The counts per outcome and the legend: what each outcome present means
 //! and what the marks on a label say.
 
-use super::{badge, escape::html};
+use super::badge;
+use super::escape::{html, html_with_code};
 use crate::cells::ALSO_WITHOUT_TARGET_MARK;
 use crate::verdicts::MET_MARK;
 use extmatrix_core::{Outcome, Reason};
@@ -52,12 +53,16 @@ pub(super) fn legend_section(reports: &[Report], counts: &BTreeMap<Outcome, usiz
             out,
             "<dt>{}</dt><dd>{}</dd>",
             badge(*outcome),
-            html(outcome.meaning())
+            html_with_code(outcome.meaning())
         );
     }
-    out.push_str("</dl><dl class=\"marks\">");
     for (mark, meaning) in marks(reports) {
-        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", html(&mark), html(&meaning));
+        let _ = write!(
+            out,
+            "<dt class=\"mark\">{}</dt><dd>{}</dd>",
+            html(&mark),
+            html(&meaning)
+        );
     }
     out.push_str("</dl></section>");
     out

@@ -165,7 +165,7 @@ fn the_findings_keep_the_reports_order_with_titles_and_fixes() {
     let mut r = sample::report();
     let mut second = sample::finding("a", "cp312", Scenario::Reimport);
     second.title = "Thing_Type (.data) is the same object <in> every instance".into();
-    second.fix = "make it a heap object & keep it in the module's state".into();
+    second.fix = "make it a heap object & keep it in `PyModule_GetState`".into();
     second.outcome = Outcome::SharedState;
     second.fails_run = false;
     r.findings = vec![sample::finding("b", "cp312", Scenario::Import), second];
@@ -185,13 +185,20 @@ fn the_findings_keep_the_reports_order_with_titles_and_fixes() {
             escape::html(&f.title)
         );
         assert!(li.inner.contains(&button), "{}", li.inner);
-        assert!(li.inner.contains(&escape::html(&f.fix)), "{}", li.inner);
+        assert!(
+            li.inner.contains(&escape::html_with_code(&f.fix)),
+            "{}",
+            li.inner
+        );
         assert!(
             li.inner.contains(&format!("badge o-{}", f.outcome)),
             "{}",
             li.inner
         );
     }
+    assert!(items[1]
+        .inner
+        .contains("&amp; keep it in <code>PyModule_GetState</code>"));
     assert!(items[0].inner.contains("fails the run"));
     assert!(items[1].inner.contains("does not fail the run"));
     assert!(items[1]
@@ -393,6 +400,7 @@ fn the_run_details_name_where_when_and_each_interpreter() {
         "<li>1 crash &lt;b&gt;</li>",
         "<td>free-threaded</td>",
         "&#39;--with-pydebug&#39; &#39;--disable-gil&#39;",
+        "<summary><code>--with-pydebug --disable-gil</code></summary>",
         "<td class=\"num\">4</td>",
     ] {
         assert!(meta.inner.contains(shown), "{shown}: {}", meta.inner);
@@ -403,11 +411,14 @@ fn the_run_details_name_where_when_and_each_interpreter() {
 fn the_legend_explains_the_outcomes_and_marks_shown() {
     let plain = html_page(&[sample::report()]);
     let marked = html_page(&[marked_report()]);
-    assert!(plain.contains(&escape::html(Outcome::SharedState.meaning())));
-    assert!(!plain.contains(&escape::html(Outcome::Leak.meaning())));
-    assert!(!plain.contains("<dt>✓</dt>") && !plain.contains("<dt>(was …)</dt>"));
-    assert!(marked.contains("<dt>✓</dt>") && marked.contains("<dt>(was …)</dt>"));
-    assert!(!marked.contains("<dt>*</dt>"));
+    let meaning = |o: Outcome| escape::html_with_code(o.meaning());
+    assert!(plain.contains(&meaning(Outcome::SharedState)));
+    assert!(!plain.contains(&meaning(Outcome::Leak)));
+    let mark = |m: &str| format!("<dt class=\"mark\">{m}</dt>");
+    assert!(!plain.contains(&mark("✓")) && !plain.contains(&mark("(was …)")));
+    assert!(marked.contains(&mark("✓")) && marked.contains(&mark("(was …)")));
+    assert!(!marked.contains(&mark("*")));
+    assert!(plain.contains(&mark("·")));
 }
 
 #[test]

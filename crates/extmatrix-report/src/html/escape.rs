@@ -21,7 +21,7 @@ pub(crate) fn html(s: &str) -> String {
 /// `s` escaped, with each `code` span of the docs' wording (a pair of
 /// backticks) set as `<code>`; an unpaired backtick stays as it is.
 pub(crate) fn html_with_code(s: &str) -> String {
-    if s.matches('`').count() % 2 != 0 {
+    if !s.matches('`').count().is_multiple_of(2) {
         return html(s);
     }
     let mut out = String::with_capacity(s.len() + 16);

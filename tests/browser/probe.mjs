@@ -5,7 +5,9 @@
 //
 // Usage: node probe.mjs PAGE.html [--fragment F] [--counts] [--findings]
 //   [--shown] [--toggle R:F] [--click-cell R:C] [--keys K1,K2,...] [--axe]
-//   [--paint] [--screenshot PNG] [--print]
+//   [--paint] [--screenshot PNG] [--screenshot-end PNG] [--print]
+// --screenshot is taken as the page loads, --screenshot-end after the
+// actions (a finding highlighted, a cell's details open).
 // Always reported: every request but the page itself and data: URLs
 // (`requests`: anything there is a network fetch), console errors and
 // uncaught page errors. The actions run in the order above.
@@ -18,7 +20,7 @@ const AXE = fileURLToPath(new URL('./node_modules/axe-core/axe.min.js', import.m
 
 function parseArgs(argv) {
   const opts = { page: null, fragment: '' };
-  const valued = ['--fragment', '--toggle', '--click-cell', '--keys', '--screenshot'];
+  const valued = ['--fragment', '--toggle', '--click-cell', '--keys', '--screenshot', '--screenshot-end'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (valued.includes(a)) opts[camel(a)] = argv[++i];
@@ -179,6 +181,7 @@ async function probe(opts) {
     watch(page, pageUrl, facts);
     await page.goto(pageUrl + (opts.fragment ? `#${opts.fragment}` : ''), { waitUntil: 'load' });
     if (opts.paint) facts.paint = await paint(page);
+    if (opts.screenshot) await page.screenshot({ path: opts.screenshot });
     if (opts.counts) Object.assign(facts, await counts(page));
     if (opts.findings) facts.findings = await findings(page);
     if (opts.shown) facts.shown = await shown(page);
@@ -186,10 +189,7 @@ async function probe(opts) {
     if (opts.clickCell) facts.details = await clickCell(page, opts.clickCell);
     if (opts.keys) facts.keys = await keys(page, opts.keys.split(','));
     if (opts.axe) facts.axe_violations = await axe(page);
-    if (opts.screenshot) {
-      await page.screenshot({ path: opts.screenshot, fullPage: false });
-      facts.screenshot = opts.screenshot;
-    }
+    if (opts.screenshotEnd) await page.screenshot({ path: opts.screenshotEnd });
     if (opts.print) facts.print_shows = await printView(page);
   } finally {
     await browser.close();

@@ -25,6 +25,8 @@ mod cli;
 mod default_matrix;
 /// Targets that forge verdicts, flood the channel, escape the group.
 mod hostile;
+/// The HTML report in headless chromium, checked against the JSON report.
+mod html_report;
 /// `extmatrix init` + `run` on repository layouts (workspaces, test modules).
 mod init_layouts;
 /// SIGINT/SIGTERM/SIGHUP: partial reports, nothing left running.

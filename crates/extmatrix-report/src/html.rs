@@ -58,9 +58,15 @@ pub fn html_page(reports: &[Report]) -> String {
          <p class=\"matrices\">{}</p></header><main>",
         escape::html(&matrices.join(" · "))
     ));
-    page.push_str(&meta::run_section(reports));
-    page.push_str(&summary::summary_section(&counts));
-    page.push_str(&summary::legend_section(reports, &counts));
+    // What a reader came for first: the counts, the findings, the grid;
+    // the legend and the run's details (a screenful on their own with
+    // seven interpreters) after them, linked from the top.
+    page.push_str(
+        "<nav class=\"jump\" aria-label=\"Sections\"><a href=\"#findings\">Findings</a> · \
+         <a href=\"#matrix\">Grid</a> · <a href=\"#legend\">Legend</a> · \
+         <a href=\"#run\">Run details and interpreters</a></nav>",
+    );
+    page.push_str(&summary::summary_section(reports, &counts));
     page.push_str(&findings::findings_section(reports));
     page.push_str(
         "<section id=\"matrix\" aria-labelledby=\"matrix-title\"><h2 id=\"matrix-title\">Grid</h2>",
@@ -72,7 +78,10 @@ pub fn html_page(reports: &[Report]) -> String {
     ));
     page.push_str("<div class=\"grid-box\">");
     page.push_str(&grid::grid_table(reports, &columns));
-    page.push_str("</div></section></main>");
+    page.push_str("</div></section>");
+    page.push_str(&summary::legend_section(reports, &counts));
+    page.push_str(&meta::run_section(reports));
+    page.push_str("</main>");
     page.push_str(controls::details_panel());
     page.push_str("<script type=\"application/json\" id=\"extmatrix-data\">");
     page.push_str(&data::data_json(reports));

@@ -68,7 +68,7 @@ fn run_meta(r: usize, report: &Report) -> String {
 }
 
 /// `fails (exit 1, --fail-on failure)` and why, or `passes (exit 0)`.
-fn status(report: &Report) -> String {
+pub(super) fn status(report: &Report) -> String {
     let Some(status) = &report.status else {
         return match report.exit_code() {
             0 => "passes (exit 0)".to_owned(),

@@ -21,11 +21,21 @@ pub(super) fn counts(reports: &[Report]) -> BTreeMap<Outcome, usize> {
 
 /// `<section id="summary">`: a badge and a count per outcome present, and
 /// the total.
-pub(super) fn summary_section(counts: &BTreeMap<Outcome, usize>) -> String {
+pub(super) fn summary_section(reports: &[Report], counts: &BTreeMap<Outcome, usize>) -> String {
     let mut out = String::from(
         "<section id=\"summary\" aria-labelledby=\"summary-title\">\
-         <h2 id=\"summary-title\">Summary</h2><ul id=\"counts\">",
+         <h2 id=\"summary-title\">Summary</h2>",
     );
+    // The verdict of each run at the top: its details are at the bottom.
+    for report in reports {
+        let _ = write!(
+            out,
+            "<div class=\"status\"><span class=\"what\">{}:</span> {}</div>",
+            html(&report.matrix),
+            super::meta::status(report)
+        );
+    }
+    out.push_str("<ul id=\"counts\">");
     for (outcome, n) in counts {
         let _ = write!(
             out,

@@ -60,12 +60,8 @@ pub fn html_page(reports: &[Report]) -> String {
     ));
     // What a reader came for first: the counts, the findings, the grid;
     // the legend and the run's details (a screenful on their own with
-    // seven interpreters) after them, linked from the top.
-    page.push_str(
-        "<nav class=\"jump\" aria-label=\"Sections\"><a href=\"#findings\">Findings</a> · \
-         <a href=\"#matrix\">Grid</a> · <a href=\"#legend\">Legend</a> · \
-         <a href=\"#run\">Run details and interpreters</a></nav>",
-    );
+    // seven interpreters) after them. No jump links: the fragment is the
+    // filters' state, and following `#findings` would clear it.
     page.push_str(&summary::summary_section(reports, &counts));
     page.push_str(&findings::findings_section(reports));
     page.push_str(

@@ -451,3 +451,29 @@ fn the_filters_offer_what_the_grid_shows() {
     assert!(page.contains("<aside id=\"details\" hidden aria-labelledby=\"details-title\">"));
     assert!(page.contains("<h2 id=\"details-title\">"));
 }
+
+#[test]
+fn the_verdict_counts_and_findings_come_before_the_grid() {
+    let mut r = marked_report();
+    r.findings = vec![sample::finding("b", "cp312", Scenario::Import)];
+    r.status = Some(extmatrix_schema::RunStatus {
+        fail_on: extmatrix_schema::FailOn::Failure,
+        strict: false,
+        exit_code: 1,
+        because: vec!["1 cell fails the run: b cp312/import: crash".into()],
+    });
+    let page = html_page(std::slice::from_ref(&r));
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    let order = [
+        "id=\"summary\"",
+        "1 cell fails the run: b cp312/import: crash",
+        "id=\"counts\"",
+        "id=\"findings\"",
+        "id=\"grid\"",
+        "id=\"legend\"",
+        "id=\"run\"",
+    ];
+    for pair in order.windows(2) {
+        assert!(at(pair[0]) < at(pair[1]), "{} before {}", pair[0], pair[1]);
+    }
+}

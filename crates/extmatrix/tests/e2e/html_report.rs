@@ -192,7 +192,7 @@ fn assert_findings(facts: &Value, reports: &[&Value]) {
     }
 }
 
-/// Loading `page#fragment` shows exactly the cells `keep` selects (and some).
+/// Loading `page#fragment` shows exactly the cells `keep` selects (at least one).
 fn assert_fragment_shows(
     page: &Path,
     reports: &[&Value],
@@ -321,6 +321,41 @@ fn has_symbol(c: &Value) -> bool {
         .is_some_and(|objects| objects.iter().any(|o| o["symbol"].is_string()))
 }
 
+/// Finding `0:f` pressed highlights exactly its cells; pressed again, none.
+fn assert_highlights(toggle: &Value, report: &Value, f: usize) {
+    let on = &toggle["on"];
+    assert_eq!(on["pressed"], "true", "finding 0:{f} pressed");
+    assert_eq!(
+        strings(&on["highlighted"]),
+        sorted(finding_cells(&[report], 0, &report["findings"][f])),
+        "td.hl after clicking finding 0:{f}: its cells in the JSON"
+    );
+    let off = &toggle["off"];
+    assert_eq!(
+        (&off["pressed"], &off["highlighted"]),
+        (&"false".into(), &serde_json::json!([]))
+    );
+}
+
+/// The details of cell `id` name its first shared object's symbol.
+fn assert_symbol_shown(details: &Value, report: &Value, id: &str) {
+    assert_eq!(details["open"], true, "#details after clicking {id}");
+    let objects = &cell_at(&[report], id)["details"]["shared_objects"];
+    let symbol = objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|o| o["symbol"].as_str());
+    let symbol = symbol.unwrap();
+    let section = details["sections"]["shared-objects"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no shared-objects section: {details}"));
+    assert!(
+        section.contains(symbol),
+        "{symbol} not in the shared-objects section:\n{section}"
+    );
+}
+
 /// Counts, findings and a finding's highlight, a shared object's symbol in
 /// its cell's details, axe, print and a screenshot: one page load.
 fn check_the_whole_page(page: &Path, report: &Value) {
@@ -356,36 +391,8 @@ fn check_the_whole_page(page: &Path, report: &Value) {
     assert_counts(&facts, &[report]);
     assert_findings(&facts, &[report]);
 
-    let on = &facts["toggle"]["on"];
-    assert_eq!(on["pressed"], "true", "finding {toggle} pressed");
-    assert_eq!(
-        strings(&on["highlighted"]),
-        sorted(finding_cells(&[report], 0, &findings[f])),
-        "td.hl after clicking finding {toggle}: its cells in the JSON"
-    );
-    let off = &facts["toggle"]["off"];
-    assert_eq!(
-        (&off["pressed"], &off["highlighted"]),
-        (&"false".into(), &serde_json::json!([]))
-    );
-
-    let details = &facts["details"];
-    assert_eq!(details["open"], true, "#details after clicking {shared}");
-    let cell = cell_at(&[report], &shared);
-    let symbols: Vec<&str> = cell["details"]["shared_objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|o| o["symbol"].as_str())
-        .collect();
-    let section = details["sections"]["shared-objects"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no shared-objects section: {details}"));
-    assert!(
-        section.contains(symbols[0]),
-        "{} not in the shared-objects section:\n{section}",
-        symbols[0]
-    );
+    assert_highlights(&facts["toggle"], report, f);
+    assert_symbol_shown(&facts["details"], report, &shared);
 
     let violations = &facts["axe_violations"];
     assert_eq!(

@@ -946,6 +946,17 @@
     // The open panel narrows the page, which can move the cell away.
     td.scrollIntoView({ block: "nearest", inline: "nearest" });
     parts.title.focus({ preventScroll: true });
+    focusableScrollers(parts.body);
+  }
+
+  // A block that scrolls (a long traceback) must take focus, or a keyboard
+  // cannot scroll it; only those that do, so Tab does not stop at every one.
+  function focusableScrollers(root) {
+    root.querySelectorAll("pre").forEach(function (block) {
+      if (block.scrollHeight > block.clientHeight + 1 || block.scrollWidth > block.clientWidth + 1) {
+        block.setAttribute("tabindex", "0");
+      }
+    });
   }
 
   function closeDetails() {
@@ -1062,6 +1073,9 @@
       form.addEventListener("submit", function (event) { event.preventDefault(); });
     }
     window.addEventListener("hashchange", applyFragment);
+    if (panel) {
+      panel.addEventListener("toggle", function (event) { focusableScrollers(event.target); }, true);
+    }
   }
 
   buildControls();

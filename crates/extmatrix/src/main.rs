@@ -58,7 +58,7 @@ enum Command {
     /// as it ends, so a run killed at a CI time limit loses nothing:
     /// `extmatrix run m.yaml --json r.json --resume` runs only the cells it
     /// had not finished (and, with no journal there, everything).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the CPython interpreters found on this machine that can be embedded.
     Pythons(PythonsArgs),
     /// List or prune the build cache (interpreter, harness and target builds).
@@ -331,7 +331,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     handle_signals();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Pythons(args) => pythons_cmd::pythons(args),
         Command::Cache(args) => cache_cmd::cache(args),
         Command::Init(args) => init_cmd::init(args),

@@ -176,7 +176,7 @@ fn shared_objects(t: usize, python: &str, label: &str) -> Value {
          "immortal": false, "interned": false},
         {"label": label, "path": "_cache", "type": "dict", "addr": "0x7f28f3e87110",
          "lives": "heap", "held_in": image(t, python), "held_at": 17_024,
-         "held_by": format!("{name}_cache"), "from_m_copy": t % 3 == 0,
+         "held_by": format!("{name}_cache"), "from_m_copy": t.is_multiple_of(3),
          "immortal": false, "interned": false},
     ])
 }

@@ -2,8 +2,9 @@
 //! finding (where a finding shows, in words: `compress.rs`).
 
 use crate::verdicts;
-use extmatrix_core::{Outcome, Reason};
+use extmatrix_core::{Outcome, Reason, Scenario};
 use extmatrix_schema::{CellResult, Change, ExpectationStatus, Finding, Report};
+use std::collections::HashMap;
 
 /// What marks a cell whose failure its control shares (the interpreter's
 /// failure, which does not fail the run).
@@ -72,11 +73,41 @@ pub fn outcome_label(outcome: Outcome, reason: Option<Reason>) -> String {
     }
 }
 
+/// A report's cells by key, indexed once: the cells a finding names are
+/// looked up, not found by a scan of every cell per finding (a 500-target
+/// report has hundreds of findings over 28,000 cells).
+pub struct CellsByKey<'a> {
+    by_key: HashMap<(&'a str, &'a str, &'a str, Scenario), &'a CellResult>,
+}
+
+impl<'a> CellsByKey<'a> {
+    pub fn new(report: &'a Report) -> Self {
+        let by_key = report
+            .cells
+            .iter()
+            .map(|c| {
+                let k = &c.key;
+                ((&*k.target, &*k.module, &*k.python, k.scenario), c)
+            })
+            .collect();
+        CellsByKey { by_key }
+    }
+
+    /// The report's cells that `f` names.
+    fn of<'f>(&'f self, f: &'f Finding) -> impl Iterator<Item = &'a CellResult> + 'f {
+        f.cells.iter().filter_map(move |c| {
+            let key = (&*f.target, &*f.module, &*c.python, c.scenario);
+            self.by_key.get(&key).copied()
+        })
+    }
+}
+
 /// What the baseline says of a finding, from its cells' changes: ` (regressed)`
 /// when one of them got worse, else ` (new)` or ` (changed)` when one is;
 /// nothing when all are unchanged (or there is no baseline).
-pub fn finding_change(report: &Report, f: &Finding) -> &'static str {
-    let changes: Vec<Change> = cells_of(report, f)
+pub fn finding_change(cells: &CellsByKey, f: &Finding) -> &'static str {
+    let changes: Vec<Change> = cells
+        .of(f)
         .filter_map(|c| c.change.as_ref().map(|c| c.change))
         .collect();
     [
@@ -89,42 +120,40 @@ pub fn finding_change(report: &Report, f: &Finding) -> &'static str {
     .map_or("", |(_, words)| words)
 }
 
-/// The report's cells that `f` names.
-fn cells_of<'a>(report: &'a Report, f: &'a Finding) -> impl Iterator<Item = &'a CellResult> {
-    report.cells.iter().filter(move |c| f.shows_in(&c.key))
-}
-
 /// Whether every cell of `f` met an expectation.
-pub fn all_expected(report: &Report, f: &Finding) -> bool {
+pub fn all_expected(cells: &CellsByKey, f: &Finding) -> bool {
     let met = |c: &CellResult| {
         c.expectation
             .as_ref()
             .is_some_and(|e| e.status == ExpectationStatus::Met)
     };
-    cells_of(report, f).count() == f.cells.len() && cells_of(report, f).all(met)
+    cells.of(f).count() == f.cells.len() && cells.of(f).all(met)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sample;
-    use extmatrix_core::Scenario;
 
     #[test]
     fn a_finding_says_the_worst_change_of_its_cells() {
         let mut r = sample::report();
         let f = sample::finding("b", "cp312", Scenario::Import);
-        assert_eq!(finding_change(&r, &f), "");
+        assert_eq!(finding_change(&CellsByKey::new(&r), &f), "");
         let change = |change| Some(extmatrix_schema::CellChange { change, was: None });
         r.cells[2].change = change(Change::Unchanged);
-        assert_eq!(finding_change(&r, &f), "");
+        assert_eq!(finding_change(&CellsByKey::new(&r), &f), "");
         r.cells[2].change = change(Change::New);
-        assert_eq!(finding_change(&r, &f), " (new)");
+        assert_eq!(finding_change(&CellsByKey::new(&r), &f), " (new)");
         r.cells[2].change = change(Change::Regressed);
-        assert_eq!(finding_change(&r, &f), " (regressed)");
+        assert_eq!(finding_change(&CellsByKey::new(&r), &f), " (regressed)");
         r.cells[0].change = change(Change::Regressed);
         r.cells[2].change = change(Change::Changed);
-        assert_eq!(finding_change(&r, &f), " (changed)", "another row's cell");
+        assert_eq!(
+            finding_change(&CellsByKey::new(&r), &f),
+            " (changed)",
+            "another row's cell"
+        );
     }
 
     #[test]
@@ -132,11 +161,11 @@ mod tests {
         let mut r = sample::report();
         let f = sample::finding("b", "cp312", Scenario::Import);
         let check = |status| sample::expecting_crash(status);
-        assert!(!all_expected(&r, &f));
+        assert!(!all_expected(&CellsByKey::new(&r), &f));
         r.cells[2].expectation = check(ExpectationStatus::Unexpected);
-        assert!(!all_expected(&r, &f));
+        assert!(!all_expected(&CellsByKey::new(&r), &f));
         r.cells[2].expectation = check(ExpectationStatus::Met);
-        assert!(all_expected(&r, &f));
+        assert!(all_expected(&CellsByKey::new(&r), &f));
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod verdicts;
 mod write;
 
 pub use annotations::{GithubAnnotations, ANNOTATIONS_PER_KIND};
-pub use cells::{all_expected, cell_label, outcome_label, ALSO_WITHOUT_TARGET_MARK};
+pub use cells::{all_expected, cell_label, outcome_label, CellsByKey, ALSO_WITHOUT_TARGET_MARK};
 pub use compress::{finding_where, pythons_in_words, where_it_shows};
 pub use html::{html_page, Html};
 pub use json::Json;

@@ -8,7 +8,7 @@
 //! the ones that fit (the JSON report has them all). What fails the run
 //! comes first, so it is the last thing to go.
 
-use crate::cells::{all_expected, cell_label, finding_change, outcome_label, RowNames};
+use crate::cells::{all_expected, cell_label, finding_change, outcome_label, CellsByKey, RowNames};
 use crate::compress::finding_where;
 use crate::verdicts::{comparison_line, expectations_line};
 use crate::Format;
@@ -122,8 +122,9 @@ fn findings(report: &Report, room: usize) -> String {
     }
     let mut out = format!("### Findings ({})\n\n", report.findings.len());
     let names = RowNames::new(report);
+    let cells = CellsByKey::new(report);
     for (i, f) in report.findings.iter().enumerate() {
-        let item = finding(report, &names, f);
+        let item = finding(report, &names, &cells, f);
         let rest = report.findings.len() - i;
         let more = format!("\n…and {rest} more findings: see the JSON report.\n\n");
         if out.len() + item.len() + more.len() > room {
@@ -136,11 +137,11 @@ fn findings(report: &Report, room: usize) -> String {
     out
 }
 
-fn finding(report: &Report, names: &RowNames, f: &Finding) -> String {
+fn finding(report: &Report, names: &RowNames, cells: &CellsByKey, f: &Finding) -> String {
     let mark = if f.fails_run { "❌" } else { "⚠️" };
     let subject = format!("`{}`", names.name(&f.target, &f.module));
     let reason = f.reason.map_or_else(String::new, |r| format!(" `[{r}]`"));
-    let expected = if all_expected(report, f) {
+    let expected = if all_expected(cells, f) {
         " (expected)"
     } else {
         ""
@@ -148,7 +149,7 @@ fn finding(report: &Report, names: &RowNames, f: &Finding) -> String {
     format!(
         "- {mark} **{}**{expected}{} {subject}: {}{reason} — *{}*<br>Fix: {}\n",
         outcome_label(f.outcome, f.reason),
-        finding_change(report, f),
+        finding_change(cells, f),
         inline(&f.title),
         finding_where(report, f),
         inline(&f.fix)

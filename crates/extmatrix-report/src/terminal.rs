@@ -4,7 +4,8 @@
 //! baseline say (`verdicts.rs`).
 
 use crate::cells::{
-    all_expected, cell_label, finding_change, outcome_label, RowNames, ALSO_WITHOUT_TARGET_MARK,
+    all_expected, cell_label, finding_change, outcome_label, CellsByKey, RowNames,
+    ALSO_WITHOUT_TARGET_MARK,
 };
 use crate::compress::finding_where;
 use crate::{verdicts, Format};
@@ -174,8 +175,9 @@ fn worth_a_look(report: &Report, width: Option<u16>) -> String {
     }
     out.push_str("\nWorth a look:\n");
     let names = RowNames::new(report);
+    let cells = CellsByKey::new(report);
     for f in &report.findings {
-        let line = finding_line(report, &names, f);
+        let line = finding_line(report, &names, &cells, f);
         out.push_str(&wrapped(&line, "  ", "      ", width));
         out.push_str(&wrapped(
             &format!("fix: {}", f.fix),
@@ -188,16 +190,16 @@ fn worth_a_look(report: &Report, width: Option<u16>) -> String {
 }
 
 /// `outcome · target · title [reason] (expected) — where it shows`.
-fn finding_line(report: &Report, names: &RowNames, f: &Finding) -> String {
+fn finding_line(report: &Report, names: &RowNames, cells: &CellsByKey, f: &Finding) -> String {
     let outcome = outcome_label(f.outcome, f.reason);
     let reason = f.reason.map_or_else(String::new, |r| format!(" [{r}]"));
-    let expected = if all_expected(report, f) {
+    let expected = if all_expected(cells, f) {
         " (expected)"
     } else {
         ""
     };
     let shows = finding_where(report, f);
-    let change = finding_change(report, f);
+    let change = finding_change(cells, f);
     format!(
         "{outcome} · {} · {}{reason}{expected}{change} — {shows}",
         names.name(&f.target, &f.module),

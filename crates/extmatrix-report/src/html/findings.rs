@@ -3,7 +3,7 @@
 
 use super::badge;
 use super::escape::{html, html_with_code};
-use crate::cells::{all_expected, finding_change, RowNames};
+use crate::cells::{all_expected, finding_change, CellsByKey, RowNames};
 use crate::compress::finding_where;
 use extmatrix_schema::{Finding, Report};
 use std::fmt::Write;
@@ -22,10 +22,11 @@ pub(super) fn findings_section(reports: &[Report]) -> String {
     out.push_str("<ol>");
     for (r, report) in reports.iter().enumerate() {
         let names = RowNames::new(report);
+        let cells = CellsByKey::new(report);
         let matrix = (reports.len() > 1).then_some(report.matrix.as_str());
         for (i, f) in report.findings.iter().enumerate() {
             let row = names.name(&f.target, &f.module);
-            out.push_str(&finding(r, i, report, f, &row, matrix));
+            out.push_str(&finding(r, i, report, &cells, f, &row, matrix));
         }
     }
     out.push_str("</ol></section>");
@@ -36,6 +37,7 @@ fn finding(
     r: usize,
     i: usize,
     report: &Report,
+    cells: &CellsByKey,
     f: &Finding,
     row: &str,
     matrix: Option<&str>,
@@ -57,11 +59,11 @@ fn finding(
         " — <span class=\"where\">{}</span>",
         html(&finding_where(report, f))
     );
-    let change = finding_change(report, f).trim();
+    let change = finding_change(cells, f).trim();
     if !change.is_empty() {
         let _ = write!(facts, " <span class=\"change\">{}</span>", html(change));
     }
-    if all_expected(report, f) {
+    if all_expected(cells, f) {
         facts.push_str(" <span class=\"expected\">(expected)</span>");
     }
     facts.push_str(if f.fails_run {

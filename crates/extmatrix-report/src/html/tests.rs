@@ -477,3 +477,62 @@ fn the_verdict_counts_and_findings_come_before_the_grid() {
         assert!(at(pair[0]) < at(pair[1]), "{} before {}", pair[0], pair[1]);
     }
 }
+
+#[test]
+fn run_html_renders_the_one_report_as_its_page() {
+    use crate::Format;
+    let r = marked_report();
+    assert_eq!(super::Html.render(&r), html_page(std::slice::from_ref(&r)));
+}
+
+#[test]
+fn a_finding_names_its_matrix_only_beside_another_report() {
+    let mut r = sample::report();
+    r.findings = vec![sample::finding("b", "cp312", Scenario::Import)];
+    let matrix = "<span class=\"matrix\">m.yaml</span>";
+    assert!(!html_page(std::slice::from_ref(&r)).contains(matrix));
+    assert!(html_page(&[r.clone(), r]).contains(matrix));
+}
+
+#[test]
+fn a_finding_says_its_change_only_when_it_has_one() {
+    let mut r = sample::report();
+    r.findings = vec![sample::finding("b", "cp312", Scenario::Import)];
+    assert!(!html_page(std::slice::from_ref(&r)).contains("class=\"change\""));
+    r.cells[2].change = Some(CellChange {
+        change: Change::Regressed,
+        was: Some(Outcome::Pass),
+    });
+    assert!(
+        html_page(std::slice::from_ref(&r)).contains("<span class=\"change\">(regressed)</span>")
+    );
+}
+
+#[test]
+fn an_interpreter_has_a_column_only_for_the_scenarios_it_ran() {
+    // cp312 ran import and reimport; cp313 import only, twice named.
+    let mut r = sample::report();
+    r.pythons.push(sample::python("cp313", "3.13.0"));
+    r.pythons.push(sample::python("cp313", "3.13.0"));
+    r.cells
+        .push(sample::cell("a", "cp313", Scenario::Import, Outcome::Pass));
+    let page = html_page(std::slice::from_ref(&r));
+    let columns: Vec<(String, String)> = elements(&page, "th")
+        .iter()
+        .filter_map(|th| {
+            Some((
+                th.attr("data-python")?.to_owned(),
+                th.attr("data-scenario")?.to_owned(),
+            ))
+        })
+        .collect();
+    let column = |p: &str, s: &str| (p.to_owned(), s.to_owned());
+    assert_eq!(
+        columns,
+        [
+            column("cp312", "import"),
+            column("cp312", "reimport"),
+            column("cp313", "import"),
+        ]
+    );
+}

@@ -536,3 +536,52 @@ fn an_interpreter_has_a_column_only_for_the_scenarios_it_ran() {
         ]
     );
 }
+
+#[test]
+fn durations_read_in_their_largest_unit() {
+    use super::meta::duration;
+    assert_eq!(duration(850), "850 ms");
+    assert_eq!(duration(12_400), "12.4 s");
+    assert_eq!(duration(185_000), "3 min 05 s");
+    assert_eq!(duration(3_720_000), "1 h 02 min");
+}
+
+#[test]
+fn an_interpreter_row_counts_its_cells_and_their_time() {
+    let mut r = sample::report();
+    r.cells[0].duration_ms = 1_000;
+    r.cells[1].duration_ms = 2_500;
+    r.cells[2].duration_ms = 500;
+    let page = html_page(std::slice::from_ref(&r));
+    assert!(
+        page.contains("<td class=\"num\">3</td><td class=\"num\">4.0 s</td>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn the_grid_groups_columns_per_interpreter_and_a_report_row_spans_them_all() {
+    let mut r = sample::report();
+    r.pythons.push(sample::python("cp313", "3.13.0"));
+    r.cells
+        .push(sample::cell("a", "cp313", Scenario::Import, Outcome::Pass));
+    let page = html_page(&[r.clone(), r]);
+    assert!(page.contains(
+        "<colgroup><col></colgroup><colgroup span=\"2\"></colgroup><colgroup span=\"1\"></colgroup>"
+    ));
+    assert!(page.contains("colspan=\"4\""), "1 + 3 scenario columns");
+}
+
+#[test]
+fn the_configure_switches_stand_for_the_whole_line() {
+    let mut r = sample::report();
+    r.pythons[0].configure_args = Some("'--prefix=/x' '--enable-shared' 'CC=gcc'".into());
+    let page = html_page(std::slice::from_ref(&r));
+    assert!(
+        page.contains("<summary><code>--enable-shared</code></summary>"),
+        "{page}"
+    );
+    r.pythons[0].configure_args = Some("'--prefix=/x'".into());
+    let page = html_page(std::slice::from_ref(&r));
+    assert!(page.contains("<summary><code>flags</code></summary>"));
+}

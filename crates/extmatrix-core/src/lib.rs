@@ -586,10 +586,7 @@ mod tests {
     /// order the code uses.
     #[test]
     fn the_outcomes_doc_table_has_the_same_order() {
-        let doc = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
-        )
-        .expect("docs/outcomes.md is readable");
+        let doc = outcomes_doc();
         let in_table: Vec<&str> = doc
             .lines()
             .filter_map(|l| l.strip_prefix("| `"))
@@ -603,10 +600,7 @@ mod tests {
     /// "Reasons" table, and the table names no code the enum lacks.
     #[test]
     fn every_reason_is_documented() {
-        let doc = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
-        )
-        .expect("docs/outcomes.md is readable");
+        let doc = outcomes_doc();
         let section = doc.split("## Reasons").nth(1).expect("a Reasons section");
         let in_table: Vec<&str> = section
             .lines()
@@ -621,44 +615,39 @@ mod tests {
     /// fix" for it, word for word.
     #[test]
     fn what_to_fix_is_the_documented_one() {
-        let doc = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
-        )
-        .expect("docs/outcomes.md is readable");
-        let section = doc.split("## Reasons").nth(1).expect("a Reasons section");
-        let documented: Vec<(&str, &str)> = section
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .map(|l| {
-                let columns: Vec<&str> = l.trim_end_matches(" |").split(" | ").collect();
-                (columns[0].trim_end_matches('`'), *columns.last().unwrap())
-            })
-            .collect();
+        let documented = documented_rows("## Reasons");
         assert_eq!(documented.len(), Reason::ALL.len());
-        for (id, fix) in documented {
-            let reason: Reason = id.parse().unwrap();
-            assert_eq!(reason.what_to_fix(), fix, "{id}");
+        for row in documented {
+            let reason: Reason = row[0].parse().unwrap();
+            assert_eq!(reason.what_to_fix(), row[row.len() - 1], "{}", row[0]);
         }
     }
 
-    /// The rows of the first table after `heading` in docs/outcomes.md
-    /// whose first column is an id: (id, second column).
-    fn documented_meanings(heading: &str) -> Vec<(String, String)> {
-        let doc = std::fs::read_to_string(
+    /// docs/outcomes.md, which the tests below hold the code to.
+    fn outcomes_doc() -> String {
+        std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/outcomes.md"),
         )
-        .expect("docs/outcomes.md is readable");
+        .expect("docs/outcomes.md is readable")
+    }
+
+    /// The rows of the first table after `heading` in docs/outcomes.md
+    /// whose first column is an id: the id, then the other columns.
+    fn documented_rows(heading: &str) -> Vec<Vec<String>> {
+        let doc = outcomes_doc();
         let section = doc.split(heading).nth(1).expect("the section");
         section
             .lines()
             .skip_while(|l| !l.starts_with("| `"))
             .take_while(|l| l.starts_with("| `"))
             .map(|l| {
-                let columns: Vec<&str> = l[2..].trim_end_matches('|').split(" | ").collect();
-                (
-                    columns[0].trim_matches('`').to_owned(),
-                    columns[1].trim().to_owned(),
-                )
+                let mut row: Vec<String> = l[2..]
+                    .trim_end_matches('|')
+                    .split(" | ")
+                    .map(|c| c.trim().to_owned())
+                    .collect();
+                row[0] = row[0].trim_matches('`').to_owned();
+                row
             })
             .collect()
     }
@@ -667,11 +656,11 @@ mod tests {
     /// "meaning", word for word.
     #[test]
     fn an_outcomes_meaning_is_the_documented_one() {
-        let documented = documented_meanings("Severity, least to most severe:");
+        let documented = documented_rows("Severity, least to most severe:");
         assert_eq!(documented.len(), Outcome::ALL.len());
-        for (id, meaning) in documented {
-            let outcome: Outcome = id.parse().unwrap();
-            assert_eq!(outcome.meaning(), meaning, "{id}");
+        for row in documented {
+            let outcome: Outcome = row[0].parse().unwrap();
+            assert_eq!(outcome.meaning(), row[1], "{}", row[0]);
         }
     }
 
@@ -679,11 +668,11 @@ mod tests {
     /// "what it means", word for word.
     #[test]
     fn a_reasons_meaning_is_the_documented_one() {
-        let documented = documented_meanings("## Reasons");
+        let documented = documented_rows("## Reasons");
         assert_eq!(documented.len(), Reason::ALL.len());
-        for (id, meaning) in documented {
-            let reason: Reason = id.parse().unwrap();
-            assert_eq!(reason.meaning(), meaning, "{id}");
+        for row in documented {
+            let reason: Reason = row[0].parse().unwrap();
+            assert_eq!(reason.meaning(), row[1], "{}", row[0]);
         }
     }
 

@@ -28,6 +28,7 @@ mod journal;
 mod prepare;
 mod provision;
 mod prune;
+mod shard;
 mod symbols;
 
 pub use alone::{alone_command, run_alone, AloneRuns};
@@ -41,6 +42,7 @@ pub use interpreters::build_interpreters;
 pub use journal::{this_binary, Finished, Header, Journal, JournalError, JOURNAL_FORMAT};
 pub use prepare::{available_pythons, prepare};
 pub use prune::prune;
+pub use shard::shard_info;
 
 use extmatrix_judge::{CellToJudge, Verdict};
 use extmatrix_plan::Plan;

@@ -30,21 +30,43 @@ pub fn prepare(
         .map_err(|e| EngineError::Usage(e.to_string()))?;
     extmatrix_plan::check_expectations(matrix, &discovery)
         .map_err(|e| EngineError::Usage(e.to_string()))?;
+    let (filters, shard) = extmatrix_plan::shard_filters(matrix, &discovery, filters);
+    let pythons = match &shard {
+        // A shard with no unit (more shards than builds) runs nothing.
+        Some(_) if filters.pythons.is_empty() => Vec::new(),
+        _ => resolve(matrix, &discovery, &builds, &filters, jobs, observer)?,
+    };
+    let mut plan = extmatrix_plan::expand(matrix, pythons, &filters);
+    if let Some(shard) = shard {
+        plan.keep_shard(shard);
+    }
+    Ok(plan)
+}
+
+/// The interpreters of the plan: those found, and those the matrix builds
+/// from source (built now, or found in the build cache).
+fn resolve(
+    matrix: &Matrix,
+    discovery: &Discovery,
+    builds: &BuildCache,
+    filters: &Filters,
+    jobs: usize,
+    observer: &dyn Observer,
+) -> Result<Vec<extmatrix_pythons::Python>, EngineError> {
     let wanted = extmatrix_plan::builds_needed(matrix, filters);
-    let built = crate::build_interpreters(matrix, &wanted, &builds, jobs, observer)?;
+    let built = crate::build_interpreters(matrix, &wanted, builds, jobs, observer)?;
     let built: HashMap<String, _> = built
         .into_iter()
         .map(|b| (b.meta.id.clone(), b.meta.python.refreshed()))
         .collect();
-    let pythons = extmatrix_plan::resolve_pythons(
+    extmatrix_plan::resolve_pythons(
         matrix,
-        &discovery,
+        discovery,
         &built,
         |path, id| extmatrix_pythons::probe(path, "matrix", Some(id)),
         filters,
     )
-    .map_err(|e| EngineError::Usage(e.to_string()))?;
-    Ok(extmatrix_plan::expand(matrix, pythons, filters))
+    .map_err(|e| EngineError::Usage(e.to_string()))
 }
 
 /// The interpreters `auto` and ids can name: what discovery finds on the

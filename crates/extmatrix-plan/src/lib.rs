@@ -2,8 +2,13 @@
 //! against what discovery found, and one [`Cell`] per target × interpreter ×
 //! scenario, narrowed by the command line's filters.
 //!
-//! A plan is plain data, decided before anything is built or run; later
-//! additions (sharding for CI matrix jobs, expectations) operate on it.
+//! A plan is plain data, decided before anything is built or run. A
+//! shard's plan (`--shard I/N`, [`shard`]) is the run's plan with only the
+//! cells of its units, and names the run it is a slice of.
+
+mod shard;
+
+pub use shard::{shard_of, Shard};
 
 use extmatrix_core::Scenario;
 use extmatrix_pythons::{Discovery, Python};
@@ -21,6 +26,18 @@ pub struct Filters {
     pub pythons: Vec<String>,
     pub scenarios: Vec<Scenario>,
     pub targets: Vec<String>,
+    /// Only this slice of the cells the other filters keep.
+    pub shard: Option<Shard>,
+}
+
+impl Filters {
+    /// These filters with only `pythons` kept.
+    fn with_pythons(&self, pythons: Vec<String>) -> Filters {
+        Filters {
+            pythons,
+            ..self.clone()
+        }
+    }
 }
 
 /// One cell: indexes into [`Plan::targets`] and [`Plan::pythons`].
@@ -38,6 +55,109 @@ pub struct Plan {
     pub options: Options,
     /// Target-major, then interpreter, then scenario.
     pub cells: Vec<Cell>,
+    /// The run this plan is one shard of, when it is one.
+    pub shard: Option<ShardOf>,
+}
+
+/// A shard and the whole run it is a slice of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardOf {
+    pub shard: Shard,
+    pub run: Selection,
+}
+
+/// What a run covers before it is split: the targets and interpreter ids
+/// the filters keep, in the matrix's order (`auto` as discovery found them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub targets: Vec<String>,
+    pub pythons: Vec<String>,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Selection {
+    /// The run of `matrix` on this machine's `discovery` that `filters`
+    /// keep, whatever shard they ask for. The filters must have passed
+    /// [`check_filters`].
+    pub fn of(matrix: &Matrix, discovery: &Discovery, filters: &Filters) -> Selection {
+        let mut pythons: Vec<String> = Vec::new();
+        for id in python_ids(matrix, discovery) {
+            if keep(&filters.pythons, id) && !pythons.iter().any(|p| p == id) {
+                pythons.push(id.to_owned());
+            }
+        }
+        Selection {
+            targets: matrix
+                .targets
+                .iter()
+                .filter(|t| keep(&filters.targets, &t.name))
+                .map(|t| t.name.clone())
+                .collect(),
+            pythons,
+            scenarios: kept_scenarios(matrix, filters),
+        }
+    }
+
+    /// Whether `shard` runs `target` on `python`.
+    pub fn owns(&self, shard: Shard, target: &str, python: &str) -> bool {
+        self.pythons
+            .iter()
+            .position(|p| p == python)
+            .is_some_and(|position| shard.owns(target, position))
+    }
+
+    /// The interpreters `shard` runs something on, in the run's order.
+    pub fn pythons_of(&self, shard: Shard) -> Vec<String> {
+        self.pythons
+            .iter()
+            .enumerate()
+            .filter(|(position, _)| self.targets.iter().any(|t| shard.owns(t, *position)))
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
+    /// The (target, interpreter) builds of `shard`.
+    pub fn units_of(&self, shard: Shard) -> Vec<(&str, &str)> {
+        let mut units = Vec::new();
+        for target in &self.targets {
+            for (position, python) in self.pythons.iter().enumerate() {
+                if shard.owns(target, position) {
+                    units.push((target.as_str(), python.as_str()));
+                }
+            }
+        }
+        units
+    }
+}
+
+/// The filters that plan `filters.shard`'s slice of the run: its `--python`
+/// narrowed to the interpreters the shard uses, so only those are built,
+/// resolved and provisioned. Without a shard, `filters` as they are.
+pub fn shard_filters(
+    matrix: &Matrix,
+    discovery: &Discovery,
+    filters: &Filters,
+) -> (Filters, Option<ShardOf>) {
+    let Some(shard) = filters.shard else {
+        return (filters.clone(), None);
+    };
+    let run = Selection::of(matrix, discovery, filters);
+    let narrowed = filters.with_pythons(run.pythons_of(shard));
+    (narrowed, Some(ShardOf { shard, run }))
+}
+
+impl Plan {
+    /// Keep only the cells of `shard`'s units, and say which run the plan
+    /// is a slice of.
+    pub fn keep_shard(&mut self, shard: ShardOf) {
+        let (targets, pythons) = (&self.targets, &self.pythons);
+        self.cells.retain(|c| {
+            shard
+                .run
+                .owns(shard.shard, &targets[c.target].name, &pythons[c.python].id)
+        });
+        self.shard = Some(shard);
+    }
 }
 
 /// The build entries of `matrix` that the `--python` filter keeps: what must
@@ -217,6 +337,16 @@ pub fn check_expectations(matrix: &Matrix, discovery: &Discovery) -> Result<(), 
     Ok(())
 }
 
+/// The matrix's scenarios the `--scenario` filter keeps, in its order.
+fn kept_scenarios(matrix: &Matrix, filters: &Filters) -> Vec<Scenario> {
+    matrix
+        .scenarios
+        .iter()
+        .copied()
+        .filter(|s| filters.scenarios.is_empty() || filters.scenarios.contains(s))
+        .collect()
+}
+
 /// Expand `matrix` on `pythons` (from [`resolve_pythons`]), narrowed by
 /// the target and scenario filters.
 ///
@@ -228,12 +358,7 @@ pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Plan 
         .filter(|t| keep(&filters.targets, &t.name))
         .cloned()
         .collect();
-    let scenarios: Vec<Scenario> = matrix
-        .scenarios
-        .iter()
-        .copied()
-        .filter(|s| filters.scenarios.is_empty() || filters.scenarios.contains(s))
-        .collect();
+    let scenarios = kept_scenarios(matrix, filters);
 
     let mut cells = Vec::with_capacity(targets.len() * pythons.len() * scenarios.len());
     for target in 0..targets.len() {
@@ -252,5 +377,6 @@ pub fn expand(matrix: &Matrix, pythons: Vec<Python>, filters: &Filters) -> Plan 
         targets,
         options: matrix.options.clone(),
         cells,
+        shard: None,
     }
 }

@@ -63,6 +63,50 @@ pub struct Report {
     /// When and where it ran (reports of older versions have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
+    /// The run this report is one shard of (`run --shard I/N`): what
+    /// `extmatrix merge` checks before joining shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// The shard reports this one was merged from (`extmatrix merge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// Which slice of which run a shard's report holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+    /// The sha256 of what decides the whole run's cells (the matrix file's
+    /// bytes, the targets with their expectations, the interpreter ids, the
+    /// scenarios, the options after the command line's): equal for every
+    /// shard of one run.
+    pub run: String,
+    /// The extmatrix binary that ran it (its version and build id): another
+    /// build may decide a cell differently.
+    pub binary: String,
+    /// The whole run's targets, interpreter ids and scenarios, in the
+    /// matrix's order: a merge puts the cells back in that order.
+    pub targets: Vec<String>,
+    pub pythons: Vec<String>,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// A shard report a merged report was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The file, as given to `extmatrix merge`.
+    pub file: String,
+    pub index: u32,
+    pub count: u32,
+    pub cells: usize,
+    pub wall_time_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+    /// It was stopped by this signal before every cell ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 /// When and where a run happened: what a published report states beside
@@ -451,6 +495,8 @@ impl Report {
             comparison: None,
             status: None,
             run: None,
+            shard: None,
+            merged_from: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //!       ──baseline──▶ each cell new / unchanged / changed /    compare.rs
 //!                     regressed / fixed
 //!       ──policy──▶ the run's status (exit 0 or 1) and why     status.rs
+//! shard reports ──merge──▶ one report, concluded again          merge.rs
 //! ```
 //!
 //! A baseline is read by `read_baseline` (read.rs): only a complete
@@ -19,6 +20,7 @@
 mod compare;
 mod expect;
 mod findings;
+mod merge;
 mod read;
 mod status;
 #[cfg(test)]
@@ -27,6 +29,7 @@ mod testing;
 pub use compare::compare;
 pub use expect::{apply_expectations, unmatched_modules};
 pub use findings::{findings, mark_failing};
+pub use merge::{merge, MergeError, ShardReport};
 pub use read::{read_baseline, read_report, ReportError};
 pub use status::status;
 
@@ -50,6 +53,12 @@ pub struct Policy {
 /// cells' expectations and changes, under the policy).
 pub fn conclude(report: &mut Report, policy: &Policy) {
     apply_expectations(&mut report.cells, &policy.expectations);
+    conclude_joined(report, policy);
+}
+
+/// [`conclude`] after the expectations: the cells already carry their
+/// checks (cells joined from shards, each checked by its shard).
+fn conclude_joined(report: &mut Report, policy: &Policy) {
     report.findings = findings(&report.cells);
     if let Some((path, baseline)) = &policy.baseline {
         report.comparison = Some(compare(report, path, baseline));

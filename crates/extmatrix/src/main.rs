@@ -7,13 +7,16 @@
 mod cache_cmd;
 mod github;
 mod init_cmd;
+mod merge_cmd;
+mod outputs;
+mod plan_cmd;
 mod progress;
 mod pythons_cmd;
 mod report_cmd;
 mod resume;
 mod run;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use extmatrix_core::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +92,34 @@ enum Command {
     ///
     /// Example: extmatrix report nightly.json pypi.json --html site/index.html
     Report(report_cmd::ReportArgs),
+    /// Show what a run would do, and how it splits into shards for a CI
+    /// engine's job matrix; nothing is built or run.
+    ///
+    /// Prints the cells, the builds ((target, interpreter) pairs), the
+    /// interpreters (and whether those built from source are cached) and a
+    /// rough estimate; with --shards N each shard's builds, cells and
+    /// interpreters. A shard is run by `extmatrix run MATRIX --shard I/N`
+    /// and the shards' reports are joined by `extmatrix merge`.
+    ///
+    /// Example (GitHub Actions): extmatrix plan extmatrix.yaml --shards 4
+    /// --github-matrix >> "$GITHUB_OUTPUT" after `echo -n matrix=`.
+    Plan(plan_cmd::PlanArgs),
+    /// Join the JSON reports of a run's shards into the report of the
+    /// whole run: the one an unsharded run makes, cell for cell.
+    ///
+    /// Findings, the comparison with --baseline and the run's status are
+    /// concluded again over all the cells (each cell keeps its verdict and
+    /// the expectation check its shard made); the table, --json, --junit,
+    /// --markdown, --html, the step summary and annotations are those of
+    /// `run`. Refused (exit 2, nothing written): a file that is no shard's
+    /// report, shards of different runs (matrix, filters, options,
+    /// expectations), of different extmatrix binaries or schema versions,
+    /// of another split, a shard given twice, a missing shard. An
+    /// interrupted shard is merged; the merged report lists its cells as
+    /// not run. Exit status as for `run`: 0, 1 by --fail-on, 2.
+    ///
+    /// Example: extmatrix merge shard-*.json --json all.json --html report.html
+    Merge(merge_cmd::MergeArgs),
 }
 
 #[derive(clap::Args)]
@@ -109,32 +140,8 @@ struct RunArgs {
     /// The matrix file (YAML); paths in it are relative to it [default:
     /// ./extmatrix.yaml, as `extmatrix init` writes it].
     matrix: Option<PathBuf>,
-    /// Also write the full report as JSON (schema_version 1) to this path:
-    /// a file is replaced atomically, a symlink followed, a FIFO, device or
-    /// /dev/stdout written as it is.
-    #[arg(long, value_name = "PATH")]
-    json: Option<PathBuf>,
-    /// Also write JUnit XML for a CI system's test view: one test case per
-    /// cell (classname `target/module`, name `target[cp313-reinit]`), a
-    /// failure where the cell fails the run (by --fail-on and the
-    /// expectations), skipped for n/a and expected failures.
-    #[arg(long, value_name = "PATH")]
-    junit: Option<PathBuf>,
-    /// Also write a Markdown summary: the status, counts, findings and the
-    /// grid per target (within GitHub's 1 MiB summary limit: grids fold
-    /// first). When $GITHUB_STEP_SUMMARY is set it is appended there too,
-    /// and with GITHUB_ACTIONS=true each finding is an ::error or
-    /// ::warning annotation (ten of each at most, most severe first).
-    #[arg(long, value_name = "PATH")]
-    markdown: Option<PathBuf>,
-    /// Also write the HTML compatibility report: one self-contained page
-    /// (no network; readable offline and printable) with the findings
-    /// first, the grid of targets × interpreters and scenarios, filters
-    /// kept in the URL (`report.html#outcome=crash&python=cp313t`), and
-    /// each cell's evidence a click away. `extmatrix report` renders one
-    /// from JSON reports later.
-    #[arg(long, value_name = "PATH")]
-    html: Option<PathBuf>,
+    #[command(flatten)]
+    outputs: outputs::OutputArgs,
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -150,6 +157,16 @@ struct RunArgs {
     /// Only these targets, by name (repeat or comma-separate).
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     target: Vec<String>,
+    /// Run only slice I of N (1 ≤ I ≤ N), for one job of a CI engine's job
+    /// matrix: each (target, interpreter) build with all its scenarios is
+    /// in exactly one shard, decided from the matrix alone, so N jobs
+    /// running 1/N … N/N run every cell once between them; a shard builds
+    /// and provisions only the interpreters its builds use. The --json
+    /// report names the run it is a slice of; `extmatrix merge` joins the
+    /// N reports into the one an unsharded run makes. `extmatrix plan
+    /// --shards N` shows the slices.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<extmatrix_plan::Shard>,
     /// Where builds are cached [default: $EXTMATRIX_CACHE_DIR, else $XDG_CACHE_HOME/extmatrix, else ~/.cache/extmatrix].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -164,23 +181,8 @@ struct RunArgs {
     /// that matches no cell of the matrix is an error (exit 2).
     #[arg(long = "expect", value_name = "FILE")]
     expect: Vec<PathBuf>,
-    /// Fail the run when a cell expected to fail does better: the
-    /// expectation is stale, tighten it.
-    #[arg(long)]
-    strict: bool,
-    /// Compare with an earlier run's JSON report (`--json`): each cell is
-    /// marked new, unchanged, changed (same outcome, another culprit),
-    /// regressed or fixed, in the table (`crash (was pass)`) and the JSON.
-    /// A report of another schema_version or of an interrupted run is
-    /// refused (exit 2).
-    #[arg(long, value_name = "FILE")]
-    baseline: Option<PathBuf>,
-    /// What makes the exit status 1.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = FailOnChoice::Failure)]
-    fail_on: FailOnChoice,
-    /// Colour in the table: auto = when stdout is a terminal and NO_COLOR is unset.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
+    #[command(flatten)]
+    conclusion: outputs::ConclusionArgs,
     /// Continue a run that was killed (a CI time limit's SIGKILL) or
     /// interrupted: the cells its journal holds are not run again, the rest
     /// run, and the report is the one an uninterrupted run would have made
@@ -231,52 +233,6 @@ enum PythonsAction {
     /// The same as `extmatrix cache prune`: interpreter builds no given
     /// matrix uses, stale harness and target builds, leftovers.
     Prune(cache_cmd::PruneArgs),
-}
-
-/// `--fail-on`'s choices (`extmatrix_schema::FailOn`).
-#[derive(Clone, Copy, ValueEnum)]
-enum FailOnChoice {
-    /// A cell that fails the run: a failing outcome no expectation allows,
-    /// an outcome an expectation does not allow, an expectation whose
-    /// module part matched no module (and --strict's cells).
-    Failure,
-    /// Only what got worse than --baseline: a cell regressed (unless an
-    /// expectation allows its outcome), or a new cell that fails (and
-    /// --strict's cells); for CI on a project with known failures.
-    Regression,
-    /// Nothing: the report is the product.
-    Never,
-}
-
-impl From<FailOnChoice> for extmatrix_schema::FailOn {
-    fn from(choice: FailOnChoice) -> Self {
-        match choice {
-            FailOnChoice::Failure => extmatrix_schema::FailOn::Failure,
-            FailOnChoice::Regression => extmatrix_schema::FailOn::Regression,
-            FailOnChoice::Never => extmatrix_schema::FailOn::Never,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    fn enabled(self) -> bool {
-        use std::io::IsTerminal;
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
-    }
 }
 
 /// A bad matrix file or command line: exit status 2.
@@ -336,6 +292,8 @@ fn main() -> ExitCode {
         Command::Cache(args) => cache_cmd::cache(args),
         Command::Init(args) => init_cmd::init(args),
         Command::Report(args) => report_cmd::report(args),
+        Command::Plan(args) => plan_cmd::plan(args),
+        Command::Merge(args) => merge_cmd::merge(args),
     };
     if let Some(status) = interrupted_status() {
         if let Err(e) = &result {

@@ -5,12 +5,9 @@
 //! outcome.
 
 use crate::{progress::Bars, RunArgs, UsageError};
-use anyhow::Result;
-use extmatrix_engine::{EngineError, Policy};
+use anyhow::{Context, Result};
+use extmatrix_engine::EngineError;
 use extmatrix_plan::Filters;
-use extmatrix_report::{Format, Html, Json, Junit, Markdown, TableStyle, Terminal};
-use extmatrix_schema::{FailOn, Report};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,22 +15,16 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let started = Instant::now();
     let matrix_path = matrix_path(args.matrix.clone())?;
     let matrix = load_matrix(&matrix_path, &args.expect)?;
-    let outputs = outputs(&args);
-    for output in &outputs {
-        check_report_path(output.flag, &output.path)?;
-    }
-    let policy = policy(
-        &matrix,
-        args.baseline.as_deref(),
-        args.fail_on.into(),
-        args.strict,
-    )?;
-    let journal_path =
-        crate::resume::journal_path(args.journal, args.json.as_deref(), args.resume)?;
+    let outputs = args.outputs.checked()?;
+    let policy = args
+        .conclusion
+        .policy(matrix.expectations().cloned().collect())?;
+    let journal_path = crate::resume::journal_path(args.journal, args.outputs.json(), args.resume)?;
     let filters = Filters {
         pythons: args.python,
         scenarios: args.scenario,
         targets: args.target,
+        shard: args.shard,
     };
     let store = crate::cache_cmd::open(args.cache_dir, true)?;
     let jobs = jobs(args.jobs, &matrix);
@@ -48,8 +39,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Some(path) => Some(crate::resume::open(path, &matrix_path, &plan, args.resume)?),
         None => None,
     };
+    let shard = shard_info(&plan, &matrix_path)?;
     let name = matrix_path.display().to_string();
-    let report = extmatrix_engine::run(
+    let mut report = extmatrix_engine::run(
         &plan,
         &name,
         &store,
@@ -59,18 +51,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &policy,
         journal.as_ref(),
     );
+    report.shard = shard;
 
-    let style = TableStyle {
-        color: args.color.enabled(),
-        width: extmatrix_report::terminal_width(),
-    };
-    // The table first: whatever happens to the report files, the run is
-    // not lost. A stdout that is gone (a pipe whose reader died with the
-    // same Ctrl-C, a closed terminal) must not cost the reports either.
-    let mut stdout = std::io::stdout();
-    let _ = write!(stdout, "{}", Terminal(style).render(&report));
-    let written = write_outputs(&report, &outputs);
-    crate::github::publish(&report);
+    let written = args.conclusion.publish(&report, &outputs);
     // After the reports: a run whose report could not be written keeps its
     // journal, and --resume writes it without running a cell.
     if let (Some(journal), Ok(())) = (journal, &written) {
@@ -80,13 +63,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     Ok(report.status.as_ref().map_or(1, |s| s.exit_code) as u8)
 }
 
-/// A report file asked for.
-struct Output {
-    flag: &'static str,
-    /// `JSON report: PATH` once written.
-    name: &'static str,
-    path: PathBuf,
-    format: Box<dyn Format>,
+/// What the report of a shard says of its run; `None` for a whole run.
+fn shard_info(
+    plan: &extmatrix_plan::Plan,
+    matrix: &Path,
+) -> Result<Option<extmatrix_schema::ShardInfo>> {
+    if plan.shard.is_none() {
+        return Ok(None);
+    }
+    let binary = extmatrix_engine::this_binary()
+        .context("could not read this extmatrix binary to name the run its shard is of")?;
+    let matrix_file = std::fs::read(matrix)
+        .with_context(|| format!("could not read {} again", matrix.display()))?;
+    Ok(extmatrix_engine::shard_info(plan, &matrix_file, binary))
 }
 
 /// The matrix file with the expectations of every `--expect` file added
@@ -101,98 +90,8 @@ fn load_matrix(path: &Path, expect: &[PathBuf]) -> Result<extmatrix_spec::Matrix
     Ok(matrix)
 }
 
-/// The report files asked for.
-fn outputs(args: &RunArgs) -> Vec<Output> {
-    let asked = |flag, name, path: &Option<PathBuf>, format: Box<dyn Format>| {
-        path.clone().map(|path| Output {
-            flag,
-            name,
-            path,
-            format,
-        })
-    };
-    [
-        asked("--json", "JSON", &args.json, Box::new(Json)),
-        asked("--junit", "JUnit", &args.junit, Box::new(Junit)),
-        asked(
-            "--markdown",
-            "Markdown",
-            &args.markdown,
-            Box::<Markdown>::default(),
-        ),
-        asked("--html", "HTML", &args.html, Box::new(Html)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// Every report file asked for, each whatever happened to the one before
-/// (nothing is lost to one bad path); the first error, if any.
-fn write_outputs(report: &Report, outputs: &[Output]) -> Result<()> {
-    let mut first_error = None;
-    for Output {
-        flag,
-        name,
-        path,
-        format,
-    } in outputs
-    {
-        match extmatrix_report::write_report(format.as_ref(), report, path) {
-            // A stdout that is gone must not cost the next report.
-            Ok(()) => {
-                let _ = writeln!(std::io::stdout(), "{name} report: {}", path.display());
-            }
-            Err(e) => {
-                let e = anyhow::Error::new(e).context(format!(
-                    "could not write the {flag} report to {}",
-                    path.display()
-                ));
-                eprintln!("error: {e:#}");
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    first_error.map_or(Ok(()), Err)
-}
-
-/// How the run is concluded: the matrix's expectations (with those of
-/// `--expect` files), the baseline read and checked now (a usage error
-/// before anything runs), `--fail-on`, `--strict`.
-fn policy(
-    matrix: &extmatrix_spec::Matrix,
-    baseline: Option<&Path>,
-    fail_on: FailOn,
-    strict: bool,
-) -> Result<Policy> {
-    if fail_on == FailOn::Regression && baseline.is_none() {
-        return Err(UsageError(
-            "--fail-on regression needs a run to compare with: give --baseline FILE, the JSON \
-             report of an earlier run (`extmatrix run --json baseline.json`)"
-                .to_owned(),
-        )
-        .into());
-    }
-    Ok(Policy {
-        expectations: matrix.expectations().cloned().collect(),
-        baseline: baseline.map(read_baseline).transpose()?,
-        fail_on,
-        strict,
-    })
-}
-
-/// The report at `path` and its name, when it can be a baseline.
-fn read_baseline(path: &Path) -> Result<(String, extmatrix_schema::Report)> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("--baseline {name}: cannot read it: {e}")))?;
-    let report =
-        extmatrix_verdict::read_baseline(&text, &name).map_err(|e| UsageError(e.to_string()))?;
-    Ok((name, report))
-}
-
 /// The matrix file given, else `./extmatrix.yaml` when there is one.
-fn matrix_path(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+pub fn matrix_path(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
     if let Some(path) = given {
         return Ok(path);
     }
@@ -222,12 +121,4 @@ pub fn usage(e: EngineError) -> anyhow::Error {
         EngineError::Usage(message) => UsageError(message).into(),
         EngineError::Failed(e) => e,
     }
-}
-
-/// Fail early (a usage error, before anything runs) when a report could
-/// not be written: a directory, a missing or unwritable directory,
-/// `/proc`, a full filesystem (`extmatrix_report::check_report_path`).
-fn check_report_path(flag: &str, path: &std::path::Path) -> Result<()> {
-    extmatrix_report::check_report_path(path)
-        .map_err(|why| UsageError(format!("{flag} {}: {why}", path.display())).into())
 }

@@ -12,12 +12,13 @@ run-matrix *ARGS:
 run-full *ARGS: setup
     cargo run --release -q -p extmatrix -- run matrices/full.yaml --json target/extmatrix-full-report.json {{ARGS}} || [ $? -eq 1 ]
 
-# Install what the full matrix and the tests need (Debian packages, CPython source, the JUnit XSD, three builds; ~15 min the first time).
+# Install what the full matrix and the tests need (Debian packages, CPython source, the JUnit XSD, actionlint, three builds; ~15 min the first time).
 setup:
     scripts/install-deps
     scripts/fetch-cpython-source cache/cpython
     scripts/fetch-junit-xsd cache/junit
     scripts/setup-browser-tests
+    scripts/install-actionlint
     cargo run --release -q -p extmatrix -- pythons build --matrix matrices/full.yaml
 
 # The whole test suite, on the real interpreters of this machine (runs `setup` first).

@@ -47,3 +47,5 @@ mod trust;
 mod verdicts;
 /// matrices/why.yaml: reasons, controls, alone runs, forensics.
 mod why;
+/// ci/github/extmatrix-nightly.yml: actionlint, and its `extmatrix` commands against `--help`.
+mod workflow;

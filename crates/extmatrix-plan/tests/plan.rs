@@ -5,8 +5,8 @@
 
 use extmatrix_core::{PythonVersion, Scenario};
 use extmatrix_plan::{
-    builds_needed, check_expectations, check_filters, expand, resolve_pythons, Cell, Filters,
-    PlanError,
+    builds_needed, check_expectations, check_filters, expand, resolve_pythons, shard_filters,
+    Cell, Filters, PlanError, Selection, Shard,
 };
 use extmatrix_pythons::{BuildConfig, Discovery, Python};
 use extmatrix_spec::Matrix;
@@ -307,6 +307,7 @@ fn filters_naming_what_the_matrix_has_pass() {
         pythons: vec!["cp312".into(), "mine".into(), "cp313d".into()],
         scenarios: vec![Scenario::Reimport],
         targets: vec!["beta".into()],
+        shard: None,
     };
     check_filters(&every_kind_of_entry(), &machine(), &filters).unwrap();
 }
@@ -513,9 +514,154 @@ fn the_command_lines_filters_do_not_make_an_expectation_wrong() {
         pythons: vec!["cp313".into()],
         scenarios: vec![Scenario::Import],
         targets: vec![],
+        shard: None,
     };
     check_filters(&m, &machine(), &filters).unwrap();
     check_expectations(&m, &machine()).unwrap();
     let plan = expand(&m, resolve(&m, &machine(), &filters).unwrap(), &filters);
     assert_eq!(plan.cells.len(), 1);
+}
+
+/// Five targets on the machine's three interpreters and one built.
+fn five_targets() -> Matrix {
+    let targets: String = ["alpha", "beta", "gamma", "delta", "numpy"]
+        .iter()
+        .map(|t| format!("  - {{name: {t}, stdlib: all}}\n"))
+        .collect();
+    parse(&format!(
+        "pythons: [auto, {}]\nscenarios: [import, reinit]\ntargets:\n{targets}",
+        build_entry("cp313d")
+    ))
+}
+
+/// The plan of `shard` of five_targets(), as `prepare` makes it: its
+/// interpreters narrowed first, then the cells of its builds kept.
+fn shard_plan(shard: Shard, filters: &Filters) -> extmatrix_plan::Plan {
+    let m = five_targets();
+    let filters = Filters {
+        shard: Some(shard),
+        ..filters.clone()
+    };
+    let (narrowed, of) = shard_filters(&m, &machine(), &filters);
+    let built = HashMap::from([("cp313d".to_owned(), python("cp313d", 13, "/built/cp313d"))]);
+    let pythons = resolve_pythons(&m, &machine(), &built, no_probe, &narrowed).unwrap();
+    let mut plan = expand(&m, pythons, &narrowed);
+    plan.keep_shard(of.unwrap());
+    plan
+}
+
+/// A cell by names: (target, interpreter, scenario).
+fn named(plan: &extmatrix_plan::Plan, c: &Cell) -> (String, String, Scenario) {
+    (
+        plan.targets[c.target].name.clone(),
+        plan.pythons[c.python].id.clone(),
+        c.scenario,
+    )
+}
+
+#[test]
+fn shards_split_the_cells_of_the_run_each_into_exactly_one_shard() {
+    let m = five_targets();
+    let filters = Filters::default();
+    let built = HashMap::from([("cp313d".to_owned(), python("cp313d", 13, "/built/cp313d"))]);
+    let pythons = resolve_pythons(&m, &machine(), &built, no_probe, &filters).unwrap();
+    let whole = expand(&m, pythons, &filters);
+    let mut all: Vec<_> = whole.cells.iter().map(|c| named(&whole, c)).collect();
+    let mut joined = Vec::new();
+    for shard in Shard::all(3) {
+        let plan = shard_plan(shard, &filters);
+        assert!(!plan.cells.is_empty(), "{shard} is empty");
+        joined.extend(plan.cells.iter().map(|c| named(&plan, c)));
+    }
+    all.sort();
+    joined.sort();
+    assert_eq!(joined, all);
+}
+
+#[test]
+fn a_build_and_all_its_scenarios_are_in_one_shard() {
+    for shard in Shard::all(3) {
+        let plan = shard_plan(shard, &Filters::default());
+        for c in &plan.cells {
+            let (target, python, _) = named(&plan, c);
+            let scenarios = plan
+                .cells
+                .iter()
+                .filter(|o| named(&plan, o).0 == target && named(&plan, o).1 == python)
+                .count();
+            assert_eq!(scenarios, 2, "{shard}: {target} on {python}");
+        }
+    }
+}
+
+#[test]
+fn a_shard_resolves_only_the_interpreters_its_builds_use() {
+    // Five targets, four interpreters, four shards: each target's four
+    // builds go one to each shard, so each shard uses every interpreter;
+    // one target alone on four interpreters in four shards: one each.
+    let one = Filters {
+        targets: vec!["numpy".into()],
+        ..Filters::default()
+    };
+    let mut seen = Vec::new();
+    for shard in Shard::all(4) {
+        let plan = shard_plan(shard, &one);
+        let ids: Vec<&str> = plan.pythons.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids.len(), 1, "{shard}: {ids:?}");
+        seen.push(ids[0].to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, ["cp311", "cp312", "cp313", "cp313d"]);
+}
+
+#[test]
+fn the_selection_is_the_whole_run_whatever_the_shard() {
+    let m = five_targets();
+    let filters = Filters {
+        targets: vec!["numpy".into(), "beta".into()],
+        pythons: vec!["cp313d".into(), "cp311".into()],
+        ..Filters::default()
+    };
+    let run = Selection::of(&m, &machine(), &filters);
+    assert_eq!(run.targets, ["beta", "numpy"]);
+    assert_eq!(run.pythons, ["cp311", "cp313d"]);
+    assert_eq!(run.scenarios, [Scenario::Import, Scenario::Reinit]);
+    let (_, of) = shard_filters(
+        &m,
+        &machine(),
+        &Filters {
+            shard: Some(Shard { index: 2, count: 2 }),
+            ..filters
+        },
+    );
+    assert_eq!(of.unwrap().run, run);
+    // Two targets on two interpreters: two builds per shard.
+    for shard in Shard::all(2) {
+        assert_eq!(run.units_of(shard).len(), 2, "{shard}");
+    }
+}
+
+#[test]
+fn more_shards_than_builds_leave_some_empty() {
+    let m = five_targets();
+    let one = Filters {
+        targets: vec!["alpha".into()],
+        pythons: vec!["cp312".into()],
+        ..Filters::default()
+    };
+    let run = Selection::of(&m, &machine(), &one);
+    let used: Vec<usize> = Shard::all(3).map(|s| run.units_of(s).len()).collect();
+    assert_eq!(used.iter().sum::<usize>(), 1);
+    for shard in Shard::all(3) {
+        let (narrowed, _) = shard_filters(
+            &m,
+            &machine(),
+            &Filters {
+                shard: Some(shard),
+                ..one.clone()
+            },
+        );
+        // The engine plans no interpreter (and no cell) for an empty shard.
+        assert_eq!(narrowed.pythons.is_empty(), run.units_of(shard).is_empty());
+    }
 }

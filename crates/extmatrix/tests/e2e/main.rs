@@ -39,6 +39,8 @@ mod pinned;
 mod pip_targets;
 /// `--resume`: a killed run continues from its journal.
 mod resume;
+/// `run --shard I/N`, `plan --shards N`, `merge`: a split run joined again.
+mod shards;
 /// `stdlib:` targets: the interpreters' own extension modules.
 mod stdlib_targets;
 /// A correct module that changes the process is not blamed for it.

@@ -63,10 +63,9 @@ pub fn plan(args: PlanArgs) -> Result<u8> {
         println!("{}", github_matrix(&run, &shards, &keys));
         return Ok(0);
     }
-    print!(
-        "{}",
-        describe(&matrix_path.display().to_string(), &run, &keys)
-    );
+    let jobs = crate::run::jobs(None, &matrix);
+    let name = matrix_path.display().to_string();
+    print!("{}", describe(&name, &run, &keys, jobs));
     if args.shards.is_some() {
         for &shard in &shards {
             println!("{}", shard_line(&run, shard, &keys));
@@ -142,7 +141,7 @@ fn cell_seconds(run: &Selection, units: usize) -> f64 {
             .sum::<f64>()
 }
 
-fn describe(matrix: &str, run: &Selection, keys: &InterpreterKeys) -> String {
+fn describe(matrix: &str, run: &Selection, keys: &InterpreterKeys, jobs: usize) -> String {
     let units = run.targets.len() * run.pythons.len();
     let cells = units * run.scenarios.len();
     let mut out = format!(
@@ -162,11 +161,13 @@ fn describe(matrix: &str, run: &Selection, keys: &InterpreterKeys) -> String {
         })
         .collect();
     out += &format!("interpreters: {}\n", interpreters.join(", "));
+    let seconds = cell_seconds(run, units);
     out += &format!(
-        "estimate: ~{:.0} s of cells (rough medians per scenario; builds not counted: a \
-         pip target takes seconds to minutes per interpreter the first time, then the cache \
-         serves it)\n",
-        cell_seconds(run, units)
+        "estimate: ~{:.0} s of cells, ~{:.0} min on {jobs} jobs (rough medians per \
+         scenario; builds not counted: a pip target takes seconds to minutes per interpreter \
+         the first time, then the cache serves it)\n",
+        seconds,
+        seconds / 60.0 / jobs as f64,
     );
     out
 }

@@ -37,6 +37,9 @@ fn run_meta(r: usize, report: &Report) -> String {
         facts.push(("host", html(&host)));
     }
     facts.push(("wall time", duration(report.wall_time_ms)));
+    if !report.merged_from.is_empty() {
+        facts.push(("shards", shards_line(report)));
+    }
     facts.push(("status", status(report)));
     if let Some(interrupted) = &report.interrupted {
         let note = format!(
@@ -65,6 +68,34 @@ fn run_meta(r: usize, report: &Report) -> String {
     out.push_str(&pythons_table(report));
     out.push_str("</div></section>");
     out
+}
+
+/// A merged report's shards: `1/3: 749 cells in 12m 3s on vm; 2/3: …`.
+fn shards_line(report: &Report) -> String {
+    let shards: Vec<String> = report
+        .merged_from
+        .iter()
+        .map(|s| {
+            let host = s
+                .run
+                .as_ref()
+                .map(|r| format!(" on {}", html(&r.host)))
+                .unwrap_or_default();
+            let cut = s
+                .interrupted
+                .as_ref()
+                .map(|signal| format!(" (interrupted by {})", html(signal)))
+                .unwrap_or_default();
+            format!(
+                "{}/{}: {} cells in {}{host}{cut}",
+                s.index,
+                s.count,
+                s.cells,
+                duration(s.wall_time_ms)
+            )
+        })
+        .collect();
+    format!("merged from {}: {}", shards.len(), shards.join("; "))
 }
 
 /// `fails (exit 1, --fail-on failure)` and why, or `passes (exit 0)`.

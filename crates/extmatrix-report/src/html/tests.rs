@@ -585,3 +585,43 @@ fn the_configure_switches_stand_for_the_whole_line() {
     let page = html_page(std::slice::from_ref(&r));
     assert!(page.contains("<summary><code>flags</code></summary>"));
 }
+
+#[test]
+fn a_merged_report_says_which_shards_it_was_made_from() {
+    let mut report = marked_report();
+    let page = html_page(std::slice::from_ref(&report));
+    assert!(
+        !page.contains("<dt>shards</dt>"),
+        "a whole run has no shards"
+    );
+    let shard = |index, wall_time_ms, interrupted: Option<&str>| extmatrix_schema::MergedShard {
+        file: format!("shard-{index}.json"),
+        index,
+        count: 2,
+        cells: 10 * index as usize,
+        wall_time_ms,
+        run: Some(RunInfo {
+            started_at: "2026-12-06T20:00:00Z".into(),
+            host: "runner<1>".into(),
+            os: "Linux".into(),
+            arch: "x86_64".into(),
+            cores: 2,
+            jobs: 2,
+        }),
+        interrupted: interrupted.map(String::from),
+    };
+    report.merged_from = vec![shard(1, 61_000, None), shard(2, 2_000, Some("SIGTERM"))];
+    let page = html_page(&[report]);
+    let line = page
+        .split("<dt>shards</dt><dd>")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .expect("a shards line");
+    assert!(
+        line.starts_with("merged from 2: 1/2: 10 cells in "),
+        "{line}"
+    );
+    assert!(line.contains(" on runner&lt;1&gt;"), "{line}");
+    assert!(line.contains("2/2: 20 cells in "), "{line}");
+    assert!(line.ends_with("(interrupted by SIGTERM)"), "{line}");
+}

@@ -41,6 +41,10 @@ unit:
 pythons:
     cargo run --release -q -p extmatrix -- pythons
 
+# Build the wheel (maturin, target/wheels/) and run it from a fresh venv outside the checkout (scripts/check-wheel).
+wheel:
+    scripts/check-wheel
+
 # Wall time of the default matrix and the per-cycle cost of `reinit` (docs/benchmarks.md).
 bench:
     scripts/bench

@@ -5,8 +5,8 @@
 
 use extmatrix_core::{PythonVersion, Scenario};
 use extmatrix_plan::{
-    builds_needed, check_expectations, check_filters, expand, resolve_pythons, shard_filters,
-    Cell, Filters, PlanError, Selection, Shard,
+    builds_needed, check_expectations, check_filters, expand, resolve_pythons, shard_filters, Cell,
+    Filters, PlanError, Selection, Shard,
 };
 use extmatrix_pythons::{BuildConfig, Discovery, Python};
 use extmatrix_spec::Matrix;
@@ -568,9 +568,27 @@ fn shards_split_the_cells_of_the_run_each_into_exactly_one_shard() {
     let whole = expand(&m, pythons, &filters);
     let mut all: Vec<_> = whole.cells.iter().map(|c| named(&whole, c)).collect();
     let mut joined = Vec::new();
+    let run = Selection::of(&m, &machine(), &filters);
     for shard in Shard::all(3) {
         let plan = shard_plan(shard, &filters);
         assert!(!plan.cells.is_empty(), "{shard} is empty");
+        // The cells kept are those of the builds the selection deals it
+        // (what `plan --shards` shows).
+        let mut builds: Vec<(String, String)> = plan
+            .cells
+            .iter()
+            .map(|c| {
+                let (t, p, _) = named(&plan, c);
+                (t, p)
+            })
+            .collect();
+        builds.dedup();
+        let dealt: Vec<(String, String)> = run
+            .units_of(shard)
+            .into_iter()
+            .map(|(t, p)| (t.to_owned(), p.to_owned()))
+            .collect();
+        assert_eq!(builds, dealt, "{shard}");
         joined.extend(plan.cells.iter().map(|c| named(&plan, c)));
     }
     all.sort();

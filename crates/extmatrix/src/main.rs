@@ -33,7 +33,7 @@ scenarios: repeated Py_Initialize/Py_FinalizeEx, re-import, legacy and isolated 
 scenario in its own process, and every cell gets a verdict: pass, refused, n/a, shared-state, state-clobbered, \
 leak, gil-enabled, declaration-mismatch, import-error, crash, hang, build-failed or \
 harness-error (docs/outcomes.md).",
-    after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n  extmatrix run --expect ci/expected.yaml --baseline main.json --fail-on regression\n\nThe matrix file format is described in docs/matrix-format.md."
+    after_help = "Examples:\n  extmatrix init && extmatrix run         # your project, every interpreter and scenario\n  extmatrix pythons                       # which interpreters can be used here\n  extmatrix run matrices/default.yaml     # run the matrix, print the table\n  extmatrix run matrices/default.yaml --json report.json --python cp313 --scenario reinit\n  extmatrix run --expect ci/expected.yaml --baseline main.json --fail-on regression\n  extmatrix plan m.yaml --shards 4         # how a CI job matrix splits it\n  extmatrix run m.yaml --shard 2/4 -o s2.json && extmatrix merge s*.json -o all.json --html all.html\n\nThe matrix file format is described in docs/matrix-format.md."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -39,6 +39,26 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Some(path) => Some(crate::resume::open(path, &matrix_path, &plan, args.resume)?),
         None => None,
     };
+    if let Some(of) = &plan.shard {
+        let all = of.run.targets.len() * of.run.pythons.len();
+        eprintln!(
+            "shard {} of {}: {} of {all} builds, {} of {} cells, on {}",
+            of.shard,
+            matrix_path.display(),
+            of.run.units_of(of.shard).len(),
+            plan.cells.len(),
+            all * of.run.scenarios.len(),
+            match plan.pythons.len() {
+                0 => "no interpreter".to_owned(),
+                _ => plan
+                    .pythons
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            }
+        );
+    }
     let shard = shard_info(&plan, &matrix_path)?;
     let name = matrix_path.display().to_string();
     let mut report = extmatrix_engine::run(

@@ -202,6 +202,14 @@ fn merge_refuses_what_is_not_all_the_shards_of_one_run() {
 fn a_shard_names_its_run_and_builds_only_what_it_runs() {
     let dir = tempfile::tempdir().unwrap();
     let shards = two_small_shards(dir.path(), &[]);
+    let (_keep, matrix) = small_matrix();
+    let out = extmatrix(&["run", matrix.to_str().unwrap(), "--shard", "2/2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shard 2/2 of ")
+            && stderr.contains(": 1 of 2 builds, 1 of 2 cells, on cp3"),
+        "{stderr}"
+    );
     let reports: Vec<Value> = shards.iter().map(|s| read(s)).collect();
     for (i, report) in reports.iter().enumerate() {
         let shard = &report["shard"];

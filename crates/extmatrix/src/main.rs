@@ -101,8 +101,9 @@ enum Command {
     /// interpreters. A shard is run by `extmatrix run MATRIX --shard I/N`
     /// and the shards' reports are joined by `extmatrix merge`.
     ///
-    /// Example (GitHub Actions): extmatrix plan extmatrix.yaml --shards 4
-    /// --github-matrix >> "$GITHUB_OUTPUT" after `echo -n matrix=`.
+    /// Example (a GitHub Actions step; ci/github/extmatrix-nightly.yml):
+    /// matrix=$(extmatrix plan extmatrix.yaml --shards 4 --github-matrix) &&
+    /// echo "matrix=$matrix" >> "$GITHUB_OUTPUT"
     Plan(plan_cmd::PlanArgs),
     /// Join the JSON reports of a run's shards into the report of the
     /// whole run: the one an unsharded run makes, cell for cell.
@@ -148,15 +149,8 @@ struct RunArgs {
     /// Per-cell timeout in seconds, overriding the matrix's options.timeout_s.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
-    /// Only these interpreter ids (repeat or comma-separate).
-    #[arg(long, value_name = "ID", value_delimiter = ',')]
-    python: Vec<String>,
-    /// Only these scenarios (repeat or comma-separate).
-    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
-    scenario: Vec<Scenario>,
-    /// Only these targets, by name (repeat or comma-separate).
-    #[arg(long, value_name = "NAME", value_delimiter = ',')]
-    target: Vec<String>,
+    #[command(flatten)]
+    filters: FilterArgs,
     /// Run only slice I of N (1 ≤ I ≤ N), for one job of a CI engine's job
     /// matrix: each (target, interpreter) build with all its scenarios is
     /// in exactly one shard, decided from the matrix alone, so N jobs
@@ -199,6 +193,31 @@ struct RunArgs {
     /// <json>.journal beside the --json report; none without --json].
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+}
+
+/// The filters `run` and `plan` share.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// Only these interpreter ids (repeat or comma-separate).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    python: Vec<String>,
+    /// Only these scenarios (repeat or comma-separate).
+    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
+    scenario: Vec<Scenario>,
+    /// Only these targets, by name (repeat or comma-separate).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    target: Vec<String>,
+}
+
+impl FilterArgs {
+    fn into_filters(self, shard: Option<extmatrix_plan::Shard>) -> extmatrix_plan::Filters {
+        extmatrix_plan::Filters {
+            pythons: self.python,
+            scenarios: self.scenario,
+            targets: self.target,
+            shard,
+        }
+    }
 }
 
 #[derive(clap::Args)]

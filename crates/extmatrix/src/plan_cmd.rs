@@ -7,7 +7,7 @@
 use crate::UsageError;
 use anyhow::Result;
 use extmatrix_core::Scenario;
-use extmatrix_plan::{Filters, Selection, Shard};
+use extmatrix_plan::{Selection, Shard};
 use extmatrix_spec::Matrix;
 use std::path::PathBuf;
 
@@ -29,15 +29,8 @@ pub struct PlanArgs {
     /// it uses. Needs --shards.
     #[arg(long, requires = "shards")]
     github_matrix: bool,
-    /// Only these interpreter ids (as for `run`).
-    #[arg(long, value_name = "ID", value_delimiter = ',')]
-    python: Vec<String>,
-    /// Only these scenarios (as for `run`).
-    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
-    scenario: Vec<Scenario>,
-    /// Only these targets (as for `run`).
-    #[arg(long, value_name = "NAME", value_delimiter = ',')]
-    target: Vec<String>,
+    #[command(flatten)]
+    filters: crate::FilterArgs,
     /// The cache holding built interpreters [default: as for `run`].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -48,12 +41,7 @@ pub fn plan(args: PlanArgs) -> Result<u8> {
     let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
     let store = crate::cache_cmd::open(args.cache_dir, false)?;
     let discovery = extmatrix_engine::available_pythons(&store);
-    let filters = Filters {
-        pythons: args.python,
-        scenarios: args.scenario,
-        targets: args.target,
-        shard: None,
-    };
+    let filters = args.filters.into_filters(None);
     extmatrix_plan::check_filters(&matrix, &discovery, &filters)
         .map_err(|e| UsageError(e.to_string()))?;
     let run = Selection::of(&matrix, &discovery, &filters);

@@ -7,7 +7,6 @@
 use crate::{progress::Bars, RunArgs, UsageError};
 use anyhow::{Context, Result};
 use extmatrix_engine::EngineError;
-use extmatrix_plan::Filters;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,12 +19,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .conclusion
         .policy(matrix.expectations().cloned().collect())?;
     let journal_path = crate::resume::journal_path(args.journal, args.outputs.json(), args.resume)?;
-    let filters = Filters {
-        pythons: args.python,
-        scenarios: args.scenario,
-        targets: args.target,
-        shard: args.shard,
-    };
+    let filters = args.filters.into_filters(args.shard);
     let store = crate::cache_cmd::open(args.cache_dir, true)?;
     let jobs = jobs(args.jobs, &matrix);
 

@@ -28,3 +28,70 @@ pub fn shard_info(plan: &Plan, matrix_file: &[u8], binary: String) -> Option<Sha
         scenarios: of.run.scenarios.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extmatrix_core::Scenario;
+    use extmatrix_plan::{Selection, Shard, ShardOf};
+
+    const MATRIX: &str = "pythons: [cp312, cp313]\ntargets:\n  - name: t\n    stdlib: all\n";
+
+    /// Shard `index` of 2 of `yaml`'s run, with `timeout_s`.
+    fn plan(yaml: &str, index: u32, timeout_s: u64) -> Plan {
+        let matrix = extmatrix_spec::parse(yaml, std::path::Path::new("/m.yaml")).unwrap();
+        Plan {
+            pythons: vec![],
+            targets: matrix.targets,
+            options: extmatrix_spec::Options {
+                timeout_s,
+                ..matrix.options
+            },
+            cells: vec![],
+            shard: Some(ShardOf {
+                shard: Shard { index, count: 2 },
+                run: Selection {
+                    targets: vec!["t".into()],
+                    pythons: vec!["cp312".into(), "cp313".into()],
+                    scenarios: vec![Scenario::Import],
+                },
+            }),
+        }
+    }
+
+    fn run_of(yaml: &str, index: u32, timeout_s: u64) -> String {
+        shard_info(&plan(yaml, index, timeout_s), yaml.as_bytes(), "bin".into())
+            .unwrap()
+            .run
+    }
+
+    #[test]
+    fn every_shard_of_a_run_names_the_same_run() {
+        let info = shard_info(&plan(MATRIX, 2, 10), MATRIX.as_bytes(), "bin".into()).unwrap();
+        assert_eq!((info.index, info.count), (2, 2));
+        assert_eq!(info.binary, "bin");
+        assert_eq!(info.pythons, ["cp312", "cp313"]);
+        assert_eq!(info.targets, ["t"]);
+        assert_eq!(info.scenarios, [Scenario::Import]);
+        assert_eq!(run_of(MATRIX, 1, 10), run_of(MATRIX, 2, 10));
+    }
+
+    #[test]
+    fn another_matrix_options_or_expectations_are_another_run() {
+        let base = run_of(MATRIX, 1, 10);
+        assert_ne!(base, run_of(MATRIX, 1, 11), "options");
+        let other = MATRIX.replace("cp312, ", "cp311, cp312, ");
+        assert_ne!(base, run_of(&other, 1, 10), "the matrix file");
+        let expecting = format!("{MATRIX}    expect: {{reinit: crash}}\n");
+        // The same file bytes: only the planned targets differ.
+        let info = shard_info(&plan(&expecting, 1, 10), MATRIX.as_bytes(), "bin".into()).unwrap();
+        assert_ne!(base, info.run, "the targets' expectations");
+    }
+
+    #[test]
+    fn a_whole_run_is_no_shard() {
+        let mut whole = plan(MATRIX, 1, 10);
+        whole.shard = None;
+        assert_eq!(shard_info(&whole, MATRIX.as_bytes(), "bin".into()), None);
+    }
+}

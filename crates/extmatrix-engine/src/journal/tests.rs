@@ -304,6 +304,7 @@ fn the_run_in_a_header_changes_with_the_matrix_file_and_the_plan() {
             ..Default::default()
         },
         cells: vec![],
+        shard: None,
     };
     let of =
         |file: &[u8], plan: &Plan| Header::new("bin".into(), Path::new("m.yaml"), file, plan).run;
@@ -339,6 +340,7 @@ fn expectations_do_not_change_the_run_a_journal_belongs_to() {
             targets: matrix.targets,
             options: matrix.options,
             cells: vec![],
+            shard: None,
         }
     };
     let target = "pythons: [cp312]\ntargets:\n  - name: t\n    c: t.c\n";

@@ -199,6 +199,17 @@ impl Steps {
         })
     }
 
+    /// How long each step may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A line in the log, for what is done without a command.
+    pub(crate) fn note(&mut self, line: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.log, "extmatrix: {line}");
+    }
+
     /// What the steps build is in `dir`: a failure's files are shown
     /// relative to it, and only an `#error` there is the package's own.
     pub(crate) fn sources_in(&mut self, dir: &Path) {

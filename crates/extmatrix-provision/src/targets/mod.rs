@@ -7,6 +7,7 @@
 pub mod c_file;
 pub mod cargo;
 pub mod cargo_dirs;
+mod index;
 pub mod modules;
 pub mod pip;
 pub mod stdlib;

@@ -510,7 +510,9 @@ fn download_sdist(
     Ok(entry.dir.join(entry.meta.file))
 }
 
-/// `pip download` the sdist of `name==version` into `into`: that file.
+/// The sdist of `name==version` in `into`: from the index's JSON Simple
+/// API (`index.rs`: no metadata is prepared, nothing is built), else by
+/// `pip download`, which reads pip's own configuration.
 fn fetch_sdist(
     steps: &mut Steps,
     pip: &Pip,
@@ -518,6 +520,14 @@ fn fetch_sdist(
     version: &str,
     into: &Path,
 ) -> Result<PathBuf, BuildFailure> {
+    let index = super::index::index_url();
+    match super::index::fetch_sdist(&index, name, version, into, steps.timeout()) {
+        Ok(file) => return Ok(file),
+        Err(why) => steps.note(&format!("{why}; asking pip instead")),
+    }
+    for leftover in std::fs::read_dir(into).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_file(leftover.path());
+    }
     let args = [
         "--no-deps".into(),
         "--no-binary".into(),

@@ -62,8 +62,8 @@ pub(crate) fn fetch_sdist(
         .body_mut()
         .read_to_string()
         .map_err(|e| format!("{page}: {e}"))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{page}: not the JSON Simple API: {e}"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{page}: not the JSON Simple API: {e}"))?;
     let file = sdist_in(&json, name, version)
         .ok_or_else(|| format!("{page} lists no sdist of {name}=={version}"))?;
     let url = absolute(&page, &file.url);

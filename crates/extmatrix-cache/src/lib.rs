@@ -42,6 +42,7 @@
 //! step (logged, tail kept, per-line callback, timeout).
 
 mod command;
+pub mod http;
 mod lock;
 
 pub use command::{Cmd, CommandError, Ran, DEFAULT_TAIL_LINES};

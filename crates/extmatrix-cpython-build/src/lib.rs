@@ -320,16 +320,7 @@ fn download(url: &str, out: &mut File) -> Result<(), String> {
         std::io::copy(&mut src, out).map_err(|e| format!("cannot copy {url}: {e}"))?;
         return Ok(());
     }
-    // The system's certificates (and $SSL_CERT_FILE), as curl trusts
-    // them: a download through a proxy with its own CA works.
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls)
-        .timeout_connect(Some(Duration::from_secs(20)))
-        .build()
-        .into();
+    let agent = extmatrix_cache::http::agent(None);
     let response = agent
         .get(url)
         .call()

@@ -40,18 +40,7 @@ pub(crate) fn fetch_sdist(
     into: &Path,
     timeout: Duration,
 ) -> Result<PathBuf, String> {
-    // The system's certificates (and $SSL_CERT_FILE), as pip and curl
-    // trust them: an index behind a proxy with its own CA works as it does
-    // for pip.
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls)
-        .timeout_connect(Some(Duration::from_secs(20)))
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
+    let agent = extmatrix_cache::http::agent(Some(timeout));
     let page = format!("{}/{}/", index.trim_end_matches('/'), normalize(name));
     let mut response = agent
         .get(&page)
@@ -110,7 +99,7 @@ pub(crate) fn sdist_in(page: &serde_json::Value, name: &str, version: &str) -> O
 
 /// A project name as PEP 503 compares them: lower case, every run of
 /// `-`, `_`, `.` one `-`.
-fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if "-_.".contains(c) {

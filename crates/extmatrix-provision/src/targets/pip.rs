@@ -47,17 +47,7 @@ pub const SDISTS_KIND: &str = "sdists";
 /// The `sdists` entry of `name==version`, by the distribution's
 /// normalised name (PEP 503: `Foo_Bar` and `foo-bar` are one project).
 pub fn sdist_entry_name(name: &str, version: &str) -> String {
-    let mut normal = String::with_capacity(name.len());
-    for c in name.chars() {
-        if "-_.".contains(c) {
-            if !normal.ends_with('-') {
-                normal.push('-');
-            }
-        } else {
-            normal.push(c.to_ascii_lowercase());
-        }
-    }
-    format!("{normal}-{version}")
+    format!("{}-{version}", super::index::normalize(name))
 }
 
 /// Environment variables a pip build reads that change what it builds:

@@ -566,6 +566,26 @@ static int in_target_package(const harness_args *a, const char *name)
     return strncmp(name, a->module, top) == 0 && (name[top] == '\0' || name[top] == '.');
 }
 
+/* Whether `import name` makes `sys.modules[name]`: a module whose spec
+   names it. An entry made by PyImport_AddModule (Cython's shared
+   `_cython_3_3_1`, `cython_runtime`) or an alias (`__mp_main__`, cffi's
+   `_brotlicffi` for `brotlicffi._brotlicffi`) has no spec or another
+   name: no import can make it again, so it is no dependency a control run
+   could import without the target. */
+static int importable_as(PyObject *modules, PyObject *name)
+{
+    PyObject *module = PyObject_GetItem(modules, name);
+    PyObject *spec = module ? PyObject_GetAttrString(module, "__spec__") : NULL;
+    PyObject *spec_name = spec && spec != Py_None ? PyObject_GetAttrString(spec, "name") : NULL;
+    int importable = spec_name && PyUnicode_Check(spec_name) &&
+                     PyUnicode_Compare(spec_name, name) == 0;
+    PyErr_Clear();
+    Py_XDECREF(spec_name);
+    Py_XDECREF(spec);
+    Py_XDECREF(module);
+    return importable;
+}
+
 void report_pulled_in(const harness_args *a, PyObject *before)
 {
     PyObject *now = before ? module_names() : NULL;
@@ -573,8 +593,10 @@ void report_pulled_in(const harness_args *a, PyObject *before)
     PyObject *sorted = added ? PySequence_List(added) : NULL;
     if (sorted && PyList_Sort(sorted) == 0) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sorted); i++) {
-            const char *name = PyUnicode_AsUTF8(PyList_GET_ITEM(sorted, i));
-            if (name == NULL || in_target_package(a, name))
+            PyObject *key = PyList_GET_ITEM(sorted, i); /* borrowed */
+            const char *name = PyUnicode_AsUTF8(key);
+            if (name == NULL || in_target_package(a, name) ||
+                !importable_as(PyImport_GetModuleDict(), key))
                 continue;
             obs_line *l = obs_begin("pulled_in");
             obs_str(l, "module", name);

@@ -11,7 +11,7 @@ const PYTHONS: [&str; 4] = ["cp311", "cp312", "cp313", "cp313t"];
 
 /// Per (fixture, scenario), `outcome[reason]` per interpreter of PYTHONS.
 /// Each fixture's header comment says why.
-const EXPECTED: [(&str, &str, [&str; 4]); 66] = [
+const EXPECTED: [(&str, &str, [&str; 4]); 72] = [
     (
         "value_in_a_c_global",
         "import",
@@ -522,6 +522,36 @@ const EXPECTED: [(&str, &str, [&str; 4]); 66] = [
         "subinterp-own",
         ["n/a", "pass", "pass", "pass"],
     ),
+    (
+        "imports_datetime_beside_a_runtime",
+        "import",
+        ["pass", "pass", "pass", "pass"],
+    ),
+    (
+        "imports_datetime_beside_a_runtime",
+        "reinit",
+        ["pass", "crash[also-without-target]", "pass", "pass"],
+    ),
+    (
+        "imports_datetime_beside_a_runtime",
+        "reimport",
+        ["pass", "pass", "pass", "pass"],
+    ),
+    (
+        "imports_datetime_beside_a_runtime",
+        "subinterp-legacy",
+        ["pass", "pass", "pass", "pass"],
+    ),
+    (
+        "imports_datetime_beside_a_runtime",
+        "subinterp-shared",
+        ["n/a", "pass", "pass", "pass"],
+    ),
+    (
+        "imports_datetime_beside_a_runtime",
+        "subinterp-own",
+        ["n/a", "pass", "pass", "pass"],
+    ),
 ];
 
 fn run_why(args: &[&str]) -> Run {
@@ -649,6 +679,26 @@ fn every_fixture_gets_its_outcome_and_reason_and_says_why() {
             .iter()
             .any(|m| m == "datetime"),
         "{datetime}"
+    );
+    // A sys.modules entry only the target's init can make (Cython's shared
+    // runtime module) is no import of the control's: it still crashes
+    // the same way, and the module is not blamed.
+    let beside = &cell(
+        report,
+        "imports_datetime_beside_a_runtime",
+        "cp312",
+        "reinit",
+    );
+    assert_eq!(beside["outcome"], "crash", "{beside}");
+    assert_eq!(
+        beside["details"]["reason"], "also-without-target",
+        "{beside}"
+    );
+    let imports = beside["details"]["control"]["imports"].as_array().unwrap();
+    assert!(imports.iter().any(|m| m == "datetime"), "{beside}");
+    assert!(
+        !imports.iter().any(|m| m == "_beside_runtime"),
+        "{beside}"
     );
     assert!(
         run.stdout.contains("* also without the target"),

@@ -696,10 +696,7 @@ fn every_fixture_gets_its_outcome_and_reason_and_says_why() {
     );
     let imports = beside["details"]["control"]["imports"].as_array().unwrap();
     assert!(imports.iter().any(|m| m == "datetime"), "{beside}");
-    assert!(
-        !imports.iter().any(|m| m == "_beside_runtime"),
-        "{beside}"
-    );
+    assert!(!imports.iter().any(|m| m == "_beside_runtime"), "{beside}");
     assert!(
         run.stdout.contains("* also without the target"),
         "the table explains its mark: {}",

@@ -25,8 +25,12 @@ const PYPI: &str = "https://pypi.org/simple";
 
 /// The index pip would ask: `$PIP_INDEX_URL`, else PyPI.
 pub(crate) fn index_url() -> String {
-    std::env::var("PIP_INDEX_URL")
-        .ok()
+    index_from(std::env::var("PIP_INDEX_URL").ok())
+}
+
+/// `pip_index_url` when set and not empty, else PyPI.
+fn index_from(pip_index_url: Option<String>) -> String {
+    pip_index_url
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| PYPI.to_owned())
 }
@@ -66,14 +70,20 @@ pub(crate) fn fetch_sdist(
     let mut out = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     std::io::copy(&mut body, &mut out).map_err(|e| format!("download of {url} broke off: {e}"))?;
     if let Some(expected) = &file.sha256 {
-        let got = extmatrix_cache::sha256_file(&path).map_err(|e| e.to_string())?;
-        if &got != expected {
-            return Err(format!(
-                "{url}: sha256 {got}, the index says {expected}: a damaged or altered download"
-            ));
-        }
+        check_sha256(&path, expected, &url)?;
     }
     Ok(path)
+}
+
+/// That the file at `path`, downloaded from `url`, has the sha256 the index gave.
+fn check_sha256(path: &Path, expected: &str, url: &str) -> Result<(), String> {
+    let got = extmatrix_cache::sha256_file(path).map_err(|e| e.to_string())?;
+    if got != expected {
+        return Err(format!(
+            "{url}: sha256 {got}, the index says {expected}: a damaged or altered download"
+        ));
+    }
+    Ok(())
 }
 
 /// The sdist of `name==version` in a JSON Simple API page (a yanked one
@@ -160,6 +170,31 @@ mod tests {
         assert_eq!((file.url.as_str(), file.sha256), ("a", None));
         assert_eq!(sdist_in(&page, "ZOPE_interface", "8.6").unwrap().url, "old");
         assert_eq!(normalize("Zope__Interface.x"), "zope-interface-x");
+    }
+
+    #[test]
+    fn the_index_is_pips_own_else_pypi() {
+        assert_eq!(index_from(None), PYPI);
+        assert_eq!(index_from(Some(String::new())), PYPI);
+        assert_eq!(
+            index_from(Some("https://mirror/simple".into())),
+            "https://mirror/simple"
+        );
+    }
+
+    #[test]
+    fn a_download_whose_sha256_is_not_the_indexs_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x-1.0.tar.gz");
+        std::fs::write(&path, b"abc").unwrap();
+        // sha256("abc")
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(check_sha256(&path, abc, "u"), Ok(()));
+        let e = check_sha256(&path, "00", "https://f/x-1.0.tar.gz").unwrap_err();
+        assert!(
+            e.contains("the index says 00: a damaged or altered download"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ run-matrix *ARGS:
 run-full *ARGS: setup
     cargo run --release -q -p extmatrix -- run matrices/full.yaml --json target/extmatrix-full-report.json {{ARGS}} || [ $? -eq 1 ]
 
-# Install what the full matrix and the tests need (Debian packages, CPython source, the JUnit XSD, actionlint, three builds; ~15 min the first time).
+# Install what the full matrix and the tests need (Debian packages, CPython source, the JUnit XSD, actionlint, four builds; ~30 min the first time).
 setup:
     scripts/install-deps
     scripts/fetch-cpython-source cache/cpython
@@ -20,6 +20,7 @@ setup:
     scripts/setup-browser-tests
     scripts/install-actionlint
     cargo run --release -q -p extmatrix -- pythons build --matrix matrices/full.yaml
+    cargo run --release -q -p extmatrix -- pythons build --matrix matrices/tsan.yaml
 
 # The whole test suite, on the real interpreters of this machine (runs `setup` first).
 test: setup
@@ -48,6 +49,10 @@ wheel:
 # Wall time of the default matrix and the per-cycle cost of `reinit` (docs/benchmarks.md).
 bench:
     scripts/bench
+
+# How often each race of matrices/stress.yaml shows (k of RUNS) and what a stress cell costs, on the seven builds (docs/benchmarks.md).
+bench-stress RUNS="20": setup
+    scripts/bench-stress {{RUNS}}
 
 # Formatting and clippy, warnings as errors.
 lint:

@@ -130,7 +130,7 @@ static int frames_from_gdb(void)
 /* Report every thread's Python and C stacks as a "forensics" event. */
 static void report_stacks(int sig)
 {
-    static char python[TEXT_MAX], frames[TEXT_MAX];
+    static char python[TEXT_MAX], frames[TEXT_MAX], workers[TEXT_MAX];
     if (!obs_is_owner())
         return; /* a process the target forked: not the cell's to report */
     if (frames_from_gdb() < 0 && frames_fd >= 0) {
@@ -144,6 +144,15 @@ static void report_stacks(int sig)
     obs_str(l, "signal", signal_name(sig));
     obs_str(l, "python", read_back(traceback_fd, python, sizeof python));
     obs_str(l, "c", read_back(frames_fd, frames, sizeof frames));
+    /* In a stress scenario: where every worker was, and which one this is. */
+    int worker = 0, round = 0;
+    describe_workers(workers, sizeof workers, &worker, &round);
+    if (workers[0])
+        obs_str(l, "workers", workers);
+    if (worker > 0 && sig != dump_signal) { /* a hang's dump lands on any thread */
+        obs_int(l, "worker", worker);
+        obs_int(l, "round", round);
+    }
     obs_end_lossy(l);
 }
 

@@ -180,6 +180,8 @@ static const char *const ACTION_NAME[] = {
     [ACT_CREATE] = "create",
     [ACT_END] = "end",
     [ACT_FINALIZE] = "finalize",
+    [ACT_IN_PARALLEL] = "in parallel",
+    [ACT_REGISTER] = "register",
 };
 
 #define COUNT(table) (sizeof table / sizeof table[0])
@@ -198,20 +200,38 @@ static int stage_is_valid(stage st)
     return st.kind != STAGE_MAIN || st.n == 0;
 }
 
-void step(stage st, action act)
+/* `[STAGE: ]ACTION` into buf; exit 3 for a stage or action no table names. */
+static void format_step(char *buf, size_t cap, stage st, action act)
 {
     if (!stage_is_valid(st) || (unsigned)act >= COUNT(ACTION_NAME))
         harness_fatal("bad step (stage %d, n %d, action %d)", (int)st.kind, st.n, (int)act);
     if (st.kind == STAGE_MAIN)
-        snprintf(the_step, sizeof the_step, "%s", ACTION_NAME[act]);
+        snprintf(buf, cap, "%s", ACTION_NAME[act]);
     else if (st.n > 0)
-        snprintf(the_step, sizeof the_step, "%s %d: %s", STAGE_NAME[st.kind], st.n, ACTION_NAME[act]);
+        snprintf(buf, cap, "%s %d: %s", STAGE_NAME[st.kind], st.n, ACTION_NAME[act]);
     else
-        snprintf(the_step, sizeof the_step, "%s: %s", STAGE_NAME[st.kind], ACTION_NAME[act]);
+        snprintf(buf, cap, "%s: %s", STAGE_NAME[st.kind], ACTION_NAME[act]);
+}
+
+void step(stage st, action act)
+{
+    format_step(the_step, sizeof the_step, st, act);
     forensics_check_dump_signal();
     obs_line *l = obs_begin("step");
     obs_str(l, "step", the_step);
     obs_end(l);
+}
+
+const char *step_name(stage st, action act)
+{
+    static char name[sizeof the_step];
+    format_step(name, sizeof name, st, act);
+    return name;
+}
+
+const char *action_name(action act)
+{
+    return (unsigned)act < COUNT(ACTION_NAME) ? ACTION_NAME[act] : "?";
 }
 
 const char *current_step(void) { return the_step; }
@@ -304,9 +324,6 @@ void finalize_python(void)
  * Errors raised by the target
  * ------------------------------------------------------------------------- */
 
-/* What raised: the "phase" of an "error" event. */
-typedef enum { PHASE_IMPORT, PHASE_SMOKE, PHASE_FORGET } error_phase;
-
 static const char *const PHASE_NAME[] = {
     [PHASE_IMPORT] = "import",
     [PHASE_SMOKE] = "smoke",
@@ -329,59 +346,91 @@ static PyObject *module_not_found(PyObject *type, PyObject *value)
     return NULL;
 }
 
-/* Turn the pending exception into an "error" event at the current step and
- * clear it. */
-static void report_exception(error_phase phase)
+/* A copy of `text`'s UTF-8 (NULL for NULL or an unencodable string). */
+static char *utf8_copy(PyObject *text)
+{
+    const char *utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
+    PyErr_Clear();
+    return utf8 ? strdup(utf8) : NULL;
+}
+
+/* The exception's traceback as traceback.format_exception prints it. */
+static PyObject *formatted_exception(PyObject *type, PyObject *value, PyObject *tb)
+{
+    PyObject *traceback = PyImport_ImportModule("traceback");
+    PyObject *lines = traceback && value ? PyObject_CallMethod(traceback, "format_exception", "OOO",
+                                                               type, value, tb ? tb : Py_None)
+                                         : NULL;
+    PyObject *empty = lines ? PyUnicode_FromString("") : NULL;
+    PyObject *formatted = empty ? PyUnicode_Join(empty, lines) : NULL;
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(traceback);
+    PyErr_Clear(); /* a failure while formatting must not mask the original */
+    return formatted;
+}
+
+void capture_exception(captured_error *e)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb && value)
         PyException_SetTraceback(value, tb);
-
-    obs_line *l = obs_begin("error");
-    obs_str(l, "where", the_step);
-    obs_str(l, "phase", PHASE_NAME[phase]);
-
-    const char *type_name = type ? ((PyTypeObject *)type)->tp_name : "?";
+    e->type = strdup(type ? ((PyTypeObject *)type)->tp_name : "?");
     PyObject *msg = value ? PyObject_Str(value) : NULL;
-    PyObject *formatted = NULL;
-    PyObject *traceback = PyImport_ImportModule("traceback");
-    if (traceback && value) {
-        PyObject *lines = PyObject_CallMethod(traceback, "format_exception", "OOO",
-                                              type, value, tb ? tb : Py_None);
-        if (lines) {
-            PyObject *empty = PyUnicode_FromString("");
-            if (empty)
-                formatted = PyUnicode_Join(empty, lines);
-            Py_XDECREF(empty);
-            Py_DECREF(lines);
-        }
-    }
-    PyErr_Clear(); /* a failure while formatting must not mask the original */
-
-    obs_str(l, "exc_type", type_name);
-    obs_str(l, "message", msg ? PyUnicode_AsUTF8(msg) : "<unprintable>");
     PyErr_Clear();
+    e->message = utf8_copy(msg);
+    if (e->message == NULL)
+        e->message = strdup("<unprintable>");
     PyObject *not_found = module_not_found(type, value);
-    const char *not_found_utf8 = not_found ? PyUnicode_AsUTF8(not_found) : NULL;
-    if (not_found_utf8)
-        obs_str(l, "not_found", not_found_utf8);
-    PyErr_Clear();
-    Py_XDECREF(not_found);
-    if (formatted) {
-        const char *text = PyUnicode_AsUTF8(formatted);
-        obs_str(l, "traceback", text ? text : "");
-        PyErr_Clear();
-    }
-    obs_end(l);
-
+    e->not_found = utf8_copy(not_found);
+    PyObject *formatted = formatted_exception(type, value, tb);
+    e->traceback = utf8_copy(formatted);
     Py_XDECREF(formatted);
-    Py_XDECREF(traceback);
+    Py_XDECREF(not_found);
     Py_XDECREF(msg);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
+}
+
+void report_error(const captured_error *e, const char *where, error_phase phase, int worker,
+                  int round)
+{
+    obs_line *l = obs_begin("error");
+    obs_str(l, "where", where);
+    obs_str(l, "phase", PHASE_NAME[phase]);
+    obs_str(l, "exc_type", e->type ? e->type : "?");
+    obs_str(l, "message", e->message ? e->message : "<unprintable>");
+    if (e->not_found)
+        obs_str(l, "not_found", e->not_found);
+    if (e->traceback)
+        obs_str(l, "traceback", e->traceback);
+    if (worker > 0) {
+        obs_int(l, "worker", worker);
+        obs_int(l, "round", round);
+    }
+    obs_end(l);
+}
+
+void release_error(captured_error *e)
+{
+    free(e->type);
+    free(e->message);
+    free(e->not_found);
+    free(e->traceback);
+    *e = (captured_error){0};
+}
+
+/* Turn the pending exception into an "error" event at the current step and
+ * clear it. */
+static void report_exception(error_phase phase)
+{
+    captured_error e = {0};
+    capture_exception(&e);
+    report_error(&e, the_step, phase, 0, 0);
+    release_error(&e);
 }
 
 /* ---------------------------------------------------------------------------
@@ -454,12 +503,13 @@ void report_gil(void)
 #endif
 }
 
-PyObject *import_target(const harness_args *a)
+/* Import the target; NULL with the exception pending. `caught` gets the
+ * warnings the import raised (a new reference, or NULL). */
+static PyObject *import_quietly(const harness_args *a, PyObject **caught)
 {
-    if (put_module_dir_on_path(a) < 0) {
-        report_exception(PHASE_IMPORT);
+    *caught = NULL;
+    if (put_module_dir_on_path(a) < 0)
         return NULL;
-    }
     PyObject *globals = PyDict_New();
     PyObject *name = PyUnicode_FromString(a->module);
     PyObject *result = NULL, *module = NULL;
@@ -467,87 +517,84 @@ PyObject *import_target(const harness_args *a)
         && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0
         && PyDict_SetItemString(globals, "name", name) == 0)
         result = PyRun_String(IMPORT_CODE, Py_file_input, globals, globals);
-    if (result == NULL)
-        report_exception(PHASE_IMPORT);
     if (globals) {
-        /* Warnings are reported whether or not the import succeeded. */
-        report_warnings(PyDict_GetItemString(globals, "caught"));
+        /* Kept aside: reading the dict may clear a pending exception. */
+        PyObject *type = NULL, *value = NULL, *tb = NULL;
+        PyErr_Fetch(&type, &value, &tb);
+        *caught = PyDict_GetItemString(globals, "caught");
+        Py_XINCREF(*caught);
         module = result ? PyDict_GetItemString(globals, "module") : NULL;
         Py_XINCREF(module);
+        PyErr_Restore(type, value, tb);
     }
     Py_XDECREF(result);
     Py_XDECREF(name);
     Py_XDECREF(globals);
+    return module;
+}
+
+PyObject *import_target(const harness_args *a)
+{
+    PyObject *caught;
+    PyObject *module = import_quietly(a, &caught);
+    if (module == NULL)
+        report_exception(PHASE_IMPORT);
+    /* Warnings are reported whether or not the import succeeded. */
+    report_warnings(caught);
+    Py_XDECREF(caught);
     if (module)
         report_gil();
     return module;
 }
 
-/* The smoke code on N threads at once: a barrier releases them together so
- * they really overlap; every thread runs in its own namespace. */
-static const char THREADED_SMOKE[] =
-    "import threading\n"
-    "errors = []\n"
-    "code = compile(smoke, '<smoke>', 'exec')\n"
-    "barrier = threading.Barrier(threads)\n"
-    "def work():\n"
-    "    barrier.wait()\n"
-    "    try:\n"
-    "        exec(code, {'m': m, '__builtins__': __builtins__})\n"
-    "    except BaseException as e:\n"
-    "        errors.append(e)\n"
-    "workers = [threading.Thread(target=work) for _ in range(threads)]\n"
-    "for t in workers: t.start()\n"
-    "for t in workers: t.join()\n"
-    "if errors:\n"
-    "    raise errors[0]\n";
+PyObject *import_target_captured(const harness_args *a, captured_error *e)
+{
+    PyObject *caught;
+    PyObject *module = import_quietly(a, &caught);
+    if (module == NULL)
+        capture_exception(e);
+    /* The first import, in the main interpreter, reported its warnings. */
+    Py_XDECREF(caught);
+    return module;
+}
 
-/* Run `source` with the module bound to `m`; `threaded` also binds the smoke
- * code and the thread count for THREADED_SMOKE. */
-static int run_with_module(const harness_args *a, PyObject *module, const char *source,
-                           int threaded)
+/* Run the smoke code with the module bound to `m`, in a namespace of its
+ * own; -1 with the exception pending. */
+static int smoke_quietly(const harness_args *a, PyObject *module)
 {
     PyObject *globals = PyDict_New();
-    PyObject *code = NULL, *result = NULL, *smoke = NULL, *threads = NULL;
-    if (globals == NULL
-        || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) < 0
-        || PyDict_SetItemString(globals, "m", module) < 0)
-        goto done;
-    if (threaded) {
-        smoke = PyUnicode_FromString(a->smoke);
-        threads = PyLong_FromLong(a->threads);
-        if (!smoke || !threads
-            || PyDict_SetItemString(globals, "smoke", smoke) < 0
-            || PyDict_SetItemString(globals, "threads", threads) < 0)
-            goto done;
-    }
-    code = Py_CompileString(source, threaded ? "<extmatrix threads>" : "<smoke>", Py_file_input);
-    if (code == NULL)
-        goto done;
-    result = PyEval_EvalCode(code, globals, globals);
-done:
-    if (result == NULL)
-        report_exception(PHASE_SMOKE);
-    Py_XDECREF(result);
+    PyObject *code = NULL, *result = NULL;
+    if (globals && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0
+        && PyDict_SetItemString(globals, "m", module) == 0)
+        code = Py_CompileString(a->smoke, "<smoke>", Py_file_input);
+    if (code)
+        result = PyEval_EvalCode(code, globals, globals);
     Py_XDECREF(code);
-    Py_XDECREF(smoke);
-    Py_XDECREF(threads);
     Py_XDECREF(globals);
-    return result ? 0 : -1;
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
 }
 
 int run_smoke(const harness_args *a, PyObject *module)
 {
     if (a->smoke == NULL || a->smoke[0] == '\0')
         return 0;
-    return run_with_module(a, module, a->smoke, 0);
+    if (smoke_quietly(a, module) == 0)
+        return 0;
+    report_exception(PHASE_SMOKE);
+    return -1;
 }
 
-int run_smoke_threaded(const harness_args *a, PyObject *module)
+int run_smoke_captured(const harness_args *a, PyObject *module, captured_error *e)
 {
     if (a->smoke == NULL || a->smoke[0] == '\0')
         return 0;
-    return run_with_module(a, module, THREADED_SMOKE, 1);
+    if (smoke_quietly(a, module) == 0)
+        return 0;
+    capture_exception(e);
+    return -1;
 }
 
 PyObject *module_names(void)
@@ -770,6 +817,29 @@ static char *read_file(const char *path)
     return buf;
 }
 
+/* Under ThreadSanitizer (an interpreter built --with-thread-sanitizer, whose
+ * -fsanitize=thread the harness is compiled and linked with): stop at the
+ * first report, so that the cell ends in the step the race happened in,
+ * with the report on stderr and exit status 66. The runtime asks before
+ * main; without it nothing calls this. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "halt_on_error=1";
+}
+
+/* A race whose top frame is CPython's (or the harness's) is not the
+ * module's to answer for: 3.13's free-threaded build races in its own
+ * code under any smoke code run on threads (unicode_eq, say), beyond the
+ * suppressions CPython's own CI keeps. What is reported is a race whose
+ * both accesses are in the module's code, or in what it links. */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+    return "race_top:libpython\n"
+           "race_top:extmatrix-harness\n";
+}
+
 /* "import, reinit, ..." (--list prints them one per line). */
 static void print_scenario_names(FILE *out)
 {
@@ -782,6 +852,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: extmatrix-harness --scenario NAME --module NAME --module-dir DIR\n"
             "                         --python-exe PATH --cycles N --threads N\n"
+            "                         --interpreters N --rounds N --waves N [--module-file PATH]\n"
             "                         [--smoke CODE | --smoke-file PATH] [--obs-fd FD] [--token HEX]\n"
             "                         [--debug-allocator 0|1] [--subinterp auto|legacy|shared|own]\n"
             "                         [--alone 0|1]\n"
@@ -789,8 +860,10 @@ static void usage(void)
             "scenarios: ");
     print_scenario_names(stderr);
     fprintf(stderr,
-            "\n--cycles (reinit, reimport, subinterp-cycle) and --threads (free-threading) are\n"
-            "required whatever the scenario. --debug-allocator 1 initializes every interpreter\n"
+            "\n--cycles (reinit, reimport, subinterp-cycle, inittab), --threads (free-threading),\n"
+            "--interpreters and --waves (subinterp-parallel) and --rounds (the smoke code's runs\n"
+            "per worker in both) are required whatever the scenario; inittab also needs\n"
+            "--module-file, the extension whose PyInit_<name> it registers. --debug-allocator 1 initializes every interpreter\n"
             "with PYMEM_ALLOCATOR_DEBUG; --subinterp picks subinterp-cycle's subinterpreters\n"
             "(auto: the most isolated kind the module declares it supports). --alone 1 makes\n"
             "the subinterp-* scenarios import the module in one subinterpreter only, never in\n"
@@ -810,6 +883,15 @@ static int count_value(const char *opt, const char *val, int min)
         return -1;
     }
     return (int)n;
+}
+
+/* Whether `n` workers are more than one scenario runs (after saying so). */
+static int too_many_workers(const char *opt, int n)
+{
+    if (n <= MAX_WORKERS)
+        return 0;
+    fprintf(stderr, "%s wants at most %d, not %d\n", opt, MAX_WORKERS, n);
+    return 1;
 }
 
 /* "0" or "1"; -1 (after saying why) if neither. */
@@ -855,6 +937,11 @@ static int missing_options(const harness_args *a)
         {a->python_exe != NULL, "--python-exe"},
         {a->cycles > 0, "--cycles"},
         {a->threads > 0, "--threads"},
+        {a->interpreters > 0, "--interpreters"},
+        {a->rounds > 0, "--rounds"},
+        {a->waves > 0, "--waves"},
+        {a->module_file != NULL || a->scenario == NULL || strcmp(a->scenario, "inittab") != 0,
+         "--module-file (inittab)"},
     };
     int missing = 0;
     for (size_t i = 0; i < COUNT(REQUIRED); i++) {
@@ -898,7 +985,13 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **to
         else if (strcmp(opt, "--smoke-file") == 0) { a->smoke_file = val; smoke_given++; }
         else if (strcmp(opt, "--python-exe") == 0) a->python_exe = val;
         else if (strcmp(opt, "--cycles") == 0) bad = (a->cycles = count_value(opt, val, 1)) < 0;
-        else if (strcmp(opt, "--threads") == 0) bad = (a->threads = count_value(opt, val, 1)) < 0;
+        else if (strcmp(opt, "--threads") == 0)
+            bad = (a->threads = count_value(opt, val, 1)) < 0 || too_many_workers(opt, a->threads);
+        else if (strcmp(opt, "--interpreters") == 0)
+            bad = (a->interpreters = count_value(opt, val, 1)) < 0 || too_many_workers(opt, a->interpreters);
+        else if (strcmp(opt, "--rounds") == 0) bad = (a->rounds = count_value(opt, val, 1)) < 0;
+        else if (strcmp(opt, "--waves") == 0) bad = (a->waves = count_value(opt, val, 1)) < 0;
+        else if (strcmp(opt, "--module-file") == 0) a->module_file = val;
         else if (strcmp(opt, "--obs-fd") == 0) bad = (*fd = count_value(opt, val, 0)) < 0;
         else if (strcmp(opt, "--debug-allocator") == 0) bad = (a->debug_allocator = flag_value(opt, val)) < 0;
         else if (strcmp(opt, "--subinterp") == 0) bad = (a->subinterp = subinterp_value(val)) == NULL;
@@ -965,13 +1058,14 @@ static void own_args(harness_args *a)
     a->python_exe = owned_absolute(a->python_exe, start_dir);
     a->smoke = owned(a->smoke);
     a->smoke_file = owned_absolute(a->smoke_file, start_dir);
+    a->module_file = owned_absolute(a->module_file, start_dir);
     a->subinterp = owned(a->subinterp);
 }
 
 int main(int argc, char **argv)
 {
-    /* No defaults for --cycles and --threads: the driver owns them. */
-    harness_args a = {.smoke = "", .cycles = 0, .threads = 0, .subinterp = "auto"};
+    /* No defaults for the counts: the driver owns them. */
+    harness_args a = {.smoke = "", .subinterp = "auto"};
     int fd = 3;
     char *token_arg = NULL;
     int status = parse_args(argc, argv, &a, &fd, &token_arg);

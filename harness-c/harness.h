@@ -25,6 +25,10 @@ typedef struct {
     const char *python_exe;  /* the interpreter's own executable, so getpath finds its stdlib */
     int cycles;              /* reinit, reimport, subinterp-cycle */
     int threads;             /* free-threading: smoke code on this many threads at once */
+    int interpreters;        /* subinterp-parallel: own-GIL interpreters at once */
+    int rounds;              /* subinterp-parallel, free-threading: smoke code runs per worker */
+    int waves;               /* subinterp-parallel: interpreters created, used and ended together */
+    const char *module_file; /* inittab: the extension file whose PyInit_<name> is registered */
     int debug_allocator;     /* PYMEM_ALLOCATOR_DEBUG at every init (--debug-allocator 1) */
     const char *subinterp;   /* subinterp-cycle: auto (from the declaration), legacy, shared, own */
     int alone;               /* subinterp-*: import in the subinterpreter only, never in main (--alone 1) */
@@ -87,6 +91,8 @@ typedef enum {
     ACT_CREATE,             /* "create" */
     ACT_END,                /* "end" */
     ACT_FINALIZE,           /* "finalize" */
+    ACT_IN_PARALLEL,        /* "in parallel": workers create, import, smoke and end at once */
+    ACT_REGISTER,           /* "register": PyImport_AppendInittab, before init */
 } action;
 
 /* A "step" marker before every risky step: a crash or hang is attributed to
@@ -94,6 +100,11 @@ typedef enum {
  * "where" of every later error, warning and gil event. */
 void step(stage st, action act);
 const char *current_step(void);
+/* A step's wire name without announcing it (the main thread only: the
+ * string lives until the next call). */
+const char *step_name(stage st, action act);
+/* An action's wire name; safe in a signal handler. */
+const char *action_name(action act);
 
 /* Unrecoverable harness failure (not the target's fault): report and exit 3. */
 void harness_fatal(const char *fmt, ...);
@@ -115,17 +126,38 @@ void report_unsupported(need what);
 void init_python(const harness_args *a);
 void finalize_python(void);
 
+/* What raised: the "phase" of an "error" event. */
+typedef enum { PHASE_IMPORT, PHASE_SMOKE, PHASE_FORGET } error_phase;
+
+/* An exception taken out of the interpreter as text, so that it can be
+ * reported later, by another thread (a worker never writes on the
+ * channel). Empty (all NULL) when nothing was captured. */
+typedef struct {
+    char *type;
+    char *message;
+    char *not_found; /* a ModuleNotFoundError's `name`, or NULL */
+    char *traceback;
+} captured_error;
+
+/* Take the pending exception into `e` and clear it. */
+void capture_exception(captured_error *e);
+/* An "error" event for `e` at step `where`; `worker` and `round` (from 1)
+ * say which worker and which of its rounds raised, 0 when no worker did. */
+void report_error(const captured_error *e, const char *where, error_phase phase, int worker,
+                  int round);
+void release_error(captured_error *e);
+
 /* Import the target in the current interpreter (after putting module_dir on
  * its sys.path). NULL after reporting an "error" event (phase "import"). */
 PyObject *import_target(const harness_args *a);
+/* The same for a worker: NULL with the error in `e`, nothing reported. */
+PyObject *import_target_captured(const harness_args *a, captured_error *e);
 
 /* Run the smoke code against `module`; -1 after reporting an "error" event
  * (phase "smoke"). */
 int run_smoke(const harness_args *a, PyObject *module);
-
-/* Run the smoke code on a->threads threads released at once by a barrier;
- * the first exception raised in any thread is reported. */
-int run_smoke_threaded(const harness_args *a, PyObject *module);
+/* The same for a worker: -1 with the error in `e`, nothing reported. */
+int run_smoke_captured(const harness_args *a, PyObject *module, captured_error *e);
 
 /* On free-threaded builds, report whether the GIL is enabled now. */
 void report_gil(void);
@@ -147,6 +179,43 @@ void report_pulled_in(const harness_args *a, PyObject *before);
 /* Remove the target from the current interpreter's sys.modules; -1 after
  * reporting an "error" event (phase "forget"). */
 int forget_target(const harness_args *a);
+
+/* ---- workers (workers.c) ---- */
+
+/* The most workers one scenario runs at once. */
+#define MAX_WORKERS 256
+
+typedef struct worker worker;
+/* What a worker does, on its own thread, once the barrier releases it. */
+typedef void (*worker_fn)(worker *w, void *ctx);
+
+struct worker {
+    int index;            /* from 1 */
+    captured_error error; /* its first error */
+    int failed;
+    action error_action;  /* what it was doing when it raised */
+    int error_round;      /* in which round (0: before the first) */
+};
+
+/* Run `fn` on `n` threads (n <= MAX_WORKERS) released together by a
+ * barrier, and wait for them all. The caller's thread state is detached
+ * meanwhile (call it with one attached). */
+void run_workers(worker *ws, int n, worker_fn fn, void *ctx);
+/* Wait, with the thread state detached, until every worker of the running
+ * scenario is here; each must come exactly once more per call. */
+void workers_meet(void);
+/* Note what worker `w` does now (round 0: outside the rounds): a crash or a
+ * hang names the worker and its round. */
+void worker_at(worker *w, action act, int round);
+/* Keep `e` as w's error if it is the first (else release it). */
+void worker_failed(worker *w, action act, int round, captured_error *e);
+/* Report every worker's error in stage `st`; the number of workers that
+ * failed. Releases the errors. */
+int report_worker_errors(worker *ws, int n, stage st);
+/* For the crash handler: one line per worker of the scenario running now
+ * ("worker 3: round 17, smoke"), and which worker the calling thread is
+ * (0: none) with its round. Empty when no workers run. */
+void describe_workers(char *buf, size_t cap, int *worker_index, int *round);
 
 /* ---- per-cycle figures (figures.c) ---- */
 

@@ -7,16 +7,22 @@
  * harness itself is healthy. */
 #include "harness.h"
 
+#include <dlfcn.h>
 #include <string.h>
 
-typedef enum { SMOKE_ONCE, SMOKE_ON_THREADS } smoke_kind;
+/* When the opening runs the smoke code: once, on threads at once, or not
+ * at all (the caller runs it later, after a first use elsewhere). */
+typedef enum { SMOKE_ONCE, SMOKE_ON_THREADS, SMOKE_LATER } smoke_kind;
+
+static int smoke_on_threads(const harness_args *a, PyObject *module);
 
 /* The opening every scenario but reinit shares, in the main interpreter:
  * init, import, declaration, smoke, and what the import pulled in (also
  * when it failed). SMOKE_ON_THREADS runs the smoke code on a->threads
- * threads and reports the GIL after the smoke (init and the import report
- * it too). Returns the module, or NULL when the import or the smoke code
- * failed (reported); the interpreter is up either way. */
+ * threads, a->rounds times each, and reports the GIL after the smoke (init
+ * and the import report it too). Returns the module, or NULL when the
+ * import or the smoke code failed (reported); the interpreter is up either
+ * way. */
 static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
 {
     const stage top = stage_of(STAGE_MAIN);
@@ -33,12 +39,12 @@ static PyObject *open_main(const harness_args *a, smoke_kind kind, int remember)
         return NULL;
     }
     report_declaration(m);
-    int rc;
+    int rc = 0;
     if (kind == SMOKE_ON_THREADS) {
         step(top, ACT_SMOKE_ON_THREADS);
-        rc = run_smoke_threaded(a, m);
+        rc = smoke_on_threads(a, m);
         report_gil();
-    } else {
+    } else if (kind == SMOKE_ONCE) {
         step(top, ACT_SMOKE);
         rc = run_smoke(a, m);
     }
@@ -343,10 +349,56 @@ static int scenario_subinterp_cycle(const harness_args *a)
     return close_main(m);
 }
 
+/* ---- the stress scenarios: workers at once (workers.c) ---- */
+
+/* What a worker runs its rounds on. */
+typedef struct {
+    const harness_args *a;
+    PyObject *module; /* free-threading: the main interpreter's instance */
+} work;
+
+/* a->rounds runs of the smoke code on `module`, stopping at the first
+ * that raises; `act` names them in the steps. */
+static void smoke_rounds(worker *w, const harness_args *a, PyObject *module, action act)
+{
+    for (int round = 1; round <= a->rounds; round++) {
+        captured_error e = {0};
+        worker_at(w, act, round);
+        if (run_smoke_captured(a, module, &e) < 0) {
+            worker_failed(w, act, round, &e);
+            return;
+        }
+    }
+}
+
+/* A free-threading worker: the rounds on the main interpreter's instance,
+ * on a thread state of its own. */
+static void threaded_smoke(worker *w, void *ctx)
+{
+    const work *job = ctx;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    smoke_rounds(w, job->a, job->module, ACT_SMOKE_ON_THREADS);
+    PyGILState_Release(gil);
+}
+
+/* The smoke code on a->threads threads at once, a->rounds times each: on
+ * a debug free-threaded build this is where CPython's own assertions catch
+ * the module's races. 0 when no thread raised (each failure reported, with
+ * its thread and round). */
+static int smoke_on_threads(const harness_args *a, PyObject *module)
+{
+    if (a->smoke == NULL || a->smoke[0] == '\0')
+        return 0;
+    worker ws[MAX_WORKERS] = {0};
+    work job = {a, module};
+    run_workers(ws, a->threads, threaded_smoke, &job);
+    return report_worker_errors(ws, a->threads, stage_of(STAGE_MAIN)) ? -1 : 0;
+}
+
 /* free-threading: on a free-threaded build, does importing the module
  * re-enable the GIL (CPython does so for modules without
- * Py_mod_gil = Py_MOD_GIL_NOT_USED)? Then the smoke code on several threads
- * at once. */
+ * Py_mod_gil = Py_MOD_GIL_NOT_USED)? Then the smoke code from several
+ * threads at once, many times. */
 static int scenario_free_threading(const harness_args *a)
 {
 #ifndef Py_GIL_DISABLED
@@ -356,6 +408,154 @@ static int scenario_free_threading(const harness_args *a)
 #else
     return close_main(open_main(a, SMOKE_ON_THREADS, 0));
 #endif
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+/* A subinterp-parallel worker: from a thread state of the main
+ * interpreter, an own-GIL interpreter of its own; import, the rounds,
+ * end it. */
+static void in_own_interpreter(worker *w, void *ctx)
+{
+    const work *job = ctx;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyThreadState *main_tstate = PyThreadState_Get();
+    worker_at(w, ACT_CREATE, 0);
+    PyThreadState *sub = new_subinterpreter(STAGE_SUBINTERP_OWN);
+    if (sub == NULL)
+        harness_fatal("could not create the own-GIL interpreter of worker %d", w->index);
+    worker_at(w, ACT_IMPORT, 0);
+    captured_error e = {0};
+    PyObject *m = import_target_captured(job->a, &e);
+    if (m == NULL)
+        worker_failed(w, ACT_IMPORT, 0, &e);
+    /* Released together again: creating an interpreter takes each worker
+     * its own time, and the rounds are what must overlap. */
+    workers_meet();
+    if (m)
+        smoke_rounds(w, job->a, m, ACT_SMOKE);
+    Py_XDECREF(m);
+    worker_at(w, ACT_END, 0);
+    Py_EndInterpreter(sub);
+    PyThreadState_Swap(main_tstate);
+    PyGILState_Release(gil);
+}
+
+/* Waves of own-GIL interpreters at once until one wave has a failure.
+ * 0 when every wave passed. */
+static int parallel_waves(const harness_args *a)
+{
+    worker ws[MAX_WORKERS];
+    work job = {a, NULL};
+    for (int wave = 1; wave <= a->waves; wave++) {
+        memset(ws, 0, sizeof ws);
+        step(numbered(STAGE_SUBINTERP_OWN, wave), ACT_IN_PARALLEL);
+        run_workers(ws, a->interpreters, in_own_interpreter, &job);
+        if (report_worker_errors(ws, a->interpreters, numbered(STAGE_SUBINTERP_OWN, wave)))
+            return -1;
+    }
+    return 0;
+}
+
+#endif
+
+/* subinterp-parallel: a->interpreters own-GIL interpreters on as many
+ * threads, released together; each imports the module and, once all have,
+ * runs the smoke code a->rounds times, then ends; a->waves waves, so creation, import and
+ * teardown overlap too. The main interpreter imports the module first (its
+ * declaration) but runs no smoke code until the waves are over: a cache
+ * made on first use is then made by the workers, at once. Its smoke code
+ * after the waves fails when what the parallel instances did to state it
+ * shares broke it. */
+static int scenario_subinterp_parallel(const harness_args *a)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    (void)a;
+    report_unsupported(NEEDS_ISOLATED_SUBINTERPRETERS);
+    return 0;
+#else
+    if (a->alone) {
+        step(stage_of(STAGE_MAIN), ACT_INIT);
+        init_python(a);
+        parallel_waves(a);
+        return close_main(NULL);
+    }
+    PyObject *m = open_main(a, SMOKE_LATER, 0);
+    if (m && parallel_waves(a) == 0) {
+        step(numbered(STAGE_SUBINTERP_OWN, a->waves), ACT_SMOKE_OLD_INSTANCE);
+        run_smoke(a, m);
+    }
+    return close_main(m);
+#endif
+}
+
+/* ---- inittab: the module linked in, as an embedder does ---- */
+
+typedef PyObject *(*init_function)(void);
+
+/* PyInit_<last part of the module's name> from a->module_file, which stays
+ * loaded for the life of the process (as a statically linked module is). */
+static init_function module_init_function(const harness_args *a)
+{
+    void *image = dlopen(a->module_file, RTLD_NOW | RTLD_LOCAL);
+    if (image == NULL)
+        harness_fatal("inittab: cannot load %s: %s", a->module_file, dlerror());
+    const char *dot = strrchr(a->module, '.');
+    char symbol[512];
+    snprintf(symbol, sizeof symbol, "PyInit_%s", dot ? dot + 1 : a->module);
+    init_function fn;
+    *(void **)&fn = dlsym(image, symbol);
+    if (fn == NULL)
+        harness_fatal("inittab: %s has no %s", a->module_file, symbol);
+    return fn;
+}
+
+/* One inittab cycle: register, init, import, smoke, one subinterpreter of
+ * the kind the module declares, figures, finalize. 0 when the import
+ * worked. */
+static int inittab_cycle(const harness_args *a, init_function fn, int n)
+{
+    const stage cycle = cycle_stage(n);
+    double start = now();
+    /* CPython restores its own table at finalize: register before every init. */
+    step(cycle, ACT_REGISTER);
+    if (PyImport_AppendInittab(a->module, fn) < 0)
+        harness_fatal("PyImport_AppendInittab(\"%s\") failed", a->module);
+    step(cycle, ACT_INIT);
+    init_python(a);
+    PyObject *before = n == 1 ? module_names() : NULL;
+    step(cycle, ACT_IMPORT);
+    PyObject *m = import_target(a);
+    int imported = m != NULL, ok = imported;
+    if (m) {
+        if (n == 1)
+            report_declaration(m);
+        step(cycle, ACT_SMOKE);
+        ok = run_smoke(a, m) == 0;
+        report_pulled_in(a, before);
+        before = NULL;
+        ok = in_subinterpreter(a, cycle_kind(a, m), n, m, NULL) == 0 && ok;
+        Py_DECREF(m);
+    }
+    report_pulled_in(a, before); /* cycle 1's import failed: what it pulled in */
+    interp_figures in = measure_interpreter(ok);
+    step(cycle, ACT_FINALIZE);
+    finalize_python();
+    report_cycle(n, now() - start, &in);
+    return imported ? 0 : -1;
+}
+
+/* inittab: the module registered with PyImport_AppendInittab before each
+ * init (how embedders link extensions statically), N cycles of import,
+ * smoke and one subinterpreter (CPython's test_repeated_init_and_inittab
+ * and test_repeated_init_and_subinterpreters in one). Stops at the first
+ * cycle whose import fails. */
+static int scenario_inittab(const harness_args *a)
+{
+    init_function fn = module_init_function(a);
+    for (int n = 1; n <= a->cycles; n++)
+        if (inittab_cycle(a, fn, n) < 0)
+            break;
+    return 0;
 }
 
 static const struct {
@@ -369,7 +569,9 @@ static const struct {
     {"subinterp-shared", scenario_subinterp_shared},
     {"subinterp-own", scenario_subinterp_own},
     {"subinterp-cycle", scenario_subinterp_cycle},
+    {"subinterp-parallel", scenario_subinterp_parallel},
     {"free-threading", scenario_free_threading},
+    {"inittab", scenario_inittab},
 };
 
 #define SCENARIO_COUNT (sizeof SCENARIOS / sizeof SCENARIOS[0])

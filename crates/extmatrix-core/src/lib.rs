@@ -90,9 +90,17 @@ id_enum! {
         /// subinterpreter, import, smoke, end it); the kind is the most
         /// isolated one the module declares (or `options.subinterp`).
         SubinterpCycle = "subinterp-cycle",
+        /// K own-GIL subinterpreters on K threads at once (3.12+, PEP 684),
+        /// released together, each importing and running the smoke code R
+        /// rounds; W waves, so creation and teardown overlap too.
+        SubinterpParallel = "subinterp-parallel",
         /// On a free-threaded build: does the import re-enable the GIL? Then
-        /// the smoke code from several threads at once.
+        /// the smoke code on T threads at once, R rounds each.
         FreeThreading = "free-threading",
+        /// The module registered with `PyImport_AppendInittab` before every
+        /// init, as an embedder links it: N x (init, import, smoke, one
+        /// subinterpreter, finalize).
+        Inittab = "inittab",
     }
 }
 
@@ -140,20 +148,31 @@ impl Requirement {
     }
 }
 
+/// How many times a stress scenario's cell runs when neither the matrix nor
+/// the command line says: a race that fails one run in three still shows.
+pub const STRESS_REPEAT: u32 = 3;
+
 impl Scenario {
     /// Whether this scenario repeats a cycle and reports figures per cycle
     /// (what the leak rule reads).
     pub fn is_cycling(self) -> bool {
         matches!(
             self,
-            Scenario::Reinit | Scenario::Reimport | Scenario::SubinterpCycle
+            Scenario::Reinit | Scenario::Reimport | Scenario::SubinterpCycle | Scenario::Inittab
         )
+    }
+
+    /// Whether this scenario runs workers at once, so that a race fails it
+    /// only sometimes: it runs [`STRESS_REPEAT`] times unless told
+    /// otherwise.
+    pub fn is_stress(self) -> bool {
+        matches!(self, Scenario::SubinterpParallel | Scenario::FreeThreading)
     }
 
     /// What this scenario needs of CPython beyond a working embedding.
     pub fn requirement(self) -> Option<Requirement> {
         match self {
-            Scenario::SubinterpShared | Scenario::SubinterpOwn => {
+            Scenario::SubinterpShared | Scenario::SubinterpOwn | Scenario::SubinterpParallel => {
                 Some(Requirement::IsolatedSubinterpreters)
             }
             Scenario::FreeThreading => Some(Requirement::FreeThreadedBuild),
@@ -234,6 +253,13 @@ impl Outcome {
                 | Outcome::HarnessError
         )
     }
+
+    /// Whether the cell found something about the module: an outcome more
+    /// severe than `n/a` (`pass`, `refused` and `n/a` find nothing). What
+    /// "failed k of N runs" counts.
+    pub fn is_finding(self) -> bool {
+        self > Outcome::NotApplicable
+    }
 }
 
 id_enum! {
@@ -275,6 +301,10 @@ id_enum! {
         /// The process ended (`exit()`, `abort()`, `Py_FatalError`) while
         /// the target was importing or running.
         EndedByTarget = "ended-by-target",
+        /// The sanitizer the interpreter was built with (ThreadSanitizer,
+        /// `--with-thread-sanitizer`) reported a defect and ended the
+        /// process.
+        Sanitizer = "sanitizer",
         /// The target's build stopped itself on this interpreter: its own
         /// `#error` or `static_assert`, a build backend raising on the
         /// version or ABI, a build script refusing it (PyO3's "does not
@@ -303,6 +333,7 @@ impl Reason {
             Reason::LostAttributes => "make init idempotent: run all of it for every module object",
             Reason::MissingDependency => "declare it in the project's runtime dependencies (`[project] dependencies`: a `pip` target installs them beside it); if only the project's tests need it, leave the module that imports it out (`exclude:`), or, when the smoke code imports it, import it no longer there",
             Reason::EndedByTarget => "the code path in `details.forensics` / `details.fatal_error`",
+            Reason::Sanitizer => "the two accesses the report names (its whole text in `details.stderr_tail`): a data race is two threads or interpreters touching the same memory without a lock or an atomic",
             Reason::BuildRefusedByPackage => "nothing, if the package means it; drop the interpreter from the matrix, or use a release of the package (or of PyO3) that supports it",
             Reason::AlsoWithoutTarget => "upgrade the interpreter, or the dependency the control's imports name",
         }
@@ -319,7 +350,7 @@ impl Outcome {
             Outcome::NotApplicable => "the interpreter lacks what the scenario needs (isolated subinterpreters before 3.12, `free-threading` on a build with a GIL)",
             Outcome::SharedState => r#"objects reachable from the module are the very same objects in another interpreter, or survive a re-import; each is named with where it lives (see "Where a shared object lives")"#,
             Outcome::StateClobbered => r#"a second instance broke the first: the first instance's smoke code, run again once a second instance exists (`… smoke old instance`), failed — C-global or `PyState_FindModule` state (see "Clobbered state")"#,
-            Outcome::Leak => r#"a cycling scenario (`reinit`, `reimport`, `subinterp-cycle`): references, blocks or memory grow with every cycle beyond what the same cycles grow by with an empty module (the baseline); `details.leak` has both series, the slope and the rule that fired (see "When is it a leak?")"#,
+            Outcome::Leak => r#"a cycling scenario (`reinit`, `reimport`, `subinterp-cycle`, `inittab`): references, blocks or memory grow with every cycle beyond what the same cycles grow by with an empty module (the baseline); `details.leak` has both series, the slope and the rule that fired (see "When is it a leak?")"#,
             Outcome::GilEnabled => "on a free-threaded build, in any scenario: importing the module re-enabled the GIL (it lacks `Py_mod_gil = Py_MOD_GIL_NOT_USED`); CPython's RuntimeWarning is in the summary and `details.warnings`",
             Outcome::DeclarationMismatch => r#"the module broke a promise its declaration makes (see "Declarations against behaviour"): it promises isolation yet shares objects with a subinterpreter or its first instance is clobbered, or it declares `Py_MOD_GIL_NOT_USED` yet its import turned the GIL on"#,
             Outcome::ImportError => "the import or the smoke code raised (and it was not a correct refusal)",
@@ -347,6 +378,7 @@ impl Reason {
             Reason::LostAttributes => "a later instance (after a re-init, a re-import, in a subinterpreter) imports but its smoke code does not find an attribute the first instance had: a once-only C guard skipped part of init",
             Reason::MissingDependency => "the import or the smoke code raised `ModuleNotFoundError` for a module outside the target's top-level package (the exception's `name`, in `details.errors[].not_found`): a dependency that is not installed beside the target. The summary names it. A `ModuleNotFoundError` for the target's own package (a module the build did not produce) is a plain `import-error`",
             Reason::EndedByTarget => "the process ended (`exit()`, `abort()` via `Py_FatalError`) while the target was importing or running",
+            Reason::Sanitizer => "the sanitizer the interpreter was built with (ThreadSanitizer: `configure: [--with-thread-sanitizer]`) reported a defect and stopped the process at once (the harness asks it to: `halt_on_error=1`); the summary quotes its `SUMMARY:` line and names the step",
             Reason::BuildRefusedByPackage => r#"a `build-failed` cell whose build the package stopped on purpose on this interpreter: its own `#error` or `static_assert`, a build backend raising on the version or ABI, a build script refusing it (PyO3's "does not support the free-threaded build of CPython versions below 3.14"); the table shows `build-failed (refused)` (see "Why a build failed")"#,
             Reason::AlsoWithoutTarget => "the control run (the same scenario importing only what the target imports) failed the same way: the interpreter's bug or a dependency's; does not fail the run",
         }
@@ -783,9 +815,39 @@ mod tests {
             [
                 Scenario::Reinit,
                 Scenario::Reimport,
-                Scenario::SubinterpCycle
+                Scenario::SubinterpCycle,
+                Scenario::Inittab
             ]
         );
+    }
+
+    #[test]
+    fn findings_are_the_outcomes_past_n_a() {
+        let findings: Vec<&str> = Outcome::ALL
+            .iter()
+            .filter(|o| o.is_finding())
+            .map(|o| o.id())
+            .collect();
+        assert_eq!(findings[0], "shared-state");
+        assert_eq!(findings.len(), Outcome::ALL.len() - 3);
+        assert!(!Outcome::NotApplicable.is_finding() && !Outcome::Refused.is_finding());
+    }
+
+    #[test]
+    fn the_stress_scenarios_run_workers_at_once() {
+        let stress: Vec<Scenario> = Scenario::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.is_stress())
+            .collect();
+        assert_eq!(
+            stress,
+            [Scenario::SubinterpParallel, Scenario::FreeThreading]
+        );
+        assert!(Scenario::SubinterpParallel
+            .unsupported_reason(PythonVersion::new(3, 11, 7), false)
+            .is_some());
+        assert!(Scenario::Inittab.requirement().is_none());
     }
 
     #[test]

@@ -37,12 +37,22 @@ pub fn alone_command(run: &CellRun) -> Option<CellCommand> {
     {
         return None;
     }
+    // Workers at once are no earlier and later instance: a race, not
+    // state one instance leaves for the next.
+    if run.key.scenario.is_stress() {
+        return None;
+    }
     let mut command = run.command.clone()?;
     command.scenario = extmatrix_judge::alone_scenario(run.key.scenario);
-    command.alone = command.scenario != Scenario::Import;
-    if run.key.scenario == Scenario::SubinterpCycle {
-        command.subinterp = Some(cycled_subinterp(obs)?);
-        command.cycles = 1;
+    command.alone = !matches!(command.scenario, Scenario::Import | Scenario::Inittab);
+    match run.key.scenario {
+        Scenario::SubinterpCycle => {
+            command.subinterp = Some(cycled_subinterp(obs)?);
+            command.cycles = 1;
+        }
+        // Its first cycle in a fresh process: linked in, no earlier cycle.
+        Scenario::Inittab => command.cycles = 1,
+        _ => {}
     }
     Some(command)
 }

@@ -149,6 +149,7 @@ pub fn run_baselines(
             let command = cell_command(plan, harness, cell, timeout, |c| {
                 c.module = extmatrix_provision::BASELINE_MODULE.to_owned();
                 c.module_dir = extmatrix_provision::baseline_module_dir(harness);
+                c.module_file = extmatrix_provision::baseline_module_file(harness);
                 c.subinterp = key.subinterp;
                 c.smoke = importing(&key.imports, key.module_dir.as_deref(), key.control);
             });

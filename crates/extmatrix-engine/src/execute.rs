@@ -10,7 +10,7 @@ use crate::provision::{runnable, Provisioned};
 use extmatrix_judge::{CellFacts, Evidence, LeakPolicy};
 use extmatrix_plan::{Cell, Plan};
 use extmatrix_provision::{BuildFailure, BuiltTarget};
-use extmatrix_runner::{parallel_map, CellCommand};
+use extmatrix_runner::{parallel_map, CellCommand, Stress};
 use extmatrix_schema::{BuildDetails, CellKey};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,7 +35,8 @@ pub struct CellRun {
 enum Unit {
     /// Its evidence is known without running anything.
     Known(Evidence),
-    Run(CellCommand),
+    /// Run `repeat` times (`options.repeat`); the worst run is the cell's.
+    Run { command: CellCommand, repeat: u32 },
 }
 
 /// What execute did: the cells that ran to an end, and the cells an
@@ -105,7 +106,7 @@ fn run_unit(
     let started = Instant::now();
     let evidence = match unit {
         Unit::Known(evidence) => evidence.clone(),
-        Unit::Run(command) => run(command),
+        Unit::Run { command, repeat } => run(command, *repeat, facts),
     };
     // Killed by the interrupt, or finished while it came: no verdict
     // on evidence the interrupt may have cut short.
@@ -114,7 +115,7 @@ fn run_unit(
     }
     let duration_ms = started.elapsed().as_millis() as u64;
     let command = match unit {
-        Unit::Run(command) => Some(command.clone()),
+        Unit::Run { command, .. } => Some(command.clone()),
         Unit::Known(_) => None,
     };
     // Journaled before it is reported finished: a cell shown as done
@@ -145,7 +146,7 @@ fn journaled(
     journal: Option<&Journal>,
     (key, facts, unit): &(CellKey, CellFacts, Unit),
 ) -> Option<CellRun> {
-    let Unit::Run(command) = unit else {
+    let Unit::Run { command, .. } = unit else {
         return None;
     };
     let finished = journal?.finished(key)?;
@@ -158,16 +159,27 @@ fn journaled(
     })
 }
 
-fn run(command: &CellCommand) -> Evidence {
-    match extmatrix_runner::run_cell_retrying(command, ATTEMPTS) {
-        Ok(obs) => Evidence::Ran(obs),
-        Err(e) => Evidence::CouldNotRun {
-            message: format!(
-                "could not run the harness {}: {e}",
-                command.harness.display()
-            ),
-        },
+/// Run the harness `repeat` times (fewer when an interrupt comes); the
+/// evidence is the worst run, carrying every run's outcome.
+fn run(command: &CellCommand, repeat: u32, facts: &CellFacts) -> Evidence {
+    let mut runs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        match extmatrix_runner::run_cell_retrying(command, ATTEMPTS) {
+            Ok(obs) => runs.push(obs),
+            Err(e) => {
+                return Evidence::CouldNotRun {
+                    message: format!(
+                        "could not run the harness {}: {e}",
+                        command.harness.display()
+                    ),
+                }
+            }
+        }
+        if extmatrix_process::interrupted().is_some() {
+            break;
+        }
     }
+    Evidence::Ran(extmatrix_judge::worst_run(facts, runs))
 }
 
 /// The units of plan cell `i`: one per module of its target, or, when
@@ -205,13 +217,15 @@ fn units_of(
         Ok(ready) => ready,
         Err(evidence) => return known(*evidence),
     };
+    let repeat = plan.options.repeat_of(cell.scenario);
     let runs = built.modules.iter().map(|module| {
         let command = cell_command(plan, harness, cell, timeout, |c| {
             c.module = module.name.clone();
             c.module_dir = built.module_dir.clone();
             c.smoke = target.smoke.clone();
+            c.module_file = Some(module.artifact.clone());
         });
-        (key(&module.name), facts, Unit::Run(command))
+        (key(&module.name), facts, Unit::Run { command, repeat })
     });
     let untestable = built.untestable.iter().map(|u| {
         let reason = u.reason.clone();
@@ -262,15 +276,34 @@ pub fn cell_command(
         smoke: None,
         python_exe: py.path.clone(),
         cycles: plan.options.cycles,
-        threads: plan.options.threads,
+        stress: stress(&plan.options),
+        module_file: None,
         debug_allocator: plan.options.debug_allocator && cell.scenario.is_cycling(),
         subinterp: plan.options.subinterp,
         alone: false,
         timeout,
-        memory_mb: Some(plan.options.memory_mb),
+        // A sanitizer's shadow memory reserves terabytes of address
+        // space: under RLIMIT_AS its runtime dies before main.
+        memory_mb: py
+            .build
+            .sanitizers()
+            .is_empty()
+            .then_some(plan.options.memory_mb),
     };
     target(&mut command);
     command
+}
+
+/// The stress scenarios' workers under the matrix's options, on this
+/// machine's cores.
+pub fn stress(options: &extmatrix_spec::Options) -> Stress {
+    let cores = extmatrix_runner::cores();
+    Stress {
+        threads: options.threads_on(cores),
+        interpreters: options.interpreters_on(cores),
+        rounds: options.rounds,
+        waves: options.waves,
+    }
 }
 
 /// The harness and the build cell `i` runs with, or the evidence of why it

@@ -445,7 +445,7 @@ fn refuse_other_run(path: &Path, theirs: &Header, ours: &Header) -> Result<(), J
             "matrix",
             format!(
                 "it was written for {} ({} cells), and the matrix file, its interpreters, \
-                 the filters (--python, --scenario, --target) or options (--timeout) differ now",
+                 the filters (--python, --scenario, --target) or options (--timeout, --repeat) differ now",
                 theirs.matrix, theirs.cells
             ),
         );

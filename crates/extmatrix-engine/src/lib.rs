@@ -44,10 +44,11 @@ pub use prepare::{available_pythons, prepare};
 pub use prune::prune;
 pub use shard::shard_info;
 
+use extmatrix_core::Scenario;
 use extmatrix_judge::{CellToJudge, Verdict};
 use extmatrix_plan::Plan;
 use extmatrix_provision::Store;
-use extmatrix_schema::{CellResult, Interruption, PythonEntry, Report, RunInfo};
+use extmatrix_schema::{CellKey, CellResult, Interruption, PythonEntry, Report, RunInfo};
 pub use extmatrix_verdict::Policy;
 use std::time::Instant;
 
@@ -110,19 +111,41 @@ pub fn run(
 /// The second pass: every cell judged with all cells at hand, and each
 /// cycling cell with its baseline.
 pub fn judge(runs: &[CellRun], baselines: &Baselines, alone: &AloneRuns) -> Vec<CellResult> {
-    let verdicts = extmatrix_judge::judge_all(runs.iter().map(|r| CellToJudge {
+    let mut verdicts = extmatrix_judge::judge_all(runs.iter().map(|r| CellToJudge {
         facts: &r.facts,
         evidence: &r.evidence,
         baseline: baselines.leak_baseline_of(r),
         control: baselines.control_of(r),
         alone: alone.of(r),
     }));
+    compare_linked_with_loaded(runs, &mut verdicts);
     runs.iter()
         .zip(verdicts)
         .map(|(run, Verdict { outcome, details })| {
             CellResult::new(run.key.clone(), outcome, run.duration_ms, details)
         })
         .collect()
+}
+
+/// Every `inittab` cell held against the `reinit` cell of the same module on
+/// the same interpreter, where both ran.
+fn compare_linked_with_loaded(runs: &[CellRun], verdicts: &mut [Verdict]) {
+    let reinit_of = |key: &CellKey| {
+        runs.iter().position(|r| {
+            r.key.scenario == Scenario::Reinit
+                && (&r.key.target, &r.key.module, &r.key.python)
+                    == (&key.target, &key.module, &key.python)
+        })
+    };
+    for (i, run) in runs.iter().enumerate() {
+        if run.key.scenario != Scenario::Inittab {
+            continue;
+        }
+        if let Some(j) = reinit_of(&run.key) {
+            let reinit = verdicts[j].clone();
+            extmatrix_judge::compare_with_file_import(&mut verdicts[i], &reinit);
+        }
+    }
 }
 
 /// When the run began and on what machine.
@@ -187,21 +210,13 @@ mod tests {
 
     #[test]
     fn the_judging_pass_reads_each_cells_evidence_and_keeps_its_key() {
-        let crashed = Observation {
-            events: vec![
-                serde_json::from_str(r#"{"ev":"step","step":"cycle 2: import"}"#).unwrap(),
-            ],
-            protocol_errors: vec![],
-            termination: Termination::Signaled {
+        let crashed = Observation::new(
+            vec![serde_json::from_str(r#"{"ev":"step","step":"cycle 2: import"}"#).unwrap()],
+            Termination::Signaled {
                 signal: 11,
                 name: "SIGSEGV".into(),
             },
-            stdout_tail: String::new(),
-            stderr_tail: String::new(),
-            retries: vec![],
-            streams: Default::default(),
-            runner_notes: vec![],
-        };
+        );
         let runs = [
             run_of(Scenario::Reinit, Evidence::Ran(crashed), 7),
             run_of(
@@ -225,6 +240,48 @@ mod tests {
         assert_eq!(cells[1].key.scenario, Scenario::SubinterpOwn);
     }
 
+    /// An inittab cell is held against the reinit cell of its own module
+    /// and interpreter, and no other.
+    #[test]
+    fn an_inittab_cell_says_when_only_the_file_import_passes() {
+        let passed = || {
+            let done = serde_json::from_str(r#"{"ev":"done"}"#).unwrap();
+            Evidence::Ran(Observation::new(
+                vec![done],
+                Termination::Exited { code: 0 },
+            ))
+        };
+        let crashed = || {
+            let step = serde_json::from_str(r#"{"ev":"step","step":"cycle 2: import"}"#).unwrap();
+            let signaled = Termination::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            };
+            Evidence::Ran(Observation::new(vec![step], signaled))
+        };
+        let mut other_python = run_of(Scenario::Reinit, crashed(), 1);
+        other_python.key.python = "cp312".into();
+        let runs = [
+            other_python,
+            run_of(Scenario::Inittab, crashed(), 1),
+            run_of(Scenario::Reinit, passed(), 1),
+        ];
+        let cells = judge(&runs, &Baselines::default(), &AloneRuns::default());
+        assert_eq!(cells[1].outcome, Outcome::Crash);
+        assert!(
+            cells[1].details.summary.ends_with(
+                "fails only when linked in: reinit, which imports the module from its file, pass"
+            ),
+            "{}",
+            cells[1].details.summary
+        );
+        assert_eq!(
+            cells[0].details.notes,
+            Vec::<String>::new(),
+            "reinit cells are not told"
+        );
+    }
+
     #[test]
     fn a_failing_cycling_cell_gets_a_leak_baseline_and_a_control() {
         let ran = |events: &str, termination: Termination| {
@@ -232,16 +289,7 @@ mod tests {
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
-            Evidence::Ran(Observation {
-                events,
-                protocol_errors: vec![],
-                termination,
-                stdout_tail: String::new(),
-                stderr_tail: String::new(),
-                retries: vec![],
-                streams: Default::default(),
-                runner_notes: vec![],
-            })
+            Evidence::Ran(Observation::new(events, termination))
         };
         let crashed = run_of(
             Scenario::Reinit,

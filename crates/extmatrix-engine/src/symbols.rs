@@ -118,7 +118,7 @@ mod tests {
             signal: "SIGSEGV".into(),
             python: String::new(),
             c: written.into(),
-            c_mangled: String::new(),
+            ..Forensics::default()
         };
         demangle_frames(&mut f);
         assert_eq!(

@@ -248,6 +248,11 @@ fn the_harness_says_what_a_build_lacks_in_the_protocols_words() {
             Requirement::IsolatedSubinterpreters,
         ),
         (
+            "cp311",
+            Scenario::SubinterpParallel,
+            Requirement::IsolatedSubinterpreters,
+        ),
+        (
             "cp312",
             Scenario::FreeThreading,
             Requirement::FreeThreadedBuild,
@@ -267,6 +272,7 @@ fn the_harness_says_what_a_build_lacks_in_the_protocols_words() {
             .arg("--python-exe")
             .arg(&py.path)
             .args(["--cycles", "1", "--threads", "1", "--obs-fd", "1"])
+            .args(["--interpreters", "1", "--rounds", "1", "--waves", "1"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{id} {scenario}");

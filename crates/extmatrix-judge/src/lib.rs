@@ -17,8 +17,10 @@ pub use rules::control::wants_control;
 pub use rules::differential::{alone_scenario, later_instance_failure};
 pub use rules::gil::reenabled_gil;
 pub use rules::leak::{least_squares, LeakPolicy};
+pub use rules::linking::compare as compare_with_file_import;
 pub use rules::refusal::refused_in;
 pub use rules::refusal::{is_refusal, refusal_expected};
+pub use rules::repeat::worst_run;
 pub use rules::shared::counts_as_shared;
 
 use extmatrix_core::{Outcome, PythonVersion, Reason, Scenario};
@@ -183,6 +185,7 @@ fn judge_run(facts: &CellFacts, obs: &Observation, others: OtherRuns<'_>) -> Ver
     }
     rules::differential::compare(facts, others.alone, &mut verdict, &mut details);
     rules::control::compare(facts, obs, others.control, &mut verdict, &mut details);
+    rules::repeat::note(obs, &mut verdict, &mut details);
     details.summary = verdict.summary;
     details.reason = verdict.reason;
     Verdict {
@@ -195,9 +198,10 @@ fn judge_run(facts: &CellFacts, obs: &Observation, others: OtherRuns<'_>) -> Ver
 /// the message" (without the colon when it has no message).
 pub(crate) fn in_step(err: &ImportFailure) -> String {
     format!(
-        "{} in step `{}`{}",
+        "{} in step `{}`{}{}",
         err.exc_type,
         err.step,
+        err.worker_suffix(),
         message_suffix(err)
     )
 }
@@ -259,6 +263,17 @@ fn pass_summary(scenario: Scenario, obs: &Observation, details: &Details) -> Str
         Scenario::FreeThreading => "the GIL stayed disabled after the import".into(),
         Scenario::Reinit => format!("{} init/finalize cycles", details.cycles.len()),
         Scenario::SubinterpCycle => format!("{} subinterpreter cycles", details.cycles.len()),
+        Scenario::Inittab => format!(
+            "{} init/finalize cycles, linked in with PyImport_AppendInittab",
+            details.cycles.len()
+        ),
+        Scenario::SubinterpParallel => {
+            let waves = obs
+                .steps()
+                .filter(|s| s.action == extmatrix_protocol::Action::InParallel)
+                .count();
+            format!("{waves} waves of own-GIL interpreters at once")
+        }
         _ if compared => "no shared objects".into(),
         _ => "imported; smoke code ran".into(),
     }

@@ -31,16 +31,7 @@ pub fn free_threaded(scenario: Scenario) -> CellFacts {
 }
 
 pub fn observation(events: Vec<Event>, termination: Termination) -> Observation {
-    Observation {
-        events,
-        protocol_errors: vec![],
-        termination,
-        stdout_tail: String::new(),
-        stderr_tail: String::new(),
-        retries: Vec::new(),
-        streams: Default::default(),
-        runner_notes: Vec::new(),
-    }
+    Observation::new(events, termination)
 }
 
 pub fn exited(code: i32) -> Termination {

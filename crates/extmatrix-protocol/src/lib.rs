@@ -26,7 +26,7 @@ pub use channel::{
 };
 pub use step::{Action, Stage, Step, SubinterpKind};
 
-use extmatrix_core::{id_enum, Requirement, Scenario};
+use extmatrix_core::{id_enum, Outcome, Requirement, Scenario};
 use serde::{Deserialize, Serialize};
 
 /// One line of the observation channel.
@@ -177,6 +177,32 @@ pub struct ImportFailure {
     pub not_found: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
+    /// Raised by a worker of a stress scenario: which one (from 1: the
+    /// interpreter of `subinterp-parallel`, the thread of
+    /// `free-threading`) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u32>,
+    /// ... and in which of its rounds of the smoke code (0: before the
+    /// first, in the import).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+}
+
+/// " (worker 3, round 17)": where in a stress scenario, for a summary;
+/// " (worker 3)" outside its rounds (creating, importing, ending).
+fn worker_suffix(worker: Option<u32>, round: Option<u32>) -> String {
+    match (worker, round) {
+        (Some(w), Some(0) | None) => format!(" (worker {w})"),
+        (Some(w), Some(r)) => format!(" (worker {w}, round {r})"),
+        _ => String::new(),
+    }
+}
+
+impl ImportFailure {
+    /// " (worker 3, round 17)" when a worker raised it, else "".
+    pub fn worker_suffix(&self) -> String {
+        worker_suffix(self.worker, self.round)
+    }
 }
 
 /// A warning raised during an import (e.g. CPython's RuntimeWarning when a
@@ -192,7 +218,7 @@ pub struct ImportWarning {
 /// What the harness saw of a fatal signal before dying of it: every
 /// thread's Python traceback (faulthandler) and C frames (gdb, or glibc's
 /// `backtrace` without it), each cut at 16 KiB.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forensics {
     pub signal: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -203,9 +229,24 @@ pub struct Forensics {
     /// symbols in `c` that gdb had not (glibc's `backtrace` never does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub c_mangled: String,
+    /// In a stress scenario: where every worker was, one line each
+    /// (`worker 3: smoke, round 17`, `worker 4: ended`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workers: String,
+    /// The worker whose thread died of the signal (a crash, not a hang's
+    /// dump), and its round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
 }
 
 impl Forensics {
+    /// " (worker 3, round 17)" when a worker's thread died, else "".
+    pub fn worker_suffix(&self) -> String {
+        worker_suffix(self.worker, self.round)
+    }
+
     /// The C frames, one line each (`#3  0x… in fixture_exec (…) at f.c:12`):
     /// gdb's numbered frames, or every line `backtrace` gave.
     pub fn c_frames(&self) -> Vec<&str> {
@@ -420,6 +461,11 @@ pub struct Observation {
     pub stderr_tail: String,
     /// Earlier runs of this cell, if it was retried.
     pub retries: Vec<Attempt>,
+    /// A cell run several times (`repeat`): the outcome of every run, in
+    /// order; this observation is the run with the worst one. Empty for a
+    /// cell run once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Outcome>,
     /// What the runner saw of the channel and the output besides events.
     #[serde(default)]
     pub streams: Streams,
@@ -455,6 +501,22 @@ pub struct Streams {
 }
 
 impl Observation {
+    /// An observation of `events` ending in `termination`, with nothing
+    /// else seen: no output, no retries, no notes.
+    pub fn new(events: Vec<Event>, termination: Termination) -> Self {
+        Observation {
+            events,
+            protocol_errors: Vec::new(),
+            termination,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            retries: Vec::new(),
+            repeats: Vec::new(),
+            streams: Streams::default(),
+            runner_notes: Vec::new(),
+        }
+    }
+
     /// The process hung or died before any step that runs the target: the
     /// interpreter failed on its own, and the cell says nothing about the
     /// target.
@@ -587,21 +649,10 @@ mod tests {
     }
 
     fn observation(steps: &[&str], termination: Termination) -> Observation {
-        Observation {
-            events: steps
-                .iter()
-                .map(|s| Event::Step {
-                    step: s.parse().unwrap(),
-                })
-                .collect(),
-            protocol_errors: vec![],
-            termination,
-            stdout_tail: String::new(),
-            stderr_tail: String::new(),
-            retries: vec![],
-            streams: Streams::default(),
-            runner_notes: vec![],
-        }
+        let steps = steps.iter().map(|s| Event::Step {
+            step: s.parse().unwrap(),
+        });
+        Observation::new(steps.collect(), termination)
     }
 
     #[test]
@@ -647,7 +698,7 @@ mod tests {
             signal: "SIGSEGV".into(),
             python: String::new(),
             c: "[Thread debugging]\nThread 1 (LWP 7):\n#0  0x1 in f ()\n\n#1  0x2 in g ()\n".into(),
-            c_mangled: String::new(),
+            ..Forensics::default()
         };
         assert_eq!(gdb.c_frames(), ["#0  0x1 in f ()", "#1  0x2 in g ()"]);
         let glibc = Forensics {
@@ -665,16 +716,7 @@ mod tests {
         reader.feed(lines.as_bytes());
         assert_eq!(reader.events().len(), lines.lines().count(), "{lines}");
         let channel = reader.finish();
-        Observation {
-            events: channel.events,
-            protocol_errors: vec![],
-            termination,
-            stdout_tail: String::new(),
-            stderr_tail: String::new(),
-            retries: vec![],
-            streams: Default::default(),
-            runner_notes: vec![],
-        }
+        Observation::new(channel.events, termination)
     }
 
     #[test]
@@ -699,6 +741,32 @@ mod tests {
         );
         assert!(!cut.reported_done() && !cut.finished());
         assert_eq!(cut.pulled_in().count(), 0);
+    }
+
+    #[test]
+    fn a_workers_error_and_crash_name_the_worker_and_its_round() {
+        let lines = concat!(
+            "{\"ev\":\"error\",\"where\":\"subinterp own 2: smoke\",\"phase\":\"smoke\",",
+            "\"exc_type\":\"AssertionError\",\"message\":\"\",\"worker\":3,\"round\":17}\n",
+            "{\"ev\":\"error\",\"where\":\"subinterp own 1: import\",\"phase\":\"import\",",
+            "\"exc_type\":\"ImportError\",\"message\":\"no\",\"worker\":2,\"round\":0}\n",
+            "{\"ev\":\"forensics\",\"signal\":\"SIGSEGV\",\"workers\":\"worker 1: smoke, round 7\\n\",",
+            "\"worker\":1,\"round\":7}\n",
+            "{\"ev\":\"error\",\"where\":\"import\",\"phase\":\"import\",",
+            "\"exc_type\":\"ImportError\",\"message\":\"no\"}\n",
+        );
+        let obs = observed(lines, Termination::Exited { code: 0 });
+        let suffix = |e: &Event| match e {
+            Event::Error(err) => err.worker_suffix(),
+            Event::Forensics(f) => f.worker_suffix(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(suffix(&obs.events[0]), " (worker 3, round 17)");
+        assert_eq!(suffix(&obs.events[1]), " (worker 2)", "outside its rounds");
+        assert_eq!(suffix(&obs.events[2]), " (worker 1, round 7)");
+        assert_eq!(suffix(&obs.events[3]), "", "the main thread's error");
+        let text = serde_json::to_string(&obs).unwrap();
+        assert_eq!(serde_json::from_str::<Observation>(&text).unwrap(), obs);
     }
 
     #[test]

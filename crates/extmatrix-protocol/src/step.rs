@@ -33,6 +33,12 @@ id_enum! {
         End = "end",
         /// `Py_FinalizeEx`.
         Finalize = "finalize",
+        /// Workers at once, each creating an own-GIL interpreter, importing,
+        /// running the smoke code and ending it (`subinterp-parallel`; the
+        /// stage's number is the wave).
+        InParallel = "in parallel",
+        /// `PyImport_AppendInittab`, before an init (`inittab`).
+        Register = "register",
     }
 }
 
@@ -43,7 +49,11 @@ impl Action {
     pub fn runs_target(self) -> bool {
         matches!(
             self,
-            Action::Import | Action::Smoke | Action::SmokeOnThreads | Action::SmokeOldInstance
+            Action::Import
+                | Action::Smoke
+                | Action::SmokeOnThreads
+                | Action::SmokeOldInstance
+                | Action::InParallel
         )
     }
 }
@@ -263,7 +273,8 @@ mod tests {
                 Action::Import,
                 Action::Smoke,
                 Action::SmokeOnThreads,
-                Action::SmokeOldInstance
+                Action::SmokeOldInstance,
+                Action::InParallel
             ]
         );
     }

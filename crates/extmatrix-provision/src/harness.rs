@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The harness sources, compiled into this binary so an installed extmatrix
 /// needs no checkout.
-const HARNESS_SOURCES: [(&str, &str); 7] = [
+const HARNESS_SOURCES: [(&str, &str); 8] = [
     ("harness.h", include_str!("../../../harness-c/harness.h")),
     ("harness.c", include_str!("../../../harness-c/harness.c")),
     ("figures.c", include_str!("../../../harness-c/figures.c")),
@@ -30,6 +30,7 @@ const HARNESS_SOURCES: [(&str, &str); 7] = [
         "supervisor.c",
         include_str!("../../../harness-c/supervisor.c"),
     ),
+    ("workers.c", include_str!("../../../harness-c/workers.c")),
 ];
 
 /// The empty extension module of the leak baseline, built beside the
@@ -47,6 +48,22 @@ pub fn baseline_module_dir(binary: &Path) -> PathBuf {
     binary.with_file_name("baseline")
 }
 
+/// The baseline module's file beside the harness at `binary` (what
+/// `inittab` registers), if it is there.
+pub fn baseline_module_file(binary: &Path) -> Option<PathBuf> {
+    let dir = baseline_module_dir(binary);
+    let prefix = format!("{BASELINE_MODULE}.");
+    std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".so"))
+        })
+}
+
 /// The cache kind of harness builds (`<cache>/harness/<id>-<key>`).
 pub const HARNESS_KIND: &str = "harness";
 
@@ -60,8 +77,9 @@ pub const SOURCES_INPUT: &str = "harness_sources";
 const HARNESS_FLAGS: [&str; 3] = ["-fPIC", "-g", "-Wno-deprecated-declarations"];
 
 /// And for linking it (part of its key too). --export-dynamic: extensions
-/// resolve Py* symbols against the process when libpython is static.
-const HARNESS_LINK_FLAGS: [&str; 2] = ["-Wl,--export-dynamic", "-ldl"];
+/// resolve Py* symbols against the process when libpython is static;
+/// -pthread: the stress scenarios' workers.
+const HARNESS_LINK_FLAGS: [&str; 3] = ["-Wl,--export-dynamic", "-ldl", "-pthread"];
 
 /// The binary's file name inside its entry.
 const BINARY: &str = "extmatrix-harness";
@@ -161,6 +179,8 @@ fn compile_harness(py: &Python, dir: &Path, steps: &mut Steps) -> Result<(), Bui
     args.extend(ldflags);
     args.push(format!("-Wl,-rpath,{}", py.build.libdir.display()));
     args.extend(HARNESS_LINK_FLAGS.map(String::from));
+    // `python-config --ldflags` does not name a sanitizer's runtime.
+    args.extend(py.build.sanitizers().into_iter().map(String::from));
     steps.run(BuildPhase::Compiling, &cc, &args)?;
     Ok(())
 }

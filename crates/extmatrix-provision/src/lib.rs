@@ -22,8 +22,8 @@ mod toolchain;
 pub use extmatrix_cache::Store;
 pub use failure::BuildFailure;
 pub use harness::{
-    baseline_module_dir, harness, harness_sources_digest, HarnessMeta, BASELINE_MODULE,
-    HARNESS_KIND, SOURCES_INPUT,
+    baseline_module_dir, baseline_module_file, harness, harness_sources_digest, HarnessMeta,
+    BASELINE_MODULE, HARNESS_KIND, SOURCES_INPUT,
 };
 pub use symbols::{demangle, demangle_text, ImageSymbol, ImageSymbols};
 pub use targets::c_file::CFileTarget;

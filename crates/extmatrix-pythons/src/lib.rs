@@ -61,6 +61,19 @@ pub struct BuildConfig {
     pub configure_args: Option<String>,
 }
 
+impl BuildConfig {
+    /// The `-fsanitize=` flags the interpreter was compiled with
+    /// (`--with-thread-sanitizer` puts `-fsanitize=thread` in its CFLAGS):
+    /// everything compiled against it gets them, and the harness links
+    /// their runtime.
+    pub fn sanitizers(&self) -> Vec<&str> {
+        self.cflags
+            .split_whitespace()
+            .filter(|f| f.starts_with("-fsanitize="))
+            .collect()
+    }
+}
+
 impl Python {
     /// This description, or a fresh probe's when it lacks facts this
     /// extmatrix asks of every interpreter: a description cached with an
@@ -545,6 +558,19 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sanitized_interpreters_sanitizers_and_nothing_else() {
+        let build = BuildConfig {
+            cflags: "-I/x -fsanitize=thread -O3  -fsanitize=undefined -fno-sanitize-recover".into(),
+            ..BuildConfig::default()
+        };
+        assert_eq!(
+            build.sanitizers(),
+            ["-fsanitize=thread", "-fsanitize=undefined"]
+        );
+        assert!(BuildConfig::default().sanitizers().is_empty());
+    }
 
     /// A `sleep` argument no other process has.
     fn marker() -> String {

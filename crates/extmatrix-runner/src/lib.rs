@@ -50,8 +50,10 @@ pub struct CellCommand {
     pub smoke: Option<String>,
     pub python_exe: PathBuf,
     pub cycles: u32,
-    /// Threads running the smoke code at once in `free-threading`.
-    pub threads: u32,
+    /// How many workers the stress scenarios run, and how much each does.
+    pub stress: Stress,
+    /// `inittab`: the extension file whose `PyInit_<name>` is registered.
+    pub module_file: Option<PathBuf>,
     /// Initialize every interpreter with CPython's debug allocator.
     pub debug_allocator: bool,
     /// `subinterp-cycle`'s subinterpreters; `None`: from the declaration.
@@ -63,6 +65,32 @@ pub struct CellCommand {
     /// The address-space limit (`RLIMIT_AS`) of the cell's processes, in
     /// MiB; `None`: none.
     pub memory_mb: Option<u64>,
+}
+
+/// The workers of the stress scenarios (`subinterp-parallel`,
+/// `free-threading`), each at most 256 (the harness's limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stress {
+    /// Threads running the smoke code at once in `free-threading`.
+    pub threads: u32,
+    /// Own-GIL interpreters at once in `subinterp-parallel`.
+    pub interpreters: u32,
+    /// Runs of the smoke code per worker.
+    pub rounds: u32,
+    /// Waves of `subinterp-parallel`.
+    pub waves: u32,
+}
+
+impl Default for Stress {
+    /// The least that still runs workers at once: two of them, once.
+    fn default() -> Self {
+        Stress {
+            threads: 2,
+            interpreters: 2,
+            rounds: 1,
+            waves: 1,
+        }
+    }
 }
 
 /// The descriptor the harness writes its observations to: high, so that a
@@ -171,7 +199,13 @@ fn harness_command(
         .arg("--cycles")
         .arg(cmd.cycles.to_string())
         .arg("--threads")
-        .arg(cmd.threads.to_string())
+        .arg(cmd.stress.threads.to_string())
+        .arg("--interpreters")
+        .arg(cmd.stress.interpreters.to_string())
+        .arg("--rounds")
+        .arg(cmd.stress.rounds.to_string())
+        .arg("--waves")
+        .arg(cmd.stress.waves.to_string())
         .arg("--debug-allocator")
         .arg(if cmd.debug_allocator { "1" } else { "0" })
         .arg("--subinterp")
@@ -180,6 +214,9 @@ fn harness_command(
         .arg(if cmd.alone { "1" } else { "0" });
     if let Some(file) = smoke_file {
         command.arg("--smoke-file").arg(file.path());
+    }
+    if let Some(file) = &cmd.module_file {
+        command.arg("--module-file").arg(file);
     }
     command
         .arg("--obs-fd")
@@ -227,6 +264,7 @@ impl Reading {
             stdout_tail,
             stderr_tail,
             retries: Vec::new(),
+            repeats: Vec::new(),
             streams: Streams {
                 foreign_lines: channel.foreign_lines,
                 foreign_samples: channel.foreign_samples,

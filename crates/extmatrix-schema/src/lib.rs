@@ -350,6 +350,10 @@ pub struct Details {
     /// imported (the interpreter's own failures), and were retried.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<Attempt>,
+    /// A cell run several times (`repeat`): how many runs failed, and every
+    /// run's outcome; the rest of the details are the worst run's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildDetails>,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -373,6 +377,16 @@ pub struct Details {
     pub foreign_lines: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// The runs of a repeated cell (`repeat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub runs: u32,
+    /// Runs whose outcome is a finding (worse than `n/a`).
+    pub failed: u32,
+    /// Every run's outcome, in order.
+    pub outcomes: Vec<Outcome>,
 }
 
 /// What another run made to explain a cell did: its control

@@ -96,7 +96,10 @@ pub enum SourceSpec {
     Url { url: String, sha256: String },
 }
 
-pub use extmatrix_core::{SubinterpKind, Variant};
+pub use extmatrix_core::{SubinterpKind, Variant, STRESS_REPEAT};
+
+/// The most workers (threads, interpreters) one stress cell runs at once.
+pub const MAX_WORKERS: u32 = 256;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -122,8 +125,22 @@ pub struct Options {
     pub timeout_s: u64,
     /// Parallel cells; `None` = number of cores.
     pub jobs: Option<usize>,
-    /// Threads running the smoke code at once in `free-threading` (>= 1, default 4).
-    pub threads: u32,
+    /// Threads running the smoke code at once in `free-threading` (1 to
+    /// 256); `None`: two per core.
+    pub threads: Option<u32>,
+    /// Own-GIL interpreters at once in `subinterp-parallel` (1 to 256);
+    /// `None`: two per core.
+    pub interpreters: Option<u32>,
+    /// Runs of the smoke code per worker in the stress scenarios (>= 1,
+    /// default 50).
+    pub rounds: u32,
+    /// Waves of `subinterp-parallel`: interpreters created, used and ended
+    /// together (>= 1, default 3).
+    pub waves: u32,
+    /// Runs of every cell; the worst outcome is reported with how many runs
+    /// failed. `None`: [`STRESS_REPEAT`] for the stress scenarios, 1 for the
+    /// rest.
+    pub repeat: Option<u32>,
     /// Address-space limit of every cell's processes, in MiB (>= 1, default
     /// [`DEFAULT_MEMORY_MB`]).
     pub memory_mb: u64,
@@ -170,7 +187,9 @@ impl Default for Options {
     /// `cycles: 8`, `warmup: 2`, `leak_kib_per_cycle: 64`,
     /// `leak_blocks_per_cycle: 64`, `debug_allocator: true`,
     /// `subinterp: auto`, `timeout_s: 60`, `jobs`: one per core,
-    /// `threads: 4`, `memory_mb: 4096`, `build_timeout_s: 600`.
+    /// `threads` and `interpreters`: two per core, `rounds: 50`,
+    /// `waves: 3`, `repeat`: 3 for the stress scenarios and 1 for the rest,
+    /// `memory_mb: 4096`, `build_timeout_s: 600`.
     fn default() -> Self {
         Options {
             cycles: 8,
@@ -181,11 +200,42 @@ impl Default for Options {
             subinterp: None,
             timeout_s: 60,
             jobs: None,
-            threads: 4,
+            threads: None,
+            interpreters: None,
+            rounds: 50,
+            waves: 3,
+            repeat: None,
             memory_mb: DEFAULT_MEMORY_MB,
             build_timeout_s: 600,
         }
     }
+}
+
+impl Options {
+    /// Threads of `free-threading` on a machine with `cores` cores.
+    pub fn threads_on(&self, cores: usize) -> u32 {
+        self.threads.unwrap_or_else(|| two_per_core(cores))
+    }
+
+    /// Interpreters of `subinterp-parallel` on a machine with `cores` cores.
+    pub fn interpreters_on(&self, cores: usize) -> u32 {
+        self.interpreters.unwrap_or_else(|| two_per_core(cores))
+    }
+
+    /// How many times a cell of `scenario` runs.
+    pub fn repeat_of(&self, scenario: Scenario) -> u32 {
+        self.repeat.unwrap_or(if scenario.is_stress() {
+            STRESS_REPEAT
+        } else {
+            1
+        })
+    }
+}
+
+/// More workers than cores, so that they are preempted in the middle of
+/// what they do, within the harness's limit.
+fn two_per_core(cores: usize) -> u32 {
+    (cores.max(1) * 2).min(MAX_WORKERS as usize) as u32
 }
 
 impl fmt::Display for Location {
@@ -207,6 +257,10 @@ const OPTION_KEYS: &[&str] = &[
     "timeout_s",
     "jobs",
     "threads",
+    "interpreters",
+    "rounds",
+    "waves",
+    "repeat",
     "memory_mb",
     "build_timeout_s",
 ];
@@ -449,6 +503,18 @@ impl Context<'_> {
             }),
             _ => Err(self.wrong_type(node, &expected)),
         }
+    }
+
+    /// A count of workers: 1 to [`MAX_WORKERS`] (the harness's limit).
+    fn workers(&self, node: &Node, key: &str) -> Result<u32, SpecError> {
+        let n: u32 = self.positive_int(node, key)?;
+        if n > MAX_WORKERS {
+            return Err(self.error(
+                node.at,
+                format!("`{key}` must be at most {MAX_WORKERS} (workers at once), found {n}"),
+            ));
+        }
+        Ok(n)
     }
 
     /// `subinterp: auto | legacy | shared | own` (`auto` is `None`).
@@ -784,8 +850,8 @@ impl Context<'_> {
     }
 
     /// `options: {cycles, warmup, leak_kib_per_cycle, leak_blocks_per_cycle,
-    /// debug_allocator, subinterp, timeout_s, jobs, threads, memory_mb,
-    /// build_timeout_s}`, each optional.
+    /// debug_allocator, subinterp, timeout_s, jobs, threads, interpreters,
+    /// rounds, waves, repeat, memory_mb, build_timeout_s}`, each optional.
     fn options(&self, node: &Node) -> Result<Options, SpecError> {
         let fields = self.fields(node, "`options`", OPTION_KEYS)?;
         let mut options = Options::default();
@@ -820,7 +886,19 @@ impl Context<'_> {
             options.jobs = Some(self.positive_int(jobs, "jobs")?);
         }
         if let Some(threads) = fields.get("threads") {
-            options.threads = self.positive_int(threads, "threads")?;
+            options.threads = Some(self.workers(threads, "threads")?);
+        }
+        if let Some(interpreters) = fields.get("interpreters") {
+            options.interpreters = Some(self.workers(interpreters, "interpreters")?);
+        }
+        if let Some(rounds) = fields.get("rounds") {
+            options.rounds = self.positive_int(rounds, "rounds")?;
+        }
+        if let Some(waves) = fields.get("waves") {
+            options.waves = self.positive_int(waves, "waves")?;
+        }
+        if let Some(repeat) = fields.get("repeat") {
+            options.repeat = Some(self.positive_int(repeat, "repeat")?);
         }
         if let Some(build_timeout_s) = fields.get("build_timeout_s") {
             options.build_timeout_s = self.positive_int(build_timeout_s, "build_timeout_s")?;

@@ -79,7 +79,7 @@ pythons:
     path: /usr/bin/python3
 scenarios: [reinit, import, subinterp-own]
 options: { cycles: 3, timeout_s: 120, jobs: 2, warmup: 0, leak_kib_per_cycle: 512,
-           leak_blocks_per_cycle: 10, debug_allocator: false, subinterp: own }
+           leak_blocks_per_cycle: 10, debug_allocator: false, subinterp: own, threads: 4, interpreters: 6, rounds: 9, waves: 2, repeat: 5 }
 targets:
   - name: isolated_ok
     c: ../harness-c/fixtures/isolated_ok.c
@@ -120,7 +120,11 @@ targets:
             subinterp: Some(SubinterpKind::Own),
             timeout_s: 120,
             jobs: Some(2),
-            threads: 4,
+            threads: Some(4),
+            interpreters: Some(6),
+            rounds: 9,
+            waves: 2,
+            repeat: Some(5),
             memory_mb: 4096,
             build_timeout_s: 600,
         },
@@ -169,7 +173,11 @@ fn optional_sections_default() {
             subinterp: None,
             timeout_s: 60,
             jobs: None,
-            threads: 4,
+            threads: None,
+            interpreters: None,
+            rounds: 50,
+            waves: 3,
+            repeat: None,
             memory_mb: 4096,
             build_timeout_s: 600,
         }
@@ -246,8 +254,8 @@ fn unknown_key_in_options() {
     assert_eq!(
         message,
         "unknown key `retries` in `options`; allowed keys: cycles, warmup, leak_kib_per_cycle, \
-         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, memory_mb, \
-         build_timeout_s"
+         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, interpreters, \
+         rounds, waves, repeat, memory_mb, build_timeout_s"
     );
 }
 
@@ -317,8 +325,8 @@ fn wrong_type_for_an_option() {
     );
     assert!(message.starts_with(
         "`options` must be a mapping with keys cycles, warmup, leak_kib_per_cycle, \
-         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, memory_mb, \
-         build_timeout_s, found a list"
+         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, interpreters, \
+         rounds, waves, repeat, memory_mb, build_timeout_s, found a list"
     ));
 }
 
@@ -591,14 +599,20 @@ fn junk_input_is_an_error_not_a_panic() {
 fn threads_option() {
     let project = Project::new();
     let matrix = project.parse(&format!("pythons: auto\n{TARGETS}")).unwrap();
-    assert_eq!(matrix.options.threads, 4);
+    assert_eq!(matrix.options.threads, None);
+    assert_eq!(matrix.options.threads_on(2), 4, "two per core");
+    assert_eq!(
+        matrix.options.threads_on(1000),
+        256,
+        "within the harness's limit"
+    );
 
     let matrix = project
         .parse(&format!(
             "pythons: auto\noptions: {{threads: 16}}\n{TARGETS}"
         ))
         .unwrap();
-    assert_eq!(matrix.options.threads, 16);
+    assert_eq!(matrix.options.threads_on(2), 16);
 
     let message = project.error_at(
         &format!("pythons: auto\noptions: {{threads: 0}}\n{TARGETS}"),
@@ -609,6 +623,58 @@ fn threads_option() {
         message,
         "`threads` must be an integer >= 1, found integer 0"
     );
+}
+
+#[test]
+fn stress_options() {
+    let project = Project::new();
+    let matrix = project
+        .parse(&format!(
+            "pythons: auto\noptions: {{interpreters: 8, rounds: 7, waves: 2, repeat: 5}}\n{TARGETS}"
+        ))
+        .unwrap();
+    let o = &matrix.options;
+    assert_eq!((o.interpreters_on(2), o.rounds, o.waves), (8, 7, 2));
+    assert_eq!(
+        o.repeat_of(Scenario::Import),
+        5,
+        "repeat applies to every cell"
+    );
+
+    let defaults = project
+        .parse(&format!("pythons: auto\n{TARGETS}"))
+        .unwrap()
+        .options;
+    assert_eq!(defaults.interpreters_on(3), 6, "two per core");
+    assert_eq!(defaults.repeat_of(Scenario::SubinterpParallel), 3);
+    assert_eq!(defaults.repeat_of(Scenario::FreeThreading), 3);
+    assert_eq!(defaults.repeat_of(Scenario::Reinit), 1);
+
+    let most = project
+        .parse(&format!(
+            "pythons: auto\noptions: {{threads: 256}}\n{TARGETS}"
+        ))
+        .unwrap();
+    assert_eq!(
+        most.options.threads,
+        Some(256),
+        "the harness's limit itself"
+    );
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: {{interpreters: 257}}\n{TARGETS}"),
+        2,
+        25,
+    );
+    assert_eq!(
+        message,
+        "`interpreters` must be at most 256 (workers at once), found 257"
+    );
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: {{repeat: 0}}\n{TARGETS}"),
+        2,
+        19,
+    );
+    assert_eq!(message, "`repeat` must be an integer >= 1, found integer 0");
 }
 
 #[test]

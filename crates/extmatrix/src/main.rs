@@ -149,6 +149,12 @@ struct RunArgs {
     /// Per-cell timeout in seconds, overriding the matrix's options.timeout_s.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
+    /// Run every cell N times and report its worst run, with how many of
+    /// the N failed ("failed 2 of 5 runs"): a race fails a stress cell only
+    /// sometimes. Overrides the matrix's options.repeat [default: 3 for
+    /// subinterp-parallel and free-threading, 1 for the rest].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
     #[command(flatten)]
     filters: FilterArgs,
     /// Run only slice I of N (1 ≤ I ≤ N), for one job of a CI engine's job

@@ -115,6 +115,9 @@ fn rough_seconds(scenario: Scenario) -> f64 {
         Scenario::Import => 0.4,
         Scenario::Reinit => 1.5,
         Scenario::Reimport => 0.5,
+        // Three runs by default (`repeat`), of K interpreters in W waves.
+        Scenario::SubinterpParallel => 1.5,
+        Scenario::Inittab => 1.0,
         _ => 0.8,
     }
 }

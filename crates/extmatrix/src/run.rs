@@ -29,6 +29,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(secs) = args.timeout {
         plan.options.timeout_s = secs;
     }
+    if let Some(n) = args.repeat {
+        plan.options.repeat = Some(n);
+    }
     let journal = match &journal_path {
         Some(path) => Some(crate::resume::open(path, &matrix_path, &plan, args.resume)?),
         None => None,

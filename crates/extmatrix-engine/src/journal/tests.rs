@@ -2,7 +2,7 @@
 //! directory.
 
 use super::*;
-use extmatrix_core::Scenario;
+use extmatrix_core::{Outcome, Scenario};
 use extmatrix_protocol::{Observation, Termination};
 
 fn header(binary: &str, run: &str) -> Header {
@@ -25,18 +25,17 @@ fn key(target: &str) -> CellKey {
 }
 
 fn crashed() -> Evidence {
+    let step = serde_json::from_str(r#"{"ev":"step","step":"cycle 2: import"}"#).unwrap();
+    let signaled = Termination::Signaled {
+        signal: 11,
+        name: "SIGSEGV".into(),
+    };
     Evidence::Ran(Observation {
-        events: vec![serde_json::from_str(r#"{"ev":"step","step":"cycle 2: import"}"#).unwrap()],
-        protocol_errors: vec![],
-        termination: Termination::Signaled {
-            signal: 11,
-            name: "SIGSEGV".into(),
-        },
         stdout_tail: "out\n".into(),
         stderr_tail: "Fatal Python error\n".into(),
-        retries: vec![],
-        streams: Default::default(),
         runner_notes: vec!["a note".into()],
+        repeats: vec![Outcome::Pass, Outcome::Crash],
+        ..Observation::new(vec![step], signaled)
     })
 }
 

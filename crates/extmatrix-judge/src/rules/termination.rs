@@ -12,6 +12,24 @@ use extmatrix_schema::Details;
 /// How CPython's `Py_FatalError` starts the message it writes to stderr.
 const FATAL_ERROR_PREFIX: &str = "Fatal Python error: ";
 
+/// How a sanitizer's report ends: `SUMMARY: ThreadSanitizer: data race
+/// f.c:12 in count_to` (the same for every sanitizer of gcc and clang).
+const SANITIZER_SUMMARY: &str = "SUMMARY: ";
+
+/// The last sanitizer summary in `stderr`, without its prefix
+/// (`ThreadSanitizer: data race f.c:12 in count_to`).
+pub fn sanitizer_summary(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .rev()
+        .filter_map(|l| l.trim_start().strip_prefix(SANITIZER_SUMMARY))
+        .find(|s| {
+            s.split_once(": ")
+                .is_some_and(|(tool, _)| tool.ends_with("Sanitizer"))
+        })
+        .map(str::trim_end)
+}
+
 /// The first line of `Py_FatalError`'s message in `stderr`, without its
 /// prefix: what the target (or CPython on its behalf) gave as the cause.
 pub fn fatal_error(stderr: &str) -> Option<&str> {
@@ -33,7 +51,14 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
         Termination::Signaled { name, .. } => {
             details.signal = Some(name.clone());
             details.step = step;
-            let finding = Finding::new(Outcome::Crash, format!("{name} in step `{at}`{fatal}"));
+            let worker = details
+                .forensics
+                .as_ref()
+                .map_or_else(String::new, |f| f.worker_suffix());
+            let finding = Finding::new(
+                Outcome::Crash,
+                format!("{name} in step `{at}`{worker}{fatal}"),
+            );
             Some(match details.fatal_error {
                 Some(_) => finding.because(Reason::EndedByTarget),
                 None => finding,
@@ -80,6 +105,14 @@ fn exited(
     }
     details.step = step;
     let at = step.map_or_else(|| "start".to_owned(), |s| s.to_string());
+    // Whatever the step: a report in CPython's own code is still a report
+    // (its control run then says so), never the harness's failure.
+    if let Some(report) = sanitizer_summary(&obs.stderr_tail) {
+        return Some(
+            Finding::new(Outcome::Crash, format!("{report}, in step `{at}`"))
+                .because(Reason::Sanitizer),
+        );
+    }
     if step.is_some_and(|s| s.action.runs_target()) {
         return Some(
             Finding::new(
@@ -262,5 +295,35 @@ mod tests {
         let plain = judge_cell(&facts(Scenario::Reinit), &Evidence::Ran(obs));
         assert_eq!(plain.details.reason, None);
         assert_eq!(plain.details.fatal_error, None);
+    }
+
+    /// ThreadSanitizer stops the process at its first report (exit status
+    /// 66): a crash in that step, in the report's words, whatever the step.
+    #[test]
+    fn a_sanitizer_report_is_a_crash_in_its_words() {
+        let report = "==================\nWARNING: ThreadSanitizer: data race (pid=7)\n  Write of size 8 at 0x1 by thread T2:\n\
+                      SUMMARY: ThreadSanitizer: data race fixture.c:31 in count_to\n==================\n";
+        for at in ["smoke on threads", "init"] {
+            let mut obs = observation(vec![step(at)], exited(66));
+            obs.stderr_tail = report.into();
+            let v = judge_cell(&free_threaded(Scenario::FreeThreading), &Evidence::Ran(obs));
+            assert_eq!(v.outcome, Outcome::Crash, "{at}");
+            assert_eq!(v.details.reason, Some(Reason::Sanitizer));
+            assert_eq!(
+                v.details.summary,
+                format!("ThreadSanitizer: data race fixture.c:31 in count_to, in step `{at}`")
+            );
+        }
+        assert_eq!(
+            super::sanitizer_summary("SUMMARY: 3 tests failed\n"),
+            None,
+            "not a sanitizer's"
+        );
+        assert_eq!(
+            super::sanitizer_summary(
+                "SUMMARY: AddressSanitizer: heap-use-after-free a.c:3 in f \n"
+            ),
+            Some("AddressSanitizer: heap-use-after-free a.c:3 in f")
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use extmatrix_core::Scenario;
 use extmatrix_protocol::Event;
-use extmatrix_runner::{run_cell, CellCommand, Observation, Termination, OBS_FD};
+use extmatrix_runner::{run_cell, CellCommand, Observation, Stress, Termination, OBS_FD};
 use std::time::Duration;
 
 /// The harness for cp312 (or any non-free-threaded interpreter), built in
@@ -19,7 +19,8 @@ fn command(smoke: &str) -> CellCommand {
         smoke: Some(smoke.into()),
         python_exe: py.path.clone(),
         cycles: 1,
-        threads: 1,
+        stress: Stress::default(),
+        module_file: None,
         debug_allocator: false,
         subinterp: None,
         alone: false,

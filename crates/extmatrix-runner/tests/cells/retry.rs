@@ -3,7 +3,7 @@
 //! fail in its own start-up on demand).
 
 use extmatrix_core::Scenario;
-use extmatrix_runner::{run_cell_retrying, CellCommand, Termination};
+use extmatrix_runner::{run_cell_retrying, CellCommand, Stress, Termination};
 use std::time::Duration;
 
 /// Mutation caught: `run_cell_retrying` returning after the first attempt
@@ -20,7 +20,8 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         smoke: None,
         python_exe: py.path.clone(),
         cycles: 1,
-        threads: 1,
+        stress: Stress::default(),
+        module_file: None,
         debug_allocator: false,
         subinterp: None,
         alone: false,

@@ -6,7 +6,7 @@
 
 use extmatrix_core::Scenario;
 use extmatrix_protocol::{Event, Forensics};
-use extmatrix_runner::{run_cell, CellCommand, Observation, Termination};
+use extmatrix_runner::{run_cell, CellCommand, Observation, Stress, Termination};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +21,8 @@ fn command(scenario: Scenario, module: &str, module_dir: PathBuf, smoke: &str) -
         smoke: Some(smoke.into()),
         python_exe: py.path.clone(),
         cycles: 3,
-        threads: 1,
+        stress: Stress::default(),
+        module_file: None,
         debug_allocator: false,
         subinterp: None,
         alone: false,

@@ -193,7 +193,7 @@ fn free_threading_runs_the_smoke_code_on_threads_at_once() {
     let matrix = |threads: u32| {
         format!(
             "pythons:\n  - {{ id: cp313t, source: {{ tarball: {} }}, variant: free-threaded }}\n\
-             scenarios: [free-threading]\noptions: {{ threads: {threads} }}\ntargets:\n  - name: t\n    \
+             scenarios: [free-threading]\noptions: {{ threads: {threads}, rounds: 1, repeat: 1 }}\ntargets:\n  - name: t\n    \
              c: {{fixtures}}/isolated_ok.c\n    smoke: |\n      import threading, time\n      \
              m.__dict__.setdefault('inside', set()).add(threading.get_ident())\n      time.sleep(0.5)\n      \
              assert len(m.inside) >= 4, len(m.inside)\n",

@@ -43,6 +43,8 @@ mod resume;
 mod shards;
 /// `stdlib:` targets: the interpreters' own extension modules.
 mod stdlib_targets;
+/// matrices/stress.yaml: interpreters and threads at once, inittab, `--repeat`.
+mod stress;
 /// A correct module that changes the process is not blamed for it.
 mod trust;
 /// Expectations, baselines and `--fail-on`: the exit status and the marks.

@@ -1,0 +1,159 @@
+//! Repeated runs (`repeat`): a race fails a stress cell only sometimes, so
+//! a cell may run N times. The cell is its worst run — the most severe
+//! outcome, the first among equals, whose evidence explains it — and says
+//! how many of the N failed: "failed 1 of 3 runs" is a flake to fix, not a
+//! pass.
+
+use crate::{judge_cell, CellFacts, Finding};
+use extmatrix_core::Outcome;
+use extmatrix_protocol::Observation;
+use extmatrix_schema::{Details, Repeat};
+
+/// Of several runs of one cell, the one with the most severe outcome,
+/// carrying every run's outcome (`Observation::repeats`). One run comes
+/// back as it is.
+///
+/// # Panics
+/// When `runs` is empty: a cell that ran ran at least once.
+pub fn worst_run(facts: &CellFacts, runs: Vec<Observation>) -> Observation {
+    assert!(!runs.is_empty(), "a repeated cell ran at least once");
+    if runs.len() == 1 {
+        return runs.into_iter().next().unwrap_or_else(|| unreachable!());
+    }
+    let outcomes: Vec<Outcome> = runs
+        .iter()
+        .map(|obs| judge_cell(facts, &crate::Evidence::Ran(obs.clone())).outcome)
+        .collect();
+    let worst = (0..runs.len())
+        .reduce(|w, i| if outcomes[i] > outcomes[w] { i } else { w })
+        .unwrap_or(0);
+    let mut chosen = runs
+        .into_iter()
+        .nth(worst)
+        .unwrap_or_else(|| unreachable!());
+    chosen.repeats = outcomes;
+    chosen
+}
+
+/// The runs into the details, and how many failed into the summary.
+pub fn note(obs: &Observation, verdict: &mut Finding, details: &mut Details) {
+    if obs.repeats.len() < 2 {
+        return;
+    }
+    let runs = obs.repeats.len() as u32;
+    let failed = obs.repeats.iter().filter(|o| o.is_finding()).count() as u32;
+    verdict.summary = match failed {
+        0 => format!("{} ({runs} runs, none failed)", verdict.summary),
+        k => format!("{} (failed {k} of {runs} runs)", verdict.summary),
+    };
+    details.repeat = Some(Repeat {
+        runs,
+        failed,
+        outcomes: obs.repeats.clone(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Evidence;
+    use extmatrix_core::Scenario;
+    use extmatrix_protocol::Termination;
+
+    fn passed() -> Observation {
+        observation(
+            vec![step("subinterp own 1: in parallel"), done()],
+            exited(0),
+        )
+    }
+
+    fn crashed_in(at: &str) -> Observation {
+        observation(
+            vec![step(at)],
+            Termination::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn the_worst_run_is_the_cell_and_says_how_many_failed() {
+        let f = facts(Scenario::SubinterpParallel);
+        let runs = vec![
+            passed(),
+            crashed_in("subinterp own 2: in parallel"),
+            passed(),
+            crashed_in("subinterp own 3: in parallel"),
+            passed(),
+        ];
+        let worst = worst_run(&f, runs);
+        let v = judge_cell(&f, &Evidence::Ran(worst));
+        assert_eq!(v.outcome, Outcome::Crash);
+        assert_eq!(
+            v.details.step.map(|s| s.to_string()).as_deref(),
+            Some("subinterp own 2: in parallel"),
+            "the first of the worst runs"
+        );
+        assert!(
+            v.details.summary.ends_with("(failed 2 of 5 runs)"),
+            "{}",
+            v.details.summary
+        );
+        let repeat = v.details.repeat.expect("the runs are in the details");
+        assert_eq!((repeat.runs, repeat.failed), (5, 2));
+        assert_eq!(
+            repeat.outcomes,
+            [
+                Outcome::Pass,
+                Outcome::Crash,
+                Outcome::Pass,
+                Outcome::Crash,
+                Outcome::Pass
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cell_whose_runs_all_pass_says_so_and_one_run_says_nothing() {
+        let f = facts(Scenario::FreeThreading);
+        let v = judge_cell(&f, &Evidence::Ran(worst_run(&f, vec![passed(), passed()])));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(v.details.summary.ends_with("(2 runs, none failed)"));
+        assert_eq!(v.details.repeat.map(|r| r.failed), Some(0));
+
+        let once = worst_run(&f, vec![passed()]);
+        assert!(once.repeats.is_empty());
+        let v = judge_cell(&f, &Evidence::Ran(once));
+        assert_eq!(v.details.repeat, None);
+        assert!(!v.details.summary.contains("runs"));
+    }
+
+    #[test]
+    fn refused_runs_are_not_failed_runs() {
+        let f = facts(Scenario::SubinterpParallel);
+        let refused = || {
+            observation(
+                vec![
+                    event(serde_json::json!({"ev": "declared", "init": "single-phase"})),
+                    step("subinterp own 1: in parallel"),
+                    error_event(
+                        "subinterp own 1: import",
+                        "import",
+                        "ImportError",
+                        "module m does not support loading in subinterpreters",
+                    ),
+                    done(),
+                ],
+                exited(0),
+            )
+        };
+        let v = judge_cell(
+            &f,
+            &Evidence::Ran(worst_run(&f, vec![refused(), refused()])),
+        );
+        assert_eq!(v.outcome, Outcome::Refused);
+        assert_eq!(v.details.repeat.map(|r| (r.runs, r.failed)), Some((2, 0)));
+    }
+}

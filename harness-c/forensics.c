@@ -133,6 +133,7 @@ static void report_stacks(int sig)
     static char python[TEXT_MAX], frames[TEXT_MAX], workers[TEXT_MAX];
     if (!obs_is_owner())
         return; /* a process the target forked: not the cell's to report */
+    int saved_errno = errno; /* a hang's dump returns to what was running */
     if (frames_from_gdb() < 0 && frames_fd >= 0) {
         void *addrs[64];
         int n = backtrace(addrs, 64);
@@ -154,10 +155,14 @@ static void report_stacks(int sig)
         obs_int(l, "round", round);
     }
     obs_end_lossy(l);
+    errno = saved_errno;
 }
 
 static void on_fatal_signal(int sig)
 {
+    if (!claim_last_words())
+        for (;;)
+            pause(); /* another thread is reporting: it ends the process */
     /* Said first, in one write: taking the stacks (gdb) may outlast the
      * cell's timeout on a loaded machine, and a crash must stay a crash. */
     if (obs_is_owner()) {

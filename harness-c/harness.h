@@ -108,6 +108,10 @@ const char *action_name(action act);
 
 /* Unrecoverable harness failure (not the target's fault): report and exit 3. */
 void harness_fatal(const char *fmt, ...);
+/* 1 for the first thread to report the process's end (harness_fatal, a
+ * fatal signal), 0 for any later one, which must then wait to die: workers
+ * can fail together, and the channel takes one writer. */
+int claim_last_words(void);
 
 /* What a scenario needs that this build lacks (the "needs" codes). */
 typedef enum {
@@ -213,8 +217,9 @@ void worker_failed(worker *w, action act, int round, captured_error *e);
  * failed. Releases the errors. */
 int report_worker_errors(worker *ws, int n, stage st);
 /* For the crash handler: one line per worker of the scenario running now
- * ("worker 3: round 17, smoke"), and which worker the calling thread is
- * (0: none) with its round. Empty when no workers run. */
+ * ("worker 3: smoke, round 17", "worker 4: ended", "worker 2: not
+ * started"), and which worker the calling thread is (0: none) with its
+ * round. Empty when no workers run. */
 void describe_workers(char *buf, size_t cap, int *worker_index, int *round);
 
 /* ---- per-cycle figures (figures.c) ---- */

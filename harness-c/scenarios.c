@@ -376,6 +376,7 @@ static void smoke_rounds(worker *w, const harness_args *a, PyObject *module, act
 static void threaded_smoke(worker *w, void *ctx)
 {
     const work *job = ctx;
+    worker_at(w, ACT_SMOKE_ON_THREADS, 0);
     PyGILState_STATE gil = PyGILState_Ensure();
     smoke_rounds(w, job->a, job->module, ACT_SMOKE_ON_THREADS);
     PyGILState_Release(gil);
@@ -417,9 +418,9 @@ static int scenario_free_threading(const harness_args *a)
 static void in_own_interpreter(worker *w, void *ctx)
 {
     const work *job = ctx;
+    worker_at(w, ACT_CREATE, 0);
     PyGILState_STATE gil = PyGILState_Ensure();
     PyThreadState *main_tstate = PyThreadState_Get();
-    worker_at(w, ACT_CREATE, 0);
     PyThreadState *sub = new_subinterpreter(STAGE_SUBINTERP_OWN);
     if (sub == NULL)
         harness_fatal("could not create the own-GIL interpreter of worker %d", w->index);
@@ -509,6 +510,23 @@ static init_function module_init_function(const harness_args *a)
     return fn;
 }
 
+/* Exit 3 unless `module` came from the inittab: older CPythons' builtin
+ * importer finds top-level names only (gh-102700), and `pkg.mod` would be
+ * imported from its file, which is not what this scenario tests. */
+static void linked_in_or_fatal(const harness_args *a, PyObject *module)
+{
+    PyObject *spec = PyObject_GetAttrString(module, "__spec__");
+    PyObject *origin = spec ? PyObject_GetAttrString(spec, "origin") : NULL;
+    int builtin = origin && PyUnicode_Check(origin)
+                  && PyUnicode_CompareWithASCIIString(origin, "built-in") == 0;
+    Py_XDECREF(origin);
+    Py_XDECREF(spec);
+    PyErr_Clear();
+    if (!builtin)
+        harness_fatal("inittab: %s was not imported from the inittab (this CPython's builtin importer "
+                      "finds top-level names only, gh-102700)", a->module);
+}
+
 /* One inittab cycle: register, init, import, smoke, one subinterpreter of
  * the kind the module declares, figures, finalize. 0 when the import
  * worked. */
@@ -527,8 +545,10 @@ static int inittab_cycle(const harness_args *a, init_function fn, int n)
     PyObject *m = import_target(a);
     int imported = m != NULL, ok = imported;
     if (m) {
-        if (n == 1)
+        if (n == 1) {
+            linked_in_or_fatal(a, m);
             report_declaration(m);
+        }
         step(cycle, ACT_SMOKE);
         ok = run_smoke(a, m) == 0;
         report_pulled_in(a, before);

@@ -132,8 +132,10 @@ void describe_workers(char *buf, size_t cap, int *worker_index, int *round)
             *worker_index = i + 1;
             *round = p->round;
         }
-        int wrote = snprintf(buf + len, cap - len, "worker %d: %s%s", i + 1,
-                             p->running ? "" : "ended", p->running ? action_name((action)p->act) : "");
+        const char *doing = p->running ? action_name((action)p->act)
+                            : p->tid ? "ended"
+                                     : "not started";
+        int wrote = snprintf(buf + len, cap - len, "worker %d: %s", i + 1, doing);
         if (wrote > 0 && (size_t)wrote < cap - len)
             len += (size_t)wrote;
         if (p->running && p->round > 0 && len + 1 < cap) { /* 0: outside the rounds */

@@ -92,8 +92,12 @@ fn key(run: &CellRun, control: bool) -> Option<BaselineKey> {
     let Evidence::Ran(obs) = &run.evidence else {
         return None;
     };
+    // The kind the cell's cycles used: the baseline module declares every
+    // kind, so `auto` would pick another one for it. (An inittab cell whose
+    // first import failed made none; its control needs none.)
     let subinterp = match run.key.scenario {
         Scenario::SubinterpCycle => Some(cycled_subinterp(obs)?),
+        Scenario::Inittab => cycled_subinterp(obs),
         _ => None,
     };
     let mut imports: Vec<String> = obs.pulled_in().map(str::to_owned).collect();
@@ -112,8 +116,8 @@ fn key(run: &CellRun, control: bool) -> Option<BaselineKey> {
     })
 }
 
-/// The kind of subinterpreter a `subinterp-cycle` run created, from its
-/// steps (`subinterp own 1: create`).
+/// The kind of subinterpreter a `subinterp-cycle` (or `inittab`) run
+/// created, from its steps (`subinterp own 1: create`).
 pub fn cycled_subinterp(obs: &Observation) -> Option<SubinterpKind> {
     obs.steps().find_map(|step| match step.stage {
         Stage::Subinterp(kind, Some(_)) => Some(kind),
@@ -232,6 +236,7 @@ fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option
             command.smoke.as_deref().unwrap_or("").as_bytes(),
             command.cycles.to_string().as_bytes(),
             &[u8::from(command.debug_allocator)],
+            format!("{:?}", command.stress).as_bytes(),
         ])
     );
     let mut unfinished = None;

@@ -159,13 +159,16 @@ fn journaled(
     })
 }
 
-/// Run the harness `repeat` times (fewer when an interrupt comes); the
-/// evidence is the worst run, carrying every run's outcome.
+/// Run the harness `repeat` times; the evidence is the worst run, carrying
+/// every run's outcome. An interrupt stops the runs (and `run_unit` then
+/// keeps no verdict for the cell); a harness that cannot be started again
+/// ends them with the runs made so far.
 fn run(command: &CellCommand, repeat: u32, facts: &CellFacts) -> Evidence {
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
         match extmatrix_runner::run_cell_retrying(command, ATTEMPTS) {
             Ok(obs) => runs.push(obs),
+            Err(_) if !runs.is_empty() => break,
             Err(e) => {
                 return Evidence::CouldNotRun {
                     message: format!(

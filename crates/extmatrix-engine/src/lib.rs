@@ -261,19 +261,22 @@ mod tests {
         };
         let mut other_python = run_of(Scenario::Reinit, crashed(), 1);
         other_python.key.python = "cp312".into();
+        let mut other_module = run_of(Scenario::Reinit, crashed(), 1);
+        other_module.key.module = "n".into();
         let runs = [
             other_python,
+            other_module,
             run_of(Scenario::Inittab, crashed(), 1),
             run_of(Scenario::Reinit, passed(), 1),
         ];
         let cells = judge(&runs, &Baselines::default(), &AloneRuns::default());
-        assert_eq!(cells[1].outcome, Outcome::Crash);
+        assert_eq!(cells[2].outcome, Outcome::Crash);
         assert!(
-            cells[1].details.summary.ends_with(
+            cells[2].details.summary.ends_with(
                 "fails only when linked in: reinit, which imports the module from its file, pass"
             ),
             "{}",
-            cells[1].details.summary
+            cells[2].details.summary
         );
         assert_eq!(
             cells[0].details.notes,

@@ -126,10 +126,10 @@ pub struct Options {
     /// Parallel cells; `None` = number of cores.
     pub jobs: Option<usize>,
     /// Threads running the smoke code at once in `free-threading` (1 to
-    /// 256); `None`: two per core.
+    /// 256); `None`: two per core, at most 16.
     pub threads: Option<u32>,
     /// Own-GIL interpreters at once in `subinterp-parallel` (1 to 256);
-    /// `None`: two per core.
+    /// `None`: two per core, at most 16.
     pub interpreters: Option<u32>,
     /// Runs of the smoke code per worker in the stress scenarios (>= 1,
     /// default 50).
@@ -233,9 +233,11 @@ impl Options {
 }
 
 /// More workers than cores, so that they are preempted in the middle of
-/// what they do, within the harness's limit.
+/// what they do; at most 16, since every cell of `jobs` (one per core) runs
+/// that many, each with its own stack and allocator arenas, under
+/// `memory_mb`.
 fn two_per_core(cores: usize) -> u32 {
-    (cores.max(1) * 2).min(MAX_WORKERS as usize) as u32
+    (cores.max(1) * 2).min(16) as u32
 }
 
 impl fmt::Display for Location {

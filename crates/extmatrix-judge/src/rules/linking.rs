@@ -6,19 +6,46 @@
 //! keyed by the file): the inittab cell says which way they differ.
 
 use crate::Verdict;
-use extmatrix_core::{Outcome, Scenario};
+use extmatrix_core::{Outcome, Reason, Scenario};
+use extmatrix_protocol::Stage;
+
+/// What a verdict says of its module's init/finalize cycles: `Some(true)`
+/// when they failed, `Some(false)` when they passed, `None` when it says
+/// nothing of them — the cell did not run, the harness or the interpreter
+/// failed on its own, or only inittab's per-cycle subinterpreter failed
+/// (reinit has none to compare it with).
+fn cycles_failed(v: &Verdict) -> Option<bool> {
+    if v.outcome == Outcome::NotApplicable
+        || v.outcome == Outcome::HarnessError
+        || v.details.reason == Some(Reason::AlsoWithoutTarget)
+    {
+        return None;
+    }
+    if !v.outcome.is_finding() {
+        return Some(false);
+    }
+    let failed_at = v
+        .details
+        .step
+        .or_else(|| v.details.errors.first().map(|e| e.step));
+    match failed_at {
+        Some(step) if !matches!(step.stage, Stage::Cycle(_)) => None,
+        _ => Some(true),
+    }
+}
 
 /// Hold the `inittab` verdict against the same module's `reinit` verdict on
-/// the same interpreter: when one passes and the other fails, say so in the
-/// inittab cell's summary and notes.
+/// the same interpreter: when the cycles pass one way and fail the other,
+/// say so in the inittab cell's summary and notes.
 pub fn compare(inittab: &mut Verdict, reinit: &Verdict) {
-    if inittab.outcome.is_finding() == reinit.outcome.is_finding()
-        || [inittab.outcome, reinit.outcome].contains(&Outcome::NotApplicable)
-    {
+    let (Some(linked), Some(loaded)) = (cycles_failed(inittab), cycles_failed(reinit)) else {
+        return;
+    };
+    if linked == loaded {
         return;
     }
     let file_path = Scenario::Reinit;
-    let note = if inittab.outcome.is_finding() {
+    let note = if linked {
         format!(
             "fails only when linked in: {file_path}, which imports the module from its file, {}",
             reinit.outcome
@@ -77,11 +104,42 @@ mod tests {
             (Outcome::Pass, Outcome::Pass),
             (Outcome::Pass, Outcome::NotApplicable),
             (Outcome::NotApplicable, Outcome::Crash),
+            (Outcome::HarnessError, Outcome::Pass),
+            (Outcome::Pass, Outcome::HarnessError),
         ] {
             let mut inittab = verdict(mine, "s");
             compare(&mut inittab, &verdict(theirs, "t"));
             assert_eq!(inittab.details.summary, "s", "{mine} / {theirs}");
             assert!(inittab.details.notes.is_empty());
         }
+    }
+
+    /// What fails outside the cycles says nothing of how the module was
+    /// found: inittab's per-cycle subinterpreter, or the interpreter's own
+    /// crash (its control failed too).
+    #[test]
+    fn a_failure_outside_the_cycles_or_also_without_the_target_says_nothing() {
+        let mut in_subinterpreter = verdict(Outcome::StateClobbered, "s");
+        in_subinterpreter.details.errors.push(
+            serde_json::from_value(serde_json::json!({"where": "subinterp shared 1: import",
+                "phase": "import", "exc_type": "ImportError", "message": "no"}))
+            .unwrap(),
+        );
+        compare(&mut in_subinterpreter, &verdict(Outcome::Pass, "t"));
+        assert_eq!(in_subinterpreter.details.summary, "s");
+
+        let mut crashed = verdict(Outcome::Pass, "s");
+        let mut interpreters_own = verdict(Outcome::Crash, "t");
+        interpreters_own.details.reason = Some(Reason::AlsoWithoutTarget);
+        compare(&mut crashed, &interpreters_own);
+        assert_eq!(crashed.details.summary, "s");
+
+        let mut in_a_cycle = verdict(Outcome::Crash, "s");
+        in_a_cycle.details.step = Some("cycle 2: import".parse().unwrap());
+        compare(&mut in_a_cycle, &verdict(Outcome::Pass, "t"));
+        assert!(in_a_cycle
+            .details
+            .summary
+            .contains("fails only when linked in"));
     }
 }

@@ -24,15 +24,28 @@ pub fn worst_run(facts: &CellFacts, runs: Vec<Observation>) -> Observation {
         .iter()
         .map(|obs| judge_cell(facts, &crate::Evidence::Ran(obs.clone())).outcome)
         .collect();
-    let worst = (0..runs.len())
-        .reduce(|w, i| if outcomes[i] > outcomes[w] { i } else { w })
-        .unwrap_or(0);
     let mut chosen = runs
         .into_iter()
-        .nth(worst)
+        .nth(worst_of(&outcomes))
         .unwrap_or_else(|| unreachable!());
     chosen.repeats = outcomes;
     chosen
+}
+
+/// The run a repeated cell is: the most severe outcome, the first among
+/// equals, but a run the harness itself broke only when every run was
+/// broken — it says nothing of the module, and must not hide a crash.
+fn worst_of(outcomes: &[Outcome]) -> usize {
+    let rank = |o: Outcome| (o != Outcome::HarnessError, o);
+    (0..outcomes.len())
+        .reduce(|w, i| {
+            if rank(outcomes[i]) > rank(outcomes[w]) {
+                i
+            } else {
+                w
+            }
+        })
+        .unwrap_or(0)
 }
 
 /// The runs into the details, and how many failed into the summary.
@@ -41,7 +54,11 @@ pub fn note(obs: &Observation, verdict: &mut Finding, details: &mut Details) {
         return;
     }
     let runs = obs.repeats.len() as u32;
-    let failed = obs.repeats.iter().filter(|o| o.is_finding()).count() as u32;
+    // The run judged here is judged with its baseline, control and alone
+    // run, which each run's own outcome was not: its verdict is its count.
+    let mut outcomes = obs.repeats.clone();
+    outcomes[worst_of(&obs.repeats)] = verdict.outcome;
+    let failed = outcomes.iter().filter(|o| o.is_finding()).count() as u32;
     verdict.summary = match failed {
         0 => format!("{} ({runs} runs, none failed)", verdict.summary),
         k => format!("{} (failed {k} of {runs} runs)", verdict.summary),
@@ -49,7 +66,7 @@ pub fn note(obs: &Observation, verdict: &mut Finding, details: &mut Details) {
     details.repeat = Some(Repeat {
         runs,
         failed,
-        outcomes: obs.repeats.clone(),
+        outcomes,
     });
 }
 
@@ -155,5 +172,21 @@ mod tests {
         );
         assert_eq!(v.outcome, Outcome::Refused);
         assert_eq!(v.details.repeat.map(|r| (r.runs, r.failed)), Some((2, 0)));
+    }
+
+    #[test]
+    fn a_broken_harness_run_does_not_hide_a_crash_nor_a_verdict_the_count() {
+        use Outcome::*;
+        assert_eq!(worst_of(&[Pass, HarnessError, Crash, Crash]), 2);
+        assert_eq!(worst_of(&[HarnessError, HarnessError]), 0);
+        assert_eq!(worst_of(&[Pass, ImportError, Pass]), 1);
+        // A leak only its baseline shows: the judged run counts as failed.
+        let mut obs = passed();
+        obs.repeats = vec![Pass, Pass, Pass];
+        let mut verdict = Finding::new(Leak, "leaks");
+        let mut details = Details::default();
+        note(&obs, &mut verdict, &mut details);
+        assert_eq!(verdict.summary, "leaks (failed 1 of 3 runs)");
+        assert_eq!(details.repeat.unwrap().outcomes, [Leak, Pass, Pass]);
     }
 }

@@ -12,7 +12,7 @@ run-matrix *ARGS:
 run-full *ARGS: setup
     cargo run --release -q -p extmatrix -- run matrices/full.yaml --json target/extmatrix-full-report.json {{ARGS}} || [ $? -eq 1 ]
 
-# Install what the full matrix and the tests need (Debian packages, CPython source, the JUnit XSD, actionlint, four builds; ~30 min the first time).
+# Install what the full matrix and the tests need (Debian packages, CPython source, the JUnit XSD, actionlint, four builds; ~25 min the first time).
 setup:
     scripts/install-deps
     scripts/fetch-cpython-source cache/cpython

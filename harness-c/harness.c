@@ -567,23 +567,36 @@ PyObject *import_target_captured(const harness_args *a, captured_error *e)
     return module;
 }
 
-/* Run the smoke code with the module bound to `m`, in a namespace of its
- * own; -1 with the exception pending. */
-static int smoke_quietly(const harness_args *a, PyObject *module)
+/* The smoke code, compiled in the current interpreter (a new reference);
+ * NULL with the exception pending. */
+static PyObject *compile_smoke(const harness_args *a)
+{
+    return Py_CompileString(a->smoke, "<smoke>", Py_file_input);
+}
+
+/* Run compiled smoke code with the module bound to `m`, in a namespace of
+ * its own; -1 with the exception pending. */
+static int eval_smoke(PyObject *code, PyObject *module)
 {
     PyObject *globals = PyDict_New();
-    PyObject *code = NULL, *result = NULL;
+    PyObject *result = NULL;
     if (globals && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0
         && PyDict_SetItemString(globals, "m", module) == 0)
-        code = Py_CompileString(a->smoke, "<smoke>", Py_file_input);
-    if (code)
         result = PyEval_EvalCode(code, globals, globals);
-    Py_XDECREF(code);
     Py_XDECREF(globals);
     if (result == NULL)
         return -1;
     Py_DECREF(result);
     return 0;
+}
+
+/* Compile and run the smoke code once; -1 with the exception pending. */
+static int smoke_quietly(const harness_args *a, PyObject *module)
+{
+    PyObject *code = compile_smoke(a);
+    int rc = code ? eval_smoke(code, module) : -1;
+    Py_XDECREF(code);
+    return rc;
 }
 
 int run_smoke(const harness_args *a, PyObject *module)
@@ -596,11 +609,17 @@ int run_smoke(const harness_args *a, PyObject *module)
     return -1;
 }
 
-int run_smoke_captured(const harness_args *a, PyObject *module, captured_error *e)
+PyObject *compile_smoke_captured(const harness_args *a, captured_error *e)
 {
-    if (a->smoke == NULL || a->smoke[0] == '\0')
-        return 0;
-    if (smoke_quietly(a, module) == 0)
+    PyObject *code = compile_smoke(a);
+    if (code == NULL)
+        capture_exception(e);
+    return code;
+}
+
+int eval_smoke_captured(PyObject *code, PyObject *module, captured_error *e)
+{
+    if (eval_smoke(code, module) == 0)
         return 0;
     capture_exception(e);
     return -1;

@@ -160,8 +160,11 @@ PyObject *import_target_captured(const harness_args *a, captured_error *e);
 /* Run the smoke code against `module`; -1 after reporting an "error" event
  * (phase "smoke"). */
 int run_smoke(const harness_args *a, PyObject *module);
-/* The same for a worker: -1 with the error in `e`, nothing reported. */
-int run_smoke_captured(const harness_args *a, PyObject *module, captured_error *e);
+/* For a worker, whose rounds run the smoke code many times: compile it
+ * once in the current interpreter (NULL with the error in `e`), then run
+ * it (-1 with the error in `e`); nothing reported. */
+PyObject *compile_smoke_captured(const harness_args *a, captured_error *e);
+int eval_smoke_captured(PyObject *code, PyObject *module, captured_error *e);
 
 /* On free-threaded builds, report whether the GIL is enabled now. */
 void report_gil(void);

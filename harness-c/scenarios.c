@@ -70,36 +70,48 @@ static int scenario_import(const harness_args *a)
     return close_main(open_main(a, SMOKE_ONCE, 0));
 }
 
+/* What a cycle does with the module it imported, after its smoke code (NULL:
+ * nothing); 0 when that worked. */
+typedef int (*cycle_extra)(const harness_args *a, PyObject *module, int n);
+
+/* Init/finalize cycle n (initialize, import, smoke, `extra`, finalize) with
+ * its figures: reinit's and inittab's. 0 when the import worked. */
+static int init_cycle(const harness_args *a, int n, cycle_extra extra)
+{
+    const stage cycle = cycle_stage(n);
+    double start = now();
+    step(cycle, ACT_INIT);
+    init_python(a);
+    PyObject *before = n == 1 ? module_names() : NULL;
+    step(cycle, ACT_IMPORT);
+    PyObject *m = import_target(a);
+    int imported = m != NULL, ok = imported;
+    if (m) {
+        if (n == 1)
+            report_declaration(m);
+        step(cycle, ACT_SMOKE);
+        ok = run_smoke(a, m) == 0;
+        report_pulled_in(a, before);
+        before = NULL;
+        if (extra)
+            ok = extra(a, m, n) == 0 && ok;
+        Py_DECREF(m);
+    }
+    report_pulled_in(a, before); /* cycle 1's import failed: what it pulled in */
+    interp_figures in = measure_interpreter(ok);
+    step(cycle, ACT_FINALIZE);
+    finalize_python();
+    report_cycle(n, now() - start, &in);
+    return imported ? 0 : -1;
+}
+
 /* reinit: N x (initialize, import, smoke, finalize) in one process, with the
  * figures of every cycle. Stops at the first cycle whose import fails. */
 static int scenario_reinit(const harness_args *a)
 {
-    for (int n = 1; n <= a->cycles; n++) {
-        const stage cycle = cycle_stage(n);
-        double start = now();
-        step(cycle, ACT_INIT);
-        init_python(a);
-        PyObject *before = n == 1 ? module_names() : NULL;
-        step(cycle, ACT_IMPORT);
-        PyObject *m = import_target(a);
-        int ok = m != NULL;
-        if (m) {
-            if (n == 1)
-                report_declaration(m);
-            step(cycle, ACT_SMOKE);
-            ok = run_smoke(a, m) == 0;
-            Py_DECREF(m);
-            report_pulled_in(a, before);
-            before = NULL;
-        }
-        report_pulled_in(a, before); /* cycle 1's import failed: what it pulled in */
-        interp_figures in = measure_interpreter(ok);
-        step(cycle, ACT_FINALIZE);
-        finalize_python();
-        report_cycle(n, now() - start, &in);
-        if (m == NULL)
+    for (int n = 1; n <= a->cycles; n++)
+        if (init_cycle(a, n, NULL) < 0)
             break;
-    }
     return 0;
 }
 
@@ -358,17 +370,27 @@ typedef struct {
 } work;
 
 /* a->rounds runs of the smoke code on `module`, stopping at the first
- * that raises; `act` names them in the steps. */
+ * that raises; `act` names them in the steps. Compiled once: the rounds
+ * are the hot path, and a compile error is the first round's. */
 static void smoke_rounds(worker *w, const harness_args *a, PyObject *module, action act)
 {
+    if (a->smoke == NULL || a->smoke[0] == '\0')
+        return;
+    captured_error e = {0};
+    worker_at(w, act, 1);
+    PyObject *code = compile_smoke_captured(a, &e);
+    if (code == NULL) {
+        worker_failed(w, act, 1, &e);
+        return;
+    }
     for (int round = 1; round <= a->rounds; round++) {
-        captured_error e = {0};
         worker_at(w, act, round);
-        if (run_smoke_captured(a, module, &e) < 0) {
+        if (eval_smoke_captured(code, module, &e) < 0) {
             worker_failed(w, act, round, &e);
-            return;
+            break;
         }
     }
+    Py_DECREF(code);
 }
 
 /* A free-threading worker: the rounds on the main interpreter's instance,
@@ -527,41 +549,14 @@ static void linked_in_or_fatal(const harness_args *a, PyObject *module)
                       "finds top-level names only, gh-102700)", a->module);
 }
 
-/* One inittab cycle: register, init, import, smoke, one subinterpreter of
- * the kind the module declares, figures, finalize. 0 when the import
- * worked. */
-static int inittab_cycle(const harness_args *a, init_function fn, int n)
+/* What an inittab cycle adds to reinit's: (in the first) the check that
+ * the module came from the inittab, and one subinterpreter of the kind the
+ * module declares. */
+static int inittab_extra(const harness_args *a, PyObject *module, int n)
 {
-    const stage cycle = cycle_stage(n);
-    double start = now();
-    /* CPython restores its own table at finalize: register before every init. */
-    step(cycle, ACT_REGISTER);
-    if (PyImport_AppendInittab(a->module, fn) < 0)
-        harness_fatal("PyImport_AppendInittab(\"%s\") failed", a->module);
-    step(cycle, ACT_INIT);
-    init_python(a);
-    PyObject *before = n == 1 ? module_names() : NULL;
-    step(cycle, ACT_IMPORT);
-    PyObject *m = import_target(a);
-    int imported = m != NULL, ok = imported;
-    if (m) {
-        if (n == 1) {
-            linked_in_or_fatal(a, m);
-            report_declaration(m);
-        }
-        step(cycle, ACT_SMOKE);
-        ok = run_smoke(a, m) == 0;
-        report_pulled_in(a, before);
-        before = NULL;
-        ok = in_subinterpreter(a, cycle_kind(a, m), n, m, NULL) == 0 && ok;
-        Py_DECREF(m);
-    }
-    report_pulled_in(a, before); /* cycle 1's import failed: what it pulled in */
-    interp_figures in = measure_interpreter(ok);
-    step(cycle, ACT_FINALIZE);
-    finalize_python();
-    report_cycle(n, now() - start, &in);
-    return imported ? 0 : -1;
+    if (n == 1)
+        linked_in_or_fatal(a, module);
+    return in_subinterpreter(a, cycle_kind(a, module), n, module, NULL);
 }
 
 /* inittab: the module registered with PyImport_AppendInittab before each
@@ -572,9 +567,14 @@ static int inittab_cycle(const harness_args *a, init_function fn, int n)
 static int scenario_inittab(const harness_args *a)
 {
     init_function fn = module_init_function(a);
-    for (int n = 1; n <= a->cycles; n++)
-        if (inittab_cycle(a, fn, n) < 0)
+    for (int n = 1; n <= a->cycles; n++) {
+        /* CPython restores its own table at finalize: register before every init. */
+        step(cycle_stage(n), ACT_REGISTER);
+        if (PyImport_AppendInittab(a->module, fn) < 0)
+            harness_fatal("PyImport_AppendInittab(\"%s\") failed", a->module);
+        if (init_cycle(a, n, inittab_extra) < 0)
             break;
+    }
     return 0;
 }
 

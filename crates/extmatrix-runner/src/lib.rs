@@ -662,9 +662,12 @@ pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Ob
     }
 }
 
-/// The default parallelism: the number of cores.
+/// The default parallelism: the number of cores. Asked once per process:
+/// on Linux the answer reads the cgroup's files, and every cell's command
+/// asks (its stress workers are counted per core).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// Map `work` over `items` on `jobs` threads, calling `on_done` as each item

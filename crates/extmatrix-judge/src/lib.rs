@@ -310,6 +310,34 @@ mod tests {
         assert_eq!(v.details.shared_objects.len(), 1);
     }
 
+    /// A passing stress or inittab cell says what it ran: the waves it
+    /// counted, the cycles it reported.
+    #[test]
+    fn a_pass_says_what_ran() {
+        let cycle =
+            |n: u32| event(serde_json::json!({"ev": "cycle", "n": n, "us": 5, "rss_kb": 9}));
+        let inittab = observation(vec![cycle(1), cycle(2), done()], exited(0));
+        let v = judge_cell(&facts(Scenario::Inittab), &Evidence::Ran(inittab));
+        assert_eq!(
+            v.details.summary,
+            "2 init/finalize cycles, linked in with PyImport_AppendInittab"
+        );
+        let waves = observation(
+            vec![
+                step("init"),
+                step("import"),
+                step("subinterp own 1: in parallel"),
+                step("subinterp own 2: in parallel"),
+                step("subinterp own 2: smoke old instance"),
+                step("finalize"),
+                done(),
+            ],
+            exited(0),
+        );
+        let v = judge_cell(&facts(Scenario::SubinterpParallel), &Evidence::Ran(waves));
+        assert_eq!(v.details.summary, "2 waves of own-GIL interpreters at once");
+    }
+
     #[test]
     fn among_equals_the_first_finding_wins() {
         let first = Finding::new(Outcome::ImportError, "first");

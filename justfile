@@ -46,7 +46,7 @@ pythons:
 wheel:
     scripts/check-wheel
 
-# Wall time of the default matrix and the per-cycle cost of `reinit` (docs/benchmarks.md).
+# extmatrix beside its anchors (bare init/finalize loop, naive subprocess battery, ideal wall), as ratios; ~3 min (docs/benchmarks.md). EXTMATRIX_BIN=path: measure that binary, no build.
 bench:
     scripts/bench
 

@@ -301,6 +301,12 @@ void init_python(const harness_args *a)
     /* Isolated: the user's PYTHON* variables and user site must not change
      * what a cell observes. */
     PyConfig_InitIsolatedConfig(&config);
+    /* Without `site`, the interpreter's and the user's site-packages (and
+     * whatever their .pth files run) neither change what a cell observes
+     * nor cost every cycle; the module's own directory gets its .pth
+     * files read when it is put on sys.path. A target that needs `site`
+     * asks for it (--site 1). */
+    config.site_import = a->site;
     /* getpath derives prefix and stdlib location from the executable, as if
      * this process were that interpreter. */
     PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, a->python_exe);
@@ -446,6 +452,36 @@ static void report_exception(error_phase phase)
  * The target
  * ------------------------------------------------------------------------- */
 
+/* Does `dir` hold a .pth file? (A package installed with its
+ * dependencies may ship some: setuptools' distutils-precedence.pth, a
+ * namespace package's, an editable install's.) */
+static int has_pth_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        found = n > 4 && strcmp(e->d_name + n - 4, ".pth") == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Read `dir`'s .pth files as `site` would for a site directory: with
+ * `site` off, only the module's own directory gets this. (Importing `site`
+ * with sys.flags.no_site set runs none of its start-up work.) `dir` is
+ * already on sys.path, so addsitedir does not add it again. */
+static int add_site_dir(PyObject *dir)
+{
+    PyObject *site = PyImport_ImportModule("site");
+    PyObject *r = site ? PyObject_CallMethod(site, "addsitedir", "O", dir) : NULL;
+    Py_XDECREF(site);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 static int put_module_dir_on_path(const harness_args *a)
 {
     PyObject *path = PySys_GetObject("path"); /* borrowed */
@@ -460,6 +496,8 @@ static int put_module_dir_on_path(const harness_args *a)
     int present = PySequence_Contains(path, dir);
     int rc = present < 0 ? -1 : present ? 0 : PyList_Insert(path, 0, dir);
     Py_DECREF(path);
+    if (rc == 0 && !present && has_pth_files(a->module_dir))
+        rc = add_site_dir(dir);
     Py_DECREF(dir);
     return rc;
 }
@@ -891,7 +929,7 @@ static void usage(void)
             "                         --interpreters N --rounds N --waves N [--module-file PATH]\n"
             "                         [--smoke CODE | --smoke-file PATH] [--obs-fd FD] [--token HEX]\n"
             "                         [--debug-allocator 0|1] [--subinterp auto|legacy|shared|own]\n"
-            "                         [--alone 0|1]\n"
+            "                         [--alone 0|1] [--site 0|1]\n"
             "       extmatrix-harness --list | --help\n"
             "scenarios: ");
     print_scenario_names(stderr);
@@ -903,7 +941,8 @@ static void usage(void)
             "with PYMEM_ALLOCATOR_DEBUG; --subinterp picks subinterp-cycle's subinterpreters\n"
             "(auto: the most isolated kind the module declares it supports). --alone 1 makes\n"
             "the subinterp-* scenarios import the module in one subinterpreter only, never in\n"
-            "the main interpreter (subinterp-cycle then needs --subinterp).\n"
+            "the main interpreter (subinterp-cycle then needs --subinterp). --site 1 runs `site` at\n"
+            "every init (default 0: only the module directory's own .pth files are read).\n"
             "Observations are JSON lines on --obs-fd (default 3; 1 when it is not open),\n"
             "each starting with {\"token\":\"HEX\", when --token is given.\n");
 }
@@ -1032,6 +1071,7 @@ static int parse_args(int argc, char **argv, harness_args *a, int *fd, char **to
         else if (strcmp(opt, "--debug-allocator") == 0) bad = (a->debug_allocator = flag_value(opt, val)) < 0;
         else if (strcmp(opt, "--subinterp") == 0) bad = (a->subinterp = subinterp_value(val)) == NULL;
         else if (strcmp(opt, "--alone") == 0) bad = (a->alone = flag_value(opt, val)) < 0;
+        else if (strcmp(opt, "--site") == 0) bad = (a->site = flag_value(opt, val)) < 0;
         else if (strcmp(opt, "--token") == 0) {
             bad = token_value(val) < 0;
             *token_arg = argv[i];

@@ -32,6 +32,7 @@ typedef struct {
     int debug_allocator;     /* PYMEM_ALLOCATOR_DEBUG at every init (--debug-allocator 1) */
     const char *subinterp;   /* subinterp-cycle: auto (from the declaration), legacy, shared, own */
     int alone;               /* subinterp-*: import in the subinterpreter only, never in main (--alone 1) */
+    int site;                /* run `site` at every init (--site 1); off by default: cells are hermetic */
 } harness_args;
 
 /* ---- observation channel (harness.c) ---- */

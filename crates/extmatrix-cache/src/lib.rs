@@ -39,18 +39,27 @@
 //!   be a cache (a file, a directory that cannot be written).
 //!
 //! [`key`] is the one cache-key hash and [`Cmd`] the one way to run a build
-//! step (logged, tail kept, per-line callback, timeout).
+//! step (logged, tail kept, per-line callback, timeout). [`Memo`] keeps
+//! answers that cost a process start (an interpreter's probe, a compiler's
+//! version) between runs, in `<root>/discovery/`, while the files they were
+//! read from are unchanged.
 
 mod command;
 pub mod http;
+mod identity;
 mod lock;
+mod memo;
+mod snapshot;
 
 pub use command::{Cmd, CommandError, Ran, DEFAULT_TAIL_LINES};
+pub use identity::{sha256_now, FileIdentity, TIMESTAMP_SLACK};
+pub use memo::{Memo, MEMO_DIR};
 
 use lock::Lock;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use snapshot::Snapshot;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -211,11 +220,19 @@ impl Input {
     /// is not: a file gone or changed, a program gone or replaced. `None`
     /// for a [`Input::Value`], which only its builder can judge.
     pub fn changed(&self) -> Option<String> {
+        // The same header is an input of every target built against one
+        // interpreter: hashed once per process while unchanged.
+        self.changed_by(&|path| sha256_now(path).ok())
+    }
+
+    /// [`Input::changed`], a file's sha256 now told by `sha256_of` (`None`:
+    /// it cannot be read).
+    fn changed_by(&self, sha256_of: &dyn Fn(&Path) -> Option<String>) -> Option<String> {
         match self {
-            Input::File { path, sha256 } => match sha256_file(path) {
-                Err(_) => Some(format!("{} is gone", path.display())),
-                Ok(now) if now != *sha256 => Some(format!("{} changed", path.display())),
-                Ok(_) => None,
+            Input::File { path, sha256 } => match sha256_of(path) {
+                None => Some(format!("{} is gone", path.display())),
+                Some(now) if now != *sha256 => Some(format!("{} changed", path.display())),
+                Some(_) => None,
             },
             Input::Program { path, modified } => match modified_stamp(path) {
                 None => Some(format!("{} is gone", path.display())),
@@ -307,6 +324,13 @@ impl Stamp {
     pub fn problem(&self, dir: &Path) -> Option<String> {
         self.damage(dir)
             .or_else(|| self.inputs.iter().find_map(Input::changed))
+    }
+
+    /// [`Stamp::problem`], with the file inputs as `snapshot` saw them.
+    fn problem_in(&self, dir: &Path, snapshot: &Snapshot) -> Option<String> {
+        let sha256_of = |path: &Path| snapshot.sha256(path);
+        self.damage(dir)
+            .or_else(|| self.inputs.iter().find_map(|i| i.changed_by(&sha256_of)))
     }
 
     /// Why the entry at `dir` is damaged (an artifact gone, of another size
@@ -453,6 +477,8 @@ impl Drop for Building<'_> {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Set by [`Store::snapshot`]: shared by the clones of that store.
+    snapshot: Option<std::sync::Arc<Snapshot>>,
 }
 
 impl Store {
@@ -462,6 +488,7 @@ impl Store {
         let root = root.into();
         Store {
             root: std::path::absolute(&root).unwrap_or(root),
+            snapshot: None,
         }
     }
 
@@ -476,7 +503,23 @@ impl Store {
             .ok_or(RootError::Unset)?;
         let root = std::path::absolute(&root)
             .map_err(|source| RootError::NotAbsolute { path: root, source })?;
-        Ok(Store { root })
+        Ok(Store {
+            root,
+            snapshot: None,
+        })
+    }
+
+    /// This store, whose lookups (and its clones') look at each file input
+    /// once: the first look at a file is its state for every later lookup
+    /// through it; the hashes it reads are kept for the next pass, and a
+    /// file whose identity has not changed since is not read again
+    /// (`snapshot.rs`). For a pass of many lookups built from the same
+    /// files, a run's provisioning; a new pass takes a new one.
+    pub fn snapshot(&self) -> Store {
+        Store {
+            root: self.root.clone(),
+            snapshot: Some(std::sync::Arc::new(Snapshot::new(&self.root))),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -511,7 +554,11 @@ impl Store {
     pub fn lookup<M: DeserializeOwned>(&self, kind: &str, name: &str) -> Option<Entry<M>> {
         let dir = self.entry_dir(kind, name);
         let (meta, stamp) = read_entry(&dir)?;
-        if stamp.as_ref().is_some_and(|s| s.problem(&dir).is_some()) {
+        let problem = |s: &Stamp| match &self.snapshot {
+            Some(snapshot) => s.problem_in(&dir, snapshot),
+            None => s.problem(&dir),
+        };
+        if stamp.as_ref().is_some_and(|s| problem(s).is_some()) {
             return None;
         }
         Some(Entry {
@@ -922,9 +969,22 @@ fn read_meta_json(dir: &Path) -> Option<(serde_json::Value, Option<Stamp>)> {
     Some((serde_json::Value::Object(map), stamp))
 }
 
+/// `meta.json` as the kind's meta and the store's stamp, read in one pass
+/// (a lookup reads one per entry it uses, each with hundreds of inputs).
+/// A stamp that is there but does not read makes the entry unusable: what
+/// it holds cannot be checked.
 fn read_entry<M: DeserializeOwned>(dir: &Path) -> Option<(M, Option<Stamp>)> {
-    let (meta, stamp) = read_meta_json(dir)?;
-    Some((serde_json::from_value(meta).ok()?, stamp))
+    #[derive(Deserialize)]
+    struct MetaJson<M> {
+        /// [`STAMP_KEY`].
+        #[serde(rename = "cache_entry", default)]
+        stamp: Option<Stamp>,
+        #[serde(flatten)]
+        meta: M,
+    }
+    let json: MetaJson<M> =
+        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()?;
+    Some((json.meta, json.stamp))
 }
 
 /// `meta.json` last and atomically: written beside, synced, renamed.

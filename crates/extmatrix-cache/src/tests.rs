@@ -395,6 +395,29 @@ fn older_interpreter_metas_without_a_stamp_still_read() {
     assert_eq!(store.list()[0].size_bytes(), 42);
 }
 
+/// Mutation caught: a stamp that does not read taken as no stamp (the
+/// entry was then used with nothing checked).
+#[test]
+fn an_entry_whose_stamp_does_not_read_is_not_used() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let built = AtomicUsize::new(0);
+    let entry = build_module(&store, "m", "module", Input::value("v", "1"), &built);
+    let path = entry.dir.join("meta.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json["cache_entry"]["artifacts"] = serde_json::json!("not a list");
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert!(store.lookup::<Meta>("targets", "m").is_none());
+    // Its own fields alone still read as it was.
+    json["cache_entry"] = serde_json::Value::Null;
+    std::fs::write(&path, json.to_string()).unwrap();
+    assert_eq!(
+        store.lookup::<Meta>("targets", "m").unwrap().meta,
+        meta("module")
+    );
+}
+
 #[test]
 fn names_that_are_not_entries_are_refused() {
     let root = tempfile::tempdir().unwrap();
@@ -608,6 +631,56 @@ fn an_entry_whose_file_input_changed_is_replaced_in_place() {
         names_in(&root.path().join("tmp")).is_empty(),
         "old one gone"
     );
+}
+
+/// Mutation caught: a snapshot that looked at the file again on every
+/// lookup (each of a run's targets stat'ed the same headers anew).
+#[test]
+fn a_snapshot_looks_at_each_file_input_once() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let header = root.path().join("val.h");
+    std::fs::write(&header, "#define VAL 1\n").unwrap();
+    let built = AtomicUsize::new(0);
+    build_module(&store, "m", "one", Input::file(&header).unwrap(), &built);
+    let pass = store.snapshot();
+    let same_pass = pass.clone();
+    assert!(pass.lookup::<Meta>("targets", "m").is_some());
+
+    std::fs::write(&header, "#define VAL 2\n").unwrap();
+    // The pass saw it before the change, its clones too; the store itself
+    // and a new pass see it now.
+    assert!(pass.lookup::<Meta>("targets", "m").is_some());
+    assert!(same_pass.lookup::<Meta>("targets", "m").is_some());
+    assert!(store.lookup::<Meta>("targets", "m").is_none(), "stale");
+    assert!(store.snapshot().lookup::<Meta>("targets", "m").is_none());
+    // A damaged artifact is seen at once, snapshot or not.
+    std::fs::write(store.entry_dir("targets", "m").join("m.so"), "").unwrap();
+    assert!(pass.lookup::<Meta>("targets", "m").is_none());
+}
+
+/// Mutation caught: a pass that did not keep its hashes (each run read
+/// every header again), and one whose kept hash outlived a change.
+#[test]
+fn a_pass_keeps_the_hashes_it_read_for_the_next_one() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::new(root.path());
+    let header = root.path().join("val.h");
+    std::fs::write(&header, "#define VAL 1\n").unwrap();
+    std::thread::sleep(TIMESTAMP_SLACK * 2);
+    let built = AtomicUsize::new(0);
+    build_module(&store, "m", "one", Input::file(&header).unwrap(), &built);
+    let kept = root.path().join("discovery/file-hashes.json");
+    {
+        let pass = store.snapshot();
+        assert!(pass.lookup::<Meta>("targets", "m").is_some());
+        assert!(!kept.exists(), "kept when the pass ends");
+    }
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(text.contains("val.h"), "{text}");
+    // Same size, new contents: the next pass reads it again.
+    std::fs::write(&header, "#define VAL 2\n").unwrap();
+    assert!(store.snapshot().lookup::<Meta>("targets", "m").is_none());
 }
 
 #[test]

@@ -305,6 +305,9 @@ id_enum! {
         /// `--with-thread-sanitizer`) reported a defect and ended the
         /// process.
         Sanitizer = "sanitizer",
+        /// A `hang` ended early: every thread of the Python process waited
+        /// on a lock with no timeout, using no CPU, for `deadlock_s`.
+        Deadlock = "deadlock",
         /// The target's build stopped itself on this interpreter: its own
         /// `#error` or `static_assert`, a build backend raising on the
         /// version or ABI, a build script refusing it (PyO3's "does not
@@ -334,6 +337,7 @@ impl Reason {
             Reason::MissingDependency => "declare it in the project's runtime dependencies (`[project] dependencies`: a `pip` target installs them beside it); if only the project's tests need it, leave the module that imports it out (`exclude:`), or, when the smoke code imports it, import it no longer there",
             Reason::EndedByTarget => "the code path in `details.forensics` / `details.fatal_error`",
             Reason::Sanitizer => "the two accesses the report names (its whole text in `details.stderr_tail`): a data race is two threads or interpreters touching the same memory without a lock or an atomic",
+            Reason::Deadlock => "the lock each thread waits on (`details.forensics` has every thread's stacks): one taken and never released, taken again by the thread that holds it, or waited for while holding the GIL another thread needs",
             Reason::BuildRefusedByPackage => "nothing, if the package means it; drop the interpreter from the matrix, or use a release of the package (or of PyO3) that supports it",
             Reason::AlsoWithoutTarget => "upgrade the interpreter, or the dependency the control's imports name",
         }
@@ -355,7 +359,7 @@ impl Outcome {
             Outcome::DeclarationMismatch => r#"the module broke a promise its declaration makes (see "Declarations against behaviour"): it promises isolation yet shares objects with a subinterpreter or its first instance is clobbered, or it declares `Py_MOD_GIL_NOT_USED` yet its import turned the GIL on"#,
             Outcome::ImportError => "the import or the smoke code raised (and it was not a correct refusal)",
             Outcome::Crash => r#"the harness died of a signal, or the target ended the process (`exit()`, `abort()`, `Py_FatalError`) while it was importing or running; `details.signal` or `details.exit_code`, `details.step`, `details.fatal_error` and `details.forensics` say which, where and how (see "Forensics")"#,
-            Outcome::Hang => "the cell outlived its timeout; its process group was killed; `details.step` says where it was, `details.forensics` every thread's Python and C stacks taken just before the kill",
+            Outcome::Hang => "the cell outlived its timeout, or deadlocked (reason `deadlock`); its process group was killed; `details.step` says where it was, `details.forensics` every thread's Python and C stacks taken just before the kill",
             Outcome::BuildFailed => r#"the target did not compile for this interpreter; the summary says why in the words of whoever stopped the build, `details.build` has the cause, the command and the compiler's output (see "Why a build failed")"#,
             Outcome::HarnessError => "the harness could not be built or started, failed on its own (its `fatal` event), ended early in a step that does not run the target, or one of the cell's streams passed its cap (see below)",
         }
@@ -379,6 +383,7 @@ impl Reason {
             Reason::MissingDependency => "the import or the smoke code raised `ModuleNotFoundError` for a module outside the target's top-level package (the exception's `name`, in `details.errors[].not_found`): a dependency that is not installed beside the target. The summary names it. A `ModuleNotFoundError` for the target's own package (a module the build did not produce) is a plain `import-error`",
             Reason::EndedByTarget => "the process ended (`exit()`, `abort()` via `Py_FatalError`) while the target was importing or running",
             Reason::Sanitizer => "the sanitizer the interpreter was built with (ThreadSanitizer: `configure: [--with-thread-sanitizer]`) reported a defect and stopped the process at once (the harness asks it to: `halt_on_error=1`); the summary quotes its `SUMMARY:` line and names the step",
+            Reason::Deadlock => "a `hang` ended before its timeout: every thread of the Python process waited on a lock with no timeout (a futex wait), using no CPU, for `deadlock_s` (default 3 s); `details.waits` says what each thread waited on. A sleep, a wait with a timeout or a wait on I/O can end by itself and waits for the timeout",
             Reason::BuildRefusedByPackage => r#"a `build-failed` cell whose build the package stopped on purpose on this interpreter: its own `#error` or `static_assert`, a build backend raising on the version or ABI, a build script refusing it (PyO3's "does not support the free-threaded build of CPython versions below 3.14"); the table shows `build-failed (refused)` (see "Why a build failed")"#,
             Reason::AlsoWithoutTarget => "the control run (the same scenario importing only what the target imports) failed the same way: the interpreter's bug or a dependency's; does not fail the run",
         }

@@ -3,7 +3,8 @@
 //!
 //! Most extension bugs only show on builds nobody has installed; this crate
 //! makes such a build one line of a matrix. The cache key hashes the
-//! tarball's sha256, the configure flags and the compiler's version. A build
+//! tarball's sha256, the configure flags, the compiler's version and the
+//! recipe (what extmatrix adds to CPython's own `make install`). A build
 //! happens in a temporary directory and is installed with `DESTDIR` into a
 //! staging tree, which is renamed into place; `meta.json` is written last and
 //! is what marks an entry complete. So a build killed at any moment leaves no
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use extmatrix_cache::dir_size;
 
+mod recipe;
+
 /// The `./configure` flags of each variant (documented in docs/matrix-format.md).
 pub fn variant_flags(variant: Variant) -> &'static [&'static str] {
     match variant {
@@ -42,11 +45,16 @@ pub fn variant_flags(variant: Variant) -> &'static [&'static str] {
 /// Flags every build gets, besides `--prefix` and the rpath: a shared
 /// libpython so the harness and extensions link against it, and pip not
 /// installed into the interpreter (its bundled wheel still is, and `pip:`
-/// targets run pip from that: see docs/building-pythons.md).
-const ALWAYS: &[&str] = &["--enable-shared", "--without-ensurepip"];
-
-/// Bumped when the build recipe changes in a way that makes old entries wrong.
-const RECIPE: &str = "extmatrix-cpython-build/1";
+/// targets run pip from that: see docs/building-pythons.md). No static
+/// libpython: everything extmatrix links uses the shared one
+/// (`python-config --embed --ldflags` names `-lpython3.X` in `<prefix>/lib`),
+/// and the archive is 60 MB of each prefix. A matrix's `configure:` comes
+/// after these, so `--with-static-libpython` there still wins.
+const ALWAYS: &[&str] = &[
+    "--enable-shared",
+    "--without-ensurepip",
+    "--without-static-libpython",
+];
 
 /// The cache kind (`<cache>/pythons`).
 /// The cache kind of interpreter builds.
@@ -224,8 +232,11 @@ impl BuildCache {
 }
 
 /// The cache key of a build: what must be equal for two builds to be
-/// interchangeable. (Unchanged since the first cached builds: their
-/// prefixes are baked into them.)
+/// interchangeable — the source, the compiler, the configure flags and the
+/// recipe. A recipe change is a new key on purpose: an entry built by
+/// another recipe holds another tree (the prefix is baked into the
+/// interpreter, so an entry is never changed in place); it stays until
+/// `cache prune` finds no matrix using its key.
 pub fn build_key(
     source_sha256: &str,
     variant: Variant,
@@ -233,11 +244,12 @@ pub fn build_key(
     compiler: &str,
 ) -> String {
     extmatrix_cache::key(
-        [RECIPE, source_sha256, compiler]
+        [recipe::RECIPE, source_sha256, compiler]
             .into_iter()
             .chain(variant_flags(variant).iter().copied())
             .chain(ALWAYS.iter().copied())
-            .chain(extra.iter().map(String::as_str)),
+            .chain(extra.iter().map(String::as_str))
+            .chain(recipe::install_parts()),
     )
 }
 
@@ -448,6 +460,7 @@ fn build(
         Input::value("tarball", tarball.display().to_string()),
         Input::value("compiler", recorded.compiler),
         Input::value("configure", configure.join(" ")),
+        Input::value("install", recipe::describe()),
     ];
     use std::io::Write;
     let _ = writeln!(log, "built in {:.0}s", started.elapsed().as_secs_f64());
@@ -528,18 +541,39 @@ impl Steps<'_> {
             Phase::Configure,
             Cmd::new(script, configure.to_vec(), CONFIGURE_TIMEOUT).dir(&src),
         )?;
+        self.leave_out_optimised_bytecode(&src)?;
         let jobs = [format!("-j{}", make_jobs.max(1))];
         self.run(Phase::Make, Cmd::new("make", jobs, MAKE_TIMEOUT).dir(&src))?;
         let destdir = work.join("destdir");
-        let install = [
+        let mut install = vec![
             "install".to_owned(),
             format!("DESTDIR={}", destdir.display()),
         ];
+        install.extend(recipe::INSTALL_OVERRIDES.iter().map(|s| s.to_string()));
         self.run(
             Phase::Install,
             Cmd::new("make", install, INSTALL_TIMEOUT).dir(&src),
         )?;
         Ok(destdir)
+    }
+
+    /// Leaves bytecode for level 0 only in the configured Makefile
+    /// ([`recipe::BYTECODE_LEVELS`]) and says so in the log. Done before
+    /// `make`: objects that depend on the Makefile (`getpath.o`) are then
+    /// built once, not again when `make install` makes `all`.
+    fn leave_out_optimised_bytecode(&mut self, src: &Path) -> Result<(), BuildError> {
+        use std::io::Write;
+        let makefile = src.join("Makefile");
+        let changed = recipe::compile_bytecode_for_level_0_only(&makefile).map_err(|e| {
+            BuildError::plain(format!(
+                "building {} failed: cannot edit {}: {e}",
+                self.spec.id,
+                makefile.display()
+            ))
+        })?;
+        let note = recipe::bytecode_note(changed);
+        writeln!(self.log, "{note}")?;
+        Ok(())
     }
 }
 
@@ -567,14 +601,18 @@ mod tests {
     }
 
     #[test]
-    fn keys_of_existing_cached_builds_do_not_change() {
-        // Computed by the key function before the cache store existed:
-        // cached interpreters (prefix baked in) keep their entries.
+    fn keys_change_with_the_recipe_and_only_deliberately() {
+        // Pinned: a key that changes makes every cached interpreter a miss
+        // (rebuilt, minutes each), so it must change only on purpose. A
+        // recipe change is such a purpose: an entry from another recipe is
+        // another tree. Recipe 1 (test suite, bytecode for levels 0-2 and a
+        // static libpython installed) gave 8394ddfd90f57b18 here, and
+        // 96f7fd9f7989d798 for the cp313d `just setup` built on this
+        // project's machine; recipe 2 leaves those out (src/recipe.rs).
         assert_eq!(
             build_key("aa", Variant::Debug, &["--with-lto".into()], "gcc 12"),
-            "8394ddfd90f57b18"
+            "76b32bca8e0590a4"
         );
-        // The cp313d entry `just setup` built on this project's machine.
         assert_eq!(
             build_key(
                 "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76",
@@ -582,7 +620,7 @@ mod tests {
                 &[],
                 "cc (Debian 12.2.0-14+deb12u1) 12.2.0"
             ),
-            "96f7fd9f7989d798"
+            "f1bdfba3d20ae06c"
         );
     }
 

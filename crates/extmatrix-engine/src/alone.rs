@@ -57,14 +57,22 @@ pub fn alone_command(run: &CellRun) -> Option<CellCommand> {
     Some(command)
 }
 
-/// Run the alone runs `runs` need, in parallel.
-pub fn run_alone(runs: &[CellRun], jobs: usize, observer: &dyn Observer) -> AloneRuns {
+/// Run the alone runs `runs` need that `made` lacks (execute makes each
+/// right after its cell; a cell resumed from the journal has none), in
+/// parallel.
+pub fn run_alone(
+    runs: &[CellRun],
+    mut made: AloneRuns,
+    jobs: usize,
+    observer: &dyn Observer,
+) -> AloneRuns {
     let commands: Vec<(CellKey, CellCommand)> = runs
         .iter()
+        .filter(|r| !made.0.contains_key(&r.key))
         .filter_map(|r| Some((r.key.clone(), alone_command(r)?)))
         .collect();
     if commands.is_empty() || extmatrix_process::interrupted().is_some() {
-        return AloneRuns::default();
+        return made;
     }
     observer.on(Event::AloneRunsStarted {
         runs: commands.len(),
@@ -72,12 +80,13 @@ pub fn run_alone(runs: &[CellRun], jobs: usize, observer: &dyn Observer) -> Alon
     let observed = parallel_map(
         &commands,
         jobs,
-        |(key, command)| {
-            let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS).ok();
+        |(key, command), lease| {
+            let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS, lease).ok();
             observer.on(Event::AloneRunFinished { key });
             Some((key.clone(), obs?))
         },
         |_, _| {},
     );
-    AloneRuns(observed.into_iter().flatten().collect())
+    made.0.extend(observed.into_iter().flatten());
+    made
 }

@@ -27,9 +27,9 @@ use extmatrix_cache::{Input, Store};
 use extmatrix_core::{Scenario, SubinterpKind};
 use extmatrix_judge::Evidence;
 use extmatrix_plan::{Cell, Plan};
-use extmatrix_protocol::{Observation, Stage, Termination};
+use extmatrix_protocol::{Observation, Stage};
 use extmatrix_provision::{KEY_SCHEME, KEY_SCHEME_INPUT, SOURCES_INPUT};
-use extmatrix_runner::{parallel_map, CellCommand};
+use extmatrix_runner::{parallel_map, CellCommand, Lease};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -47,6 +47,8 @@ pub struct BaselineKey {
     /// (`None` when it pulled in nothing).
     pub imports: Vec<String>,
     pub module_dir: Option<PathBuf>,
+    /// The target ran `site` at every init (`site: true`): so does its baseline.
+    pub site: bool,
     /// A control: the imports' errors go through (what is compared). A
     /// leak baseline skips a module that does not import instead, since
     /// it must run every cycle to be read.
@@ -111,6 +113,7 @@ fn key(run: &CellRun, control: bool) -> Option<BaselineKey> {
             .as_ref()
             .map(|c| c.module_dir.clone())
             .filter(|_| !imports.is_empty()),
+        site: run.command.as_ref().is_some_and(|c| c.site),
         imports,
         control,
     })
@@ -155,6 +158,7 @@ pub fn run_baselines(
                 c.module_dir = extmatrix_provision::baseline_module_dir(harness);
                 c.module_file = extmatrix_provision::baseline_module_file(harness);
                 c.subinterp = key.subinterp;
+                c.site = key.site;
                 c.smoke = importing(&key.imports, key.module_dir.as_deref(), key.control);
             });
             Some((key, command))
@@ -169,8 +173,8 @@ pub fn run_baselines(
     let observed = parallel_map(
         &commands,
         jobs,
-        |(key, command)| {
-            let obs = cached_run(store, key, command);
+        |(key, command), lease| {
+            let obs = cached_run(store, key, command, lease);
             observer.on(Event::BaselineFinished {
                 python: &key.python,
                 scenario: key.scenario,
@@ -224,7 +228,12 @@ const BUILT_BY: &str = concat!("extmatrix-engine ", env!("CARGO_PKG_VERSION"));
 
 /// The baseline run of `command`: from the cache, or run now and kept
 /// unless it timed out. `None` when the harness could not be started.
-fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option<Observation> {
+fn cached_run(
+    store: &Store,
+    key: &BaselineKey,
+    command: &CellCommand,
+    lease: &Lease,
+) -> Option<Observation> {
     let name = format!(
         "{}-{}",
         key.python,
@@ -236,13 +245,14 @@ fn cached_run(store: &Store, key: &BaselineKey, command: &CellCommand) -> Option
             command.smoke.as_deref().unwrap_or("").as_bytes(),
             command.cycles.to_string().as_bytes(),
             &[u8::from(command.debug_allocator)],
+            &[u8::from(command.site)],
             format!("{:?}", command.stress).as_bytes(),
         ])
     );
     let mut unfinished = None;
     let entry = store.ensure(BASELINES_KIND, &name, BUILT_BY, &|| {}, |_| {
-        let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS)?;
-        if matches!(obs.termination, Termination::TimedOut { .. }) {
+        let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS, lease)?;
+        if obs.termination.is_hang() {
             unfinished = Some(obs);
             return Err(std::io::Error::other("the baseline timed out"));
         }

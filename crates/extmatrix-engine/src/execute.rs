@@ -4,13 +4,16 @@
 //! Keeps every cell's raw evidence for the judging pass; decides nothing
 //! about outcomes beyond "this cell cannot run".
 
+use crate::alone::AloneRuns;
 use crate::events::{Event, Observer};
 use crate::journal::Journal;
 use crate::provision::{runnable, Provisioned};
+use crate::timings::Timings;
 use extmatrix_judge::{CellFacts, Evidence, LeakPolicy};
 use extmatrix_plan::{Cell, Plan};
+use extmatrix_protocol::Observation;
 use extmatrix_provision::{BuildFailure, BuiltTarget};
-use extmatrix_runner::{parallel_map, CellCommand, Stress};
+use extmatrix_runner::{parallel_map, CellCommand, Lease, Stress};
 use extmatrix_schema::{BuildDetails, CellKey};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,17 +47,22 @@ enum Unit {
 pub struct Executed {
     pub runs: Vec<CellRun>,
     pub not_run: Vec<CellKey>,
+    /// The alone runs made right after their cells (not those of cells
+    /// resumed from the journal).
+    pub alone: AloneRuns,
 }
 
 /// Run every cell of `plan` (but those `journal` says an earlier process of
 /// this run finished: their `CellRun`s are rebuilt from it), appending each
-/// cell that ran to `journal` as it ends.
+/// cell that ran to `journal` as it ends. Cells start longest first, by
+/// `timings` (`timings.rs`).
 pub fn execute(
     plan: &Plan,
     provisioned: &Provisioned,
     jobs: usize,
     observer: &dyn Observer,
     journal: Option<&Journal>,
+    timings: &Timings,
 ) -> Executed {
     let timeout = Duration::from_secs(plan.options.timeout_s);
     let units: Vec<(CellKey, CellFacts, Unit)> = (0..plan.cells.len())
@@ -70,21 +78,38 @@ pub fn execute(
     observer.on(Event::ExecuteStarted {
         cells: pending.len(),
     });
+    let order = timings.start_order(pending.iter().map(|(key, ..)| key));
+    let started: Vec<_> = order.iter().map(|&i| pending[i]).collect();
     let outcomes = parallel_map(
-        &pending,
+        &started,
         jobs,
-        |unit| run_unit(unit, observer, journal),
+        |unit, lease| run_unit(unit, lease, observer, journal),
         |_, _| {},
     );
+    let mut in_plan_order: Vec<Option<_>> = std::iter::repeat_with(|| None)
+        .take(pending.len())
+        .collect();
+    for (&i, outcome) in order.iter().zip(outcomes) {
+        in_plan_order[i] = Some(outcome);
+    }
     // In the plan's order, resumed or not: the report's cells are too.
-    let mut outcomes = outcomes.into_iter();
+    let mut outcomes = in_plan_order.into_iter().flatten();
     let mut executed = Executed {
         runs: Vec::new(),
         not_run: Vec::new(),
+        alone: AloneRuns::default(),
     };
     for resumed in resumed {
-        match resumed.map(Ok).or_else(|| outcomes.next()) {
-            Some(Ok(run)) => executed.runs.push(run),
+        match resumed
+            .map(|run| Ok((run, None)))
+            .or_else(|| outcomes.next())
+        {
+            Some(Ok((run, alone))) => {
+                if let Some(obs) = alone {
+                    executed.alone.0.insert(run.key.clone(), obs);
+                }
+                executed.runs.push(run);
+            }
             Some(Err(key)) => executed.not_run.push(key),
             None => unreachable!("one outcome per pending unit"),
         }
@@ -92,13 +117,14 @@ pub fn execute(
     executed
 }
 
-/// Run one unit: its `CellRun`, or its key when an interrupt left it
-/// without evidence.
+/// Run one unit: its `CellRun` and its alone run, or its key when an
+/// interrupt left it without evidence.
 fn run_unit(
     (key, facts, unit): &(CellKey, CellFacts, Unit),
+    lease: &Lease,
     observer: &dyn Observer,
     journal: Option<&Journal>,
-) -> Result<CellRun, CellKey> {
+) -> Result<(CellRun, Option<Observation>), CellKey> {
     if extmatrix_process::interrupted().is_some() {
         return Err(key.clone());
     }
@@ -106,7 +132,7 @@ fn run_unit(
     let started = Instant::now();
     let evidence = match unit {
         Unit::Known(evidence) => evidence.clone(),
-        Unit::Run { command, repeat } => run(command, *repeat, facts),
+        Unit::Run { command, repeat } => run(command, *repeat, facts, lease),
     };
     // Killed by the interrupt, or finished while it came: no verdict
     // on evidence the interrupt may have cut short.
@@ -129,13 +155,25 @@ fn run_unit(
         outcome: verdict.outcome,
         summary: &verdict.details.summary,
     });
-    Ok(CellRun {
+    let run = CellRun {
         key: key.clone(),
         facts: *facts,
         evidence,
         duration_ms,
         command,
-    })
+    };
+    let alone = run_alone_now(&run, lease);
+    Ok((run, alone))
+}
+
+/// The cell's alone run, if it needs one, right after it: on the same job
+/// slot, beside the cells still running, instead of in a phase of its own
+/// after the last one (`alone.rs` runs those a resumed run holds). None
+/// after an interrupt: a verdict is never read against a run it cut short.
+fn run_alone_now(run: &CellRun, lease: &Lease) -> Option<Observation> {
+    let command = crate::alone_command(run)?;
+    let obs = extmatrix_runner::run_cell_retrying(&command, ATTEMPTS, lease).ok()?;
+    extmatrix_process::interrupted().is_none().then_some(obs)
 }
 
 /// The run of a cell an earlier process of this run finished, as the
@@ -163,10 +201,10 @@ fn journaled(
 /// every run's outcome. An interrupt stops the runs (and `run_unit` then
 /// keeps no verdict for the cell); a harness that cannot be started again
 /// ends them with the runs made so far.
-fn run(command: &CellCommand, repeat: u32, facts: &CellFacts) -> Evidence {
+fn run(command: &CellCommand, repeat: u32, facts: &CellFacts, lease: &Lease) -> Evidence {
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
-        match extmatrix_runner::run_cell_retrying(command, ATTEMPTS) {
+        match extmatrix_runner::run_cell_retrying(command, ATTEMPTS, lease) {
             Ok(obs) => runs.push(obs),
             Err(_) if !runs.is_empty() => break,
             Err(e) => {
@@ -226,6 +264,7 @@ fn units_of(
             c.module = module.name.clone();
             c.module_dir = built.module_dir.clone();
             c.smoke = target.smoke.clone();
+            c.site = target.site;
             c.module_file = Some(module.artifact.clone());
         });
         (key(&module.name), facts, Unit::Run { command, repeat })
@@ -284,7 +323,9 @@ pub fn cell_command(
         debug_allocator: plan.options.debug_allocator && cell.scenario.is_cycling(),
         subinterp: plan.options.subinterp,
         alone: false,
+        site: false,
         timeout,
+        deadlock: deadlock(&plan.options),
         // A sanitizer's shadow memory reserves terabytes of address
         // space: under RLIMIT_AS its runtime dies before main.
         memory_mb: py
@@ -295,6 +336,12 @@ pub fn cell_command(
     };
     target(&mut command);
     command
+}
+
+/// How long a cell may sit deadlocked before it ends (`deadlock_s`; `0`:
+/// never early).
+fn deadlock(options: &extmatrix_spec::Options) -> Option<Duration> {
+    (options.deadlock_s > 0).then(|| Duration::from_secs(options.deadlock_s))
 }
 
 /// The stress scenarios' workers under the matrix's options, on this

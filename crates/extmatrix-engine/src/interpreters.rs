@@ -44,6 +44,10 @@ pub fn build_interpreters(
     jobs: usize,
     observer: &dyn Observer,
 ) -> Result<Vec<Built>, EngineError> {
+    if specs.is_empty() {
+        // Most matrices build nothing: no pool to start.
+        return Ok(Vec::new());
+    }
     let forwards: Vec<Forward> = specs
         .iter()
         .map(|s| Forward {
@@ -59,7 +63,7 @@ pub fn build_interpreters(
     let results = parallel_map(
         &indexed,
         jobs,
-        |&i| {
+        |&i, _| {
             let whence = format!("{}:{}", matrix.source.display(), specs[i].at);
             extmatrix_cpython_build::ensure(cache, specs[i], &whence, make_jobs, &forwards[i])
         },

@@ -30,6 +30,7 @@ mod provision;
 mod prune;
 mod shard;
 mod symbols;
+mod timings;
 
 pub use alone::{alone_command, run_alone, AloneRuns};
 pub use baseline::{
@@ -40,7 +41,7 @@ pub use events::{BuildItem, Event, InterpreterProgress, Observer, Silent};
 pub use execute::{leak_policy, CellRun, ATTEMPTS};
 pub use interpreters::build_interpreters;
 pub use journal::{this_binary, Finished, Header, Journal, JournalError, JOURNAL_FORMAT};
-pub use prepare::{available_pythons, prepare};
+pub use prepare::{available_pythons, matrix_pythons, prepare};
 pub use prune::prune;
 pub use shard::shard_info;
 
@@ -50,7 +51,9 @@ use extmatrix_plan::Plan;
 use extmatrix_provision::Store;
 use extmatrix_schema::{CellKey, CellResult, Interruption, PythonEntry, Report, RunInfo};
 pub use extmatrix_verdict::Policy;
+use std::path::Path;
 use std::time::Instant;
+use timings::Timings;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +90,12 @@ pub fn run(
     journal: Option<&Journal>,
 ) -> Report {
     let provisioned = provision::provision(plan, store, jobs, observer);
-    let mut executed = execute::execute(plan, &provisioned, jobs, observer, journal);
+    let timings = Timings::load(store, Path::new(matrix_name));
+    let mut executed = execute::execute(plan, &provisioned, jobs, observer, journal, &timings);
+    timings.save(executed.runs.iter().map(|r| (&r.key, r.duration_ms)));
     let baselines = run_baselines(plan, store, &provisioned, &executed.runs, jobs, observer);
-    let alone = run_alone(&executed.runs, jobs, observer);
+    let made = std::mem::take(&mut executed.alone);
+    let alone = run_alone(&executed.runs, made, jobs, observer);
     symbols::name_shared_objects(&mut executed.runs);
     let mut report = Report::new(
         matrix_name.to_owned(),

@@ -8,7 +8,7 @@ use crate::EngineError;
 use extmatrix_cpython_build::BuildCache;
 use extmatrix_plan::{Filters, Plan};
 use extmatrix_provision::Store;
-use extmatrix_pythons::{Discovery, SearchPlaces};
+use extmatrix_pythons::{Asking, Discovery, ProbeCache, SearchPlaces};
 use extmatrix_spec::{Matrix, PythonSelector};
 use std::collections::HashMap;
 
@@ -25,7 +25,8 @@ pub fn prepare(
     observer: &dyn Observer,
 ) -> Result<Plan, EngineError> {
     let builds = BuildCache::new(store.root());
-    let discovery = discover(matrix, &builds);
+    let probes = ProbeCache::in_cache(store.root());
+    let discovery = discover(matrix, filters, &builds, &probes);
     extmatrix_plan::check_filters(matrix, &discovery, filters)
         .map_err(|e| EngineError::Usage(e.to_string()))?;
     extmatrix_plan::check_expectations(matrix, &discovery)
@@ -34,7 +35,9 @@ pub fn prepare(
     let pythons = match &shard {
         // A shard with no unit (more shards than builds) runs nothing.
         Some(_) if filters.pythons.is_empty() => Vec::new(),
-        _ => resolve(matrix, &discovery, &builds, &filters, jobs, observer)?,
+        _ => resolve(
+            matrix, &discovery, &builds, &probes, &filters, jobs, observer,
+        )?,
     };
     let mut plan = extmatrix_plan::expand(matrix, pythons, &filters);
     if let Some(shard) = shard {
@@ -49,6 +52,7 @@ fn resolve(
     matrix: &Matrix,
     discovery: &Discovery,
     builds: &BuildCache,
+    probes: &ProbeCache,
     filters: &Filters,
     jobs: usize,
     observer: &dyn Observer,
@@ -63,28 +67,65 @@ fn resolve(
         matrix,
         discovery,
         &built,
-        |path, id| extmatrix_pythons::probe(path, "matrix", Some(id)),
+        |path, id| probes.probe(path, "matrix", Some(id)),
         filters,
     )
     .map_err(|e| EngineError::Usage(e.to_string()))
 }
 
-/// The interpreters `auto` and ids can name: what discovery finds on the
-/// machine, and, for ids it does not find, what extmatrix built earlier
-/// into its cache.
-fn discover(matrix: &Matrix, builds: &BuildCache) -> Discovery {
-    let names_found = matrix
-        .pythons
-        .iter()
-        .any(|p| matches!(p, PythonSelector::Auto | PythonSelector::Id { .. }));
-    if !names_found {
-        return Discovery::default();
-    }
-    available(builds)
+/// The interpreters `matrix`'s `auto` and ids (those `filters` keep) can
+/// name here, as [`prepare`] finds them: [`available_pythons`], but when
+/// the matrix has no `auto`, only the candidates that can have one of its
+/// ids are asked (`extmatrix_pythons::Asking::ids`).
+pub fn matrix_pythons(matrix: &Matrix, filters: &Filters, store: &Store) -> Discovery {
+    let builds = BuildCache::new(store.root());
+    discover(
+        matrix,
+        filters,
+        &builds,
+        &ProbeCache::in_cache(store.root()),
+    )
 }
 
-fn available(builds: &BuildCache) -> Discovery {
-    let mut discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
+/// The interpreters `auto` and ids can name: what discovery finds on the
+/// machine, and, for ids it does not find, what extmatrix built earlier
+/// into its cache. Probe answers come from the cache while current.
+fn discover(
+    matrix: &Matrix,
+    filters: &Filters,
+    builds: &BuildCache,
+    probes: &ProbeCache,
+) -> Discovery {
+    let kept = |id: &str| filters.pythons.is_empty() || filters.pythons.iter().any(|p| p == id);
+    let mut auto = false;
+    let mut ids = Vec::new();
+    for selector in &matrix.pythons {
+        match selector {
+            PythonSelector::Auto => auto = true,
+            PythonSelector::Id { id, .. } if kept(id) => ids.push(id.clone()),
+            _ => {}
+        }
+    }
+    if auto {
+        return available(builds, probes, None);
+    }
+    if ids.is_empty() {
+        return Discovery::default();
+    }
+    let discovery = available(builds, probes, Some(&ids));
+    if ids.iter().all(|id| discovery.get(id).is_some()) {
+        return discovery;
+    }
+    // An id this machine lacks is an error that lists what it has.
+    available(builds, probes, None)
+}
+
+fn available(builds: &BuildCache, probes: &ProbeCache, ids: Option<&[String]>) -> Discovery {
+    let asking = Asking {
+        cache: Some(probes),
+        ids,
+    };
+    let mut discovery = extmatrix_pythons::discover_with(&SearchPlaces::from_env(), asking);
     discovery.add_missing(builds.list().into_iter().map(|b| b.meta.python.refreshed()));
     discovery
 }
@@ -92,5 +133,6 @@ fn available(builds: &BuildCache) -> Discovery {
 /// Every interpreter a matrix can name here by id: found on the machine,
 /// or built earlier by extmatrix into `store`.
 pub fn available_pythons(store: &Store) -> Discovery {
-    available(&BuildCache::new(store.root()))
+    let probes = ProbeCache::in_cache(store.root());
+    available(&BuildCache::new(store.root()), &probes, None)
 }

@@ -27,6 +27,10 @@ pub fn runnable(plan: &Plan, i: usize) -> bool {
 }
 
 pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observer) -> Provisioned {
+    // Every target of an interpreter records the same headers: looked at
+    // once for the whole pass, not once per target, and read only when
+    // changed since an earlier pass (`Store::snapshot`).
+    let store = &store.snapshot();
     let mut pairs = BTreeSet::new();
     for (i, cell) in plan.cells.iter().enumerate() {
         if runnable(plan, i) {
@@ -46,7 +50,7 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
     let harnesses = parallel_map(
         &pythons,
         jobs,
-        |&p| {
+        |&p, _| {
             observer.on(Event::BuildStarted {
                 item: BuildItem::Harness {
                     python: &plan.pythons[p].id,
@@ -66,7 +70,7 @@ pub fn provision(plan: &Plan, store: &Store, jobs: usize, observer: &dyn Observe
     let built = parallel_map(
         &pairs,
         jobs,
-        |&(t, p)| {
+        |&(t, p), _| {
             observer.on(Event::BuildStarted {
                 item: BuildItem::Target {
                     target: &plan.targets[t].name,
@@ -182,6 +186,7 @@ mod tests {
             modules: vec![],
             exclude: vec![],
             smoke: None,
+            site: false,
             expect: vec![],
             at: Default::default(),
         }

@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
+pub mod activity;
+
 /// How long [`kill_all`] gives supervisors to clean up after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(6);
 

@@ -429,12 +429,31 @@ pub enum Termination {
     TimedOut {
         after_ms: u64,
     },
+    /// Every thread of the Python process waited on a lock with no timeout,
+    /// using no CPU, for the cell's `deadlock_s`: nothing left could wake
+    /// it. Its stacks were taken and its process group killed, as at a
+    /// timeout, without waiting for one.
+    Deadlocked {
+        after_ms: u64,
+        /// What each thread waited on, one line each ("tid 12 (python3):
+        /// futex wait, no timeout").
+        threads: Vec<String>,
+    },
 }
 
 impl Termination {
     /// A crash or a hang, as opposed to an exit.
     pub fn is_abnormal(&self) -> bool {
         !matches!(self, Termination::Exited { .. })
+    }
+
+    /// Ended by the runner because it would not end by itself: a timeout or
+    /// a deadlock.
+    pub fn is_hang(&self) -> bool {
+        matches!(
+            self,
+            Termination::TimedOut { .. } | Termination::Deadlocked { .. }
+        )
     }
 }
 

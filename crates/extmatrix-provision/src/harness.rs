@@ -118,7 +118,7 @@ pub fn harness(store: &Store, py: &Python) -> Result<PathBuf, BuildFailure> {
         &python_fingerprint(py),
         HARNESS_FLAGS.join(" ").as_bytes(),
         HARNESS_LINK_FLAGS.join(" ").as_bytes(),
-        compiler_version(&cc).as_bytes(),
+        compiler_version(store, &cc).as_bytes(),
     ]);
     let name = format!("{}-{key}", py.id);
     let entry = store.ensure(HARNESS_KIND, &name, BUILT_BY, &|| {}, |b| {

@@ -4,7 +4,7 @@
 
 use crate::cause::CauseFinder;
 use crate::BuildFailure;
-use extmatrix_cache::{Building, Cmd, Input};
+use extmatrix_cache::{Building, Cmd, Input, Memo, Store};
 use extmatrix_core::BuildPhase;
 use extmatrix_pythons::Python;
 use std::collections::BTreeMap;
@@ -72,25 +72,83 @@ pub(crate) fn compiler(py: &Python) -> Result<(String, Vec<String>), BuildFailur
 const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The first line of `<program> --version` (`gcc (Debian 12.2.0-14) 12.2.0`),
-/// asked once per program and process; what went wrong when it cannot be
-/// asked (the build itself then fails and says why). Part of every build's
-/// key: another compiler, or another release of it, builds anew.
-pub(crate) fn compiler_version(program: &str) -> String {
+/// asked once per program and process, and kept in `store`'s memo between
+/// runs while the executable `program` names on `PATH` is unchanged
+/// ([`Memo`]); what went wrong when it cannot be asked (the build itself
+/// then fails and says why). Part of every build's key: another compiler,
+/// or another release of it, builds anew.
+pub(crate) fn compiler_version(store: &Store, program: &str) -> String {
     static KNOWN: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
     if let Some(known) = KNOWN.lock().ok().and_then(|k| k.get(program).cloned()) {
         return known;
     }
-    let version = match Cmd::new(program, ["--version"], VERSION_TIMEOUT)
-        .capture()
-        .run(&mut std::io::sink(), None)
-    {
-        Ok(ran) => ran.output.lines().next().unwrap_or("").trim().to_owned(),
-        Err(e) => format!("unknown: {}", e.summary),
-    };
+    let version = remembered_version(&Memo::in_cache(store.root()), program);
     if let Ok(mut known) = KNOWN.lock() {
         known.insert(program.to_owned(), version.clone());
     }
     version
+}
+
+/// `<program> --version`'s first line, from `memo` while the executable
+/// it resolves to is the one that answered. A script is asked every time
+/// (a wrapper may run another compiler by the environment), as is a
+/// program that cannot be found or asked.
+fn remembered_version(memo: &Memo, program: &str) -> String {
+    let Some(executable) = executable_on_path(program).filter(|e| !is_script(e)) else {
+        return ask_version(program);
+    };
+    let question = format!("{program} --version");
+    let context = format!("first line; {program} is {}", executable.display());
+    if let Some(version) = memo.recall::<String>(&question, &context) {
+        return version;
+    }
+    let asked_at = SystemTime::now();
+    let version = ask_version(program);
+    if !version.starts_with(UNKNOWN) {
+        memo.remember(&question, &context, &[executable], asked_at, &version);
+    }
+    version
+}
+
+/// How an unknown version starts.
+const UNKNOWN: &str = "unknown: ";
+
+fn ask_version(program: &str) -> String {
+    match Cmd::new(program, ["--version"], VERSION_TIMEOUT)
+        .capture()
+        .run(&mut std::io::sink(), None)
+    {
+        Ok(ran) => ran.output.lines().next().unwrap_or("").trim().to_owned(),
+        Err(e) => format!("{UNKNOWN}{}", e.summary),
+    }
+}
+
+/// The file `program` runs, as `execvp` finds it (a name with a `/` is a
+/// path; otherwise the first executable file of that name in a `PATH`
+/// directory), symlinks resolved.
+fn executable_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program)).filter(|p| runnable(p))
+    } else {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|p| runnable(p))
+    };
+    std::fs::canonicalize(found?).ok()
+}
+
+/// Whether `path` starts with `#!`.
+fn is_script(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; 2];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut start))
+        .is_ok_and(|()| &start == b"#!")
 }
 
 /// The files a make-style dependency list (`-MD -MF`) names after its
@@ -281,6 +339,77 @@ impl Steps {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many lines `file` has (a stand-in compiler's count of runs).
+    fn runs(file: &Path) -> usize {
+        std::fs::read_to_string(file).map_or(0, |s| s.lines().count())
+    }
+
+    fn wait_until_old() {
+        std::thread::sleep(extmatrix_cache::TIMESTAMP_SLACK * 2);
+    }
+
+    #[test]
+    fn a_compilers_version_is_asked_once_while_its_executable_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let source = dir.path().join("fakecc.c");
+        std::fs::write(
+            &source,
+            format!(
+                "#include <stdio.h>\nint main(void) {{ FILE *f = fopen(\"{}\", \"a\"); \
+                 fputs(\"ran\\n\", f); fclose(f); puts(\"fakecc 1.0\\nsecond line\"); return 0; }}\n",
+                count.display()
+            ),
+        )
+        .unwrap();
+        let fakecc = dir.path().join("fakecc");
+        let built = std::process::Command::new("gcc")
+            .arg(&source)
+            .arg("-o")
+            .arg(&fakecc)
+            .status()
+            .unwrap();
+        assert!(built.success());
+        wait_until_old();
+        let memo = Memo::new(dir.path().join("memo"));
+        let program = fakecc.to_str().unwrap();
+        assert_eq!(remembered_version(&memo, program), "fakecc 1.0");
+        assert_eq!(remembered_version(&memo, program), "fakecc 1.0");
+        assert_eq!(runs(&count), 1, "the second answer was kept");
+        // Reinstalled (a new modification time): asked again.
+        File::options()
+            .write(true)
+            .open(&fakecc)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+        wait_until_old();
+        remembered_version(&memo, program);
+        assert_eq!(runs(&count), 2);
+
+        // A script may run any compiler: asked every time.
+        let script = dir.path().join("cc-wrapper");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho ran >> '{}'\necho 'wrapped 2.0'\n",
+                count.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        wait_until_old();
+        let wrapper = script.to_str().unwrap();
+        assert_eq!(remembered_version(&memo, wrapper), "wrapped 2.0");
+        assert_eq!(remembered_version(&memo, wrapper), "wrapped 2.0");
+        assert_eq!(runs(&count), 4);
+        // One that is not there is not kept either.
+        let missing = dir.path().join("no-such-cc");
+        let missing = missing.to_str().unwrap();
+        assert!(remembered_version(&memo, missing).starts_with(UNKNOWN));
+    }
 
     #[test]
     fn a_dependency_list_names_every_file_after_the_target() {

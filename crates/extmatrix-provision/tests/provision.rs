@@ -34,6 +34,7 @@ fn c_target(source: &Path, module: &str) -> TargetSpec {
         modules: vec![module.into()],
         exclude: vec![],
         smoke: None,
+        site: false,
         expect: vec![],
         at: Location::default(),
     }

@@ -7,6 +7,16 @@
 //! its id (`cp313`, `cp313t`, `cp311d`) comes from those answers, never from
 //! its path. An interpreter is embeddable when its headers and its
 //! `python-config` script are present.
+//!
+//! A probe is a process start (tens of milliseconds; every interpreter of a
+//! machine, hundreds). [`ProbeCache`] keeps each answer between runs while
+//! the files it was read from are unchanged (`remembered.rs`), and
+//! [`Asking::ids`] leaves out the candidates whose file name says they
+//! cannot have an id the caller needs.
+
+mod remembered;
+
+pub use remembered::ProbeCache;
 
 use anyhow::{bail, Context, Result};
 use extmatrix_core::{python_id, PythonVersion};
@@ -161,7 +171,7 @@ impl SearchPlaces {
 
     /// Candidate executables with how they were found, in search order.
     fn candidates(&self) -> Vec<(PathBuf, &'static str)> {
-        let mut out = Vec::new();
+        let mut out = Candidates::default();
         let shims = self.pyenv_root.as_ref().map(|r| r.join("shims"));
         for dir in &self.path_dirs {
             // pyenv shims are scripts that re-dispatch; pyenv's versions are
@@ -169,22 +179,57 @@ impl SearchPlaces {
             if Some(dir) == shims.as_ref() || dir.ends_with("shims") {
                 continue;
             }
-            push_pythons_in(dir, "PATH", &mut out);
+            out.push_pythons_in(dir, "PATH");
         }
         if let Some(root) = &self.pyenv_root {
             for version in sorted_dir(&root.join("versions")) {
-                push_pythons_in(&version.join("bin"), "pyenv", &mut out);
+                out.push_pythons_in(&version.join("bin"), "pyenv");
             }
         }
         for dir in &self.system_dirs {
-            push_pythons_in(dir, "system", &mut out);
+            out.push_pythons_in(dir, "system");
         }
         for dir in &self.uv_dirs {
             for install in sorted_dir(dir) {
-                push_pythons_in(&install.join("bin"), "uv", &mut out);
+                out.push_pythons_in(&install.join("bin"), "uv");
             }
         }
-        out
+        out.found
+    }
+}
+
+/// Candidates in search order, and the directories already searched.
+#[derive(Default)]
+struct Candidates {
+    found: Vec<(PathBuf, &'static str)>,
+    searched: HashSet<PathBuf>,
+}
+
+impl Candidates {
+    /// The Pythons in `dir`, by name. A directory reached again (`/bin` is
+    /// `/usr/bin`, which PATH and the system directories both name) is not
+    /// read again: its executables were found the first time, and discovery
+    /// keeps the first name of each.
+    fn push_pythons_in(&mut self, dir: &Path, via: &'static str) {
+        let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        if !self.searched.insert(canonical) {
+            return;
+        }
+        // `/usr/bin` holds a thousand names; only a few are Pythons.
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n.to_str().is_some_and(is_python_name))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = dir.join(name);
+            if path.is_file() {
+                self.found.push((path, via));
+            }
+        }
     }
 }
 
@@ -213,24 +258,59 @@ fn is_python_name(name: &str) -> bool {
         && rest[digits.len()..].len() <= 2
 }
 
-fn push_pythons_in(dir: &Path, via: &'static str, out: &mut Vec<(PathBuf, &'static str)>) {
-    for path in sorted_dir(dir) {
-        let is_candidate = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(is_python_name);
-        if is_candidate && path.is_file() {
-            out.push((path, via));
-        }
+/// The `major.minor` a candidate's file name says it is (`python3.12t`:
+/// 3.12); `None` for `python3`.
+fn name_version(path: &Path) -> Option<(u32, u32)> {
+    let name = path.file_name()?.to_str()?;
+    if !is_python_name(name) {
+        return None;
     }
+    let minor = name.strip_prefix("python3.")?.trim_end_matches(['t', 'd']);
+    Some((3, minor.parse().ok()?))
 }
 
-/// Asked of every candidate; must run on any Python 3.
+/// The `major.minor` of an interpreter with id `id`, when `id` is one
+/// discovery gives ([`python_id`]: `cp312td` is 3.12); `None` for an id it
+/// never gives (`cp313t-tsan`, a name a matrix chose).
+pub fn id_version(id: &str) -> Option<(u32, u32)> {
+    let rest = id.strip_prefix("cp")?;
+    let debug = rest.ends_with('d');
+    let rest = rest.strip_suffix('d').unwrap_or(rest);
+    let free_threaded = rest.ends_with('t');
+    let digits = rest.strip_suffix('t').unwrap_or(rest);
+    if digits.len() < 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (major, minor) = (digits[..1].parse().ok()?, digits[1..].parse().ok()?);
+    // `cp3012` is no id python_id writes.
+    let version = PythonVersion::new(major, minor, 0);
+    (python_id(version, free_threaded, debug) == id).then_some((major, minor))
+}
+
+/// Asked of every candidate; must run on any Python 3. `depends_on`, last
+/// (after `sysconfig` has loaded its data), names the files besides the
+/// executable that the answer was read from: `sysconfig` itself, its data
+/// module and the `libpython` the process loaded (a shared build's version
+/// and modules live there); `ProbeCache` keeps the answer while they hold.
 const PROBE: &str = r#"
 import json, os, sys, sysconfig
 from importlib.machinery import EXTENSION_SUFFIXES
 v = sysconfig.get_config_var
 exe = getattr(sys, "_base_executable", None) or sys.executable
+def depends_on():
+    files = [sysconfig.__file__]
+    for name, module in list(sys.modules.items()):
+        if name.startswith("_sysconfigdata") and getattr(module, "__file__", None):
+            files.append(module.__file__)
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and "libpython" in fields[5]:
+                    files.append(fields[5].strip())
+    except OSError:
+        pass
+    return sorted(set(os.path.realpath(f) for f in files))
 print(json.dumps({
     "implementation": sys.implementation.name,
     "version": list(sys.version_info[:3]),
@@ -251,10 +331,12 @@ print(json.dumps({
     "stdlib_ext_dir": v("DESTSHARED") or "",
     "builtin_modules": sorted(sys.builtin_module_names),
     "configure_args": v("CONFIG_ARGS") or "",
+    "depends_on": depends_on(),
 }))
 "#;
 
-#[derive(Debug, Deserialize)]
+/// What an interpreter says of itself: the probe's JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ProbeAnswer {
     implementation: String,
     version: [u32; 3],
@@ -281,6 +363,9 @@ struct ProbeAnswer {
     builtin_modules: Vec<String>,
     #[serde(default)]
     configure_args: Option<String>,
+    /// Files the answer was read from besides the executable (see [`PROBE`]).
+    #[serde(default)]
+    depends_on: Vec<PathBuf>,
 }
 
 /// The oldest CPython extmatrix drives (PyConfig arrived in 3.8).
@@ -288,11 +373,16 @@ pub const MIN_VERSION: PythonVersion = PythonVersion::new(3, 8, 0);
 
 /// Ask the interpreter at `path` what it is. `id` overrides the derived id.
 pub fn probe(path: &Path, found_via: &str, id: Option<&str>) -> Result<Python> {
+    describe(probe_answer(path)?, found_via, id)
+}
+
+/// Run the probe on `path` and read its answer.
+fn probe_answer(path: &Path) -> Result<ProbeAnswer> {
     // An interpreter can hang in its own start-up (free-threaded 3.13 builds
     // sometimes do); ask again rather than wait forever.
     for _ in 0..PROBE_ATTEMPTS {
         if let Some(output) = ask(path)? {
-            return answer(path, output, found_via, id);
+            return answer(path, output);
         }
     }
     bail!(
@@ -372,12 +462,7 @@ fn ask_within(path: &Path, timeout: std::time::Duration) -> Result<Option<std::p
     }))
 }
 
-fn answer(
-    path: &Path,
-    output: std::process::Output,
-    found_via: &str,
-    id: Option<&str>,
-) -> Result<Python> {
+fn answer(path: &Path, output: std::process::Output) -> Result<ProbeAnswer> {
     if !output.status.success() {
         bail!(
             "{} -c <probe> failed ({}): {}",
@@ -389,13 +474,12 @@ fn answer(
                 .unwrap_or("")
         );
     }
-    let answer: ProbeAnswer = serde_json::from_slice(&output.stdout).with_context(|| {
+    serde_json::from_slice(&output.stdout).with_context(|| {
         format!(
             "{} answered the probe with something that is not its JSON",
             path.display()
         )
-    })?;
-    describe(answer, found_via, id)
+    })
 }
 
 fn describe(a: ProbeAnswer, found_via: &str, id: Option<&str>) -> Result<Python> {
@@ -476,22 +560,55 @@ fn find_config_script(a: &ProbeAnswer, version: PythonVersion) -> Option<PathBuf
         .find(|p| p.is_file())
 }
 
-/// Find every embeddable CPython in `places`.
+/// How discovery asks the candidates it finds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asking<'a> {
+    /// Answers kept between runs: a candidate whose answer is current is
+    /// not probed again. `None`: every candidate is probed.
+    pub cache: Option<&'a ProbeCache>,
+    /// Only the candidates that can have one of these ids are asked: one
+    /// whose file name (or its target's, for a symlink) has a version
+    /// (`python3.12`) is left out unless an id is of that version; one
+    /// without (`python3`) is asked. `None`: every candidate.
+    pub ids: Option<&'a [String]>,
+}
+
+/// Find every embeddable CPython in `places`, probing each candidate.
 pub fn discover(places: &SearchPlaces) -> Discovery {
+    discover_with(places, Asking::default())
+}
+
+/// Find the embeddable CPythons in `places` that `asking` asks for.
+pub fn discover_with(places: &SearchPlaces, asking: Asking<'_>) -> Discovery {
+    let wanted: Option<Vec<(u32, u32)>> = asking
+        .ids
+        .map(|ids| ids.iter().filter_map(|id| id_version(id)).collect());
     let mut seen = HashSet::new();
     let candidates: Vec<_> = places
         .candidates()
         .into_iter()
         .filter(|(path, _)| {
-            seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()))
+            let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            let may_have = |versions: &Vec<(u32, u32)>| {
+                name_version(path)
+                    .or_else(|| name_version(&canonical))
+                    .is_none_or(|v| versions.contains(&v))
+            };
+            // The same executable under two names is one candidate, the
+            // first found, whatever is asked for.
+            seen.insert(canonical.clone()) && wanted.as_ref().is_none_or(may_have)
         })
         .collect();
 
     // Probing is a process start each; do it concurrently.
+    let ask = |path: &Path, via: &str| match asking.cache {
+        Some(cache) => cache.probe(path, via, None),
+        None => probe(path, via, None),
+    };
     let answers: Vec<(PathBuf, Result<Python>)> = std::thread::scope(|s| {
         let handles: Vec<_> = candidates
             .iter()
-            .map(|(path, via)| s.spawn(move || (path.clone(), probe(path, via, None))))
+            .map(|(path, via)| s.spawn(move || (path.clone(), ask(path, via))))
             .collect();
         handles
             .into_iter()
@@ -717,6 +834,34 @@ mod tests {
             .collect();
         assert_eq!(shadowed.len(), 2);
         assert!(shadowed.contains(&"/cached") && shadowed.contains(&"/cached-t-old"));
+    }
+
+    #[test]
+    fn the_version_an_id_or_a_name_can_have() {
+        for (free_threaded, debug) in [(false, false), (true, false), (false, true), (true, true)] {
+            for minor in [8, 10, 13] {
+                let id = python_id(PythonVersion::new(3, minor, 1), free_threaded, debug);
+                assert_eq!(id_version(&id), Some((3, minor)), "{id}");
+            }
+        }
+        for never in [
+            "cp313t-tsan",
+            "cp3012",
+            "cp3",
+            "cp",
+            "pp310",
+            "cp31x",
+            "cp313dt",
+            "313",
+        ] {
+            assert_eq!(id_version(never), None, "{never}");
+        }
+        let name = |n: &str| name_version(Path::new("/usr/bin").join(n).as_path());
+        assert_eq!(name("python3.12"), Some((3, 12)));
+        assert_eq!(name("python3.13td"), Some((3, 13)));
+        assert_eq!(name("python3.9"), Some((3, 9)));
+        assert_eq!(name("python3"), None);
+        assert_eq!(name("python3.12-config"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Discovery against the real interpreters of the machine, through search
 //! places built for each test.
 
-use extmatrix_pythons::{discover, probe, SearchPlaces};
+use extmatrix_pythons::{discover, probe, ProbeCache, SearchPlaces};
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
@@ -76,4 +76,23 @@ fn probe_takes_the_id_a_matrix_gives() {
     assert_eq!(py.version.minor, 11);
     let err = probe(std::path::Path::new("/nonexistent/python3"), "matrix", None).unwrap_err();
     assert!(format!("{err:#}").contains("/nonexistent/python3"));
+}
+
+#[test]
+fn a_kept_answer_describes_a_real_interpreter_as_its_probe_does() {
+    let d = discover(&SearchPlaces::from_env());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ProbeCache::new(dir.path());
+    for id in ["cp311", "cp312", "cp313"] {
+        let exe = &d.get(id).expect("CI provides it").path;
+        let fresh = probe(exe, "PATH", None).unwrap();
+        assert_eq!(
+            cache.probe(exe, "PATH", None).unwrap(),
+            fresh,
+            "{id}, probed"
+        );
+        assert_eq!(cache.probe(exe, "PATH", None).unwrap(), fresh, "{id}, kept");
+    }
+    // Each answer was kept: what the probe says it read is there and old.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
 }

@@ -25,10 +25,14 @@
 //! limit ([`CellCommand::memory_mb`]). Nothing in
 //! this crate judges: see `extmatrix-judge`.
 
+mod pool;
+
 pub use extmatrix_process::STOP_GRACE;
 pub use extmatrix_protocol::{Attempt, Observation, Streams, Termination, CHANNEL_CAP, OUTPUT_CAP};
+pub use pool::{cores, idle_cap, parallel_map, Lease};
 
 use extmatrix_core::{Scenario, SubinterpKind};
+use extmatrix_process::activity::{self, Activity, Watch};
 use extmatrix_process::{signal_name, Supervised};
 use extmatrix_protocol::ChannelReader;
 use std::io::{PipeReader, Read, Write};
@@ -36,7 +40,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Everything one harness process needs.
@@ -61,7 +64,14 @@ pub struct CellCommand {
     /// `subinterp-*`: import in the subinterpreter only, never in the main
     /// interpreter (a later instance where no first one ran).
     pub alone: bool,
+    /// Run `site` at every init (the target asked for it); off, only the
+    /// module directory's own `.pth` files are read.
+    pub site: bool,
     pub timeout: Duration,
+    /// How long every thread of the Python process may wait on a lock with
+    /// no timeout, using no CPU, before the cell ends as deadlocked (its
+    /// stacks taken as at a timeout); `None`: only the timeout ends it.
+    pub deadlock: Option<Duration>,
     /// The address-space limit (`RLIMIT_AS`) of the cell's processes, in
     /// MiB; `None`: none.
     pub memory_mb: Option<u64>,
@@ -101,6 +111,8 @@ pub const OBS_FD: RawFd = 1000;
 pub const TAIL_BYTES: usize = 4096;
 /// How often a running child is checked on.
 const POLL: Duration = Duration::from_millis(10);
+/// How often a child whose pipes are all closed is checked for its exit.
+const EXIT_POLL: Duration = Duration::from_millis(1);
 /// How long the streams may stay open after the harness ended (held open
 /// by a process outside the cell) before the runner stops reading.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -114,7 +126,7 @@ pub const DUMP_GRACE: Duration = Duration::from_secs(3);
 pub const CRASH_GRACE: Duration = Duration::from_secs(25);
 
 /// Run one cell to completion or timeout.
-pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
+pub fn run_cell(cmd: &CellCommand, lease: &Lease) -> std::io::Result<Observation> {
     let token = token()?;
     let smoke_file = smoke_file(cmd.smoke.as_deref())?;
     let (obs_read, obs_write) = std::io::pipe()?;
@@ -157,7 +169,7 @@ pub fn run_cell(cmd: &CellCommand) -> std::io::Result<Observation> {
         ],
         notes: Vec::new(),
     };
-    let termination = supervise(&mut child, cmd.timeout, start, &mut reading)?;
+    let termination = supervise(&mut child, cmd, start, &mut reading, lease)?;
     drop(smoke_file);
     Ok(reading.observation(termination))
 }
@@ -211,7 +223,9 @@ fn harness_command(
         .arg("--subinterp")
         .arg(cmd.subinterp.map_or("auto", |kind| kind.id()))
         .arg("--alone")
-        .arg(if cmd.alone { "1" } else { "0" });
+        .arg(if cmd.alone { "1" } else { "0" })
+        .arg("--site")
+        .arg(if cmd.site { "1" } else { "0" });
     if let Some(file) = smoke_file {
         command.arg("--smoke-file").arg(file.path());
     }
@@ -281,31 +295,41 @@ impl Reading {
 }
 
 /// Read the cell's pipes until it has ended and they are drained: reap it
-/// when it exits, ask its supervisor to stop at `timeout`, kill its group
-/// if the supervisor does not within `STOP_GRACE`.
+/// when it exits, ask its supervisor to stop at `timeout` (or once it is
+/// deadlocked), kill its group if the supervisor does not within
+/// `STOP_GRACE`. While it runs, its lease is idle whenever it uses no CPU.
 fn supervise(
     child: &mut Supervised,
-    timeout: Duration,
+    cmd: &CellCommand,
     start: Instant,
     reading: &mut Reading,
+    lease: &Lease,
 ) -> std::io::Result<Termination> {
     let mut status: Option<ExitStatus> = None;
-    // When the timeout passed (the harness was asked for its stacks), and
-    // when its supervisor was asked to stop.
+    // When the cell was found deadlocked (and what each thread waited on).
+    let mut deadlocked: Option<Vec<String>> = None;
+    // When the timeout passed or the deadlock was found (the harness was
+    // asked for its stacks), and when its supervisor was asked to stop.
     let mut timed_out: Option<Instant> = None;
     let mut stopping: Option<Instant> = None;
     let mut killed = false;
     let mut exited: Option<Instant> = None;
+    let mut watching = Watching::new(cmd.deadlock);
     let mut buf = vec![0u8; CHUNK];
     loop {
         if status.is_none() {
+            if timed_out.is_none() && deadlocked.is_none() {
+                deadlocked = watching.deadlock(child.pid(), reading, lease);
+            }
             if child.has_exited()? {
                 // Still a zombie, so its pid (the group's id) cannot be
                 // reused yet: kill whatever is left in the group, then reap.
                 child.kill_group();
                 status = Some(child.wait()?);
                 exited = Some(Instant::now());
-            } else if timed_out.is_none() && start.elapsed() >= timeout + crash_grace(reading) {
+            } else if timed_out.is_none()
+                && (deadlocked.is_some() || start.elapsed() >= cmd.timeout + crash_grace(reading))
+            {
                 timed_out = Some(Instant::now());
                 if !ask_for_stacks(reading) {
                     child.stop();
@@ -346,11 +370,20 @@ fn supervise(
         }
         reading.pump(&mut buf)?;
     }
-    Ok(match (timed_out, status) {
-        (Some(_), _) => Termination::TimedOut {
-            after_ms: start.elapsed().as_millis() as u64,
+    // Counted again: what the lease's holder does next (another attempt,
+    // another run of the cell) is not idle.
+    lease.busy();
+    let ms = |at: Instant| at.duration_since(start).as_millis() as u64;
+    Ok(match (timed_out, deadlocked, status) {
+        // When it was found, not when its stacks were taken.
+        (Some(found), Some(threads), _) => Termination::Deadlocked {
+            after_ms: ms(found),
+            threads,
         },
-        (None, Some(status)) => match status.signal() {
+        (Some(_), None, _) => Termination::TimedOut {
+            after_ms: ms(Instant::now()),
+        },
+        (None, _, Some(status)) => match status.signal() {
             Some(signal) => Termination::Signaled {
                 signal,
                 name: signal_name(signal),
@@ -359,7 +392,56 @@ fn supervise(
                 code: status.code().unwrap_or(-1),
             },
         },
-        (None, None) => unreachable!("the loop ends only after the child was reaped"),
+        (None, _, None) => unreachable!("the loop ends only after the child was reaped"),
+    })
+}
+
+/// What a running cell is doing, asked every [`activity::SAMPLE_EVERY`]:
+/// its lease follows whether it is idle, and a deadlock ends it early.
+struct Watching {
+    watch: Watch,
+    next: Instant,
+}
+
+impl Watching {
+    fn new(deadlock: Option<Duration>) -> Watching {
+        Watching {
+            watch: Watch::new(activity::IDLE_AFTER, deadlock),
+            next: Instant::now(),
+        }
+    }
+
+    /// Sample the cell below its supervisor `root` if it is time; what
+    /// each thread waits on once it is deadlocked. A cell that has not yet
+    /// said which process runs Python can be idle but not deadlocked.
+    fn deadlock(
+        &mut self,
+        root: libc::pid_t,
+        reading: &Reading,
+        lease: &Lease,
+    ) -> Option<Vec<String>> {
+        if Instant::now() < self.next {
+            return None;
+        }
+        self.next = Instant::now() + activity::SAMPLE_EVERY;
+        let focus = scenario_pid(reading);
+        // The supervisor gone between two reads: it has exited, which the
+        // caller sees next.
+        let (now, sample) = self.watch.poll(root, focus).ok()?;
+        match now {
+            Activity::Busy => lease.busy(),
+            Activity::Idle => lease.idle(),
+            Activity::Deadlocked => return Some(sample.describe()),
+        }
+        None
+    }
+}
+
+/// The scenario process (the one running Python), as its `start` event gave it.
+fn scenario_pid(reading: &Reading) -> Option<libc::pid_t> {
+    reading.channel.events().iter().find_map(|e| match e {
+        extmatrix_protocol::Event::Start { pid, .. } => Some(*pid as libc::pid_t),
+        _ => None,
     })
 }
 
@@ -369,12 +451,8 @@ fn supervise(
 /// never said where it is, or had no signal left to be asked with (a note
 /// says so: the target took every free one).
 fn ask_for_stacks(reading: &mut Reading) -> bool {
-    let events = reading.channel.events();
-    let pid = events.iter().find_map(|e| match e {
-        extmatrix_protocol::Event::Start { pid, .. } => Some(*pid),
-        _ => None,
-    });
-    let signal = events.iter().rev().find_map(|e| match e {
+    let pid = scenario_pid(reading);
+    let signal = reading.channel.events().iter().rev().find_map(|e| match e {
         extmatrix_protocol::Event::DumpSignal { signal } => Some(*signal),
         _ => None,
     });
@@ -565,7 +643,11 @@ fn wait_readable(inlets: &[Inlet; 3], timeout: Duration) -> std::io::Result<[boo
     }
     let mut ready = [false; 3];
     if fds.is_empty() {
-        std::thread::sleep(timeout);
+        // Every pipe is closed: the harness is ending (its descriptors go
+        // before it becomes a zombie) or closed them itself. Look for its
+        // exit often: a whole POLL here was most of a short cell's
+        // overhead.
+        std::thread::sleep(timeout.min(EXIT_POLL));
         return Ok(ready);
     }
     // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
@@ -645,10 +727,14 @@ impl Tail {
 /// before the target is imported (free-threaded 3.13 builds, for one, can
 /// deadlock in their own start-up). Earlier attempts are kept in
 /// [`Observation::retries`]; the last one is what gets judged.
-pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Observation> {
+pub fn run_cell_retrying(
+    cmd: &CellCommand,
+    attempts: u32,
+    lease: &Lease,
+) -> std::io::Result<Observation> {
     let mut retries = Vec::new();
     loop {
-        let mut obs = run_cell(cmd)?;
+        let mut obs = run_cell(cmd, lease)?;
         let attempted = retries.len() as u32 + 1;
         if obs.failed_before_target() && attempted < attempts {
             retries.push(Attempt {
@@ -662,62 +748,9 @@ pub fn run_cell_retrying(cmd: &CellCommand, attempts: u32) -> std::io::Result<Ob
     }
 }
 
-/// The default parallelism: the number of cores. Asked once per process:
-/// on Linux the answer reads the cgroup's files, and every cell's command
-/// asks (its stress workers are counted per core).
-pub fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-}
-
-/// Map `work` over `items` on `jobs` threads, calling `on_done` as each item
-/// finishes (for progress). Results come back in item order.
-pub fn parallel_map<T, R, W, D>(items: &[T], jobs: usize, work: W, on_done: D) -> Vec<R>
-where
-    T: Sync,
-    R: Send,
-    W: Fn(&T) -> R + Sync,
-    D: Fn(&T, &R) + Sync,
-{
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    let slots = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(items.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = work(item);
-                on_done(item, &r);
-                slots.lock().expect("a worker panicked")[i] = Some(r);
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parallel_map_keeps_order_and_reports_each() {
-        let items: Vec<u32> = (0..50).collect();
-        let done = AtomicUsize::new(0);
-        // Early items take longest, so they finish out of order.
-        let work = |x: &u32| {
-            std::thread::sleep(Duration::from_millis(u64::from(50 - x) / 5));
-            x * 2
-        };
-        let out = parallel_map(&items, 4, work, |_, _| {
-            done.fetch_add(1, Ordering::Relaxed);
-        });
-        assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
-        assert_eq!(done.load(Ordering::Relaxed), 50);
-    }
 
     #[test]
     fn a_tail_keeps_the_last_lines_and_counts_the_rest() {

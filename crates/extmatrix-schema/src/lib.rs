@@ -319,6 +319,10 @@ pub struct Details {
     /// dying process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forensics: Option<Forensics>,
+    /// A deadlock (reason `deadlock`): what each thread of the Python
+    /// process waited on when it was stopped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waits: Vec<String>,
     /// `Py_FatalError`'s message ("Fatal Python error: ..." on stderr).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fatal_error: Option<String>,

@@ -123,6 +123,11 @@ pub struct Options {
     pub subinterp: Option<SubinterpKind>,
     /// Per-cell timeout in seconds (>= 1, default 60).
     pub timeout_s: u64,
+    /// How long every thread of a cell's Python process may wait on a lock
+    /// with no timeout, using no CPU, before the cell is a `hang` with
+    /// reason `deadlock` without waiting out `timeout_s` (seconds, default
+    /// [`DEFAULT_DEADLOCK_S`]; `0`: never, only the timeout).
+    pub deadlock_s: u64,
     /// Parallel cells; `None` = number of cores.
     pub jobs: Option<usize>,
     /// Threads running the smoke code at once in `free-threading` (1 to
@@ -149,6 +154,11 @@ pub struct Options {
     /// killed and the cell is `build-failed`.
     pub build_timeout_s: u64,
 }
+
+/// The default `deadlock_s`: long enough that a lock a live thread will
+/// release has been released (its holder used CPU meanwhile), short next to
+/// any timeout.
+pub const DEFAULT_DEADLOCK_S: u64 = 3;
 
 /// The default `memory_mb`: room for free-threaded and debug builds, which
 /// reserve far more address space than they use (about 1.3 GiB for a
@@ -186,7 +196,7 @@ pub struct SpecError {
 impl Default for Options {
     /// `cycles: 8`, `warmup: 2`, `leak_kib_per_cycle: 64`,
     /// `leak_blocks_per_cycle: 64`, `debug_allocator: true`,
-    /// `subinterp: auto`, `timeout_s: 60`, `jobs`: one per core,
+    /// `subinterp: auto`, `timeout_s: 60`, `deadlock_s: 3`, `jobs`: one per core,
     /// `threads` and `interpreters`: two per core, `rounds: 50`,
     /// `waves: 3`, `repeat`: 3 for the stress scenarios and 1 for the rest,
     /// `memory_mb: 4096`, `build_timeout_s: 600`.
@@ -199,6 +209,7 @@ impl Default for Options {
             debug_allocator: true,
             subinterp: None,
             timeout_s: 60,
+            deadlock_s: DEFAULT_DEADLOCK_S,
             jobs: None,
             threads: None,
             interpreters: None,
@@ -257,6 +268,7 @@ const OPTION_KEYS: &[&str] = &[
     "debug_allocator",
     "subinterp",
     "timeout_s",
+    "deadlock_s",
     "jobs",
     "threads",
     "interpreters",
@@ -495,9 +507,19 @@ impl Context<'_> {
 
     /// An integer >= 1 that fits in `T`.
     fn positive_int<T: TryFrom<i128>>(&self, node: &Node, key: &str) -> Result<T, SpecError> {
-        let expected = format!("`{key}` must be an integer >= 1");
+        self.int_at_least(node, key, 1)
+    }
+
+    /// An integer of at least `least` (`0` where zero means "off").
+    fn int_at_least<T: TryFrom<i128>>(
+        &self,
+        node: &Node,
+        key: &str,
+        least: i128,
+    ) -> Result<T, SpecError> {
+        let expected = format!("`{key}` must be an integer >= {least}");
         match node.value {
-            Value::Int(i) if i >= 1 => T::try_from(i).map_err(|_| {
+            Value::Int(i) if i >= least => T::try_from(i).map_err(|_| {
                 self.error(
                     node.at,
                     format!("{expected}, found integer {i}, which is too large"),
@@ -883,6 +905,9 @@ impl Context<'_> {
         }
         if let Some(timeout_s) = fields.get("timeout_s") {
             options.timeout_s = self.positive_int(timeout_s, "timeout_s")?;
+        }
+        if let Some(deadlock_s) = fields.get("deadlock_s") {
+            options.deadlock_s = self.int_at_least(deadlock_s, "deadlock_s (0: off)", 0)?;
         }
         if let Some(jobs) = fields.get("jobs") {
             options.jobs = Some(self.positive_int(jobs, "jobs")?);

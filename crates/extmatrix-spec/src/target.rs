@@ -25,6 +25,10 @@ pub struct TargetSpec {
     pub exclude: Vec<String>,
     /// Python code run with the module bound to `m`; `None` = nothing.
     pub smoke: Option<String>,
+    /// Run `site` at every init of its cells (`site: true`). Off by
+    /// default: a cell sees the module's directory (and the `.pth` files in
+    /// it), not the interpreter's or the user's site-packages.
+    pub site: bool,
     /// What some of its cells are expected to give (`expect:`, and an
     /// expectations file's entries for it: `Matrix::add_expectations`).
     pub expect: Vec<Expectation>,
@@ -60,7 +64,8 @@ pub enum PipSource {
 }
 
 const TARGET_KEYS: &[&str] = &[
-    "name", "c", "pip", "cargo", "stdlib", "module", "modules", "exclude", "smoke", "expect",
+    "name", "c", "pip", "cargo", "stdlib", "module", "modules", "exclude", "smoke", "site",
+    "expect",
 ];
 /// The keys that say what kind of target it is; exactly one per target.
 const KIND_KEYS: &[&str] = &["c", "pip", "cargo", "stdlib"];
@@ -114,6 +119,18 @@ impl Context<'_> {
             ),
             None => None,
         };
+        let site = match fields.get("site") {
+            Some(site) => match site.value {
+                Value::Bool(on) => on,
+                _ => {
+                    return Err(self.wrong_type(
+                        site,
+                        "`site` must be true or false (true runs `site` at every init, as `python` does)",
+                    ))
+                }
+            },
+            None => false,
+        };
         let expect = match fields.get("expect") {
             Some(expect) => self.expectations(expect, name)?,
             None => Vec::new(),
@@ -124,6 +141,7 @@ impl Context<'_> {
             modules,
             exclude,
             smoke,
+            site,
             expect,
             at: node.at,
         };

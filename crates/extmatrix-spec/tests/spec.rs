@@ -79,11 +79,13 @@ pythons:
     path: /usr/bin/python3
 scenarios: [reinit, import, subinterp-own]
 options: { cycles: 3, timeout_s: 120, jobs: 2, warmup: 0, leak_kib_per_cycle: 512,
-           leak_blocks_per_cycle: 10, debug_allocator: false, subinterp: own, threads: 4, interpreters: 6, rounds: 9, waves: 2, repeat: 5 }
+           leak_blocks_per_cycle: 10, debug_allocator: false, subinterp: own, threads: 4, interpreters: 6, rounds: 9, waves: 2, repeat: 5,
+           deadlock_s: 0 }
 targets:
   - name: isolated_ok
     c: ../harness-c/fixtures/isolated_ok.c
     module: pkg.isolated_ok
+    site: true
     smoke: |
       assert m.bump() >= 1
       assert m.bump() >= 2
@@ -119,6 +121,7 @@ targets:
             debug_allocator: false,
             subinterp: Some(SubinterpKind::Own),
             timeout_s: 120,
+            deadlock_s: 0,
             jobs: Some(2),
             threads: Some(4),
             interpreters: Some(6),
@@ -137,8 +140,9 @@ targets:
                 modules: vec!["pkg.isolated_ok".into()],
                 exclude: vec![],
                 smoke: Some("assert m.bump() >= 1\nassert m.bump() >= 2\n".into()),
+                site: true,
                 expect: vec![],
-                at: at(11, 5),
+                at: at(12, 5),
             },
             TargetSpec {
                 name: "plain.2".into(),
@@ -148,8 +152,9 @@ targets:
                 modules: vec!["isolated_ok".into()],
                 exclude: vec![],
                 smoke: Some("m.bump()".into()),
+                site: false,
                 expect: vec![],
-                at: at(17, 5),
+                at: at(19, 5),
             },
         ],
     };
@@ -172,6 +177,7 @@ fn optional_sections_default() {
             debug_allocator: true,
             subinterp: None,
             timeout_s: 60,
+            deadlock_s: 3,
             jobs: None,
             threads: None,
             interpreters: None,
@@ -254,8 +260,8 @@ fn unknown_key_in_options() {
     assert_eq!(
         message,
         "unknown key `retries` in `options`; allowed keys: cycles, warmup, leak_kib_per_cycle, \
-         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, interpreters, \
-         rounds, waves, repeat, memory_mb, build_timeout_s"
+         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, deadlock_s, jobs, threads, \
+         interpreters, rounds, waves, repeat, memory_mb, build_timeout_s"
     );
 }
 
@@ -325,8 +331,8 @@ fn wrong_type_for_an_option() {
     );
     assert!(message.starts_with(
         "`options` must be a mapping with keys cycles, warmup, leak_kib_per_cycle, \
-         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, jobs, threads, interpreters, \
-         rounds, waves, repeat, memory_mb, build_timeout_s, found a list"
+         leak_blocks_per_cycle, debug_allocator, subinterp, timeout_s, deadlock_s, jobs, threads, \
+         interpreters, rounds, waves, repeat, memory_mb, build_timeout_s, found a list"
     ));
 }
 
@@ -1350,5 +1356,41 @@ fn load_expectations_reads_the_file() {
     assert!(
         err.message.starts_with("cannot read the expectations file"),
         "{err}"
+    );
+}
+
+#[test]
+fn site_is_a_boolean_and_off_unless_asked_for() {
+    let project = Project::new();
+    let matrix = project.parse(&format!("pythons: auto\n{TARGETS}")).unwrap();
+    assert!(!matrix.targets[0].site);
+    let message = project.error_at(
+        "pythons: auto\ntargets:\n  - {name: t, c: ../harness-c/fixtures/isolated_ok.c, site: 1}\n",
+        3,
+        61,
+    );
+    assert!(
+        message.starts_with("`site` must be true or false"),
+        "{message}"
+    );
+}
+
+#[test]
+fn deadlock_s_zero_turns_early_deadlock_verdicts_off() {
+    let project = Project::new();
+    let matrix = project
+        .parse(&format!(
+            "pythons: auto\noptions: {{deadlock_s: 0}}\n{TARGETS}"
+        ))
+        .unwrap();
+    assert_eq!(matrix.options.deadlock_s, 0);
+    let message = project.error_at(
+        &format!("pythons: auto\noptions: {{deadlock_s: -1}}\n{TARGETS}"),
+        2,
+        23,
+    );
+    assert!(
+        message.starts_with("`deadlock_s (0: off)` must be an integer >= 0, found integer -1"),
+        "{message}"
     );
 }

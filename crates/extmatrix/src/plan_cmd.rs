@@ -40,8 +40,8 @@ pub fn plan(args: PlanArgs) -> Result<u8> {
     let matrix_path = crate::run::matrix_path(args.matrix)?;
     let matrix = extmatrix_spec::load(&matrix_path).map_err(|e| UsageError(e.to_string()))?;
     let store = crate::cache_cmd::open(args.cache_dir, false)?;
-    let discovery = extmatrix_engine::available_pythons(&store);
     let filters = args.filters.into_filters(None);
+    let discovery = extmatrix_engine::matrix_pythons(&matrix, &filters, &store);
     extmatrix_plan::check_filters(&matrix, &discovery, &filters)
         .map_err(|e| UsageError(e.to_string()))?;
     let run = Selection::of(&matrix, &discovery, &filters);

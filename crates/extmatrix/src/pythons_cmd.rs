@@ -4,7 +4,7 @@
 use crate::{PythonsAction, PythonsArgs, UsageError};
 use anyhow::Result;
 use extmatrix_cpython_build::BuildCache;
-use extmatrix_pythons::{Python, SearchPlaces};
+use extmatrix_pythons::{Asking, ProbeCache, Python, SearchPlaces};
 use extmatrix_spec::Matrix;
 use std::path::Path;
 
@@ -31,14 +31,18 @@ pub fn pythons(args: PythonsArgs) -> Result<u8> {
     let store = crate::cache_cmd::open(args.cache_dir, building)?;
     let builds = BuildCache::new(store.root());
     match args.action {
-        None => list(&builds, args.json),
+        None => list(&builds, &ProbeCache::in_cache(store.root()), args.json),
         Some(PythonsAction::Build { matrix, ids, jobs }) => build(&builds, &matrix, &ids, jobs),
         Some(PythonsAction::Prune(p)) => crate::cache_cmd::prune(&store, p.matrices, p.dry_run),
     }
 }
 
-fn list(builds: &BuildCache, json: bool) -> Result<u8> {
-    let discovery = extmatrix_pythons::discover(&SearchPlaces::from_env());
+fn list(builds: &BuildCache, probes: &ProbeCache, json: bool) -> Result<u8> {
+    let asking = Asking {
+        cache: Some(probes),
+        ids: None,
+    };
+    let discovery = extmatrix_pythons::discover_with(&SearchPlaces::from_env(), asking);
     let built = builds.list();
     if json {
         let metas: Vec<_> = built.iter().map(|b| &b.meta).collect();

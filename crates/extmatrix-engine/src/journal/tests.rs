@@ -278,6 +278,7 @@ fn after_a_failed_write_nothing_more_is_appended() {
         file: Mutex::new(File::open(&path).unwrap()),
         earlier: HashMap::new(),
         failure: Mutex::new(None),
+        dir_synced: std::sync::atomic::AtomicBool::new(true),
     };
     journal.record(&key("c"), &could_not_run(), 1);
     let failure = journal.failure().expect("the failed write is kept");

@@ -74,6 +74,24 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
                 ),
             ))
         }
+        Termination::Deadlocked { after_ms, threads } => {
+            details.step = step;
+            details.waits = threads.clone();
+            let every = match threads.len() {
+                1 => "its one thread".to_owned(),
+                n => format!("all {n} threads"),
+            };
+            Some(
+                Finding::new(
+                    Outcome::Hang,
+                    format!(
+                        "deadlocked in step `{at}`: {every} waiting on a lock with no timeout, no CPU used (after {:.1}s); process group killed",
+                        *after_ms as f64 / 1000.0
+                    ),
+                )
+                .because(Reason::Deadlock),
+            )
+        }
         Termination::Exited { code } => {
             if *code != 0 {
                 details.exit_code = Some(*code);
@@ -168,6 +186,35 @@ mod tests {
             hang.details.summary,
             "still in step `subinterp own: import` after 5s; process group killed"
         );
+        assert_eq!(
+            hang.details.step.unwrap().to_string(),
+            "subinterp own: import"
+        );
+    }
+
+    #[test]
+    fn a_deadlock_is_a_hang_with_its_reason_and_every_threads_wait() {
+        let waits = vec![
+            "tid 7 (harness): futex wait, no timeout".to_owned(),
+            "tid 8 (worker): futex wait, no timeout".to_owned(),
+        ];
+        let hang = judge_cell(
+            &facts(Scenario::SubinterpOwn),
+            &Evidence::Ran(observation(
+                vec![step("subinterp own: import")],
+                Termination::Deadlocked {
+                    after_ms: 3400,
+                    threads: waits.clone(),
+                },
+            )),
+        );
+        assert_eq!(hang.outcome, Outcome::Hang);
+        assert_eq!(hang.details.reason, Some(Reason::Deadlock));
+        assert_eq!(
+            hang.details.summary,
+            "deadlocked in step `subinterp own: import`: all 2 threads waiting on a lock with no timeout, no CPU used (after 3.4s); process group killed"
+        );
+        assert_eq!(hang.details.waits, waits);
         assert_eq!(
             hang.details.step.unwrap().to_string(),
             "subinterp own: import"

@@ -51,8 +51,8 @@ impl TargetBuilder for CFileTarget {
         // The command lines with placeholders where build paths go.
         let commands = Commands::of(py, &self.source, Path::new("@out"))?;
         let versions = [
-            compiler_version(&commands.compile.0),
-            compiler_version(&commands.link.0),
+            compiler_version(store, &commands.compile.0),
+            compiler_version(store, &commands.link.0),
         ];
         let commands_json = serde_json::to_vec(&commands).expect("command lines serialize");
         let key = extmatrix_cache::key([

@@ -581,6 +581,8 @@
       ]),
       present(d.fatal_error) ? el("h4", null, "Fatal error") : null,
       pre(d.fatal_error),
+      present(d.waits) ? el("h4", null, "What each thread waited on") : null,
+      present(d.waits) ? pre(d.waits.join("\n")) : null,
     ]);
   }
 
@@ -658,7 +660,8 @@
       const t = a.termination || {};
       const how = t.how === "exited" ? "exited " + t.code
         : t.how === "signaled" ? "killed by " + (t.name || t.signal)
-          : t.how === "timed-out" ? "timed out after " + num(t.after_ms) + " ms" : t.how;
+          : t.how === "timed-out" ? "timed out after " + num(t.after_ms) + " ms"
+            : t.how === "deadlocked" ? "deadlocked after " + num(t.after_ms) + " ms" : t.how;
       return [String(i + 1), how, code(a.last_step)];
     })));
   }

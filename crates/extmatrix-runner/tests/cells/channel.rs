@@ -3,7 +3,7 @@
 
 use extmatrix_core::Scenario;
 use extmatrix_protocol::Event;
-use extmatrix_runner::{run_cell, CellCommand, Observation, Stress, Termination, OBS_FD};
+use extmatrix_runner::{run_cell, CellCommand, Lease, Observation, Stress, Termination, OBS_FD};
 use std::time::Duration;
 
 /// The harness for cp312 (or any non-free-threaded interpreter), built in
@@ -24,7 +24,9 @@ fn command(smoke: &str) -> CellCommand {
         debug_allocator: false,
         subinterp: None,
         alone: false,
+        site: false,
         timeout: Duration::from_secs(30),
+        deadlock: None,
         memory_mb: Some(4096),
     }
 }
@@ -68,7 +70,7 @@ fn the_cell_sees_no_token_and_no_descriptor_but_its_own_and_the_channel() {
     unsafe {
         libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&leaked), libc::F_SETFD, 0);
     }
-    let obs = run_cell(&command(&smoke)).unwrap();
+    let obs = run_cell(&command(&smoke), &Lease::none()).unwrap();
     drop(leaked);
     assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
     assert_eq!(obs.termination, Termination::Exited { code: 0 });
@@ -80,9 +82,12 @@ fn the_cell_sees_no_token_and_no_descriptor_but_its_own_and_the_channel() {
 /// child's signal; the runner not draining the channel after the exit.
 #[test]
 fn a_crash_is_the_same_signal_and_every_line_before_it_is_kept() {
-    let obs = run_cell(&command(
-        "import os, signal\nprint('before the crash', flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)\n",
-    ))
+    let obs = run_cell(
+        &command(
+            "import os, signal\nprint('before the crash', flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+        ),
+        &Lease::none(),
+    )
     .unwrap();
     assert!(
         matches!(&obs.termination, Termination::Signaled { signal, .. } if *signal == libc::SIGSEGV),
@@ -117,7 +122,7 @@ fn a_crash_whose_stacks_outlast_the_timeout_is_still_a_crash() {
          os.kill(os.getpid(), signal.SIGSEGV)\n",
     );
     cmd.timeout = Duration::from_millis(1500);
-    let obs = run_cell(&cmd).unwrap();
+    let obs = run_cell(&cmd, &Lease::none()).unwrap();
     assert!(
         matches!(&obs.termination, Termination::Signaled { signal, .. } if *signal == libc::SIGSEGV),
         "{:?}",

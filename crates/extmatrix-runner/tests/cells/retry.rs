@@ -3,7 +3,7 @@
 //! fail in its own start-up on demand).
 
 use extmatrix_core::Scenario;
-use extmatrix_runner::{run_cell_retrying, CellCommand, Stress, Termination};
+use extmatrix_runner::{run_cell_retrying, CellCommand, Lease, Stress, Termination};
 use std::time::Duration;
 
 /// Mutation caught: `run_cell_retrying` returning after the first attempt
@@ -25,13 +25,15 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         debug_allocator: false,
         subinterp: None,
         alone: false,
+        site: false,
         // Far too short for Py_Initialize: every attempt is killed before
         // the target is imported.
         timeout: Duration::from_millis(1),
+        deadlock: None,
         memory_mb: None,
     };
 
-    let obs = run_cell_retrying(&command, 3).unwrap();
+    let obs = run_cell_retrying(&command, 3, &Lease::none()).unwrap();
     assert!(
         matches!(obs.termination, Termination::TimedOut { .. }),
         "{:?}",
@@ -45,7 +47,7 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         obs.retries
     );
 
-    let once = run_cell_retrying(&command, 1).unwrap();
+    let once = run_cell_retrying(&command, 1, &Lease::none()).unwrap();
     assert!(
         once.retries.is_empty(),
         "1 attempt, none retried: {:?}",

@@ -4,55 +4,25 @@
 //! harness through `run_cell`, and fails if the harness still depended on
 //! what was changed.
 
+use crate::common::{command, errors, module_dir};
 use extmatrix_core::Scenario;
 use extmatrix_protocol::{Event, Forensics};
-use extmatrix_runner::{run_cell, CellCommand, Observation, Stress, Termination};
+use extmatrix_runner::{run_cell, Lease, Observation, Termination};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
-
-/// A cell importing `module` from `module_dir` with `smoke`.
-fn command(scenario: Scenario, module: &str, module_dir: PathBuf, smoke: &str) -> CellCommand {
-    let (py, harness) = crate::common::real_harness();
-    CellCommand {
-        harness,
-        scenario,
-        module: module.into(),
-        module_dir,
-        smoke: Some(smoke.into()),
-        python_exe: py.path.clone(),
-        cycles: 3,
-        stress: Stress::default(),
-        module_file: None,
-        debug_allocator: false,
-        subinterp: None,
-        alone: false,
-        timeout: Duration::from_secs(30),
-        memory_mb: Some(4096),
-    }
-}
 
 /// `smoke` on the `json` module in `scenario`, which must outlive
 /// `timeout_s`: the observation of a timed-out cell.
 fn run_until_timeout(scenario: Scenario, smoke: &str, timeout_s: u64) -> Observation {
     let mut cmd = command(scenario, "json", std::env::temp_dir(), smoke);
     cmd.timeout = Duration::from_secs(timeout_s);
-    let obs = run_cell(&cmd).unwrap();
+    let obs = run_cell(&cmd, &Lease::none()).unwrap();
     assert!(
         matches!(obs.termination, Termination::TimedOut { .. }),
         "{:?}",
         obs.termination
     );
     obs
-}
-
-fn errors(obs: &Observation) -> Vec<String> {
-    obs.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Error(f) => Some(format!("{}: {}: {}", f.step, f.exc_type, f.message)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn forensics(obs: &Observation) -> Option<&Forensics> {
@@ -90,13 +60,6 @@ fn relative_to_cwd(path: &Path) -> PathBuf {
     rel
 }
 
-/// A directory holding a pure-Python module `name` (no build needed).
-fn module_dir(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    std::fs::write(dir.path().join(format!("{name}.py")), "VALUE = 42\n").unwrap();
-    dir
-}
-
 /// Mutations caught: keeping pointers into argv (the title overwrites
 /// the module name and its directory, so the re-import cannot find it).
 #[test]
@@ -126,12 +89,15 @@ fn the_arguments_survive_a_target_that_overwrites_argv() {
                  assert m.VALUE == 42\n";
     // Re-imports, not re-inits: CPython 3.12.1's ctypes does not survive
     // a second Py_Initialize.
-    let obs = run_cell(&command(
-        Scenario::Reimport,
-        "argv_probe",
-        dir.path().to_path_buf(),
-        smoke,
-    ))
+    let obs = run_cell(
+        &command(
+            Scenario::Reimport,
+            "argv_probe",
+            dir.path().to_path_buf(),
+            smoke,
+        ),
+        &Lease::none(),
+    )
     .unwrap();
     assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
     assert_eq!(obs.cycles().filter(|c| c.ok).count(), 3, "{obs:#?}");
@@ -152,7 +118,7 @@ fn relative_paths_survive_a_target_that_changes_directory() {
     );
     cmd.python_exe = relative_to_cwd(&cmd.python_exe);
     assert!(cmd.module_dir.is_relative() && cmd.python_exe.is_relative());
-    let obs = run_cell(&cmd).unwrap();
+    let obs = run_cell(&cmd, &Lease::none()).unwrap();
     assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
     assert_eq!(obs.cycles().filter(|c| c.ok).count(), 3, "{obs:#?}");
 }
@@ -208,16 +174,19 @@ fn a_target_that_takes_the_dump_signal_moves_the_dump_to_another() {
 /// (its crash would read as the cell's, its steps as the cell's steps).
 #[test]
 fn a_process_the_target_forks_never_speaks_for_the_harness() {
-    let obs = run_cell(&command(
-        Scenario::Import,
-        "json",
-        std::env::temp_dir(),
-        "import os, signal\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    \
-             os.kill(os.getpid(), signal.SIGSEGV)\n\
-         os.waitpid(pid, 0)\n",
-    ))
+    let obs = run_cell(
+        &command(
+            Scenario::Import,
+            "json",
+            std::env::temp_dir(),
+            "import os, signal\n\
+             pid = os.fork()\n\
+             if pid == 0:\n    \
+                 os.kill(os.getpid(), signal.SIGSEGV)\n\
+             os.waitpid(pid, 0)\n",
+        ),
+        &Lease::none(),
+    )
     .unwrap();
     assert_eq!(errors(&obs), Vec::<String>::new(), "{obs:#?}");
     assert_eq!(forensics(&obs), None, "{obs:#?}");

@@ -49,6 +49,8 @@ mod stress;
 mod trust;
 /// Expectations, baselines and `--fail-on`: the exit status and the marks.
 mod verdicts;
+/// matrices/waits.yaml: deadlocks end early, sleeps and timed waits pass.
+mod waits;
 /// matrices/why.yaml: reasons, controls, alone runs, forensics.
 mod why;
 /// ci/github/extmatrix-nightly.yml: actionlint, and its `extmatrix` commands against `--help`.

@@ -584,12 +584,14 @@ fn the_scenario_filter_reaches_the_cells() {
 
 /// Runs the two cells of a matrix whose smoke code waits (up to 3 s) for a
 /// second cell to show up in `dir`, and returns how many cells each saw.
+/// It waits busy, spinning: a cell that sleeps is idle and gives its job
+/// slot back (`a_sleeping_cell_gives_its_job_slot_to_the_next`).
 fn peers_seen(jobs: &str) -> Vec<u64> {
     let dir = tempfile::tempdir().unwrap();
     let meeting = dir.path().join("meeting");
     std::fs::create_dir(&meeting).unwrap();
     let smoke = format!(
-        "      import os, time\n      d = '{}'\n      open(os.path.join(d, str(os.getpid())), 'w').close()\n      deadline = time.monotonic() + 3\n      while len(os.listdir(d)) < 2 and time.monotonic() < deadline:\n          time.sleep(0.02)\n      print('peers', len(os.listdir(d)))\n",
+        "      import os, time\n      d = '{}'\n      open(os.path.join(d, str(os.getpid())), 'w').close()\n      deadline = time.monotonic() + 3\n      while len(os.listdir(d)) < 2 and time.monotonic() < deadline:\n          pass\n      print('peers', len(os.listdir(d)))\n",
         meeting.display()
     );
     let m = write_matrix(

@@ -9,8 +9,9 @@ extmatrix built) and the same interpreters (the ones extmatrix finds):
 (b) the default matrix's warm wall against max(longest cell, CPU / cores);
 (c) one module x the six spine scenarios on cp313 against
     bench/naive_battery.py, one subprocess per check;
-(d) the warm fixed cost of `extmatrix run` before its first cell (strace:
-    from extmatrix's execve to the first harness execve).
+(d) the warm fixed cost of `extmatrix run` before its first cell: from
+    extmatrix's exec to the first harness exec, seen by perf's exec
+    tracepoint (strace when perf cannot record here).
 
 The contestants of (a), (c) and (d) run interleaved, ROUNDS times, in
 alternating order, so machine noise hits them alike; each figure is the
@@ -45,6 +46,14 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # a quick look: BENCH_ROUNDS=
 REINIT_CYCLES = 50
 SPINE_CYCLES = 5  # matrices/default.yaml's options.cycles
 GOALS = {"a": 1.10, "b": 1.2, "c": 0.5, "d_ms": 50.0}
+# What times (d): "perf" (the exec tracepoint; nothing slowed), "strace"
+# (ptrace: every thread extmatrix starts is slowed, so it reads high), or
+# None. Chosen in main().
+TRACER = None
+TRACER_NOTE = {
+    "perf": "perf record -e sched:sched_process_exec",
+    "strace": "strace -f --seccomp-bpf -e trace=execve; ptrace slows thread starts, so read it high",
+}
 
 
 def fail(message):
@@ -188,26 +197,54 @@ def extmatrix_spine(samples, em, matrix, report):
     samples.setdefault("spine wall", []).append(wall * 1000)
 
 
-def exec_times(trace):
-    """From the trace's first execve (extmatrix's) to the first of a harness:
-    the ms at which the harness started, the programs run in between
+def perf_works():
+    """Whether `perf` can record the exec tracepoint here (root, a kernel
+    with tracefs): it sees every exec without stopping the process, where
+    strace's ptrace slows every thread extmatrix starts."""
+    if not shutil.which("perf"):
+        return False
+    probe = subprocess.run(["perf", "record", "-q", "-e", "sched:sched_process_exec",
+                            "-o", "/dev/null", "--", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def traced_execs(em, matrix, report, trace):
+    """Run extmatrix on `matrix` with its execs traced: (ms since its own
+    exec, program name) for each, in order."""
+    cmd = [em.binary, "run", str(matrix), "--json", str(report)]
+    if TRACER == "perf":
+        run(["perf", "record", "-q", "-e", "sched:sched_process_exec", "-o", str(trace), "--",
+             *cmd], env=em.env)
+        text = subprocess.run(["perf", "script", "-i", str(trace), "-F", "time,trace"],
+                              capture_output=True, text=True, check=True).stdout
+        calls = [(float(line.split()[0].rstrip(":")),
+                  next(w for w in line.split() if w.startswith("filename="))[len("filename="):])
+                 for line in text.splitlines() if "filename=" in line]
+    else:
+        run(["strace", "-f", "--seccomp-bpf", "-qq", "-ttt", "-e", "trace=execve",
+             "-o", str(trace), *cmd], env=em.env)
+        calls = [(float(stamp), rest.split('"')[1])
+                 for _, stamp, rest in (line.split(None, 2)
+                                        for line in Path(trace).read_text().splitlines()
+                                        if 'execve("' in line and "= -1" not in line)]
+    return [((t - calls[0][0]) * 1000, Path(program).name) for t, program in calls]
+
+
+def exec_times(execs):
+    """The ms at which the first harness started, the programs run before it
     ("gcc ×1, python3 ×9") and the ms at which the first and the last of
     them started (empty when there were none)."""
-    calls = [line.split(None, 2) for line in Path(trace).read_text().splitlines()
-             if 'execve("' in line and "= -1" not in line]
-    programs = [Path(rest.split('"')[1]).name for _, _, rest in calls]
-    ms = [(float(stamp) - float(calls[0][1])) * 1000 for _, stamp, _ in calls]
+    programs = [program for _, program in execs]
+    ms = [t for t, _ in execs]
     if "extmatrix-harness" not in programs:
-        fail(f"no harness exec in {trace}")
+        fail("no harness exec in the trace")
     n = programs.index("extmatrix-harness")
     between = ", ".join(f"{p} ×{k}" for p, k in sorted(Counter(programs[1:n]).items()))
     return ms[n], between or "no other program", ms[1:n][:1] + ms[1:n][-1:]
 
 
 def fixed_overhead(samples, em, matrix, report, trace):
-    run(["strace", "-f", "--seccomp-bpf", "-qq", "-ttt", "-e", "trace=execve", "-o", str(trace),
-         em.binary, "run", str(matrix), "--json", str(report)], env=em.env)
-    harness, programs, first_and_last = exec_times(trace)
+    harness, programs, first_and_last = exec_times(traced_execs(em, matrix, report, trace))
     samples.setdefault("overhead ms", []).append(harness)
     samples.setdefault("overhead programs", []).append(programs)
     for name, ms in zip(("first", "last"), first_and_last):
@@ -307,7 +344,7 @@ def spine_row(m):
 def overhead_row(m):
     name = "(d) warm fixed overhead of `extmatrix run` before its first cell"
     if "overhead ms" not in m:
-        return f"| {name} | — | not measured: no `strace` on PATH | — | ≤ 50 ms | — |"
+        return f"| {name} | — | not measured: neither `perf` nor `strace` works here | — | ≤ 50 ms | — |"
     ext = m["overhead ms"]
     return row(name, f"budget: {GOALS['d_ms']:.0f} ms", GOALS["d_ms"],
                ext.text(digits=0), ext.median, 1.0, "≤ 1× (50 ms)")
@@ -335,7 +372,7 @@ def print_report(machine, binary, m, default, timing):
         started = (f"; the first started at {m['overhead first program'].text(0)}, the last at "
                    f"{m['overhead last program'].text(0)}" if "overhead last program" in m else "")
         print(f"- (d): between extmatrix's exec and the first harness's ran "
-              f"{m['overhead programs']}{started} (strace -f --seccomp-bpf -e trace=execve).")
+              f"{m['overhead programs']}{started} ({TRACER_NOTE[TRACER]}).")
     print(f"- `just bench` took {time.monotonic() - timing['started']:.0f} s.")
 
 
@@ -376,15 +413,17 @@ def contestants(em, work, pythons, matrices, modules, bare):
     out.append(lambda s: extmatrix_reinit(s, em, matrices["nodebug"], work / "n.json", "nodebug"))
     out.append(lambda s: naive_battery(s, pythons["cp313"], modules["spine"]))
     out.append(lambda s: extmatrix_spine(s, em, matrices["spine"], work / "s.json"))
-    if shutil.which("strace"):
+    if TRACER:
         out.append(lambda s: fixed_overhead(s, em, matrices["spine"], work / "t.json",
                                             work / "trace"))
     return out
 
 
 def main():
+    global TRACER
     if len(sys.argv) != 2:
         fail(f"usage: {sys.argv[0]} EXTMATRIX_BINARY")
+    TRACER = "perf" if perf_works() else "strace" if shutil.which("strace") else None
     timing = {"started": time.monotonic(), "load_start": load()}
     binary = Path(sys.argv[1]).resolve()
     machine = describe_machine()

@@ -306,19 +306,15 @@ fn supervise(
     lease: &Lease,
 ) -> std::io::Result<Termination> {
     let mut status: Option<ExitStatus> = None;
-    // When the cell was found deadlocked (and what each thread waited on).
+    // What each thread waited on, once the cell was found deadlocked.
     let mut deadlocked: Option<Vec<String>> = None;
-    // When the timeout passed or the deadlock was found (the harness was
-    // asked for its stacks), and when its supervisor was asked to stop.
-    let mut timed_out: Option<Instant> = None;
-    let mut stopping: Option<Instant> = None;
-    let mut killed = false;
+    let mut ending = Ending::default();
     let mut exited: Option<Instant> = None;
     let mut watching = Watching::new(cmd.deadlock);
     let mut buf = vec![0u8; CHUNK];
     loop {
         if status.is_none() {
-            if timed_out.is_none() && deadlocked.is_none() {
+            if ending.asked.is_none() && deadlocked.is_none() {
                 deadlocked = watching.deadlock(child.pid(), reading, lease);
             }
             if child.has_exited()? {
@@ -327,32 +323,10 @@ fn supervise(
                 child.kill_group();
                 status = Some(child.wait()?);
                 exited = Some(Instant::now());
-            } else if timed_out.is_none()
-                && (deadlocked.is_some() || start.elapsed() >= cmd.timeout + crash_grace(reading))
-            {
-                timed_out = Some(Instant::now());
-                if !ask_for_stacks(reading) {
-                    child.stop();
-                    stopping = timed_out;
-                }
-            } else if stopping.is_none()
-                && timed_out.is_some_and(|at| at.elapsed() >= DUMP_GRACE || has_forensics(reading))
-            {
-                if !has_forensics(reading) {
-                    reading.notes.push(format!(
-                        "no stacks at the timeout: the harness did not answer its dump signal within {} s (a handler the target installed on it since the last step may have taken it)",
-                        DUMP_GRACE.as_secs()
-                    ));
-                }
-                child.stop();
-                stopping = Some(Instant::now());
-            } else if stopping.is_some_and(|at| at.elapsed() >= STOP_GRACE) && !killed {
-                child.kill_group();
-                killed = true;
-                reading.notes.push(format!(
-                    "the harness's supervisor did not stop within {} s of SIGTERM; its process group was killed (processes outside the group may have survived)",
-                    STOP_GRACE.as_secs()
-                ));
+            } else {
+                let due =
+                    deadlocked.is_some() || start.elapsed() >= cmd.timeout + crash_grace(reading);
+                ending.advance(due, child, reading);
             }
         }
         if let Some(at) = exited {
@@ -374,7 +348,7 @@ fn supervise(
     // another run of the cell) is not idle.
     lease.busy();
     let ms = |at: Instant| at.duration_since(start).as_millis() as u64;
-    Ok(match (timed_out, deadlocked, status) {
+    Ok(match (ending.asked, deadlocked, status) {
         // When it was found, not when its stacks were taken.
         (Some(found), Some(threads), _) => Termination::Deadlocked {
             after_ms: ms(found),
@@ -394,6 +368,54 @@ fn supervise(
         },
         (None, _, None) => unreachable!("the loop ends only after the child was reaped"),
     })
+}
+
+/// How far a cell that would not end by itself (its timeout passed, or it
+/// deadlocked) is in being ended: its stacks asked for, its supervisor
+/// asked to stop, its group killed.
+#[derive(Default)]
+struct Ending {
+    /// When the harness was asked for its stacks.
+    asked: Option<Instant>,
+    /// When its supervisor was asked to stop.
+    stopping: Option<Instant>,
+    killed: bool,
+}
+
+impl Ending {
+    /// The next step, if it is time: ask for the stacks once `due`; stop
+    /// the supervisor once they came (or `DUMP_GRACE` passed); kill the
+    /// group if the supervisor did not stop within `STOP_GRACE`.
+    fn advance(&mut self, due: bool, child: &Supervised, reading: &mut Reading) {
+        match (self.asked, self.stopping) {
+            (None, _) if due => {
+                self.asked = Some(Instant::now());
+                if !ask_for_stacks(reading) {
+                    child.stop();
+                    self.stopping = self.asked;
+                }
+            }
+            (Some(at), None) if at.elapsed() >= DUMP_GRACE || has_forensics(reading) => {
+                if !has_forensics(reading) {
+                    reading.notes.push(format!(
+                        "no stacks at the timeout: the harness did not answer its dump signal within {} s (a handler the target installed on it since the last step may have taken it)",
+                        DUMP_GRACE.as_secs()
+                    ));
+                }
+                child.stop();
+                self.stopping = Some(Instant::now());
+            }
+            (_, Some(at)) if at.elapsed() >= STOP_GRACE && !self.killed => {
+                child.kill_group();
+                self.killed = true;
+                reading.notes.push(format!(
+                    "the harness's supervisor did not stop within {} s of SIGTERM; its process group was killed (processes outside the group may have survived)",
+                    STOP_GRACE.as_secs()
+                ));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What a running cell is doing, asked every [`activity::SAMPLE_EVERY`]:

@@ -196,7 +196,9 @@ mod tests {
             lease.idle();
             std::thread::sleep(Duration::from_millis(100));
         };
-        assert_eq!(most_at_once(40, 2, idle), 2 + idle_cap(2));
+        // Two busy slots and four idle cells per slot beside them.
+        assert_eq!(most_at_once(40, 2, idle), 10);
+        assert_eq!(most_at_once(40, 1, idle), 5);
     }
 
     fn busy(slots: &Slots) -> usize {

@@ -12,7 +12,7 @@ use crate::execute::CellRun;
 use extmatrix_core::{Outcome, Scenario};
 use extmatrix_judge::Evidence;
 use extmatrix_protocol::Observation;
-use extmatrix_runner::{parallel_map, CellCommand};
+use extmatrix_runner::{parallel_map, CellCommand, Lease};
 use extmatrix_schema::CellKey;
 use std::collections::HashMap;
 
@@ -57,6 +57,18 @@ pub fn alone_command(run: &CellRun) -> Option<CellCommand> {
     Some(command)
 }
 
+/// `run`'s alone run, if it needs one (execute makes it right after the
+/// cell). None after an interrupt: a verdict is never read against a run
+/// the interrupt cut short.
+pub fn alone_run_of(run: &CellRun, lease: &Lease) -> Option<Observation> {
+    let obs = run_alone_command(&alone_command(run)?, lease)?;
+    extmatrix_process::interrupted().is_none().then_some(obs)
+}
+
+fn run_alone_command(command: &CellCommand, lease: &Lease) -> Option<Observation> {
+    extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS, lease).ok()
+}
+
 /// Run the alone runs `runs` need that `made` lacks (execute makes each
 /// right after its cell; a cell resumed from the journal has none), in
 /// parallel.
@@ -81,7 +93,7 @@ pub fn run_alone(
         &commands,
         jobs,
         |(key, command), lease| {
-            let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS, lease).ok();
+            let obs = run_alone_command(command, lease);
             observer.on(Event::AloneRunFinished { key });
             Some((key.clone(), obs?))
         },

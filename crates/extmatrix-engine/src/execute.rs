@@ -86,14 +86,10 @@ pub fn execute(
         |unit, lease| run_unit(unit, lease, observer, journal),
         |_, _| {},
     );
-    let mut in_plan_order: Vec<Option<_>> = std::iter::repeat_with(|| None)
-        .take(pending.len())
-        .collect();
-    for (&i, outcome) in order.iter().zip(outcomes) {
-        in_plan_order[i] = Some(outcome);
-    }
+    let mut in_plan_order: Vec<_> = order.into_iter().zip(outcomes).collect();
+    in_plan_order.sort_by_key(|(i, _)| *i);
     // In the plan's order, resumed or not: the report's cells are too.
-    let mut outcomes = in_plan_order.into_iter().flatten();
+    let mut outcomes = in_plan_order.into_iter().map(|(_, outcome)| outcome);
     let mut executed = Executed {
         runs: Vec::new(),
         not_run: Vec::new(),
@@ -162,18 +158,10 @@ fn run_unit(
         duration_ms,
         command,
     };
-    let alone = run_alone_now(&run, lease);
+    // Right after the cell, on its job slot, beside the cells still
+    // running, not in a phase of its own after the last one.
+    let alone = crate::alone::alone_run_of(&run, lease);
     Ok((run, alone))
-}
-
-/// The cell's alone run, if it needs one, right after it: on the same job
-/// slot, beside the cells still running, instead of in a phase of its own
-/// after the last one (`alone.rs` runs those a resumed run holds). None
-/// after an interrupt: a verdict is never read against a run it cut short.
-fn run_alone_now(run: &CellRun, lease: &Lease) -> Option<Observation> {
-    let command = crate::alone_command(run)?;
-    let obs = extmatrix_runner::run_cell_retrying(&command, ATTEMPTS, lease).ok()?;
-    extmatrix_process::interrupted().is_none().then_some(obs)
 }
 
 /// The run of a cell an earlier process of this run finished, as the

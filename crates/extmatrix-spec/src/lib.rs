@@ -505,6 +505,14 @@ impl Context<'_> {
         }
     }
 
+    /// `true` or `false`; anything else is a type error.
+    fn boolean(&self, node: &Node, expected: &str) -> Result<bool, SpecError> {
+        match node.value {
+            Value::Bool(b) => Ok(b),
+            _ => Err(self.wrong_type(node, expected)),
+        }
+    }
+
     /// An integer >= 1 that fits in `T`.
     fn positive_int<T: TryFrom<i128>>(&self, node: &Node, key: &str) -> Result<T, SpecError> {
         self.int_at_least(node, key, 1)
@@ -895,10 +903,8 @@ impl Context<'_> {
             options.leak_blocks_per_cycle = self.positive_int(blocks, "leak_blocks_per_cycle")?;
         }
         if let Some(on) = fields.get("debug_allocator") {
-            options.debug_allocator = match on.value {
-                Value::Bool(b) => b,
-                _ => return Err(self.wrong_type(on, "`debug_allocator` must be true or false")),
-            };
+            options.debug_allocator =
+                self.boolean(on, "`debug_allocator` must be true or false")?;
         }
         if let Some(kind) = fields.get("subinterp") {
             options.subinterp = self.subinterp_choice(kind)?;

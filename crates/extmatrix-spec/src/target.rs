@@ -120,15 +120,10 @@ impl Context<'_> {
             None => None,
         };
         let site = match fields.get("site") {
-            Some(site) => match site.value {
-                Value::Bool(on) => on,
-                _ => {
-                    return Err(self.wrong_type(
-                        site,
-                        "`site` must be true or false (true runs `site` at every init, as `python` does)",
-                    ))
-                }
-            },
+            Some(site) => self.boolean(
+                site,
+                "`site` must be true or false (true runs `site` at every init, as `python` does)",
+            )?,
             None => false,
         };
         let expect = match fields.get("expect") {

@@ -502,31 +502,21 @@ static int put_module_dir_on_path(const harness_args *a)
     return rc;
 }
 
-/* Import through importlib inside warnings.catch_warnings: CPython reports a
- * module that re-enables the GIL (free-threaded builds) with a
- * RuntimeWarning, and what else the import warns about is worth keeping. */
-static const char IMPORT_CODE[] =
-    "import importlib, warnings\n"
-    "with warnings.catch_warnings(record=True) as caught:\n"
-    "    warnings.simplefilter('always')\n"
-    "    module = importlib.import_module(name)\n";
-
+/* What the import warned about (warned.c's (category, text) pairs), each as
+ * a `warning` event of the current step. */
 static void report_warnings(PyObject *caught)
 {
     for (Py_ssize_t i = 0; caught && PyList_Check(caught) && i < PyList_GET_SIZE(caught); i++) {
-        PyObject *w = PyList_GET_ITEM(caught, i);
-        PyObject *category = PyObject_GetAttrString(w, "category");
-        PyObject *message = PyObject_GetAttrString(w, "message");
-        PyObject *text = message ? PyObject_Str(message) : NULL;
+        PyObject *pair = PyList_GET_ITEM(caught, i);
+        PyObject *category = PyTuple_GET_ITEM(pair, 0);
+        PyObject *text = PyObject_Str(PyTuple_GET_ITEM(pair, 1));
         const char *text_utf8 = text ? PyUnicode_AsUTF8(text) : NULL;
         obs_line *l = obs_begin("warning");
         obs_str(l, "where", the_step);
-        obs_str(l, "category", category && PyType_Check(category) ? ((PyTypeObject *)category)->tp_name : "?");
+        obs_str(l, "category", PyType_Check(category) ? ((PyTypeObject *)category)->tp_name : "?");
         obs_str(l, "message", text_utf8 ? text_utf8 : "<unprintable>");
         obs_end(l);
         Py_XDECREF(text);
-        Py_XDECREF(message);
-        Py_XDECREF(category);
         PyErr_Clear();
     }
 }
@@ -550,33 +540,20 @@ void report_gil(void)
 #endif
 }
 
-/* Import the target; NULL with the exception pending. `caught` gets the
- * warnings the import raised (a new reference, or NULL). */
+/* Import the target, as an embedder does (PyImport_ImportModule: the
+ * named module itself, through builtins.__import__); NULL with the
+ * exception pending. CPython reports a module that re-enables the GIL
+ * (free-threaded builds) with a RuntimeWarning, and what else the import
+ * warns about is worth keeping: `caught` gets it (warned.c; a new
+ * reference, or NULL). */
 static PyObject *import_quietly(const harness_args *a, PyObject **caught)
 {
     *caught = NULL;
     if (put_module_dir_on_path(a) < 0)
         return NULL;
-    PyObject *globals = PyDict_New();
-    PyObject *name = PyUnicode_FromString(a->module);
-    PyObject *result = NULL, *module = NULL;
-    if (globals && name
-        && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0
-        && PyDict_SetItemString(globals, "name", name) == 0)
-        result = PyRun_String(IMPORT_CODE, Py_file_input, globals, globals);
-    if (globals) {
-        /* Kept aside: reading the dict may clear a pending exception. */
-        PyObject *type = NULL, *value = NULL, *tb = NULL;
-        PyErr_Fetch(&type, &value, &tb);
-        *caught = PyDict_GetItemString(globals, "caught");
-        Py_XINCREF(*caught);
-        module = result ? PyDict_GetItemString(globals, "module") : NULL;
-        Py_XINCREF(module);
-        PyErr_Restore(type, value, tb);
-    }
-    Py_XDECREF(result);
-    Py_XDECREF(name);
-    Py_XDECREF(globals);
+    PyObject *witness = warned_begin();
+    PyObject *module = PyImport_ImportModule(a->module);
+    *caught = warned_end(witness);
     return module;
 }
 

@@ -158,6 +158,14 @@ PyObject *import_target(const harness_args *a);
 /* The same for a worker: NULL with the error in `e`, nothing reported. */
 PyObject *import_target_captured(const harness_args *a, captured_error *e);
 
+/* warned.c: keep the warnings the current interpreter issues from here on,
+ * without importing `warnings`; the token to hand to warned_end (NULL when
+ * nothing could be set up: nothing is kept). */
+PyObject *warned_begin(void);
+/* Stop keeping them: a list of (category, text) pairs (a new reference, or
+ * NULL for a NULL token). A pending exception stays pending. */
+PyObject *warned_end(PyObject *token);
+
 /* Run the smoke code against `module`; -1 after reporting an "error" event
  * (phase "smoke"). */
 int run_smoke(const harness_args *a, PyObject *module);

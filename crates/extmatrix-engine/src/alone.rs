@@ -66,7 +66,7 @@ pub fn alone_run_of(run: &CellRun, lease: &Lease) -> Option<Observation> {
 }
 
 fn run_alone_command(command: &CellCommand, lease: &Lease) -> Option<Observation> {
-    extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS, lease).ok()
+    crate::execute::run_retrying(command, lease).ok()
 }
 
 /// Run the alone runs `runs` need that `made` lacks (execute makes each

@@ -197,12 +197,12 @@ fn importing(modules: &[String], dir: Option<&Path>, control: bool) -> Option<St
     let as_python = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let names: Vec<String> = modules.iter().map(|m| as_python(m)).collect();
     let import = if control {
-        "    importlib.import_module(name)\n"
+        "    __import__(name)\n"
     } else {
-        "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n"
+        "    try:\n        __import__(name)\n    except Exception:\n        pass\n"
     };
     Some(format!(
-        "import importlib, sys\n\
+        "import sys\n\
          if {dir} not in sys.path:\n    sys.path.insert(1, {dir})\n\
          for name in [{names}]:\n{import}",
         dir = as_python(&dir.to_string_lossy()),
@@ -251,7 +251,7 @@ fn cached_run(
     );
     let mut unfinished = None;
     let entry = store.ensure(BASELINES_KIND, &name, BUILT_BY, &|| {}, |_| {
-        let obs = extmatrix_runner::run_cell_retrying(command, crate::ATTEMPTS, lease)?;
+        let obs = crate::execute::run_retrying(command, lease)?;
         if obs.termination.is_hang() {
             unfinished = Some(obs);
             return Err(std::io::Error::other("the baseline timed out"));

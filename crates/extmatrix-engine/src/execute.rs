@@ -18,9 +18,20 @@ use extmatrix_schema::{BuildDetails, CellKey};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Runs of a cell whose interpreter fails before the target is imported
-/// (free-threaded 3.13 builds, for one, can deadlock in their own start-up).
+/// Runs of a cell that tell nothing of its target
+/// (`extmatrix_judge::says_nothing_of_the_target`).
 pub const ATTEMPTS: u32 = 3;
+
+/// One run of the harness — of a cell, its baseline, its control or its
+/// alone run — made again while it tells nothing of its target.
+pub fn run_retrying(command: &CellCommand, lease: &Lease) -> std::io::Result<Observation> {
+    extmatrix_runner::run_cell_retrying(
+        command,
+        ATTEMPTS,
+        lease,
+        &extmatrix_judge::says_nothing_of_the_target,
+    )
+}
 
 /// One executed cell: its key, what the judge needs to know, the evidence.
 #[derive(Debug, Clone)]
@@ -192,7 +203,7 @@ fn journaled(
 fn run(command: &CellCommand, repeat: u32, facts: &CellFacts, lease: &Lease) -> Evidence {
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
-        match extmatrix_runner::run_cell_retrying(command, ATTEMPTS, lease) {
+        match run_retrying(command, lease) {
             Ok(obs) => runs.push(obs),
             Err(_) if !runs.is_empty() => break,
             Err(e) => {

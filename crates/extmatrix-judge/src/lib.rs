@@ -21,6 +21,7 @@ pub use rules::linking::compare as compare_with_file_import;
 pub use rules::refusal::refused_in;
 pub use rules::refusal::{is_refusal, refusal_expected};
 pub use rules::repeat::worst_run;
+pub use rules::retry::says_nothing_of_the_target;
 pub use rules::shared::counts_as_shared;
 
 use extmatrix_core::{Outcome, PythonVersion, Reason, Scenario};
@@ -442,6 +443,7 @@ mod tests {
         obs.retries.push(extmatrix_protocol::Attempt {
             termination: Termination::TimedOut { after_ms: 9 },
             last_step: Some("init".parse().unwrap()),
+            fatal: None,
         });
         let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Pass);

@@ -457,14 +457,30 @@ impl Termination {
     }
 }
 
-/// An earlier run of a cell that failed before the target was touched, and
-/// so was run again.
+/// An earlier run of a cell that told nothing of the target (the
+/// interpreter failed before the target was touched, or the harness failed
+/// on its own), and so was run again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub termination: Termination,
     /// The last step it announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_step: Option<Step>,
+    /// The harness's own last words, when it failed on its own (its `fatal`
+    /// event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal: Option<String>,
+}
+
+impl Attempt {
+    /// What is kept of a run that is made again.
+    pub fn of(obs: &Observation) -> Attempt {
+        Attempt {
+            termination: obs.termination.clone(),
+            last_step: obs.last_step(),
+            fatal: obs.fatal().map(str::to_owned),
+        }
+    }
 }
 
 /// What one harness run reported, unjudged.
@@ -478,7 +494,8 @@ pub struct Observation {
     pub termination: Termination,
     pub stdout_tail: String,
     pub stderr_tail: String,
-    /// Earlier runs of this cell, if it was retried.
+    /// Earlier attempts of this cell, if it was retried (of every run, for
+    /// a repeated cell).
     pub retries: Vec<Attempt>,
     /// A cell run several times (`repeat`): the outcome of every run, in
     /// order; this observation is the run with the worst one. Empty for a
@@ -541,6 +558,15 @@ impl Observation {
     /// target.
     pub fn failed_before_target(&self) -> bool {
         self.termination.is_abnormal() && !self.steps().any(|s| s.action.runs_target())
+    }
+
+    /// The harness's own failure, in its words: the message of its last
+    /// `fatal` event.
+    pub fn fatal(&self) -> Option<&str> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::Fatal { message } => Some(message.as_str()),
+            _ => None,
+        })
     }
 
     /// The harness reported `done`: the scenario ran to its end.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The harness sources, compiled into this binary so an installed extmatrix
 /// needs no checkout.
-const HARNESS_SOURCES: [(&str, &str); 8] = [
+const HARNESS_SOURCES: [(&str, &str); 9] = [
     ("harness.h", include_str!("../../../harness-c/harness.h")),
     ("harness.c", include_str!("../../../harness-c/harness.c")),
     ("figures.c", include_str!("../../../harness-c/figures.c")),
@@ -30,6 +30,7 @@ const HARNESS_SOURCES: [(&str, &str); 8] = [
         "supervisor.c",
         include_str!("../../../harness-c/supervisor.c"),
     ),
+    ("warned.c", include_str!("../../../harness-c/warned.c")),
     ("workers.c", include_str!("../../../harness-c/workers.c")),
 ];
 

@@ -745,24 +745,23 @@ impl Tail {
     }
 }
 
-/// Run a cell up to `attempts` times while the interpreter itself fails
-/// before the target is imported (free-threaded 3.13 builds, for one, can
-/// deadlock in their own start-up). Earlier attempts are kept in
-/// [`Observation::retries`]; the last one is what gets judged.
+/// Run a cell up to `attempts` times while `again` says a run told nothing
+/// of the target: the interpreter failed before the target was imported
+/// (free-threaded 3.13 builds, for one, can deadlock in their own
+/// start-up), or the harness failed on its own. Earlier attempts are kept
+/// in [`Observation::retries`]; the last one is what gets judged.
 pub fn run_cell_retrying(
     cmd: &CellCommand,
     attempts: u32,
     lease: &Lease,
+    again: &dyn Fn(&Observation) -> bool,
 ) -> std::io::Result<Observation> {
     let mut retries = Vec::new();
     loop {
         let mut obs = run_cell(cmd, lease)?;
         let attempted = retries.len() as u32 + 1;
-        if obs.failed_before_target() && attempted < attempts {
-            retries.push(Attempt {
-                last_step: obs.last_step(),
-                termination: obs.termination,
-            });
+        if attempted < attempts && again(&obs) {
+            retries.push(Attempt::of(&obs));
             continue;
         }
         obs.retries = retries;

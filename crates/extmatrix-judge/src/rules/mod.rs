@@ -17,6 +17,7 @@ pub mod provision;
 pub mod reason;
 pub mod refusal;
 pub mod repeat;
+pub mod retry;
 pub mod shared;
 pub mod streams;
 pub mod termination;

@@ -10,8 +10,8 @@ use extmatrix_protocol::Observation;
 use extmatrix_schema::{Details, Repeat};
 
 /// Of several runs of one cell, the one with the most severe outcome,
-/// carrying every run's outcome (`Observation::repeats`). One run comes
-/// back as it is.
+/// carrying every run's outcome (`Observation::repeats`) and every run's
+/// earlier attempts (`Observation::retries`). One run comes back as it is.
 ///
 /// # Panics
 /// When `runs` is empty: a cell that ran ran at least once.
@@ -24,11 +24,15 @@ pub fn worst_run(facts: &CellFacts, runs: Vec<Observation>) -> Observation {
         .iter()
         .map(|obs| judge_cell(facts, &crate::Evidence::Ran(obs.clone())).outcome)
         .collect();
+    let worst = worst_of(&outcomes);
+    // Every run's earlier attempts, in order: nothing made again is lost.
+    let retries = runs.iter().flat_map(|obs| obs.retries.clone()).collect();
     let mut chosen = runs
         .into_iter()
-        .nth(worst_of(&outcomes))
+        .nth(worst)
         .unwrap_or_else(|| unreachable!());
     chosen.repeats = outcomes;
+    chosen.retries = retries;
     chosen
 }
 
@@ -188,5 +192,29 @@ mod tests {
         note(&obs, &mut verdict, &mut details);
         assert_eq!(verdict.summary, "leaks (failed 1 of 3 runs)");
         assert_eq!(details.repeat.unwrap().outcomes, [Leak, Pass, Pass]);
+    }
+
+    #[test]
+    fn every_runs_earlier_attempts_stay_with_the_cell() {
+        let f = facts(Scenario::SubinterpParallel);
+        let broke = |message: &str| {
+            let mut o = observation(
+                vec![
+                    step("subinterp own 1: in parallel"),
+                    event(serde_json::json!({"ev": "fatal", "message": message})),
+                ],
+                exited(3),
+            );
+            o.retries.clear();
+            extmatrix_protocol::Attempt::of(&o)
+        };
+        let mut first = passed();
+        first.retries = vec![broke("one")];
+        let mut third = crashed_in("subinterp own 2: in parallel");
+        third.retries = vec![broke("two"), broke("three")];
+        let worst = worst_run(&f, vec![first, passed(), third]);
+        let fatal: Vec<_> = worst.retries.iter().map(|a| a.fatal.as_deref()).collect();
+        assert_eq!(fatal, [Some("one"), Some("two"), Some("three")]);
+        assert!(worst.retries.iter().all(|a| a.termination == exited(3)));
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::{CellFacts, Finding};
 use extmatrix_core::{Outcome, Reason};
-use extmatrix_protocol::{Event, Observation, Step, Termination};
+use extmatrix_protocol::{Observation, Step, Termination};
 use extmatrix_schema::Details;
 
 /// How CPython's `Py_FatalError` starts the message it writes to stderr.
@@ -101,6 +101,52 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
     }
 }
 
+/// How a process that exited by itself ended, before it is worded.
+enum Exit<'a> {
+    /// It reported `done`, then exited 0.
+    Finished,
+    /// The harness failed on its own and said so (its `fatal` event).
+    HarnessFatal(&'a str),
+    /// A sanitizer's report ended it, in whatever step.
+    Sanitizer(&'a str),
+    /// It ended in a step that runs the target: the target's doing.
+    ByTarget,
+    /// It ended early in a step that does not run the target, without a word.
+    Early,
+}
+
+fn how_it_exited(obs: &Observation, code: i32) -> Exit<'_> {
+    if let Some(message) = obs.fatal() {
+        return Exit::HarnessFatal(message);
+    }
+    if code == 0 && obs.reported_done() {
+        return Exit::Finished;
+    }
+    // Whatever the step: a report in CPython's own code is still a report
+    // (its control run then says so), never the harness's failure.
+    if let Some(report) = sanitizer_summary(&obs.stderr_tail) {
+        return Exit::Sanitizer(report);
+    }
+    if obs.last_step().is_some_and(|s| s.action.runs_target()) {
+        return Exit::ByTarget;
+    }
+    Exit::Early
+}
+
+/// The harness failed on its own: it exited with its `fatal` event, or
+/// early in a step that does not run the target.
+pub fn harness_failed(obs: &Observation) -> bool {
+    match obs.termination {
+        Termination::Exited { code } => {
+            matches!(
+                how_it_exited(obs, code),
+                Exit::HarnessFatal(_) | Exit::Early
+            )
+        }
+        _ => false,
+    }
+}
+
 /// The process exited by itself. The harness's own failures say so with a
 /// `fatal` event; otherwise an early exit in a step that runs the target is
 /// the target's doing.
@@ -111,44 +157,35 @@ fn exited(
     step: Option<Step>,
     fatal: &str,
 ) -> Option<Finding> {
-    let harness_fatal = obs.events.iter().rev().find_map(|e| match e {
-        Event::Fatal { message } => Some(message.clone()),
-        _ => None,
-    });
-    if let Some(message) = harness_fatal {
-        return Some(Finding::new(Outcome::HarnessError, message));
+    let how = how_it_exited(obs, code);
+    if !matches!(how, Exit::Finished | Exit::HarnessFatal(_)) {
+        details.step = step;
     }
-    if code == 0 && obs.reported_done() {
-        return None;
-    }
-    details.step = step;
     let at = step.map_or_else(|| "start".to_owned(), |s| s.to_string());
-    // Whatever the step: a report in CPython's own code is still a report
-    // (its control run then says so), never the harness's failure.
-    if let Some(report) = sanitizer_summary(&obs.stderr_tail) {
-        return Some(
+    match how {
+        Exit::Finished => None,
+        Exit::HarnessFatal(message) => Some(Finding::new(Outcome::HarnessError, message)),
+        Exit::Sanitizer(report) => Some(
             Finding::new(Outcome::Crash, format!("{report}, in step `{at}`"))
                 .because(Reason::Sanitizer),
-        );
-    }
-    if step.is_some_and(|s| s.action.runs_target()) {
-        return Some(
+        ),
+        Exit::ByTarget => Some(
             Finding::new(
                 Outcome::Crash,
                 format!("the process exited with status {code} in step `{at}`, ended by the target{fatal}"),
             )
             .because(Reason::EndedByTarget),
-        );
+        ),
+        Exit::Early => Some(Finding::new(
+            Outcome::HarnessError,
+            match code {
+                0 => format!(
+                    "the process exited (status 0) in step `{at}` before the harness finished"
+                ),
+                _ => format!("harness exited with status {code} in step `{at}`"),
+            },
+        )),
     }
-    Some(Finding::new(
-        Outcome::HarnessError,
-        match code {
-            0 => {
-                format!("the process exited (status 0) in step `{at}` before the harness finished")
-            }
-            _ => format!("harness exited with status {code} in step `{at}`"),
-        },
-    ))
 }
 
 #[cfg(test)]

@@ -656,13 +656,13 @@
 
   function retriesSection(d) {
     if (!present(d.retries)) return null;
-    return section("retries", "Retries", table(["#", "How it ended", "Last step"], d.retries.map(function (a, i) {
+    return section("retries", "Retries", table(["#", "How it ended", "Last step", "The harness said"], d.retries.map(function (a, i) {
       const t = a.termination || {};
       const how = t.how === "exited" ? "exited " + t.code
         : t.how === "signaled" ? "killed by " + (t.name || t.signal)
           : t.how === "timed-out" ? "timed out after " + num(t.after_ms) + " ms"
             : t.how === "deadlocked" ? "deadlocked after " + num(t.after_ms) + " ms" : t.how;
-      return [String(i + 1), how, code(a.last_step)];
+      return [String(i + 1), how, code(a.last_step), a.fatal];
     })));
   }
 

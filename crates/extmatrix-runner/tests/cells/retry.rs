@@ -3,11 +3,12 @@
 //! fail in its own start-up on demand).
 
 use extmatrix_core::Scenario;
-use extmatrix_runner::{run_cell_retrying, CellCommand, Lease, Stress, Termination};
+use extmatrix_runner::{run_cell_retrying, CellCommand, Lease, Observation, Stress, Termination};
 use std::time::Duration;
 
-/// Mutation caught: `run_cell_retrying` returning after the first attempt
-/// (its predicate, `failed_before_target`, has unit tests of its own).
+/// Mutations caught: `run_cell_retrying` returning after the first attempt,
+/// or retrying whatever its caller's rule says (the engine's rule,
+/// `extmatrix_judge::says_nothing_of_the_target`, has tests of its own).
 #[test]
 fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
     let (py, harness) = crate::common::real_harness();
@@ -33,7 +34,8 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         memory_mb: None,
     };
 
-    let obs = run_cell_retrying(&command, 3, &Lease::none()).unwrap();
+    let before_target = |obs: &Observation| obs.failed_before_target();
+    let obs = run_cell_retrying(&command, 3, &Lease::none(), &before_target).unwrap();
     assert!(
         matches!(obs.termination, Termination::TimedOut { .. }),
         "{:?}",
@@ -46,8 +48,22 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         "3 attempts, 2 retried: {:?}",
         obs.retries
     );
+    assert!(
+        obs.retries
+            .iter()
+            .all(|a| matches!(a.termination, Termination::TimedOut { .. }) && a.fatal.is_none()),
+        "{:?}",
+        obs.retries
+    );
 
-    let once = run_cell_retrying(&command, 1, &Lease::none()).unwrap();
+    let kept = run_cell_retrying(&command, 3, &Lease::none(), &|_| false).unwrap();
+    assert!(
+        kept.retries.is_empty(),
+        "the rule says keep it: {:?}",
+        kept.retries
+    );
+
+    let once = run_cell_retrying(&command, 1, &Lease::none(), &before_target).unwrap();
     assert!(
         once.retries.is_empty(),
         "1 attempt, none retried: {:?}",

@@ -98,7 +98,7 @@ fn unclean_in_twenty_runs(targets: &str, scenarios: &str) -> Vec<String> {
             let repeat = &c["details"]["repeat"];
             !(clean && repeat["runs"] == 20 && repeat["failed"] == 0)
         })
-        .map(line)
+        .map(|c| format!("{}; retried: {}", line(c), c["details"]["retries"]))
         .collect()
 }
 

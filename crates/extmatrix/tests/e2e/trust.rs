@@ -82,3 +82,34 @@ fn a_hang_after_the_target_took_signals_is_dumped_and_stopped() {
     let python = c["details"]["forensics"]["python"].as_str().unwrap_or("");
     assert!(python.contains("<smoke>"), "{c}");
 }
+
+/// A run that tells nothing of the target is made again, and every attempt
+/// is kept: here the smoke code has the process exit (status 0) from an
+/// atexit callback, in `finalize`, a step that does not run the target —
+/// the judge cannot tell that from the harness failing on its own, so the
+/// cell is a `harness-error` after three attempts, two of them in
+/// `details.retries`. (A harness that fails only sometimes, as CPython
+/// creating interpreters at once can, then passes on a later attempt.)
+#[test]
+fn a_run_the_harness_cannot_vouch_for_is_made_again_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let matrix = write_matrix(
+        dir.path(),
+        &format!(
+            "pythons: [cp313]\nscenarios: [import]\ntargets:\n\
+             \x20 - name: exits_while_finalizing\n    c: {}\n    smoke: |\n      \
+             import atexit, os\n      atexit.register(os._exit, 0)\n",
+            fixture("isolated_ok.c").display()
+        ),
+    );
+    let run = run_matrix(&matrix, &[]);
+    let c = cell(&run.report, "exits_while_finalizing", "cp313", "import");
+    assert_eq!(c["outcome"], "harness-error", "{}", cell_line(c));
+    let retries = c["details"]["retries"].as_array().unwrap();
+    assert_eq!(retries.len(), 2, "{c}");
+    for attempt in retries {
+        assert_eq!(attempt["termination"]["how"], "exited", "{c}");
+        assert_eq!(attempt["termination"]["code"], 0, "{c}");
+        assert_eq!(attempt["last_step"], "finalize", "{c}");
+    }
+}

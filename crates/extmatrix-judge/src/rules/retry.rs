@@ -1,0 +1,93 @@
+//! Which runs are made again: a run that tells nothing of its target. The
+//! interpreter hung or died before any step that runs the target (a
+//! free-threaded 3.13 build can deadlock in its own start-up), or the
+//! harness failed on its own — its `fatal` event (CPython refusing to make
+//! an interpreter, a thread that would not start), or an exit in a step
+//! that does not run the target. One such run must not blame a correct
+//! module, nor count as one of a stress cell's failed runs; the engine
+//! makes the run again, up to its attempts, and keeps each earlier attempt
+//! in the details. A run whose streams passed their caps is not made
+//! again: the cell's own output did that, and would again.
+
+use super::termination::harness_failed;
+use extmatrix_protocol::Observation;
+
+pub fn says_nothing_of_the_target(obs: &Observation) -> bool {
+    let s = &obs.streams;
+    let cut = s.channel_cut || s.stdout_cut || s.stderr_cut;
+    !cut && (obs.failed_before_target() || harness_failed(obs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use extmatrix_protocol::Termination;
+    use serde_json::json;
+
+    fn fatal(message: &str) -> extmatrix_protocol::Event {
+        event(json!({"ev": "fatal", "message": message}))
+    }
+
+    #[test]
+    fn the_harness_failing_on_its_own_is_made_again() {
+        let refused = observation(
+            vec![
+                step("import"),
+                step("subinterp own 1: in parallel"),
+                fatal("could not create the own-GIL interpreter of worker 2"),
+            ],
+            exited(3),
+        );
+        assert!(says_nothing_of_the_target(&refused));
+        // Status 0 without `done`, in a step that does not run the target.
+        let early = observation(vec![step("import"), step("finalize")], exited(0));
+        assert!(says_nothing_of_the_target(&early));
+        let hung_in_init = observation(
+            vec![step("init")],
+            Termination::TimedOut { after_ms: 10_000 },
+        );
+        assert!(says_nothing_of_the_target(&hung_in_init));
+    }
+
+    #[test]
+    fn what_the_target_can_have_done_is_kept() {
+        let passed = observation(vec![step("import"), done()], exited(0));
+        assert!(!says_nothing_of_the_target(&passed));
+        let exited_importing = observation(vec![step("init"), step("import")], exited(3));
+        assert!(!says_nothing_of_the_target(&exited_importing));
+        let crashed = observation(
+            vec![step("init"), step("import")],
+            Termination::Signaled {
+                signal: 11,
+                name: "SIGSEGV".into(),
+            },
+        );
+        assert!(!says_nothing_of_the_target(&crashed));
+        let sanitized = {
+            let mut o = observation(vec![step("init"), step("finalize")], exited(66));
+            o.stderr_tail = "SUMMARY: ThreadSanitizer: data race f.c:1 in g\n".into();
+            o
+        };
+        assert!(!says_nothing_of_the_target(&sanitized));
+    }
+
+    #[test]
+    fn a_stream_past_its_cap_is_the_cells_doing_and_kept() {
+        let mut flooded = observation(
+            vec![step("import"), fatal("out of memory copying the arguments")],
+            exited(3),
+        );
+        for cut in [
+            |o: &mut Observation| o.streams.channel_cut = true,
+            |o: &mut Observation| o.streams.stdout_cut = true,
+            |o: &mut Observation| o.streams.stderr_cut = true,
+        ] {
+            let mut o = flooded.clone();
+            cut(&mut o);
+            assert!(!says_nothing_of_the_target(&o));
+        }
+        flooded.streams = Default::default();
+        assert!(says_nothing_of_the_target(&flooded));
+    }
+}

@@ -185,6 +185,54 @@ def extmatrix_reinit(samples, em, matrix, report, label):
         samples.setdefault(f"{name} wall", []).append(cell["duration_ms"] / len(us))
 
 
+def callgrind_instructions(cmd):
+    """The instructions `cmd` ran, counted by callgrind: the largest count
+    among the processes it forked (the harness's supervisor forks the
+    process that runs the scenario)."""
+    with tempfile.TemporaryDirectory() as out:
+        run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", *cmd])
+        counts = [int(line.split()[1]) for f in Path(out).iterdir()
+                  for line in f.read_text().splitlines() if line.startswith("summary:")]
+    if not counts:
+        fail(f"callgrind counted nothing for {cmd[0]}")
+    return max(counts)
+
+
+def per_cycle_instructions(command_for):
+    """Instructions per cycle of a loop, deterministic: (11 cycles − 1) / 10."""
+    return (callgrind_instructions(command_for(11)) - callgrind_instructions(command_for(1))) / 10
+
+
+def harness_of(cache, py):
+    """The harness binary extmatrix built for `py` in the bench's cache."""
+    built = sorted((cache / "harness").glob(f"{py}-*/extmatrix-harness"),
+                   key=lambda p: p.stat().st_mtime)
+    if not built:
+        fail(f"no harness for {py} in {cache}")
+    return built[-1]
+
+
+def instruction_counts(cache, pythons, modules, bare):
+    """(a) in instructions: the bare loop and the harness's `reinit` (with and
+    without the debug allocator, as extmatrix runs it for the bench's
+    matrices), per cycle, for each interpreter. Empty without valgrind."""
+    if not shutil.which("valgrind"):
+        return {}
+    counts = {}
+    for py in INTERPRETERS:
+        exe, module_dir = pythons[py]["path"], modules[py]
+        counts[f"{py} bare"] = per_cycle_instructions(
+            lambda n: [str(bare[py]), exe, module_dir, MODULE, str(n), "0"])
+        harness = str(harness_of(cache, py))
+        for allocator in (1, 0):
+            counts[f"{py} harness debug={allocator}"] = per_cycle_instructions(lambda n: [
+                harness, "--scenario", "reinit", "--module", MODULE, "--module-dir", module_dir,
+                "--python-exe", exe, "--cycles", str(n), "--threads", "4", "--interpreters", "4",
+                "--rounds", "50", "--waves", "3", "--debug-allocator", str(allocator),
+                "--site", "0"])
+    return counts
+
+
 def naive_battery(samples, python, module_dir):
     wall, _ = run([python["path"], str(REPO / "bench" / "naive_battery.py"),
                    module_dir, MODULE, str(SPINE_CYCLES), SMOKE])
@@ -333,6 +381,18 @@ def reinit_rows(m, py):
     ]
 
 
+def instruction_rows(counts, py):
+    """(a) counted in instructions (callgrind): no noise from the machine."""
+    if not counts:
+        return []
+    bare = counts[f"{py} bare"]
+    return [row(f"(a) in instructions, {py}: a `reinit` cycle{label} (callgrind)",
+                f"bare, no site: {bare / 1e6:.2f} M", bare,
+                f"{counts[f'{py} harness debug={allocator}'] / 1e6:.2f} M",
+                counts[f"{py} harness debug={allocator}"], None)
+            for allocator, label in ((1, ""), (0, " without the debug allocator"))]
+
+
 def default_row(wall, longest, cpu, cores, cells):
     ideal = max(longest, cpu / cores)
     return row(f"(b) default matrix ({cells} cells), warm wall against max(longest cell, CPU / cores)",
@@ -354,7 +414,7 @@ def overhead_row(m):
                ext.text(digits=0), ext.median, 1.0, "≤ 1× (50 ms)")
 
 
-def print_report(machine, binary, m, default, timing):
+def print_report(machine, binary, m, default, timing, counts):
     wall, longest, cpu, cells_total, report = default
     cores = machine["cores"]
     print(f"Machine: {machine['cpu']}, {cores} cores, {machine['ram']} RAM, {machine['kernel']}; "
@@ -364,7 +424,7 @@ def print_report(machine, binary, m, default, timing):
     print("| row | anchor | extmatrix | ratio | goal | holds? |")
     print("|---|---|---|---|---|---|")
     for py in INTERPRETERS:
-        print("\n".join(reinit_rows(m, py)))
+        print("\n".join(reinit_rows(m, py) + instruction_rows(counts, py)))
     print(default_row(wall, longest, cpu, cores, len(report["cells"])))
     print(spine_row(m))
     print(overhead_row(m))
@@ -435,10 +495,12 @@ def main():
     try:
         em = Extmatrix(binary, work / "cache")
         prepared = prepare(em, work)
+        pythons, _, modules, bare = prepared
+        counts = instruction_counts(work / "cache", pythons, modules, bare)
         samples = interleaved(contestants(em, work, *prepared))
         medians = summarize(samples)
         default = default_matrix(em, work)
-        print_report(machine, binary, medians, default, timing)
+        print_report(machine, binary, medians, default, timing, counts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

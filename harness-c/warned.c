@@ -13,13 +13,18 @@
  * warning no filter the target put before it claims, keeps them, and
  * matches with the action "ignore": nothing is shown, as with record=True.
  * It is taken out after the import, and the filters' version bumped so that
- * what it ignored is not remembered as shown.
+ * what it ignored is not remembered as shown. A warning that a filter the
+ * target put before it claims is the target's to show or hide, and is not
+ * kept (catch_warnings(record=True) kept those it showed).
  */
 #include "harness.h"
 
 typedef struct {
     PyObject_HEAD
-    PyObject *text;   /* the text of the warning being matched */
+    /* The texts of the warnings being matched, innermost last: a warning
+     * can be raised while another is matched (a finalizer the collector
+     * runs in an allocation of get_filter's, on 3.11). */
+    PyObject *texts;
     PyObject *caught; /* list of (category, text) */
 } witness;
 
@@ -27,20 +32,29 @@ typedef struct {
 static PyObject *witness_match(PyObject *self, PyObject *text)
 {
     witness *w = (witness *)self;
-    Py_XSETREF(w->text, Py_NewRef(text));
+    if (PyList_Append(w->texts, text) < 0)
+        return NULL;
     Py_RETURN_TRUE;
 }
 
-/* issubclass(category, witness): keep the warning; match. */
+/* issubclass(category, witness): keep the warning whose text was matched
+ * last, and match; a call with no text pending is not get_filter's (the
+ * target's own issubclass on the filters): no match, nothing kept. */
 static PyObject *witness_subclasscheck(PyObject *self, PyObject *category)
 {
     witness *w = (witness *)self;
-    PyObject *pair = PyTuple_Pack(2, category, w->text ? w->text : Py_None);
-    if (pair == NULL)
+    Py_ssize_t pending = PyList_GET_SIZE(w->texts);
+    if (pending == 0)
+        Py_RETURN_FALSE;
+    PyObject *text = Py_NewRef(PyList_GET_ITEM(w->texts, pending - 1));
+    if (PyList_SetSlice(w->texts, pending - 1, pending, NULL) < 0) {
+        Py_DECREF(text);
         return NULL;
-    int rc = PyList_Append(w->caught, pair);
-    Py_DECREF(pair);
-    Py_CLEAR(w->text);
+    }
+    PyObject *pair = PyTuple_Pack(2, category, text);
+    Py_DECREF(text);
+    int rc = pair ? PyList_Append(w->caught, pair) : -1;
+    Py_XDECREF(pair);
     if (rc < 0)
         return NULL;
     Py_RETURN_TRUE;
@@ -50,7 +64,7 @@ static void witness_dealloc(PyObject *self)
 {
     witness *w = (witness *)self;
     PyTypeObject *type = Py_TYPE(self);
-    Py_XDECREF(w->text);
+    Py_XDECREF(w->texts);
     Py_XDECREF(w->caught);
     type->tp_free(self);
     Py_DECREF(type);
@@ -113,9 +127,9 @@ PyObject *warned_begin(void)
     Py_XDECREF(type); /* the witness holds its type */
     PyObject *entry = NULL;
     if (w) {
-        w->text = NULL;
+        w->texts = PyList_New(0);
         w->caught = PyList_New(0);
-        entry = w->caught ? Py_BuildValue("(sOOOi)", "ignore", w, w, Py_None, 0) : NULL;
+        entry = w->texts && w->caught ? Py_BuildValue("(sOOOi)", "ignore", w, w, Py_None, 0) : NULL;
     }
     if (entry == NULL || PyList_Insert(filters, 0, entry) < 0)
         Py_CLEAR(entry);

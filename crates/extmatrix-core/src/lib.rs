@@ -361,7 +361,7 @@ impl Outcome {
             Outcome::Crash => r#"the harness died of a signal, or the target ended the process (`exit()`, `abort()`, `Py_FatalError`) while it was importing or running; `details.signal` or `details.exit_code`, `details.step`, `details.fatal_error` and `details.forensics` say which, where and how (see "Forensics")"#,
             Outcome::Hang => "the cell outlived its timeout, or deadlocked (reason `deadlock`); its process group was killed; `details.step` says where it was, `details.forensics` every thread's Python and C stacks taken just before the kill",
             Outcome::BuildFailed => r#"the target did not compile for this interpreter; the summary says why in the words of whoever stopped the build, `details.build` has the cause, the command and the compiler's output (see "Why a build failed")"#,
-            Outcome::HarnessError => "the harness could not be built or started, failed on its own (its `fatal` event), ended early in a step that does not run the target, or one of the cell's streams passed its cap (see below); all but the last are tried three times first, each earlier attempt in `details.retries`",
+            Outcome::HarnessError => "the harness could not be built or started, failed on its own (its `fatal` event), ended early in a step that does not run the target, or one of the cell's streams passed its cap (see below); all but the last are tried again first (up to three attempts, fewer when one exits as the one before it did), each earlier attempt in `details.retries`",
         }
     }
 }

@@ -186,6 +186,7 @@ fn judge_run(facts: &CellFacts, obs: &Observation, others: OtherRuns<'_>) -> Ver
     }
     rules::differential::compare(facts, others.alone, &mut verdict, &mut details);
     rules::control::compare(facts, obs, others.control, &mut verdict, &mut details);
+    rules::retry::note(obs, &mut verdict);
     rules::repeat::note(obs, &mut verdict, &mut details);
     details.summary = verdict.summary;
     details.reason = verdict.reason;
@@ -444,6 +445,7 @@ mod tests {
             termination: Termination::TimedOut { after_ms: 9 },
             last_step: Some("init".parse().unwrap()),
             fatal: None,
+            run: None,
         });
         let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(obs));
         assert_eq!(v.outcome, Outcome::Pass);

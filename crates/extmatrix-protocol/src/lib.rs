@@ -470,6 +470,9 @@ pub struct Attempt {
     /// event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fatal: Option<String>,
+    /// Of a repeated cell: which of its runs (from 1) was made again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<u32>,
 }
 
 impl Attempt {
@@ -479,6 +482,7 @@ impl Attempt {
             termination: obs.termination.clone(),
             last_step: obs.last_step(),
             fatal: obs.fatal().map(str::to_owned),
+            run: None,
         }
     }
 }

@@ -748,8 +748,13 @@ impl Tail {
 /// Run a cell up to `attempts` times while `again` says a run told nothing
 /// of the target: the interpreter failed before the target was imported
 /// (free-threaded 3.13 builds, for one, can deadlock in their own
-/// start-up), or the harness failed on its own. Earlier attempts are kept
-/// in [`Observation::retries`]; the last one is what gets judged.
+/// start-up), or the harness failed on its own. An attempt that exited as
+/// the one before it did (same status, same last step, same words) is not
+/// made again: that failure does not come and go. (A hang or a signal
+/// before the target is tried every time: its times differ, and the
+/// start-up deadlock above is the reason to retry at all.) Earlier
+/// attempts are kept in [`Observation::retries`]; the last one is what
+/// gets judged.
 pub fn run_cell_retrying(
     cmd: &CellCommand,
     attempts: u32,
@@ -760,8 +765,11 @@ pub fn run_cell_retrying(
     loop {
         let mut obs = run_cell(cmd, lease)?;
         let attempted = retries.len() as u32 + 1;
-        if attempted < attempts && again(&obs) {
-            retries.push(Attempt::of(&obs));
+        let this = Attempt::of(&obs);
+        let as_before =
+            matches!(this.termination, Termination::Exited { .. }) && retries.last() == Some(&this);
+        if attempted < attempts && !as_before && again(&obs) {
+            retries.push(this);
             continue;
         }
         obs.retries = retries;

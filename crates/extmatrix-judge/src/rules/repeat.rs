@@ -25,8 +25,19 @@ pub fn worst_run(facts: &CellFacts, runs: Vec<Observation>) -> Observation {
         .map(|obs| judge_cell(facts, &crate::Evidence::Ran(obs.clone())).outcome)
         .collect();
     let worst = worst_of(&outcomes);
-    // Every run's earlier attempts, in order: nothing made again is lost.
-    let retries = runs.iter().flat_map(|obs| obs.retries.clone()).collect();
+    // Every run's earlier attempts, in order, each naming its run: nothing
+    // made again is lost.
+    let retries = (1..)
+        .zip(&runs)
+        .flat_map(|(run, obs)| {
+            obs.retries
+                .iter()
+                .map(move |a| extmatrix_protocol::Attempt {
+                    run: Some(run),
+                    ..a.clone()
+                })
+        })
+        .collect();
     let mut chosen = runs
         .into_iter()
         .nth(worst)
@@ -213,8 +224,19 @@ mod tests {
         let mut third = crashed_in("subinterp own 2: in parallel");
         third.retries = vec![broke("two"), broke("three")];
         let worst = worst_run(&f, vec![first, passed(), third]);
-        let fatal: Vec<_> = worst.retries.iter().map(|a| a.fatal.as_deref()).collect();
-        assert_eq!(fatal, [Some("one"), Some("two"), Some("three")]);
+        let fatal: Vec<_> = worst
+            .retries
+            .iter()
+            .map(|a| (a.run, a.fatal.as_deref()))
+            .collect();
+        assert_eq!(
+            fatal,
+            [
+                (Some(1), Some("one")),
+                (Some(3), Some("two")),
+                (Some(3), Some("three"))
+            ]
+        );
         assert!(worst.retries.iter().all(|a| a.termination == exited(3)));
     }
 }

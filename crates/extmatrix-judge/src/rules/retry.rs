@@ -10,12 +10,27 @@
 //! again: the cell's own output did that, and would again.
 
 use super::termination::harness_failed;
+use crate::Finding;
 use extmatrix_protocol::Observation;
 
 pub fn says_nothing_of_the_target(obs: &Observation) -> bool {
     let s = &obs.streams;
     let cut = s.channel_cut || s.stdout_cut || s.stderr_cut;
     !cut && (obs.failed_before_target() || harness_failed(obs))
+}
+
+/// A cell that does not fail but got there on a later attempt says so in
+/// its summary: the earlier attempts told nothing of the target, yet they
+/// happened, and a module can be what made them end early.
+pub fn note(obs: &Observation, verdict: &mut Finding) {
+    let n = obs.retries.len();
+    if n == 0 || verdict.outcome.is_finding() {
+        return;
+    }
+    let attempts = if n == 1 { "attempt" } else { "attempts" };
+    verdict.summary.push_str(&format!(
+        " (after {n} {attempts} that told nothing of the target: details.retries)"
+    ));
 }
 
 #[cfg(test)]
@@ -70,6 +85,44 @@ mod tests {
             o
         };
         assert!(!says_nothing_of_the_target(&sanitized));
+    }
+
+    #[test]
+    fn a_cell_that_passes_on_a_later_attempt_says_so() {
+        use crate::{judge_cell, Evidence};
+        use extmatrix_core::{Outcome, Scenario};
+        let broke = observation(
+            vec![step("import"), fatal("could not start worker 2 of 4")],
+            exited(3),
+        );
+        let mut passed = observation(vec![step("import"), done()], exited(0));
+        passed.retries = vec![extmatrix_protocol::Attempt::of(&broke)];
+        let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(passed.clone()));
+        assert_eq!(v.outcome, Outcome::Pass);
+        assert!(
+            v.details
+                .summary
+                .ends_with(" (after 1 attempt that told nothing of the target: details.retries)"),
+            "{}",
+            v.details.summary
+        );
+        passed.retries.push(extmatrix_protocol::Attempt::of(&broke));
+        let twice = judge_cell(&facts(Scenario::Import), &Evidence::Ran(passed));
+        assert!(
+            twice.details.summary.contains("after 2 attempts"),
+            "{}",
+            twice.details.summary
+        );
+        // A failure says what failed; its attempts are in the details.
+        let mut failed = observation(vec![step("init"), step("import")], exited(3));
+        failed.retries = vec![extmatrix_protocol::Attempt::of(&broke)];
+        let v = judge_cell(&facts(Scenario::Import), &Evidence::Ran(failed));
+        assert_eq!(v.outcome, Outcome::Crash);
+        assert!(
+            !v.details.summary.contains("told nothing"),
+            "{}",
+            v.details.summary
+        );
     }
 
     #[test]

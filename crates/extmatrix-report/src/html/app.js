@@ -662,7 +662,7 @@
         : t.how === "signaled" ? "killed by " + (t.name || t.signal)
           : t.how === "timed-out" ? "timed out after " + num(t.after_ms) + " ms"
             : t.how === "deadlocked" ? "deadlocked after " + num(t.after_ms) + " ms" : t.how;
-      return [String(i + 1), how, code(a.last_step), a.fatal];
+      return [a.run ? "run " + a.run : String(i + 1), how, code(a.last_step), a.fatal];
     })));
   }
 

@@ -70,3 +70,25 @@ fn an_interpreter_killed_in_its_start_up_is_tried_again_up_to_the_attempts() {
         once.retries
     );
 }
+
+/// A failure that does not come and go is not made again and again: the
+/// second attempt exits as the first did (status 0 from an atexit callback
+/// in `finalize`), so there is no third, whatever the rule says.
+/// Mutation caught: the comparison with the attempt before dropped.
+#[test]
+fn an_attempt_that_exits_as_the_one_before_ends_the_trying() {
+    let dir = crate::common::module_dir("quits_while_finalizing");
+    let command = crate::common::command(
+        Scenario::Import,
+        "quits_while_finalizing",
+        dir.path().to_owned(),
+        "import atexit, os\natexit.register(os._exit, 0)\n",
+    );
+    let obs = run_cell_retrying(&command, 3, &Lease::none(), &|_| true).unwrap();
+    assert_eq!(obs.termination, Termination::Exited { code: 0 });
+    assert_eq!(obs.retries.len(), 1, "{:?}", obs.retries);
+    assert_eq!(
+        obs.retries[0].last_step.map(|s| s.to_string()).as_deref(),
+        Some("finalize")
+    );
+}

@@ -89,15 +89,21 @@ static PyType_Spec witness_spec = {
     .slots = witness_slots,
 };
 
+/* The module `name` if it is imported (the import system's own
+ * sys.modules, as _warnings looks it up), borrowed; NULL if not. */
+static PyObject *imported(const char *name)
+{
+    return PyDict_GetItemString(PyImport_GetModuleDict(), name);
+}
+
 /* The filter lists get_filter may read: `warnings.filters` once `warnings`
  * is imported, `_warnings.filters` before (the list `warnings` adopts).
  * NULL where there is none. */
 static void filter_lists(PyObject *lists[2])
 {
     const char *owners[2] = {"warnings", "_warnings"};
-    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
     for (int i = 0; i < 2; i++) {
-        PyObject *owner = modules ? PyDict_GetItemString(modules, owners[i]) : NULL;
+        PyObject *owner = imported(owners[i]);
         PyObject *list = owner ? PyObject_GetAttrString(owner, "filters") : NULL;
         if (list && !PyList_Check(list))
             Py_CLEAR(list);
@@ -110,8 +116,7 @@ static void filter_lists(PyObject *lists[2])
  * for a warning's place no longer holds. */
 static void filters_mutated(void)
 {
-    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
-    PyObject *w = modules ? PyDict_GetItemString(modules, "_warnings") : NULL;
+    PyObject *w = imported("_warnings");
     PyObject *r = w ? PyObject_CallMethod(w, "_filters_mutated", NULL) : NULL;
     Py_XDECREF(r);
     PyErr_Clear();

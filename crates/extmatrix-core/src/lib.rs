@@ -308,6 +308,10 @@ id_enum! {
         /// A `hang` ended early: every thread of the Python process waited
         /// on a lock with no timeout, using no CPU, for `deadlock_s`.
         Deadlock = "deadlock",
+        /// A `harness-error`: the cell reached its limit in all (three
+        /// times its timeout) before its timeout of its own time, its main
+        /// thread ready to run the rest while other processes held every CPU.
+        MachineBusy = "machine-busy",
         /// The target's build stopped itself on this interpreter: its own
         /// `#error` or `static_assert`, a build backend raising on the
         /// version or ABI, a build script refusing it (PyO3's "does not
@@ -338,6 +342,7 @@ impl Reason {
             Reason::EndedByTarget => "the code path in `details.forensics` / `details.fatal_error`",
             Reason::Sanitizer => "the two accesses the report names (its whole text in `details.stderr_tail`): a data race is two threads or interpreters touching the same memory without a lock or an atomic",
             Reason::Deadlock => "the lock each thread waits on (`details.forensics` has every thread's stacks): one taken and never released, taken again by the thread that holds it, or waited for while holding the GIL another thread needs",
+            Reason::MachineBusy => "run fewer cells at once (`--jobs`), or on a quieter machine; nothing in the module",
             Reason::BuildRefusedByPackage => "nothing, if the package means it; drop the interpreter from the matrix, or use a release of the package (or of PyO3) that supports it",
             Reason::AlsoWithoutTarget => "upgrade the interpreter, or the dependency the control's imports name",
         }
@@ -359,9 +364,9 @@ impl Outcome {
             Outcome::DeclarationMismatch => r#"the module broke a promise its declaration makes (see "Declarations against behaviour"): it promises isolation yet shares objects with a subinterpreter or its first instance is clobbered, or it declares `Py_MOD_GIL_NOT_USED` yet its import turned the GIL on"#,
             Outcome::ImportError => "the import or the smoke code raised (and it was not a correct refusal)",
             Outcome::Crash => r#"the harness died of a signal, or the target ended the process (`exit()`, `abort()`, `Py_FatalError`) while it was importing or running; `details.signal` or `details.exit_code`, `details.step`, `details.fatal_error` and `details.forensics` say which, where and how (see "Forensics")"#,
-            Outcome::Hang => "the cell outlived its timeout, or deadlocked (reason `deadlock`); its process group was killed; `details.step` says where it was, `details.forensics` every thread's Python and C stacks taken just before the kill",
+            Outcome::Hang => "the cell outlived its timeout (in its own time: what it waited for a CPU other processes held does not count), or deadlocked (reason `deadlock`); its process group was killed; `details.step` says where it was, `details.forensics` every thread's Python and C stacks taken just before the kill",
             Outcome::BuildFailed => r#"the target did not compile for this interpreter; the summary says why in the words of whoever stopped the build, `details.build` has the cause, the command and the compiler's output (see "Why a build failed")"#,
-            Outcome::HarnessError => "the harness could not be built or started, failed on its own (its `fatal` event), ended early in a step that does not run the target, or one of the cell's streams passed its cap (see below); all but the last are tried again first (up to three attempts, fewer when one exits as the one before it did), each earlier attempt in `details.retries`",
+            Outcome::HarnessError => "the harness could not be built or started, failed on its own (its `fatal` event), ended early in a step that does not run the target, or one of the cell's streams passed its cap (see below), or the machine was too busy to finish it (reason `machine-busy`); all but the streams' caps are tried again first, `machine-busy` only when it came before any step that runs the target (up to three attempts, fewer when one exits as the one before it did), each earlier attempt in `details.retries`",
         }
     }
 }
@@ -384,6 +389,7 @@ impl Reason {
             Reason::EndedByTarget => "the process ended (`exit()`, `abort()` via `Py_FatalError`) while the target was importing or running",
             Reason::Sanitizer => "the sanitizer the interpreter was built with (ThreadSanitizer: `configure: [--with-thread-sanitizer]`) reported a defect and stopped the process at once (the harness asks it to: `halt_on_error=1`); the summary quotes its `SUMMARY:` line and names the step",
             Reason::Deadlock => "a `hang` ended before its timeout: every thread of the Python process waited on a lock with no timeout (a futex wait), using no CPU, for `deadlock_s` (default 3 s); `details.waits` says what each thread waited on. A sleep, a wait with a timeout or a wait on I/O can end by itself and waits for the timeout",
+            Reason::MachineBusy => "a `harness-error`: the cell reached three times its timeout with less than its timeout of its own time; the rest of it, its main thread was ready to run while other processes held every CPU. Nothing is known of the target. Once the target ran, the cell is not tried again: the same load would starve it again, three timeouts a time (`timeout_s` in docs/matrix-format.md)",
             Reason::BuildRefusedByPackage => r#"a `build-failed` cell whose build the package stopped on purpose on this interpreter: its own `#error` or `static_assert`, a build backend raising on the version or ABI, a build script refusing it (PyO3's "does not support the free-threaded build of CPython versions below 3.14"); the table shows `build-failed (refused)` (see "Why a build failed")"#,
             Reason::AlsoWithoutTarget => "the control run (the same scenario importing only what the target imports) failed the same way: the interpreter's bug or a dependency's; does not fail the run",
         }

@@ -442,7 +442,10 @@ mod tests {
         obs.stderr_tail = "err".into();
         obs.protocol_errors.push("garbage".into());
         obs.retries.push(extmatrix_protocol::Attempt {
-            termination: Termination::TimedOut { after_ms: 9 },
+            termination: Termination::TimedOut {
+                after_ms: 9,
+                waited_ms: 0,
+            },
             last_step: Some("init".parse().unwrap()),
             fatal: None,
             run: None,

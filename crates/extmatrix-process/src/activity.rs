@@ -6,8 +6,9 @@
 //! - Is the cell *idle*? A cell that hangs (a deadlock, a `time.sleep`, a
 //!   wait for input that never comes) holds one of the `--jobs` slots until
 //!   its timeout while it uses no CPU. Its CPU time not moving for
-//!   [`IDLE_AFTER`] says so; the runner can then start another cell beside
-//!   it. Idle is a scheduling hint and nothing more: it changes no verdict.
+//!   [`IDLE_AFTER`], while it does not wait for a CPU either, says so; the
+//!   runner can then start another cell beside it. Idle is a scheduling
+//!   hint and nothing more: it changes no verdict.
 //! - Is the cell *deadlocked*? Every thread of its Python process waits on
 //!   a lock with no timeout, and nothing will ever release those locks: no
 //!   thread of the cell runs, none can wake up by itself. Then waiting out
@@ -24,6 +25,11 @@
 //! A futex wait is always an interruptible sleep (`S`); a thread in `D` is
 //! waiting on the kernel itself (a disk, a page fault inside the call),
 //! which ends by itself, so only `S` counts.
+//!
+//! A third reading is not a question but a measure: how long the scenario
+//! process's main thread has waited for a CPU (`Sample::waited_ns`). That
+//! is time the machine gave to other processes, which a timeout must not
+//! count against the cell (see `extmatrix-runner`).
 //!
 //! [`sample`] reads one moment; [`Watch`] turns samples into an
 //! [`Activity`] ([`Watch::poll`] does both, the runner's way in). One moment
@@ -72,9 +78,11 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// What a cell is doing, as a [`Watch`] judges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
-    /// Its CPU time moved within [`IDLE_AFTER`] (or it was just started).
+    /// Its CPU time, or its wait for a CPU, moved within [`IDLE_AFTER`] (or
+    /// it was just started).
     Busy,
-    /// Its CPU time has not moved for the watch's `idle_after`.
+    /// Neither its CPU time nor its wait for a CPU has moved for the
+    /// watch's `idle_after`.
     Idle,
     /// For the watch's `deadlock_after`, every sample showed every thread
     /// below root waiting on a lock with no timeout, and nothing ran.
@@ -100,6 +108,11 @@ pub struct Sample {
     /// does not show there). `None` if one was unreadable or the threads
     /// were not read.
     pub run_ns: Option<u64>,
+    /// How long focus's main thread — the one that runs the scenario's
+    /// steps — has waited for a CPU since it started, in ns (the
+    /// `run_delay` of its `schedstat`): ready to run while other processes
+    /// had every CPU. `None` without a focus, or when it was unreadable.
+    pub waited_ns: Option<u64>,
 }
 
 /// One thread of the tree and what it is doing.
@@ -241,6 +254,7 @@ fn read_sample(
         focus,
         threads: Vec::new(),
         run_ns: None,
+        waited_ns: focus.and_then(|pid| reader.waited_for_cpu(pid)),
     };
     if ask_threads(tree.cpu_ticks) {
         sample.run_ns = Some(0);
@@ -273,6 +287,13 @@ impl ProcReader {
         self.buf.clear();
         File::open(path)?.read_to_string(&mut self.buf)?;
         Ok(&self.buf)
+    }
+
+    /// How long `pid`'s main thread has waited for a CPU, in ns: the second
+    /// field of `/proc/<pid>/schedstat` (run time, run delay, time slices).
+    fn waited_for_cpu(&mut self, pid: Pid) -> Option<u64> {
+        let text = self.read(&format!("/proc/{pid}/schedstat")).ok()?;
+        text.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// Walk the tree below `root` through every thread's children: its
@@ -561,11 +582,19 @@ fn syscall_name(nr: libc::c_long) -> String {
 pub struct Watch {
     idle_after: Duration,
     deadlock_after: Option<Duration>,
-    /// The CPU ticks last seen and when they were first seen at that value.
-    cpu: Option<(u64, Instant)>,
+    /// The CPU ticks and the wait for a CPU last seen, and when they were
+    /// first seen at those values.
+    cpu: Option<(Wanted, Instant)>,
     /// The first sample of the current run of deadlock-like samples (its
     /// progress counters) and when it was taken.
     stuck: Option<(Progress, Instant)>,
+}
+
+/// What moves while a cell uses a CPU or waits for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wanted {
+    cpu_ticks: u64,
+    waited_ns: Option<u64>,
 }
 
 /// What moves when anything in the tree runs.
@@ -594,7 +623,7 @@ impl Watch {
     /// a third of a full [`sample`]. Errors are [`sample`]'s (root gone).
     pub fn poll(&mut self, root: Pid, focus: Option<Pid>) -> io::Result<(Activity, Sample)> {
         let at = Instant::now();
-        let last_ticks = self.cpu.map(|(ticks, _)| ticks);
+        let last_ticks = self.cpu.map(|(wanted, _)| wanted.cpu_ticks);
         let detect = self.deadlock_after.is_some();
         let sample = read_sample(root, focus, |ticks| detect && last_ticks == Some(ticks))?;
         Ok((self.observe(at, &sample), sample))
@@ -613,14 +642,21 @@ impl Watch {
         }
     }
 
-    /// Whether the CPU ticks have stood still for `idle_after`.
+    /// Whether the CPU ticks, and focus's wait for a CPU, have stood still
+    /// for `idle_after`. A cell kept waiting for a CPU is not idle, though
+    /// its ticks barely move: it wants one, and a cell started beside it
+    /// would only keep it waiting longer.
     fn idle(&mut self, at: Instant, sample: &Sample) -> bool {
+        let now = Wanted {
+            cpu_ticks: sample.cpu_ticks,
+            waited_ns: sample.waited_ns,
+        };
         match self.cpu {
-            Some((ticks, since)) if ticks == sample.cpu_ticks => {
+            Some((wanted, since)) if wanted == now => {
                 at.saturating_duration_since(since) >= self.idle_after
             }
             _ => {
-                self.cpu = Some((sample.cpu_ticks, at));
+                self.cpu = Some((now, at));
                 false
             }
         }

@@ -425,9 +425,15 @@ pub enum Termination {
         signal: i32,
         name: String,
     },
-    /// Still running at the timeout; its process group was killed.
+    /// Still running past its time; its process group was killed.
+    /// `after_ms`: when it was found past its time; `waited_ms`: how long,
+    /// by then, its main thread had waited for a CPU other processes held,
+    /// which does not count against the timeout (0 from an older
+    /// extmatrix).
     TimedOut {
         after_ms: u64,
+        #[serde(default)]
+        waited_ms: u64,
     },
     /// Every thread of the Python process waited on a lock with no timeout,
     /// using no CPU, for the cell's `deadlock_s`: nothing left could wake
@@ -706,7 +712,10 @@ mod tests {
 
     #[test]
     fn only_failures_before_the_import_are_the_interpreters_own() {
-        let hung = Termination::TimedOut { after_ms: 1 };
+        let hung = Termination::TimedOut {
+            after_ms: 1,
+            waited_ms: 0,
+        };
         let segv = Termination::Signaled {
             signal: 11,
             name: "SIGSEGV".into(),

@@ -294,10 +294,28 @@ impl Reading {
     }
 }
 
+/// How many times its allowed time a cell may run in all, however long it
+/// waited for a CPU: a machine busy enough to starve it for longer still
+/// ends it (the judge then says the machine, not the target, ran out of
+/// time).
+pub const WAIT_LIMIT: u32 = 3;
+
+/// Whether a cell that has run for `elapsed`, `waited` of which its main
+/// thread was ready to run but other processes had every CPU, is past its
+/// `allowed` time. The waiting does not count: a timeout measures the
+/// cell, not the machine's load, and a loaded machine can starve a correct
+/// cell for longer than its timeout (a free-threaded 3.13 yields its CPU
+/// forty times for every contended lock, and waits behind every other
+/// process each time). It ends anyway at [`WAIT_LIMIT`] times `allowed`.
+fn past_its_time(elapsed: Duration, waited: Duration, allowed: Duration) -> bool {
+    elapsed.saturating_sub(waited) >= allowed || elapsed >= allowed * WAIT_LIMIT
+}
+
 /// Read the cell's pipes until it has ended and they are drained: reap it
-/// when it exits, ask its supervisor to stop at `timeout` (or once it is
-/// deadlocked), kill its group if the supervisor does not within
-/// `STOP_GRACE`. While it runs, its lease is idle whenever it uses no CPU.
+/// when it exits, ask its supervisor to stop once it is past its time (see
+/// [`past_its_time`]) or deadlocked, kill its group if the supervisor does
+/// not within `STOP_GRACE`. While it runs, its lease is idle whenever it
+/// neither uses a CPU nor waits for one.
 fn supervise(
     child: &mut Supervised,
     cmd: &CellCommand,
@@ -311,11 +329,12 @@ fn supervise(
     let mut ending = Ending::default();
     let mut exited: Option<Instant> = None;
     let mut watching = Watching::new(cmd.deadlock);
+    let mut waited_when_due = Duration::ZERO;
     let mut buf = vec![0u8; CHUNK];
     loop {
         if status.is_none() {
             if ending.asked.is_none() && deadlocked.is_none() {
-                deadlocked = watching.deadlock(child.pid(), reading, lease);
+                deadlocked = watching.poll(child.pid(), reading, lease);
             }
             if child.has_exited()? {
                 // Still a zombie, so its pid (the group's id) cannot be
@@ -324,8 +343,12 @@ fn supervise(
                 status = Some(child.wait()?);
                 exited = Some(Instant::now());
             } else {
-                let due =
-                    deadlocked.is_some() || start.elapsed() >= cmd.timeout + crash_grace(reading);
+                let allowed = cmd.timeout + crash_grace(reading);
+                let due = deadlocked.is_some()
+                    || past_its_time(start.elapsed(), watching.waited, allowed);
+                if due && ending.asked.is_none() {
+                    waited_when_due = watching.waited;
+                }
                 ending.advance(due, child, reading);
             }
         }
@@ -354,8 +377,9 @@ fn supervise(
             after_ms: ms(found),
             threads,
         },
-        (Some(_), None, _) => Termination::TimedOut {
-            after_ms: ms(Instant::now()),
+        (Some(found), None, _) => Termination::TimedOut {
+            after_ms: ms(found),
+            waited_ms: waited_when_due.as_millis() as u64,
         },
         (None, _, Some(status)) => match status.signal() {
             Some(signal) => Termination::Signaled {
@@ -419,10 +443,15 @@ impl Ending {
 }
 
 /// What a running cell is doing, asked every [`activity::SAMPLE_EVERY`]:
-/// its lease follows whether it is idle, and a deadlock ends it early.
+/// its lease follows whether it is idle, a deadlock ends it early, and the
+/// time its main thread waited for a CPU does not count against its
+/// timeout.
 struct Watching {
     watch: Watch,
     next: Instant,
+    /// How long the scenario process's main thread has waited for a CPU,
+    /// as last read.
+    waited: Duration,
 }
 
 impl Watching {
@@ -430,18 +459,15 @@ impl Watching {
         Watching {
             watch: Watch::new(activity::IDLE_AFTER, deadlock),
             next: Instant::now(),
+            waited: Duration::ZERO,
         }
     }
 
-    /// Sample the cell below its supervisor `root` if it is time; what
-    /// each thread waits on once it is deadlocked. A cell that has not yet
-    /// said which process runs Python can be idle but not deadlocked.
-    fn deadlock(
-        &mut self,
-        root: libc::pid_t,
-        reading: &Reading,
-        lease: &Lease,
-    ) -> Option<Vec<String>> {
+    /// Sample the cell below its supervisor `root` if it is time, and note
+    /// how long it waited for a CPU; what each thread waits on once it is
+    /// deadlocked. A cell that has not yet said which process runs Python
+    /// can be idle but not deadlocked.
+    fn poll(&mut self, root: libc::pid_t, reading: &Reading, lease: &Lease) -> Option<Vec<String>> {
         if Instant::now() < self.next {
             return None;
         }
@@ -450,6 +476,9 @@ impl Watching {
         // The supervisor gone between two reads: it has exited, which the
         // caller sees next.
         let (now, sample) = self.watch.poll(root, focus).ok()?;
+        if let Some(ns) = sample.waited_ns {
+            self.waited = Duration::from_nanos(ns);
+        }
         match now {
             Activity::Busy => lease.busy(),
             Activity::Idle => lease.idle(),
@@ -518,8 +547,8 @@ fn has_forensics(reading: &Reading) -> bool {
 }
 
 /// What the child does between fork and exec (after std has set up its
-/// stdin/stdout/stderr): put the channel's write end on its descriptor and
-/// set the address-space limit.
+/// stdin/stdout/stderr): put the channel's write end on its descriptor,
+/// set the address-space limit, and turn address randomization off.
 #[derive(Debug, Clone, Copy)]
 struct ChildSetup {
     obs_write: RawFd,
@@ -528,11 +557,13 @@ struct ChildSetup {
 }
 
 impl ChildSetup {
-    /// Only async-signal-safe calls (getrlimit, setrlimit, dup2, fcntl).
+    /// Only async-signal-safe calls (getrlimit, setrlimit, dup2, fcntl,
+    /// personality).
     fn apply(&self) -> std::io::Result<()> {
         let err = std::io::Error::last_os_error;
         // SAFETY: plain syscalls on this process's own descriptors and limits.
         unsafe {
+            same_addresses_every_run();
             let mut files: libc::rlimit = std::mem::zeroed();
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut files) == 0
                 && files.rlim_cur <= self.obs_fd as libc::rlim_t
@@ -564,6 +595,26 @@ impl ChildSetup {
             }
         }
         Ok(())
+    }
+}
+
+/// Lay this process (and what it execs) out at the same addresses in every
+/// run (`ADDR_NO_RANDOMIZE`, what `setarch -R` does). CPython keys caches
+/// by address — the type attribute cache hashes an attribute name's
+/// address — so under address randomization what a cycle keeps differs
+/// from process to process: measured on a 3.13 debug build, 7 of 40 runs
+/// of one correct module's `reinit` counted references that moved by up to
+/// 20 from cycle to cycle, enough for "grew in every cycle" by chance; 40
+/// of 40 were identical without randomization. Where the kernel refuses
+/// (a container's seccomp profile), the cell runs randomized.
+///
+/// # Safety
+/// Only the personality system call, async-signal-safe.
+unsafe fn same_addresses_every_run() {
+    const QUERY: libc::c_ulong = 0xffff_ffff;
+    let current = libc::personality(QUERY);
+    if current >= 0 {
+        libc::personality(current as libc::c_ulong | libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
     }
 }
 
@@ -747,12 +798,13 @@ impl Tail {
 
 /// Run a cell up to `attempts` times while `again` says a run told nothing
 /// of the target: the interpreter failed before the target was imported
-/// (free-threaded 3.13 builds, for one, can deadlock in their own
-/// start-up), or the harness failed on its own. An attempt that exited as
-/// the one before it did (same status, same last step, same words) is not
-/// made again: that failure does not come and go. (A hang or a signal
+/// (a free-threaded 3.13 build, for one, can starve in its own start-up
+/// on a busy machine: see [`past_its_time`]), or the harness failed on
+/// its own. An attempt that exited as the one before it did (same status,
+/// same last step, same words) is not made again: that failure does not
+/// come and go. (A hang or a signal
 /// before the target is tried every time: its times differ, and the
-/// start-up deadlock above is the reason to retry at all.) Earlier
+/// starved start-up above is the reason to retry at all.) Earlier
 /// attempts are kept in [`Observation::retries`]; the last one is what
 /// gets judged.
 pub fn run_cell_retrying(
@@ -780,6 +832,20 @@ pub fn run_cell_retrying(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_spent_waiting_for_a_cpu_does_not_count_up_to_the_limit() {
+        let s = Duration::from_secs;
+        let allowed = s(10);
+        assert!(!past_its_time(s(9), s(0), allowed));
+        assert!(past_its_time(s(10), s(0), allowed));
+        // 12 s in all, 3 of them waiting: 9 s of its own.
+        assert!(!past_its_time(s(12), s(3), allowed));
+        assert!(past_its_time(s(13), s(3), allowed));
+        // However long it waited, it ends at WAIT_LIMIT times its time.
+        assert!(!past_its_time(s(29), s(25), allowed));
+        assert!(past_its_time(allowed * WAIT_LIMIT, s(25), allowed));
+    }
 
     #[test]
     fn a_tail_keeps_the_last_lines_and_counts_the_rest() {

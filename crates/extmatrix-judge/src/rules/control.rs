@@ -125,7 +125,10 @@ mod tests {
             abort_in(&["cycle 1: import", "cycle 2: import", "cycle 3: import"]),
             observation(
                 vec![step("cycle 2: import")],
-                Termination::TimedOut { after_ms: 1 },
+                Termination::TimedOut {
+                    after_ms: 1,
+                    waited_ms: 0,
+                },
             ),
             observation(vec![step("cycle 2: import"), done()], exited(0)),
         ] {

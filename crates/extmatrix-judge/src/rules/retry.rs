@@ -1,6 +1,7 @@
 //! Which runs are made again: a run that tells nothing of its target. The
 //! interpreter hung or died before any step that runs the target (a
-//! free-threaded 3.13 build can deadlock in its own start-up), or the
+//! free-threaded 3.13 build can starve in its own start-up on a busy
+//! machine, past even the limit on waiting for a CPU), or the
 //! harness failed on its own — its `fatal` event (CPython refusing to make
 //! an interpreter, a thread that would not start), or an exit in a step
 //! that does not run the target. One such run must not blame a correct
@@ -60,7 +61,10 @@ mod tests {
         assert!(says_nothing_of_the_target(&early));
         let hung_in_init = observation(
             vec![step("init")],
-            Termination::TimedOut { after_ms: 10_000 },
+            Termination::TimedOut {
+                after_ms: 10_000,
+                waited_ms: 0,
+            },
         );
         assert!(says_nothing_of_the_target(&hung_in_init));
     }

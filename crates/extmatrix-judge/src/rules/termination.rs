@@ -8,6 +8,7 @@ use crate::{CellFacts, Finding};
 use extmatrix_core::{Outcome, Reason};
 use extmatrix_protocol::{Observation, Step, Termination};
 use extmatrix_schema::Details;
+use std::time::Duration;
 
 /// How CPython's `Py_FatalError` starts the message it writes to stderr.
 const FATAL_ERROR_PREFIX: &str = "Fatal Python error: ";
@@ -64,15 +65,12 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
                 None => finding,
             })
         }
-        Termination::TimedOut { .. } => {
+        Termination::TimedOut {
+            after_ms,
+            waited_ms,
+        } => {
             details.step = step;
-            Some(Finding::new(
-                Outcome::Hang,
-                format!(
-                    "still in step `{at}` after {}s; process group killed",
-                    facts.timeout.as_secs()
-                ),
-            ))
+            Some(timed_out(facts.timeout, *after_ms, *waited_ms, &at))
         }
         Termination::Deadlocked { after_ms, threads } => {
             details.step = step;
@@ -99,6 +97,42 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
             exited(obs, *code, details, step, &fatal)
         }
     }
+}
+
+/// A cell ended because it ran past its time. Its own time is what it ran
+/// while it was not kept waiting for a CPU; if that stayed below its
+/// timeout, the runner's limit on waiting ended it, and the machine, not
+/// the target, ran out of time.
+fn timed_out(timeout: Duration, after_ms: u64, waited_ms: u64, at: &str) -> Finding {
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let own_ms = after_ms.saturating_sub(waited_ms);
+    if u128::from(own_ms) < timeout.as_millis() {
+        return Finding::new(
+            Outcome::HarnessError,
+            format!(
+                "in step `{at}` after {:.1}s, only {:.1}s of its own: it waited {:.1}s for a CPU other processes held",
+                secs(after_ms),
+                secs(own_ms),
+                secs(waited_ms)
+            ),
+        )
+        .because(Reason::MachineBusy);
+    }
+    let waiting = if waited_ms >= 1000 {
+        format!(
+            " of its own (and {:.1}s waiting for a CPU)",
+            secs(waited_ms)
+        )
+    } else {
+        String::new()
+    };
+    Finding::new(
+        Outcome::Hang,
+        format!(
+            "still in step `{at}` after {}s{waiting}; process group killed",
+            timeout.as_secs()
+        ),
+    )
 }
 
 /// How a process that exited by itself ended, before it is worded.
@@ -215,7 +249,10 @@ mod tests {
             &facts(Scenario::SubinterpOwn),
             &Evidence::Ran(observation(
                 vec![step("subinterp own: import")],
-                Termination::TimedOut { after_ms: 5000 },
+                Termination::TimedOut {
+                    after_ms: 5000,
+                    waited_ms: 0,
+                },
             )),
         );
         assert_eq!(hang.outcome, Outcome::Hang);
@@ -226,6 +263,43 @@ mod tests {
         assert_eq!(
             hang.details.step.unwrap().to_string(),
             "subinterp own: import"
+        );
+    }
+
+    #[test]
+    fn time_waiting_for_a_cpu_is_not_the_targets() {
+        let judged = |after_ms, waited_ms| {
+            judge_cell(
+                &facts(Scenario::Reinit),
+                &Evidence::Ran(observation(
+                    vec![step("cycle 3: import")],
+                    Termination::TimedOut {
+                        after_ms,
+                        waited_ms,
+                    },
+                )),
+            )
+        };
+        // facts' timeout is 5 s: 5 s of its own, and 4 s waiting.
+        let hang = judged(9000, 4000);
+        assert_eq!(hang.outcome, Outcome::Hang);
+        assert_eq!(
+            hang.details.summary,
+            "still in step `cycle 3: import` after 5s of its own (and 4.0s waiting for a CPU); process group killed"
+        );
+        // Ended by the limit on waiting, 4.9 s of its own: no hang.
+        let starved = judged(15_000, 10_100);
+        assert_eq!(starved.outcome, Outcome::HarnessError);
+        assert_eq!(
+            starved.details.summary,
+            "in step `cycle 3: import` after 15.0s, only 4.9s of its own: it waited 10.1s for a CPU other processes held"
+        );
+        assert_eq!(starved.details.reason, Some(Reason::MachineBusy));
+        assert_eq!(starved.details.step.unwrap().to_string(), "cycle 3: import");
+        // A wait under a second is not worth a word.
+        assert_eq!(
+            judged(5999, 999).details.summary,
+            "still in step `cycle 3: import` after 5s; process group killed"
         );
     }
 
@@ -267,7 +341,10 @@ mod tests {
             &facts(Scenario::SubinterpOwn),
             &Evidence::Ran(observation(
                 vec![step("subinterp own: import"), stacks],
-                Termination::TimedOut { after_ms: 5000 },
+                Termination::TimedOut {
+                    after_ms: 5000,
+                    waited_ms: 0,
+                },
             )),
         );
         assert_eq!(hang.outcome, Outcome::Hang);

@@ -169,6 +169,7 @@ fn threads_say_what_they_do_in_words() {
             other
         }],
         run_ns: None,
+        waited_ns: None,
     };
     assert_eq!(
         sample.describe(),
@@ -208,6 +209,7 @@ fn sample_of(cpu_ticks: u64, threads: Vec<Thread>) -> Sample {
         focus: Some(FOCUS),
         threads,
         run_ns: Some(5),
+        waited_ns: Some(0),
     }
 }
 
@@ -317,6 +319,23 @@ fn a_cell_is_idle_once_its_cpu_time_stood_still_for_idle_after() {
     assert_eq!(watch.observe(t0 + ms(700), &at(2)), Activity::Idle);
 }
 
+#[test]
+fn a_cell_waiting_for_a_cpu_is_not_idle() {
+    let t0 = Instant::now();
+    let mut watch = Watch::new(ms(300), None);
+    let waited = |ns| Sample {
+        waited_ns: Some(ns),
+        ..sample_of(1, vec![])
+    };
+    assert_eq!(watch.observe(t0, &waited(0)), Activity::Busy);
+    // Its ticks stand still, but it keeps waiting for a CPU.
+    for (at, ns) in [(200, 1), (400, 2), (600, 3)] {
+        assert_eq!(watch.observe(t0 + ms(at), &waited(ns)), Activity::Busy);
+    }
+    assert_eq!(watch.observe(t0 + ms(899), &waited(3)), Activity::Busy);
+    assert_eq!(watch.observe(t0 + ms(900), &waited(3)), Activity::Idle);
+}
+
 // ---------------------------------------------------- real processes
 
 /// Set to the behaviour [`child_entry`] should act out.
@@ -383,6 +402,26 @@ fn spin() -> ! {
     }
 }
 
+/// Run this thread, and the threads it starts from now on, on the first
+/// CPU it may use.
+fn pin_to_one_cpu() {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the calls only read and
+    // write the set given.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(0, size_of_val(&allowed), &mut allowed),
+            0
+        );
+        let first = (0..libc::CPU_SETSIZE as usize)
+            .find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
+            .unwrap();
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(first, &mut one);
+        assert_eq!(libc::sched_setaffinity(0, size_of_val(&one), &one), 0);
+    }
+}
+
 fn behave(behaviour: &str) -> ! {
     let ten_s = Duration::from_secs(10);
     match behaviour {
@@ -421,6 +460,22 @@ fn behave(behaviour: &str) -> ! {
             }
             ready();
             spin()
+        }
+        "contended" => {
+            // Three spinners on one CPU, this process's main thread one of
+            // them (libtest runs this on another thread: exec makes the
+            // pinned thread the main one): it is ready to run two thirds
+            // of the time without a CPU to run on.
+            pin_to_one_cpu();
+            let spinner = || {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", "while :; do :; done"]);
+                sh
+            };
+            // Killed with the process group, reaped by whoever inherits them.
+            let _others: Vec<Child> = (0..2).map(|_| spinner().spawn().unwrap()).collect();
+            ready();
+            panic!("{}", spinner().exec())
         }
         "busy-grandchild" => {
             let mut spinner = Command::new("sh")
@@ -643,6 +698,20 @@ fn a_poll_reads_the_threads_only_when_the_cpu_time_stood_still() {
     for (read_threads, _) in polls(&asleep, &mut no_detection, false, 3) {
         assert!(!read_threads, "no deadlock detection, no threads");
     }
+}
+
+#[test]
+fn a_main_thread_kept_from_a_cpu_has_waited_for_one() {
+    let cell = Cell::start("contended");
+    let first = sample(cell.root(), Some(cell.focus)).unwrap();
+    let (seen, last) = cell.watch(&mut test_watch(), ms(600), |_| false);
+    assert!(seen.iter().all(|&a| a == Activity::Busy), "{seen:?}");
+    let waited = last.waited_ns.unwrap() - first.waited_ns.unwrap();
+    // Two thirds of 600 ms if nothing else runs; a third is enough to tell
+    // it from a thread that has a CPU to itself.
+    assert!(waited >= 200_000_000, "waited {waited} ns in 600 ms");
+    // Without a focus there is no main thread to ask about.
+    assert_eq!(sample(cell.root(), None).unwrap().waited_ns, None);
 }
 
 #[test]

@@ -661,6 +661,7 @@
       const how = t.how === "exited" ? "exited " + t.code
         : t.how === "signaled" ? "killed by " + (t.name || t.signal)
           : t.how === "timed-out" ? "timed out after " + num(t.after_ms) + " ms"
+            + (t.waited_ms ? ", " + num(t.waited_ms) + " ms of them waiting for a CPU" : "")
             : t.how === "deadlocked" ? "deadlocked after " + num(t.after_ms) + " ms" : t.how;
       return [a.run ? "run " + a.run : String(i + 1), how, code(a.last_step), a.fatal];
     })));

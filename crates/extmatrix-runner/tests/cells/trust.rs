@@ -241,3 +241,49 @@ fn a_dump_signal_taken_in_the_hanging_step_is_said_not_hidden() {
         obs.runner_notes
     );
 }
+
+/// A machine too busy to give a cell its CPU is not the cell's fault: the
+/// smoke code needs 1 s of CPU on one CPU it shares with three spinners,
+/// so about 4 s of wall time, against a 3 s timeout. Only the time its
+/// main thread ran or waited on its own counts, and it finishes.
+/// Mutations caught: the wait for a CPU counted against the timeout.
+#[test]
+fn time_a_busy_machine_kept_a_cell_from_its_cpu_does_not_count() {
+    let smoke = "import os, subprocess, time\n\
+                 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n\
+                 spinners = [subprocess.Popen(['sh', '-c', 'while :; do :; done']) for _ in range(3)]\n\
+                 start = time.process_time()\n\
+                 while time.process_time() - start < 1.0:\n    \
+                     pass\n\
+                 for s in spinners:\n    \
+                     s.kill()\n";
+    let dir = module_dir("starved");
+    let mut cmd = command(Scenario::Import, "starved", dir.path().to_owned(), smoke);
+    cmd.timeout = Duration::from_secs(3);
+    let start = std::time::Instant::now();
+    let obs = run_cell(&cmd, &Lease::none()).unwrap();
+    let took = start.elapsed();
+    assert!(obs.finished(), "{:?}\n{}", obs.termination, obs.stderr_tail);
+    assert!(errors(&obs).is_empty(), "{:?}", errors(&obs));
+    // Otherwise the timeout was never at stake and this proves nothing.
+    assert!(took > cmd.timeout, "took {took:?}");
+}
+
+/// A cell's process is laid out at the same addresses in every run: what
+/// CPython keys by address (its type attribute cache) then keeps the same
+/// references from run to run, and a correct module's reference count
+/// cannot grow by chance. Mutation caught: randomization left on.
+#[test]
+fn a_cell_runs_without_address_randomization() {
+    const ADDR_NO_RANDOMIZE: u32 = 0x0040000;
+    let smoke = format!(
+        "with open('/proc/self/personality') as f:\n    \
+             persona = int(f.read(), 16)\n\
+         assert persona & {ADDR_NO_RANDOMIZE} == {ADDR_NO_RANDOMIZE}, hex(persona)\n"
+    );
+    let mut cmd = command(Scenario::Import, "json", std::env::temp_dir(), &smoke);
+    cmd.timeout = Duration::from_secs(30);
+    let obs = run_cell(&cmd, &Lease::none()).unwrap();
+    assert!(obs.finished(), "{:?}\n{}", obs.termination, obs.stderr_tail);
+    assert!(errors(&obs).is_empty(), "{:?}", errors(&obs));
+}

@@ -501,11 +501,13 @@ fn build_failed(details: &Details) -> Culprit {
     Culprit::new(FindingKind::BuildFailed, key, details.summary.clone())
 }
 
-/// The harness's own failure, by what kind it is: it did not build, it
-/// ended early in a step, it exited by itself, or it did not start.
+/// The harness's own failure, by what kind it is: it did not build, the
+/// machine was too busy to finish it, it ended early in a step, it exited
+/// by itself, or it did not start.
 fn harness_error(details: &Details) -> Culprit {
     let key = match (&details.build, details.step, details.exit_code) {
         (Some(_), ..) => "did-not-build".to_owned(),
+        _ if details.reason == Some(Reason::MachineBusy) => Reason::MachineBusy.id().to_owned(),
         (None, Some(step), _) => format!("ended-in:{}", step.action),
         (None, None, Some(code)) => format!("exit:{code}"),
         (None, None, None) => "did-not-run".to_owned(),

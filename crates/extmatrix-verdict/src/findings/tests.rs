@@ -379,6 +379,46 @@ fn an_exit_a_fatal_error_and_a_hang_are_keyed_by_how_the_process_ended() {
     );
 }
 
+#[test]
+fn a_machine_too_busy_is_one_harness_error_whatever_the_step() {
+    let busy = |at: &str| Details {
+        step: Some(at.parse().unwrap()),
+        reason: Some(Reason::MachineBusy),
+        ..Details::default()
+    };
+    let early = Details {
+        step: Some("cycle 2: finalize".parse().unwrap()),
+        exit_code: Some(0),
+        ..Details::default()
+    };
+    let found = findings(&[
+        cell(
+            "t",
+            "cp313t",
+            Scenario::Reinit,
+            Outcome::HarnessError,
+            busy("cycle 3: import"),
+        ),
+        cell(
+            "t",
+            "cp313td",
+            Scenario::Inittab,
+            Outcome::HarnessError,
+            busy("subinterp own 5: create"),
+        ),
+        cell("t", "cp313", Scenario::Reinit, Outcome::HarnessError, early),
+    ]);
+    assert_eq!(
+        ids(&found),
+        [
+            "harness-error:t:t:machine-busy",
+            "harness-error:t:t:ended-in:finalize"
+        ]
+    );
+    assert_eq!(found[0].cells.len(), 2);
+    assert_eq!(found[0].fix, Reason::MachineBusy.what_to_fix());
+}
+
 /// A fatal error's first line names a function only when it starts with
 /// an identifier: an address or nothing before the colon is not one (an
 /// address would split the culprit with every run).

@@ -26,11 +26,22 @@ fn lacks_the_feature(python: &str, scenario: &str) -> bool {
     (isolated && python.starts_with("cp311")) || (scenario == "free-threading" && !free_threaded)
 }
 
+/// A cell in one line, then what explains it when it is not a pass (its
+/// leak checks, retries, forensics: CI keeps nothing else of the run).
 fn cell_line(c: &Value) -> String {
-    format!(
+    let d = &c["details"];
+    let mut line = format!(
         "{} × {} × {}: {} ({})",
-        c["target"], c["python"], c["scenario"], c["outcome"], c["details"]["summary"]
-    )
+        c["target"], c["python"], c["scenario"], c["outcome"], d["summary"]
+    );
+    for key in ["leak", "retries", "forensics"] {
+        if !d[key].is_null() {
+            let text = d[key].to_string();
+            let cut: String = text.chars().take(4000).collect();
+            line.push_str(&format!("\n  {key}: {cut}"));
+        }
+    }
+    line
 }
 
 #[test]

@@ -329,7 +329,6 @@ fn supervise(
     let mut ending = Ending::default();
     let mut exited: Option<Instant> = None;
     let mut watching = Watching::new(cmd.deadlock);
-    let mut waited_when_due = Duration::ZERO;
     let mut buf = vec![0u8; CHUNK];
     loop {
         if status.is_none() {
@@ -346,9 +345,6 @@ fn supervise(
                 let allowed = cmd.timeout + crash_grace(reading);
                 let due = deadlocked.is_some()
                     || past_its_time(start.elapsed(), watching.waited, allowed);
-                if due && ending.asked.is_none() {
-                    waited_when_due = watching.waited;
-                }
                 ending.advance(due, child, reading);
             }
         }
@@ -377,9 +373,11 @@ fn supervise(
             after_ms: ms(found),
             threads,
         },
+        // Not polled once its stacks were asked for: what it had waited
+        // when it was found past its time.
         (Some(found), None, _) => Termination::TimedOut {
             after_ms: ms(found),
-            waited_ms: waited_when_due.as_millis() as u64,
+            waited_ms: watching.waited.as_millis() as u64,
         },
         (None, _, Some(status)) => match status.signal() {
             Some(signal) => Termination::Signaled {

@@ -146,7 +146,9 @@ struct RunArgs {
     /// Cells (and builds) run at once [default: the matrix's options.jobs, else the number of cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
-    /// Per-cell timeout in seconds, overriding the matrix's options.timeout_s.
+    /// Per-cell timeout in seconds, overriding the matrix's options.timeout_s. Counted in the
+    /// cell's own time: what it waited for a CPU other processes held does not count, up to
+    /// three timeouts in all (then it is harness-error, reason machine-busy).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// Run every cell N times and report its worst run, with how many of

@@ -242,33 +242,6 @@ fn a_dump_signal_taken_in_the_hanging_step_is_said_not_hidden() {
     );
 }
 
-/// A machine too busy to give a cell its CPU is not the cell's fault: the
-/// smoke code needs 1 s of CPU on one CPU it shares with three spinners,
-/// so about 4 s of wall time, against a 3 s timeout. Only the time its
-/// main thread ran or waited on its own counts, and it finishes.
-/// Mutations caught: the wait for a CPU counted against the timeout.
-#[test]
-fn time_a_busy_machine_kept_a_cell_from_its_cpu_does_not_count() {
-    let smoke = "import os, subprocess, time\n\
-                 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n\
-                 spinners = [subprocess.Popen(['sh', '-c', 'while :; do :; done']) for _ in range(3)]\n\
-                 start = time.process_time()\n\
-                 while time.process_time() - start < 1.0:\n    \
-                     pass\n\
-                 for s in spinners:\n    \
-                     s.kill()\n";
-    let dir = module_dir("starved");
-    let mut cmd = command(Scenario::Import, "starved", dir.path().to_owned(), smoke);
-    cmd.timeout = Duration::from_secs(3);
-    let start = std::time::Instant::now();
-    let obs = run_cell(&cmd, &Lease::none()).unwrap();
-    let took = start.elapsed();
-    assert!(obs.finished(), "{:?}\n{}", obs.termination, obs.stderr_tail);
-    assert!(errors(&obs).is_empty(), "{:?}", errors(&obs));
-    // Otherwise the timeout was never at stake and this proves nothing.
-    assert!(took > cmd.timeout, "took {took:?}");
-}
-
 /// A cell's process is laid out at the same addresses in every run: what
 /// CPython keys by address (its type attribute cache) then keeps the same
 /// references from run to run, and a correct module's reference count
@@ -286,4 +259,78 @@ fn a_cell_runs_without_address_randomization() {
     let obs = run_cell(&cmd, &Lease::none()).unwrap();
     assert!(obs.finished(), "{:?}\n{}", obs.termination, obs.stderr_tail);
     assert!(errors(&obs).is_empty(), "{:?}", errors(&obs));
+}
+
+/// The smoke code, run on one CPU it shares with `spinners` processes that
+/// spin (pinned there too) under `timeout_s`: how the cell ended, and how
+/// long it took.
+fn on_a_shared_cpu(spinners: usize, then: &str, timeout_s: u64) -> (Termination, Duration) {
+    let smoke = format!(
+        "import os, subprocess\n\
+         os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})\n\
+         spinners = [subprocess.Popen(['sh', '-c', 'while :; do :; done']) for _ in range({spinners})]\n\
+         {then}"
+    );
+    let dir = module_dir("starved");
+    let mut cmd = command(Scenario::Import, "starved", dir.path().to_owned(), &smoke);
+    cmd.timeout = Duration::from_secs(timeout_s);
+    let start = std::time::Instant::now();
+    let obs = run_cell(&cmd, &Lease::none()).unwrap();
+    (obs.termination, start.elapsed())
+}
+
+/// A smoke code that spins until it used `seconds` of CPU.
+fn spin_for(seconds: f64) -> String {
+    format!(
+        "import time\nstart = time.process_time()\n\
+         while time.process_time() - start < {seconds}:\n    pass\n"
+    )
+}
+
+/// A machine too busy to give a cell its CPU is not the cell's fault. One
+/// test, its parts one after the other: each pins its cell to the same CPU
+/// (the first this process may use), and at once they would starve each
+/// other. Mutations caught: the wait for a CPU counted against the
+/// timeout; no limit on waiting; the wait not recorded.
+#[test]
+fn time_a_busy_machine_kept_a_cell_from_its_cpu_does_not_count() {
+    // 1 s of CPU beside three spinners: about 4 s against a 3 s timeout.
+    let (ended, took) = on_a_shared_cpu(3, &spin_for(1.0), 3);
+    assert_eq!(ended, Termination::Exited { code: 0 }, "took {took:?}");
+    // Otherwise the timeout was never at stake and this proves nothing.
+    assert!(took > Duration::from_secs(3), "took {took:?}");
+
+    // Spinning forever beside one spinner: it ends once it ran 1 s of its
+    // own (at about 2 s), or at the limit if other tests took the CPU too,
+    // and it says how long it waited.
+    let (ended, _) = on_a_shared_cpu(1, "while True:\n    pass\n", 1);
+    let Termination::TimedOut {
+        after_ms,
+        waited_ms,
+    } = ended
+    else {
+        panic!("not a timeout: {ended:?}");
+    };
+    assert!(waited_ms >= 500, "waited {waited_ms} ms of {after_ms}");
+    assert!(
+        after_ms - waited_ms >= 1000 || after_ms >= 3000,
+        "{after_ms} ms, {waited_ms} waiting"
+    );
+    assert!(after_ms < 3500, "past the limit: {after_ms} ms");
+
+    // Beside four spinners it runs a fifth of the time: the limit, three
+    // timeouts, ends it before it ran 1 s of its own.
+    let (ended, _) = on_a_shared_cpu(4, "while True:\n    pass\n", 1);
+    let Termination::TimedOut {
+        after_ms,
+        waited_ms,
+    } = ended
+    else {
+        panic!("not a timeout: {ended:?}");
+    };
+    assert!((3000..3500).contains(&after_ms), "{after_ms} ms");
+    assert!(
+        after_ms - waited_ms < 1000,
+        "{after_ms} ms, {waited_ms} waiting"
+    );
 }

@@ -225,6 +225,8 @@ pub struct BaselineMeta {
 }
 
 const BUILT_BY: &str = concat!("extmatrix-engine ", env!("CARGO_PKG_VERSION"));
+/// The name of a baseline's input that says how it was run.
+const RUN_SCHEME_INPUT: &str = "run_scheme";
 
 /// The baseline run of `command`: from the cache, or run now and kept
 /// unless it timed out. `None` when the harness could not be started.
@@ -239,6 +241,7 @@ fn cached_run(
         key.python,
         extmatrix_cache::key([
             extmatrix_provision::KEY_SCHEME.as_bytes(),
+            extmatrix_runner::RUN_SCHEME.as_bytes(),
             command.harness.as_os_str().as_encoded_bytes(),
             key.scenario.id().as_bytes(),
             key.subinterp.map_or("auto", |k| k.id()).as_bytes(),
@@ -261,6 +264,7 @@ fn cached_run(
             Input::file(&command.harness)?,
             Input::value(SOURCES_INPUT, extmatrix_provision::harness_sources_digest()),
             Input::value(KEY_SCHEME_INPUT, KEY_SCHEME),
+            Input::value(RUN_SCHEME_INPUT, extmatrix_runner::RUN_SCHEME),
         ];
         let meta = BaselineMeta {
             python: key.python.clone(),

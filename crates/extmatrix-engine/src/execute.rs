@@ -25,12 +25,9 @@ pub const ATTEMPTS: u32 = 3;
 /// One run of the harness — of a cell, its baseline, its control or its
 /// alone run — made again while it tells nothing of its target.
 pub fn run_retrying(command: &CellCommand, lease: &Lease) -> std::io::Result<Observation> {
-    extmatrix_runner::run_cell_retrying(
-        command,
-        ATTEMPTS,
-        lease,
-        &extmatrix_judge::says_nothing_of_the_target,
-    )
+    extmatrix_runner::run_cell_retrying(command, ATTEMPTS, lease, &|obs| {
+        extmatrix_judge::says_nothing_of_the_target(obs, command.timeout)
+    })
 }
 
 /// One executed cell: its key, what the judge needs to know, the evidence.

@@ -27,9 +27,11 @@
 //! which ends by itself, so only `S` counts.
 //!
 //! A third reading is not a question but a measure: how long the scenario
-//! process's main thread has waited for a CPU (`Sample::waited_ns`). That
-//! is time the machine gave to other processes, which a timeout must not
-//! count against the cell (see `extmatrix-runner`).
+//! process's main thread has waited for a CPU (`Sample::waited_ns`), and of
+//! that, what other processes held ([`Watch::waited_for_others`]: no more
+//! than the cell's own processes left unused of the CPUs it may use). That
+//! is time the machine gave to others, which a timeout must not count
+//! against the cell (see `extmatrix-runner`).
 //!
 //! [`sample`] reads one moment; [`Watch`] turns samples into an
 //! [`Activity`] ([`Watch::poll`] does both, the runner's way in). One moment
@@ -582,20 +584,32 @@ fn syscall_name(nr: libc::c_long) -> String {
 pub struct Watch {
     idle_after: Duration,
     deadlock_after: Option<Duration>,
-    /// The CPU ticks and the wait for a CPU last seen, and when they were
-    /// first seen at those values.
-    cpu: Option<(Wanted, Instant)>,
+    /// The cell's demand for CPU last seen, and when it was first seen at
+    /// that value.
+    cpu: Option<(CpuDemand, Instant)>,
     /// The first sample of the current run of deadlock-like samples (its
     /// progress counters) and when it was taken.
     stuck: Option<(Progress, Instant)>,
+    /// The CPUs the cell may use: this process's, which it inherits.
+    cpus: u32,
+    /// The last sample's moment, the tree's CPU time and focus's wait.
+    last: Option<(Instant, Duration, Duration)>,
+    /// How long focus's main thread waited for a CPU that other processes
+    /// held (see [`Watch::waited_for_others`]).
+    waited_for_others: Duration,
 }
 
-/// What moves while a cell uses a CPU or waits for one.
+/// What moves while a cell uses a CPU or waits for one: its CPU ticks, and
+/// focus's wait for a CPU in steps of a tick (10 ms), so that the
+/// microseconds a sleeping thread waits at each wake-up are not wanting one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Wanted {
+struct CpuDemand {
     cpu_ticks: u64,
-    waited_ns: Option<u64>,
+    waited_ticks: Option<u64>,
 }
+
+/// One tick of [`CpuDemand::waited_ticks`], in ns.
+const WAIT_TICK_NS: u64 = 10_000_000;
 
 /// What moves when anything in the tree runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -613,6 +627,9 @@ impl Watch {
             deadlock_after,
             cpu: None,
             stuck: None,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            last: None,
+            waited_for_others: Duration::ZERO,
         }
     }
 
@@ -623,7 +640,7 @@ impl Watch {
     /// a third of a full [`sample`]. Errors are [`sample`]'s (root gone).
     pub fn poll(&mut self, root: Pid, focus: Option<Pid>) -> io::Result<(Activity, Sample)> {
         let at = Instant::now();
-        let last_ticks = self.cpu.map(|(wanted, _)| wanted.cpu_ticks);
+        let last_ticks = self.cpu.map(|(demand, _)| demand.cpu_ticks);
         let detect = self.deadlock_after.is_some();
         let sample = read_sample(root, focus, |ticks| detect && last_ticks == Some(ticks))?;
         Ok((self.observe(at, &sample), sample))
@@ -632,6 +649,7 @@ impl Watch {
     /// Take the sample made at `at` (samples in time order) and say what
     /// the cell is doing.
     pub fn observe(&mut self, at: Instant, sample: &Sample) -> Activity {
+        self.count_the_wait(at, sample);
         let idle = self.idle(at, sample);
         if self.deadlocked(at, sample) {
             Activity::Deadlocked
@@ -642,17 +660,43 @@ impl Watch {
         }
     }
 
+    /// How long, over the samples observed, focus's main thread was ready
+    /// to run while processes other than the cell's held the CPUs it may
+    /// use: what a timeout should not count against the cell.
+    pub fn waited_for_others(&self) -> Duration {
+        self.waited_for_others
+    }
+
+    /// Add what focus's main thread waited for a CPU since the last sample,
+    /// up to the CPU time the cell's own processes left unused on its CPUs
+    /// meanwhile: a cell whose own threads and children keep every CPU busy
+    /// waits behind itself, which is its own doing.
+    fn count_the_wait(&mut self, at: Instant, sample: &Sample) {
+        let Some(waited) = sample.waited_ns.map(Duration::from_nanos) else {
+            return;
+        };
+        let cpu = sample.cpu_time();
+        if let Some((then, cpu_then, waited_then)) = self.last {
+            let span = at.saturating_duration_since(then);
+            let unused = span
+                .saturating_mul(self.cpus)
+                .saturating_sub(cpu.saturating_sub(cpu_then));
+            self.waited_for_others += waited.saturating_sub(waited_then).min(unused);
+        }
+        self.last = Some((at, cpu, waited));
+    }
+
     /// Whether the CPU ticks, and focus's wait for a CPU, have stood still
     /// for `idle_after`. A cell kept waiting for a CPU is not idle, though
     /// its ticks barely move: it wants one, and a cell started beside it
     /// would only keep it waiting longer.
     fn idle(&mut self, at: Instant, sample: &Sample) -> bool {
-        let now = Wanted {
+        let now = CpuDemand {
             cpu_ticks: sample.cpu_ticks,
-            waited_ns: sample.waited_ns,
+            waited_ticks: sample.waited_ns.map(|ns| ns / WAIT_TICK_NS),
         };
         match self.cpu {
-            Some((wanted, since)) if wanted == now => {
+            Some((demand, since)) if demand == now => {
                 at.saturating_duration_since(since) >= self.idle_after
             }
             _ => {

@@ -167,7 +167,7 @@ pub fn run_cell(cmd: &CellCommand, lease: &Lease) -> std::io::Result<Observation
             Inlet::new(out_read, OUTPUT_CAP),
             Inlet::new(err_read, OUTPUT_CAP),
         ],
-        notes: Vec::new(),
+        notes: randomized_note().into_iter().collect(),
     };
     let termination = supervise(&mut child, cmd, start, &mut reading, lease)?;
     drop(smoke_file);
@@ -294,6 +294,12 @@ impl Reading {
     }
 }
 
+/// What in how this crate runs a cell changes the cell's figures, for the
+/// keys of what is kept from runs (baselines): one kept under another
+/// scheme is run again, not compared with. "2": without address
+/// randomization ([`same_addresses_every_run`]).
+pub const RUN_SCHEME: &str = "2: no address randomization";
+
 /// How many times its allowed time a cell may run in all, however long it
 /// waited for a CPU: a machine busy enough to starve it for longer still
 /// ends it (the judge then says the machine, not the target, ran out of
@@ -301,14 +307,15 @@ impl Reading {
 pub const WAIT_LIMIT: u32 = 3;
 
 /// Whether a cell that has run for `elapsed`, `waited` of which its main
-/// thread was ready to run but other processes had every CPU, is past its
+/// thread was ready to run but other processes held the CPUs (see
+/// `Watch::waited_for_others`), is past its
 /// `allowed` time. The waiting does not count: a timeout measures the
 /// cell, not the machine's load, and a loaded machine can starve a correct
 /// cell for longer than its timeout (a free-threaded 3.13 yields its CPU
 /// forty times for every contended lock, and waits behind every other
 /// process each time). It ends anyway at [`WAIT_LIMIT`] times `allowed`.
 fn past_its_time(elapsed: Duration, waited: Duration, allowed: Duration) -> bool {
-    elapsed.saturating_sub(waited) >= allowed || elapsed >= allowed * WAIT_LIMIT
+    elapsed.saturating_sub(waited) >= allowed || elapsed >= allowed.saturating_mul(WAIT_LIMIT)
 }
 
 /// Read the cell's pipes until it has ended and they are drained: reap it
@@ -344,7 +351,7 @@ fn supervise(
             } else {
                 let allowed = cmd.timeout + crash_grace(reading);
                 let due = deadlocked.is_some()
-                    || past_its_time(start.elapsed(), watching.waited, allowed);
+                    || past_its_time(start.elapsed(), watching.waited(), allowed);
                 ending.advance(due, child, reading);
             }
         }
@@ -377,7 +384,7 @@ fn supervise(
         // when it was found past its time.
         (Some(found), None, _) => Termination::TimedOut {
             after_ms: ms(found),
-            waited_ms: watching.waited.as_millis() as u64,
+            waited_ms: watching.waited().as_millis() as u64,
         },
         (None, _, Some(status)) => match status.signal() {
             Some(signal) => Termination::Signaled {
@@ -447,9 +454,6 @@ impl Ending {
 struct Watching {
     watch: Watch,
     next: Instant,
-    /// How long the scenario process's main thread has waited for a CPU,
-    /// as last read.
-    waited: Duration,
 }
 
 impl Watching {
@@ -457,13 +461,16 @@ impl Watching {
         Watching {
             watch: Watch::new(activity::IDLE_AFTER, deadlock),
             next: Instant::now(),
-            waited: Duration::ZERO,
         }
     }
 
-    /// Sample the cell below its supervisor `root` if it is time, and note
-    /// how long it waited for a CPU; what each thread waits on once it is
-    /// deadlocked. A cell that has not yet said which process runs Python
+    /// How long its main thread waited for a CPU other processes held.
+    fn waited(&self) -> Duration {
+        self.watch.waited_for_others()
+    }
+
+    /// Sample the cell below its supervisor `root` if it is time; what
+    /// each thread waits on once it is deadlocked. A cell that has not yet said which process runs Python
     /// can be idle but not deadlocked.
     fn poll(&mut self, root: libc::pid_t, reading: &Reading, lease: &Lease) -> Option<Vec<String>> {
         if Instant::now() < self.next {
@@ -474,9 +481,6 @@ impl Watching {
         // The supervisor gone between two reads: it has exited, which the
         // caller sees next.
         let (now, sample) = self.watch.poll(root, focus).ok()?;
-        if let Some(ns) = sample.waited_ns {
-            self.waited = Duration::from_nanos(ns);
-        }
         match now {
             Activity::Busy => lease.busy(),
             Activity::Idle => lease.idle(),
@@ -598,22 +602,49 @@ impl ChildSetup {
 
 /// Lay this process (and what it execs) out at the same addresses in every
 /// run (`ADDR_NO_RANDOMIZE`, what `setarch -R` does). CPython keys caches
-/// by address — the type attribute cache hashes an attribute name's
-/// address — so under address randomization what a cycle keeps differs
-/// from process to process: measured on a 3.13 debug build, 7 of 40 runs
-/// of one correct module's `reinit` counted references that moved by up to
-/// 20 from cycle to cycle, enough for "grew in every cycle" by chance; 40
-/// of 40 were identical without randomization. Where the kernel refuses
-/// (a container's seccomp profile), the cell runs randomized.
+/// by address — the type attribute cache keeps a reference to an
+/// attribute's name in a slot chosen by the name's address — so under
+/// address randomization what a cycle keeps differs from process to
+/// process: measured on a 3.13 debug build, 7 of 40 runs of one correct
+/// module's `reinit` counted references that moved by up to 20 from cycle
+/// to cycle, enough for "grew in every cycle" by chance; 40 of 40 were
+/// identical without randomization. Where the kernel refuses (a
+/// container's seccomp profile), the cell runs randomized, with a note
+/// ([`randomized_note`]).
 ///
 /// # Safety
 /// Only the personality system call, async-signal-safe.
 unsafe fn same_addresses_every_run() {
+    turn_randomization_off();
+}
+
+/// Turn address randomization off for this thread and what it execs: its
+/// persona before, or `None` when the kernel refused.
+///
+/// # Safety
+/// Only the personality system call, async-signal-safe.
+unsafe fn turn_randomization_off() -> Option<libc::c_ulong> {
     const QUERY: libc::c_ulong = 0xffff_ffff;
-    let current = libc::personality(QUERY);
-    if current >= 0 {
-        libc::personality(current as libc::c_ulong | libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
-    }
+    let before = libc::personality(QUERY);
+    let off = before as libc::c_ulong | libc::ADDR_NO_RANDOMIZE as libc::c_ulong;
+    (before >= 0 && libc::personality(off) >= 0).then_some(before as libc::c_ulong)
+}
+
+/// A note for every cell when this kernel refuses to turn address
+/// randomization off: its figures can then vary from run to run. Asked
+/// once, by turning it off in this thread and back.
+fn randomized_note() -> Option<String> {
+    static REFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // SAFETY: personality only reads and sets this thread's persona, set
+    // back at once.
+    let refused = *REFUSED.get_or_init(|| unsafe {
+        turn_randomization_off()
+            .map(|before| libc::personality(before))
+            .is_none()
+    });
+    refused.then(|| {
+        "address randomization stayed on (the kernel refused personality(ADDR_NO_RANDOMIZE)): reference counts and blocks may differ from run to run by where things were placed".to_owned()
+    })
 }
 
 /// [`OBS_FD`], or the highest descriptor the hard limit allows when that is

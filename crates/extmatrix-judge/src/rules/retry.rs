@@ -8,16 +8,22 @@
 //! module, nor count as one of a stress cell's failed runs; the engine
 //! makes the run again, up to its attempts, and keeps each earlier attempt
 //! in the details. A run whose streams passed their caps is not made
-//! again: the cell's own output did that, and would again.
+//! again: the cell's own output did that, and would again. Nor is a run
+//! the machine starved until the runner's limit on waiting for a CPU
+//! ended it (`machine-busy`): the same load would starve it again, at
+//! three timeouts a try.
 
-use super::termination::harness_failed;
+use super::termination::{harness_failed, machine_busy};
 use crate::Finding;
 use extmatrix_protocol::Observation;
+use std::time::Duration;
 
-pub fn says_nothing_of_the_target(obs: &Observation) -> bool {
+/// Whether a run of a cell with this `timeout` told nothing of its target
+/// and is worth making again.
+pub fn says_nothing_of_the_target(obs: &Observation, timeout: Duration) -> bool {
     let s = &obs.streams;
     let cut = s.channel_cut || s.stdout_cut || s.stderr_cut;
-    !cut && (obs.failed_before_target() || harness_failed(obs))
+    !cut && !machine_busy(obs, timeout) && (obs.failed_before_target() || harness_failed(obs))
 }
 
 /// A cell that does not fail but got there on a later attempt says so in
@@ -41,6 +47,11 @@ mod tests {
     use extmatrix_protocol::Termination;
     use serde_json::json;
 
+    /// With `testing::facts`'s timeout.
+    fn says_nothing_of_the_target_in_5s(obs: &Observation) -> bool {
+        says_nothing_of_the_target(obs, Duration::from_secs(5))
+    }
+
     fn fatal(message: &str) -> extmatrix_protocol::Event {
         event(json!({"ev": "fatal", "message": message}))
     }
@@ -55,10 +66,10 @@ mod tests {
             ],
             exited(3),
         );
-        assert!(says_nothing_of_the_target(&refused));
+        assert!(says_nothing_of_the_target_in_5s(&refused));
         // Status 0 without `done`, in a step that does not run the target.
         let early = observation(vec![step("import"), step("finalize")], exited(0));
-        assert!(says_nothing_of_the_target(&early));
+        assert!(says_nothing_of_the_target_in_5s(&early));
         let hung_in_init = observation(
             vec![step("init")],
             Termination::TimedOut {
@@ -66,15 +77,32 @@ mod tests {
                 waited_ms: 0,
             },
         );
-        assert!(says_nothing_of_the_target(&hung_in_init));
+        assert!(says_nothing_of_the_target_in_5s(&hung_in_init));
+    }
+
+    #[test]
+    fn a_run_the_machine_starved_is_not_made_again() {
+        let ended_by = |after_ms, waited_ms| {
+            observation(
+                vec![step("init")],
+                Termination::TimedOut {
+                    after_ms,
+                    waited_ms,
+                },
+            )
+        };
+        // 15 s, 4.9 of its own: the limit on waiting ended it.
+        assert!(!says_nothing_of_the_target_in_5s(&ended_by(15_000, 10_100)));
+        // 9 s, 5 of its own: its timeout did, before the target ran.
+        assert!(says_nothing_of_the_target_in_5s(&ended_by(9_000, 4_000)));
     }
 
     #[test]
     fn what_the_target_can_have_done_is_kept() {
         let passed = observation(vec![step("import"), done()], exited(0));
-        assert!(!says_nothing_of_the_target(&passed));
+        assert!(!says_nothing_of_the_target_in_5s(&passed));
         let exited_importing = observation(vec![step("init"), step("import")], exited(3));
-        assert!(!says_nothing_of_the_target(&exited_importing));
+        assert!(!says_nothing_of_the_target_in_5s(&exited_importing));
         let crashed = observation(
             vec![step("init"), step("import")],
             Termination::Signaled {
@@ -82,13 +110,13 @@ mod tests {
                 name: "SIGSEGV".into(),
             },
         );
-        assert!(!says_nothing_of_the_target(&crashed));
+        assert!(!says_nothing_of_the_target_in_5s(&crashed));
         let sanitized = {
             let mut o = observation(vec![step("init"), step("finalize")], exited(66));
             o.stderr_tail = "SUMMARY: ThreadSanitizer: data race f.c:1 in g\n".into();
             o
         };
-        assert!(!says_nothing_of_the_target(&sanitized));
+        assert!(!says_nothing_of_the_target_in_5s(&sanitized));
     }
 
     #[test]
@@ -142,9 +170,9 @@ mod tests {
         ] {
             let mut o = flooded.clone();
             cut(&mut o);
-            assert!(!says_nothing_of_the_target(&o));
+            assert!(!says_nothing_of_the_target_in_5s(&o));
         }
         flooded.streams = Default::default();
-        assert!(says_nothing_of_the_target(&flooded));
+        assert!(says_nothing_of_the_target_in_5s(&flooded));
     }
 }

@@ -106,7 +106,7 @@ pub fn findings(facts: &CellFacts, obs: &Observation, details: &mut Details) -> 
 fn timed_out(timeout: Duration, after_ms: u64, waited_ms: u64, at: &str) -> Finding {
     let secs = |ms: u64| ms as f64 / 1000.0;
     let own_ms = after_ms.saturating_sub(waited_ms);
-    if u128::from(own_ms) < timeout.as_millis() {
+    if short_of_its_own_time(after_ms, waited_ms, timeout) {
         return Finding::new(
             Outcome::HarnessError,
             format!(
@@ -133,6 +133,22 @@ fn timed_out(timeout: Duration, after_ms: u64, waited_ms: u64, at: &str) -> Find
             timeout.as_secs()
         ),
     )
+}
+
+fn short_of_its_own_time(after_ms: u64, waited_ms: u64, timeout: Duration) -> bool {
+    u128::from(after_ms.saturating_sub(waited_ms)) < timeout.as_millis()
+}
+
+/// The runner's limit on waiting for a CPU ended the run, before it ran
+/// its timeout of its own: reason `machine-busy`.
+pub fn machine_busy(obs: &Observation, timeout: Duration) -> bool {
+    match obs.termination {
+        Termination::TimedOut {
+            after_ms,
+            waited_ms,
+        } => short_of_its_own_time(after_ms, waited_ms, timeout),
+        _ => false,
+    }
 }
 
 /// How a process that exited by itself ended, before it is worded.

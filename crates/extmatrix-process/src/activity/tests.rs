@@ -323,17 +323,67 @@ fn a_cell_is_idle_once_its_cpu_time_stood_still_for_idle_after() {
 fn a_cell_waiting_for_a_cpu_is_not_idle() {
     let t0 = Instant::now();
     let mut watch = Watch::new(ms(300), None);
-    let waited = |ns| Sample {
-        waited_ns: Some(ns),
+    let waited = |ms: u64| Sample {
+        waited_ns: Some(ms * 1_000_000),
         ..sample_of(1, vec![])
     };
     assert_eq!(watch.observe(t0, &waited(0)), Activity::Busy);
     // Its ticks stand still, but it keeps waiting for a CPU.
-    for (at, ns) in [(200, 1), (400, 2), (600, 3)] {
-        assert_eq!(watch.observe(t0 + ms(at), &waited(ns)), Activity::Busy);
+    for (at, ms) in [(200, 10), (400, 20), (600, 30)] {
+        assert_eq!(
+            watch.observe(t0 + Duration::from_millis(at), &waited(ms)),
+            Activity::Busy
+        );
     }
-    assert_eq!(watch.observe(t0 + ms(899), &waited(3)), Activity::Busy);
-    assert_eq!(watch.observe(t0 + ms(900), &waited(3)), Activity::Idle);
+    assert_eq!(watch.observe(t0 + ms(899), &waited(30)), Activity::Busy);
+    assert_eq!(watch.observe(t0 + ms(900), &waited(30)), Activity::Idle);
+    // The microseconds a sleeping thread waits at each wake-up are no
+    // demand for a CPU: a sleeper is idle all the same.
+    let mut sleeper = Watch::new(ms(300), None);
+    let woke = |us: u64| Sample {
+        waited_ns: Some(us * 1000),
+        ..sample_of(1, vec![])
+    };
+    sleeper.observe(t0, &woke(1));
+    sleeper.observe(t0 + ms(150), &woke(40));
+    assert_eq!(sleeper.observe(t0 + ms(300), &woke(80)), Activity::Idle);
+}
+
+#[test]
+fn only_a_wait_behind_other_processes_counts_for_the_cell() {
+    let t0 = Instant::now();
+    let at = |cpu_ticks: u64, waited_ms: u64| Sample {
+        waited_ns: Some(waited_ms * 1_000_000),
+        ..sample_of(cpu_ticks, vec![])
+    };
+    let tick = 1000 / ticks_per_second();
+    let mut watch = Watch::new(IDLE_AFTER, None);
+    watch.cpus = 1;
+    watch.observe(t0, &at(0, 5));
+    // 100 ms: it ran 10 ms and waited 90 behind others.
+    watch.observe(t0 + ms(100), &at(10 / tick, 95));
+    assert_eq!(watch.waited_for_others(), ms(90));
+    // 100 ms: the cell's own processes used the CPU for 80 of them, so at
+    // most 20 of its 90 ms of waiting were behind others.
+    watch.observe(t0 + ms(200), &at(90 / tick, 185));
+    assert_eq!(watch.waited_for_others(), ms(110));
+    // On two CPUs it used both: all of its wait was behind itself.
+    let mut both = Watch::new(IDLE_AFTER, None);
+    both.cpus = 2;
+    both.observe(t0, &at(0, 0));
+    both.observe(t0 + ms(100), &at(200 / tick, 50));
+    assert_eq!(both.waited_for_others(), Duration::ZERO);
+    // Without focus's wait nothing is counted.
+    let mut blind = Watch::new(IDLE_AFTER, None);
+    blind.observe(t0, &sample_of(0, vec![]));
+    blind.observe(
+        t0 + ms(100),
+        &Sample {
+            waited_ns: None,
+            ..sample_of(0, vec![])
+        },
+    );
+    assert_eq!(blind.waited_for_others(), Duration::ZERO);
 }
 
 // ---------------------------------------------------- real processes

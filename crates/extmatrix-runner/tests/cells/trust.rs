@@ -261,41 +261,86 @@ fn a_cell_runs_without_address_randomization() {
     assert!(errors(&obs).is_empty(), "{:?}", errors(&obs));
 }
 
-/// The smoke code, run on one CPU it shares with `spinners` processes that
-/// spin (pinned there too) under `timeout_s`: how the cell ended, and how
-/// long it took.
-fn on_a_shared_cpu(spinners: usize, then: &str, timeout_s: u64) -> (Termination, Duration) {
-    let smoke = format!(
-        "import os, subprocess\n\
-         os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})\n\
-         spinners = [subprocess.Popen(['sh', '-c', 'while :; do :; done']) for _ in range({spinners})]\n\
-         {then}"
-    );
+/// Processes that spin on the one CPU this thread runs on from now on (and
+/// every cell it starts): other processes that keep a cell from its CPU.
+/// Killed when dropped.
+struct BusyCpu(Vec<std::process::Child>);
+
+impl BusyCpu {
+    fn with(spinners: usize) -> BusyCpu {
+        // SAFETY: a zeroed cpu_set_t is an empty set; the calls only read
+        // and write the sets given.
+        unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, size_of_val(&allowed), &mut allowed),
+                0
+            );
+            let first = (0..libc::CPU_SETSIZE as usize)
+                .find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
+                .unwrap();
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(first, &mut one);
+            assert_eq!(libc::sched_setaffinity(0, size_of_val(&one), &one), 0);
+        }
+        let spin = || {
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .unwrap()
+        };
+        BusyCpu((0..spinners).map(|_| spin()).collect())
+    }
+}
+
+impl Drop for BusyCpu {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `smoke` under `timeout_s`: how the cell ended, and how long it took.
+fn run_timed(smoke: &str, timeout_s: u64) -> (Termination, Duration) {
     let dir = module_dir("starved");
-    let mut cmd = command(Scenario::Import, "starved", dir.path().to_owned(), &smoke);
+    let mut cmd = command(Scenario::Import, "starved", dir.path().to_owned(), smoke);
     cmd.timeout = Duration::from_secs(timeout_s);
     let start = std::time::Instant::now();
     let obs = run_cell(&cmd, &Lease::none()).unwrap();
     (obs.termination, start.elapsed())
 }
 
-/// A smoke code that spins until it used `seconds` of CPU.
-fn spin_for(seconds: f64) -> String {
-    format!(
-        "import time\nstart = time.process_time()\n\
-         while time.process_time() - start < {seconds}:\n    pass\n"
-    )
+/// When a cell that timed out was found past its time, and how long it had
+/// waited for a CPU other processes held, in ms.
+fn timed_out(ended: Termination) -> (u64, u64) {
+    match ended {
+        Termination::TimedOut {
+            after_ms,
+            waited_ms,
+        } => (after_ms, waited_ms),
+        other => panic!("not a timeout: {other:?}"),
+    }
 }
 
-/// A machine too busy to give a cell its CPU is not the cell's fault. One
-/// test, its parts one after the other: each pins its cell to the same CPU
-/// (the first this process may use), and at once they would starve each
-/// other. Mutations caught: the wait for a CPU counted against the
-/// timeout; no limit on waiting; the wait not recorded.
+const FOREVER: &str = "while True:\n    pass\n";
+
+/// A machine too busy to give a cell its CPU is not the cell's fault, and
+/// a cell that keeps its CPUs busy itself is not kept waiting by the
+/// machine. One test, its parts one after the other on one CPU (at once
+/// they would starve each other). Mutations caught: the wait for a CPU
+/// counted against the timeout; no limit on waiting; the wait not
+/// recorded; the cell's own processes counted as the machine.
 #[test]
 fn time_a_busy_machine_kept_a_cell_from_its_cpu_does_not_count() {
     // 1 s of CPU beside three spinners: about 4 s against a 3 s timeout.
-    let (ended, took) = on_a_shared_cpu(3, &spin_for(1.0), 3);
+    let spin_a_second = "import time\nstart = time.process_time()\n\
+                         while time.process_time() - start < 1.0:\n    pass\n";
+    let (ended, took) = {
+        let _busy = BusyCpu::with(3);
+        run_timed(spin_a_second, 3)
+    };
     assert_eq!(ended, Termination::Exited { code: 0 }, "took {took:?}");
     // Otherwise the timeout was never at stake and this proves nothing.
     assert!(took > Duration::from_secs(3), "took {took:?}");
@@ -303,13 +348,9 @@ fn time_a_busy_machine_kept_a_cell_from_its_cpu_does_not_count() {
     // Spinning forever beside one spinner: it ends once it ran 1 s of its
     // own (at about 2 s), or at the limit if other tests took the CPU too,
     // and it says how long it waited.
-    let (ended, _) = on_a_shared_cpu(1, "while True:\n    pass\n", 1);
-    let Termination::TimedOut {
-        after_ms,
-        waited_ms,
-    } = ended
-    else {
-        panic!("not a timeout: {ended:?}");
+    let (after_ms, waited_ms) = {
+        let _busy = BusyCpu::with(1);
+        timed_out(run_timed(FOREVER, 1).0)
     };
     assert!(waited_ms >= 500, "waited {waited_ms} ms of {after_ms}");
     assert!(
@@ -320,17 +361,29 @@ fn time_a_busy_machine_kept_a_cell_from_its_cpu_does_not_count() {
 
     // Beside four spinners it runs a fifth of the time: the limit, three
     // timeouts, ends it before it ran 1 s of its own.
-    let (ended, _) = on_a_shared_cpu(4, "while True:\n    pass\n", 1);
-    let Termination::TimedOut {
-        after_ms,
-        waited_ms,
-    } = ended
-    else {
-        panic!("not a timeout: {ended:?}");
+    let (after_ms, waited_ms) = {
+        let _busy = BusyCpu::with(4);
+        timed_out(run_timed(FOREVER, 1).0)
     };
     assert!((3000..3500).contains(&after_ms), "{after_ms} ms");
     assert!(
         after_ms - waited_ms < 1000,
         "{after_ms} ms, {waited_ms} waiting"
+    );
+
+    // Its own three spinners beside it on its one CPU: it waits as long,
+    // but behind itself, and its timeout ends it.
+    let own_spinners = format!(
+        "import subprocess\n\
+         spinners = [subprocess.Popen(['sh', '-c', 'while :; do :; done']) for _ in range(3)]\n\
+         {FOREVER}"
+    );
+    let (after_ms, waited_ms) = {
+        let _pinned = BusyCpu::with(0);
+        timed_out(run_timed(&own_spinners, 1).0)
+    };
+    assert!(
+        after_ms - waited_ms >= 1000 && after_ms < 2500,
+        "{after_ms} ms, {waited_ms} counted as waiting for others"
     );
 }

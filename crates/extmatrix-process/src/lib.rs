@@ -177,6 +177,29 @@ impl Drop for Supervised {
     }
 }
 
+/// Run this thread, and the threads and processes it starts from now on,
+/// on the first CPU it may use: how a test gives a cell a busy CPU to share
+/// (the cell, and processes that spin, started after this).
+pub fn pin_to_one_cpu() -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the calls only read and
+    // write the sets given.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of_val(&allowed), &mut allowed) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let first = (0..libc::CPU_SETSIZE as usize)
+            .find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
+            .ok_or_else(|| io::Error::other("no CPU allowed"))?;
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(first, &mut one);
+        if libc::sched_setaffinity(0, size_of_val(&one), &one) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Send the child of `command` `signal` when the thread that spawns it dies
 /// (Linux: `PR_SET_PDEATHSIG`), so a killed extmatrix leaves no `make` and
 /// no cell running: SIGKILL for a build step, SIGTERM for a supervisor that

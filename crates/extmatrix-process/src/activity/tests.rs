@@ -452,26 +452,6 @@ fn spin() -> ! {
     }
 }
 
-/// Run this thread, and the threads it starts from now on, on the first
-/// CPU it may use.
-fn pin_to_one_cpu() {
-    // SAFETY: a zeroed cpu_set_t is an empty set; the calls only read and
-    // write the set given.
-    unsafe {
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        assert_eq!(
-            libc::sched_getaffinity(0, size_of_val(&allowed), &mut allowed),
-            0
-        );
-        let first = (0..libc::CPU_SETSIZE as usize)
-            .find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
-            .unwrap();
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(first, &mut one);
-        assert_eq!(libc::sched_setaffinity(0, size_of_val(&one), &one), 0);
-    }
-}
-
 fn behave(behaviour: &str) -> ! {
     let ten_s = Duration::from_secs(10);
     match behaviour {
@@ -516,7 +496,7 @@ fn behave(behaviour: &str) -> ! {
             // them (libtest runs this on another thread: exec makes the
             // pinned thread the main one): it is ready to run two thirds
             // of the time without a CPU to run on.
-            pin_to_one_cpu();
+            crate::pin_to_one_cpu().unwrap();
             let spinner = || {
                 let mut sh = Command::new("sh");
                 sh.args(["-c", "while :; do :; done"]);

@@ -268,21 +268,7 @@ struct BusyCpu(Vec<std::process::Child>);
 
 impl BusyCpu {
     fn with(spinners: usize) -> BusyCpu {
-        // SAFETY: a zeroed cpu_set_t is an empty set; the calls only read
-        // and write the sets given.
-        unsafe {
-            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-            assert_eq!(
-                libc::sched_getaffinity(0, size_of_val(&allowed), &mut allowed),
-                0
-            );
-            let first = (0..libc::CPU_SETSIZE as usize)
-                .find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
-                .unwrap();
-            let mut one: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(first, &mut one);
-            assert_eq!(libc::sched_setaffinity(0, size_of_val(&one), &one), 0);
-        }
+        extmatrix_process::pin_to_one_cpu().unwrap();
         let spin = || {
             std::process::Command::new("sh")
                 .args(["-c", "while :; do :; done"])
